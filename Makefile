@@ -1,0 +1,38 @@
+# fleetwave: `make demo` and `make test` each do their own set-up.
+SHELL := /bin/bash
+NODE_BIN := node_modules/.bin
+
+.PHONY: setup build proto proto-check test demo lint bench clean
+
+# npm dependencies (kept between runs while package-lock.json is unchanged)
+# and nats-server from Debian's package when it is not on PATH.
+setup: node_modules/.stamp
+	@command -v nats-server >/dev/null || { echo "installing nats-server (Debian package)"; \
+	  (apt-get install -y -qq nats-server >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nats-server >/dev/null)); }
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+proto: node_modules/.stamp
+	$(NODE_BIN)/buf generate
+	@echo "generated proto/gen"
+
+build: setup
+	$(NODE_BIN)/tsc -p tsconfig.json
+
+lint: setup
+	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
+	$(NODE_BIN)/tsc -p tsconfig.test.json --noEmit
+
+test: build
+	@node test/run-tests.mjs
+
+demo: build
+	node dist/examples/demo/run.js
+
+bench: build
+	node dist/test/bench/rollout.js
+
+clean:
+	rm -rf dist .demo

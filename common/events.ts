@@ -1,0 +1,119 @@
+// Every event fleetwave publishes: its reason, NATS subject, CloudEvents type and data.
+// Nothing else in the code invents subject strings; docs/events.md documents each
+// entry of EVENT_TYPES, and a test checks the two agree.
+import { randomUUID } from 'node:crypto';
+
+export const SUBJECT_ROOT = 'fleetwave.events';
+export const STREAM_NAME = 'FLEETWAVE_EVENTS';
+export const TYPE_PREFIX = 'io.fleetwave';
+
+/** Events about one application instance, published by the agent that serves it. */
+export const INSTANCE_EVENTS = {
+  /** The instance stopped taking new work; drain begins. */
+  quiesceStarted: 'quiesce.started',
+  /** In-flight requests while draining (every 250 ms or on change). */
+  drainProgress: 'drain.progress',
+  /** No request in flight any more, or the drainage interval ended. */
+  drained: 'drained',
+  /** The app process stopped. */
+  stopped: 'stopped',
+  /** The app process started on an edition. */
+  started: 'started',
+  /** The health check passed; the instance takes traffic again. */
+  healthy: 'healthy',
+  /** The health check failed after its retries. */
+  unhealthy: 'unhealthy',
+} as const;
+
+/** Events about a release, published by the controller. */
+export const RELEASE_EVENTS = {
+  /** The release moved from one status to another. */
+  statusChanged: 'status.changed',
+  /** A batch began (its instances start their steps). */
+  batchStarted: 'batch.started',
+  /** Every instance of a batch finished (ok or failed). */
+  batchFinished: 'batch.finished',
+  /** The release waits for an operator (approval, trigger, continue). */
+  checkpointWaiting: 'checkpoint.waiting',
+  /** One instance moved to a new step or status within the release. */
+  instanceStep: 'instance.step',
+} as const;
+
+export type InstanceEventReason = (typeof INSTANCE_EVENTS)[keyof typeof INSTANCE_EVENTS];
+export type ReleaseEventReason = (typeof RELEASE_EVENTS)[keyof typeof RELEASE_EVENTS];
+
+/** All CloudEvents `type` values fleetwave emits. */
+export const EVENT_TYPES: readonly string[] = [
+  ...Object.values(INSTANCE_EVENTS).map((r) => `${TYPE_PREFIX}.instance.${r}`),
+  ...Object.values(RELEASE_EVENTS).map((r) => `${TYPE_PREFIX}.release.${r}`),
+];
+
+export interface CloudEvent<T = Record<string, unknown>> {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  data: T;
+}
+
+/** NATS subject tokens may not hold '.', '*', '>' or whitespace. */
+export function subjectToken(value: string): string {
+  return value.replace(/[.*>\s]/g, '_');
+}
+
+export function instanceSubject(app: string, instance: string): string {
+  return `${SUBJECT_ROOT}.${subjectToken(app)}.instance.${subjectToken(instance)}`;
+}
+
+export function releaseSubject(app: string, releaseId: string): string {
+  return `${SUBJECT_ROOT}.${subjectToken(app)}.release.${subjectToken(releaseId)}`;
+}
+
+export function instanceEvent(
+  source: string,
+  app: string,
+  instance: string,
+  reason: InstanceEventReason,
+  data: Record<string, unknown>,
+): { subject: string; event: CloudEvent } {
+  const subject = instanceSubject(app, instance);
+  return {
+    subject,
+    event: {
+      specversion: '1.0',
+      id: randomUUID(),
+      source,
+      type: `${TYPE_PREFIX}.instance.${reason}`,
+      subject: `${app}/${instance}`,
+      time: new Date().toISOString(),
+      datacontenttype: 'application/json',
+      data: { app, instance, ...data },
+    },
+  };
+}
+
+export function releaseEvent(
+  source: string,
+  app: string,
+  releaseId: string,
+  reason: ReleaseEventReason,
+  data: Record<string, unknown>,
+): { subject: string; event: CloudEvent } {
+  const subject = releaseSubject(app, releaseId);
+  return {
+    subject,
+    event: {
+      specversion: '1.0',
+      id: randomUUID(),
+      source,
+      type: `${TYPE_PREFIX}.release.${reason}`,
+      subject: `${app}/${releaseId}`,
+      time: new Date().toISOString(),
+      datacontenttype: 'application/json',
+      data: { app, release: releaseId, ...data },
+    },
+  };
+}
