@@ -1,0 +1,134 @@
+// Converts store records to the admin API's wire messages.
+import type {
+  AgentInfo,
+  App,
+  ChangeRecord,
+  Edition,
+  Instance,
+  Release,
+  ReleaseDetail,
+  ReleaseSpec,
+} from '../proto/gen/fleetwave/v1/admin.js';
+import type { CompiledSpec } from './engine/spec.js';
+import type {
+  AgentRecord,
+  AgentStatus,
+  AppRecord,
+  ChangeRecordRow,
+  EditionRecord,
+  InstanceRecord,
+  ReleaseDetailRecord,
+  ReleaseRecord,
+} from './store/types.js';
+
+export function appToProto(a: AppRecord): App {
+  return { ...a };
+}
+
+export function editionToProto(e: EditionRecord): Edition {
+  return { ...e };
+}
+
+export function specToProto(s: CompiledSpec): ReleaseSpec {
+  return {
+    app: s.app,
+    edition: s.edition,
+    group: s.group,
+    strategy: s.strategy,
+    batches: s.batches,
+    groupSize: s.groupSize,
+    batchMode: s.batchMode,
+    waitMs: s.waitMs,
+    approvalBefore: s.approvalBefore,
+    triggerBefore: s.triggerBefore,
+    reset: s.reset,
+    drainMs: s.drainMs,
+    fullDrain: s.fullDrain,
+    bestEffort: s.bestEffort,
+    autoRollback: s.autoRollback,
+    maxUnavailable: s.maxUnavailable,
+    timeouts: { ...s.timeouts },
+    start: s.start,
+    health: { ...s.health },
+  };
+}
+
+export function releaseToProto(r: ReleaseRecord): Release {
+  return {
+    id: r.id,
+    app: r.app,
+    edition: r.edition,
+    group: r.group,
+    status: r.status,
+    message: r.message,
+    spec: specToProto(r.spec),
+    createdUnixMs: r.createdUnixMs,
+    updatedUnixMs: r.updatedUnixMs,
+    finishedUnixMs: r.finishedUnixMs,
+    createdBy: r.createdBy,
+    batchCount: r.batchCount,
+    currentBatch: r.currentBatch,
+    waitingFor: r.waitingFor,
+  };
+}
+
+export function changeToProto(c: ChangeRecordRow): ChangeRecord {
+  return { ...c };
+}
+
+export function detailToProto(d: ReleaseDetailRecord): ReleaseDetail {
+  return {
+    release: releaseToProto(d.release),
+    batches: d.batches.map((b) => ({
+      number: b.number,
+      group: b.group,
+      status: b.status,
+      instances: b.instances,
+      startedUnixMs: b.startedUnixMs,
+      finishedUnixMs: b.finishedUnixMs,
+      checkpoint: b.checkpoint,
+      checkpointBy: b.checkpointBy,
+      checkpointComment: b.checkpointComment,
+    })),
+    instances: d.instances.map((i) => ({
+      instance: i.instance,
+      group: i.group,
+      batch: i.batch,
+      status: i.status,
+      step: i.step,
+      edition: d.editions[i.instance] ?? i.fromEdition ?? '',
+      error: i.error,
+      steps: d.steps
+        .filter((s) => s.instance === i.instance)
+        .map((s) => ({ step: s.step, status: s.status, startedUnixMs: s.startedUnixMs, finishedUnixMs: s.finishedUnixMs, error: s.error })),
+    })),
+    changes: d.changes.map(changeToProto),
+  };
+}
+
+export function agentToProto(a: AgentRecord, lastSeen: number | undefined): AgentInfo {
+  return {
+    id: a.id,
+    host: a.host,
+    group: a.group,
+    labels: a.labels,
+    status: a.status,
+    lastSeenUnixMs: lastSeen ?? a.lastSeenUnixMs,
+    connectedUnixMs: a.connectedUnixMs,
+    bootId: a.bootId,
+    version: a.version,
+  };
+}
+
+export function instanceToProto(i: InstanceRecord & { agentStatus: AgentStatus }): Instance {
+  return {
+    app: i.app,
+    instance: i.agentId,
+    group: i.group,
+    edition: i.activeEdition,
+    status: i.agentStatus === 'unreachable' ? 'unreachable' : i.processState,
+    servicePort: i.servicePort,
+    keptEditions: i.keptEditions,
+    quiesced: i.quiesced,
+  };
+}

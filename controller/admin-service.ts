@@ -1,0 +1,167 @@
+// The admin gRPC service used by the CLI; fleetwave errors become gRPC status codes here and nowhere else.
+import * as grpc from '@grpc/grpc-js';
+import { BadInputError, ConflictError, FleetwaveError, NotFoundError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { AdminServiceServer, InstallEditionRequest, ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
+import { agentToProto, appToProto, detailToProto, editionToProto, changeToProto, instanceToProto, releaseToProto } from './admin-mapping.js';
+import type { AgentSessions } from './agent-service.js';
+import { SHA256_PATTERN, storeArtifact } from './artifacts.js';
+import type { ReleaseEngine } from './engine/engine.js';
+import { isFinalRelease } from './engine/transitions.js';
+import { AlreadyExistsError, type Store } from './store/store.js';
+import type { AppRecord, EditionRecord } from './store/types.js';
+
+export interface AdminServiceOptions {
+  store: Store;
+  engine: ReleaseEngine;
+  sessions: AgentSessions;
+  logger: Logger;
+  dataDir: string;
+  /** Base URL agents download uploaded artifacts from (known once the HTTP server listens). */
+  advertiseHttp: () => string;
+  now?: () => number;
+}
+
+const APP_NAME = /^[a-z0-9][a-z0-9-]*$/;
+/** Edition names become directory names on the agents. */
+const EDITION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+/** The operator's name from the `x-fleetwave-actor` metadata, "cli" otherwise. */
+export function actorOf(metadata: grpc.Metadata): string {
+  const value = metadata.get('x-fleetwave-actor')[0];
+  const text = typeof value === 'string' ? value.trim() : '';
+  return text || 'cli';
+}
+
+/** Maps an error to a gRPC status with a one-line message. */
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+  let code = grpc.status.INTERNAL;
+  if (err instanceof BadInputError) code = grpc.status.INVALID_ARGUMENT;
+  else if (err instanceof NotFoundError) code = grpc.status.NOT_FOUND;
+  else if (err instanceof AlreadyExistsError) code = grpc.status.ALREADY_EXISTS;
+  else if (err instanceof ConflictError) code = grpc.status.FAILED_PRECONDITION;
+  else if (err instanceof FleetwaveError && err.recoverable) code = grpc.status.UNAVAILABLE;
+  return { code, details: message };
+}
+
+function unary<Req, Res>(log: Logger, name: string, fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    try {
+      callback(null, fn(call.request, call));
+    } catch (err) {
+      const status = toServiceError(err);
+      if (status.code === grpc.status.INTERNAL) log.error({ err, rpc: name }, 'admin call failed');
+      callback(status as grpc.ServiceError);
+    }
+  };
+}
+
+export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
+  const { store, engine, logger: log } = o;
+  const now = o.now ?? (() => Date.now());
+  return {
+    createApp: unary(log, 'CreateApp', (req) => appToProto(store.createApp(validateApp(req.app, now())))),
+    listApps: unary(log, 'ListApps', () => ({ apps: store.listApps().map(appToProto) })),
+    installEdition: unary(log, 'InstallEdition', (req) => editionToProto(store.installEdition(toEdition(req, o, now())))),
+    listEditions: unary(log, 'ListEditions', (req) => ({ editions: store.listEditions(req.app).map(editionToProto) })),
+    createRelease: unary(log, 'CreateRelease', (req, call) => {
+      const release = engine.createRelease(req.spec ?? {}, actorOf(call.metadata));
+      return detailToProto(store.getReleaseDetail(release.id));
+    }),
+    getRelease: unary(log, 'GetRelease', (req) => detailToProto(store.getReleaseDetail(req.id))),
+    listReleases: unary(log, 'ListReleases', (req) => ({ releases: store.listReleases(req.app).map(releaseToProto) })),
+    watchRelease: (call) => watchRelease(o, call),
+    releaseAction: unary(log, 'ReleaseAction', (req, call) => {
+      engine.act(req.id, req.action.trim(), actorOf(call.metadata), req.comment);
+      return detailToProto(store.getReleaseDetail(req.id));
+    }),
+    listAgents: unary(log, 'ListAgents', () => ({
+      agents: store.listAgents().map((a) => agentToProto(a, o.sessions.lastSeen(a.id))),
+    })),
+    listInstances: unary(log, 'ListInstances', (req) => ({ instances: store.listInstances(req.app).map(instanceToProto) })),
+    history: unary(log, 'History', (req) => ({ changes: store.history(req.app).map(changeToProto) })),
+  };
+}
+
+/** Sends the release now and after every change, until it reaches a final status or the client goes away. */
+function watchRelease(o: AdminServiceOptions, call: grpc.ServerWritableStream<{ id: string }, ReleaseDetail>): void {
+  let unsubscribe = () => {};
+  let scheduled = false;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    unsubscribe();
+    call.end();
+  };
+  const send = () => {
+    scheduled = false;
+    if (ended) return;
+    try {
+      const detail = o.store.getReleaseDetail(call.request.id);
+      call.write(detailToProto(detail));
+      if (isFinalRelease(detail.release.status)) end();
+    } catch (err) {
+      ended = true;
+      unsubscribe();
+      call.emit('error', toServiceError(err));
+    }
+  };
+  unsubscribe = o.engine.onReleaseChanged((id) => {
+    // Coalesce the changes of one tick into one message.
+    if (id !== call.request.id || scheduled || ended) return;
+    scheduled = true;
+    setImmediate(send);
+  });
+  call.on('cancelled', () => {
+    ended = true;
+    unsubscribe();
+  });
+  send();
+}
+
+function validateApp(app: Partial<AppRecord> | undefined, now: number): AppRecord {
+  if (!app) throw new BadInputError('app: the app definition is required');
+  const name = (app.name ?? '').trim();
+  if (!APP_NAME.test(name)) throw new BadInputError(`app: name '${name}' must match [a-z0-9][a-z0-9-]*`);
+  const startCommand = (app.startCommand ?? []).filter((part) => part !== '');
+  if (startCommand.length === 0) throw new BadInputError('app: start command must not be empty');
+  const portEnv = (app.portEnv ?? '').trim() || 'PORT';
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(portEnv)) throw new BadInputError(`app: port env '${portEnv}' is not a variable name`);
+  const healthPath = (app.healthPath ?? '').trim() || '/healthz';
+  if (!healthPath.startsWith('/')) throw new BadInputError(`app: health path '${healthPath}' must start with '/'`);
+  return {
+    name,
+    startCommand,
+    env: app.env ?? {},
+    portEnv,
+    healthPath,
+    stopTimeoutMs: app.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS,
+    createdUnixMs: now,
+  };
+}
+
+function toEdition(req: InstallEditionRequest, o: AdminServiceOptions, now: number): EditionRecord {
+  const name = req.name.trim();
+  if (!EDITION_NAME.test(name)) throw new BadInputError(`edition: name '${name}' must match [A-Za-z0-9][A-Za-z0-9._-]*`);
+  o.store.getApp(req.app);
+  const format = req.format.trim() || 'tar.gz';
+  if (format !== 'tar.gz' && format !== 'file') throw new BadInputError(`edition: format must be tar.gz or file (got '${format}')`);
+  if (format === 'file' && !req.fileName) throw new BadInputError('edition: format file needs a file name');
+  if (req.fileName && (req.fileName.includes('/') || req.fileName.startsWith('.'))) {
+    throw new BadInputError(`edition: file name '${req.fileName}' must be a plain file name`);
+  }
+  const base = { app: req.app, name, description: req.description, format, fileName: req.fileName, createdUnixMs: now };
+  if (req.content && req.content.length > 0) {
+    const { sha256, size } = storeArtifact(o.dataDir, req.content);
+    if (req.sha256 && req.sha256.toLowerCase() !== sha256) throw new BadInputError(`edition: content has sha256 ${sha256}, not ${req.sha256}`);
+    return { ...base, url: `${o.advertiseHttp().replace(/\/+$/, '')}/artifacts/${sha256}`, sha256, size };
+  }
+  if (!req.url) throw new BadInputError('edition: give either the package content or its url and sha256');
+  if (!/^https?:\/\//.test(req.url)) throw new BadInputError(`edition: url '${req.url}' must be http(s)`);
+  const sha256 = req.sha256.trim().toLowerCase();
+  if (!SHA256_PATTERN.test(sha256)) throw new BadInputError('edition: a url needs the package sha256 (64 hex digits)');
+  return { ...base, url: req.url, sha256, size: req.size };
+}

@@ -1,0 +1,63 @@
+// The `fleetwave controller` subcommand: flags in, a running controller until SIGTERM / SIGINT.
+import type { Command } from 'commander';
+import { FleetwaveError } from '../common/errors.js';
+import { runController } from './main.js';
+import { CONTROLLER_DEFAULTS, compileControllerOptions, type RawControllerOptions } from './options.js';
+
+const PREFIX = 'fleetwave controller:';
+
+export function registerControllerCommand(program: Command): void {
+  program
+    .command('controller')
+    .description('run the controller: admin and agent gRPC, release engine, HTTP (artifacts, events, metrics)')
+    .option('--listen <host:port>', 'gRPC address, agent and admin services (port 0: any free port)', CONTROLLER_DEFAULTS.listen)
+    .option('--http <host:port>', 'HTTP address: /artifacts/<sha256>, /events, /metrics, /healthz', CONTROLLER_DEFAULTS.http)
+    .option('--advertise-http <url>', 'base URL agents download artifacts from (default: http://<http address>)')
+    .option('--data-dir <dir>', 'holds fleetwave.db and artifacts/', CONTROLLER_DEFAULTS.dataDir)
+    .option('--nats <url>', 'NATS server (JetStream stream FLEETWAVE_EVENTS is created if missing)', CONTROLLER_DEFAULTS.nats)
+    .option('--heartbeat-timeout <duration>', 'an agent silent this long is unreachable', CONTROLLER_DEFAULTS.heartbeatTimeout)
+    .option('--ready-file <path>', 'written with {"grpc":PORT,"http":PORT,"pid":PID} once listening')
+    .option('--insecure', 'plaintext gRPC (required until TLS is configured)', false)
+    .option('--log-format <format>', 'json or pretty', CONTROLLER_DEFAULTS.logFormat)
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', CONTROLLER_DEFAULTS.logLevel)
+    // Flag errors commander finds (unknown option, missing value) go through the program's own error
+    // handling, which prints one line and exits 2; errors in the values are reported below.
+    .action(async (flags: RawControllerOptions) => {
+      await runFromFlags(flags);
+    });
+}
+
+async function runFromFlags(flags: RawControllerOptions): Promise<void> {
+  let options;
+  try {
+    options = compileControllerOptions(flags);
+  } catch (err) {
+    fail(err);
+  }
+  let controller;
+  try {
+    controller = await runController(options);
+  } catch (err) {
+    fail(err, 1);
+  }
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = true;
+    controller
+      .stop()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        process.stderr.write(`${PREFIX} stop after ${signal} failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+function fail(err: unknown, code = 2): never {
+  const message = err instanceof FleetwaveError || err instanceof Error ? err.message : String(err);
+  process.stderr.write(`${PREFIX} ${message.split('\n')[0]}\n`);
+  process.exit(code);
+}

@@ -1,0 +1,212 @@
+// The release engine's shell: turns every input into a reconcile of the release, then sends and publishes after commit.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { ReleaseEventReason } from '../../common/events.js';
+import type { Logger } from '../../common/logger.js';
+import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
+import type { CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
+import type { PendingCommand, Store } from '../store/store.js';
+import type { ReleaseRecord } from '../store/types.js';
+import { applyAction } from './actions.js';
+import { Pass, type PassOutput } from './pass.js';
+import { planBatches } from './planner.js';
+import { reconcilePass } from './reconcile.js';
+import { compileReleaseSpec } from './spec.js';
+
+/** Where commands go once committed: the agent service writes them to the agent's stream when it is connected. */
+export interface CommandSink {
+  deliver(commands: PendingCommand[]): void;
+}
+
+/** Publishes a release event (NATS and the dashboard stream). */
+export type ReleaseEventPublisher = (app: string, releaseId: string, reason: ReleaseEventReason, data: Record<string, unknown>) => void;
+
+export interface EngineObserver {
+  /** A step ended (for the step duration histogram). */
+  stepFinished?(step: string, status: string, seconds: number): void;
+}
+
+export interface ReleaseEngineOptions {
+  store: Store;
+  sink: CommandSink;
+  logger: Logger;
+  publish?: ReleaseEventPublisher;
+  observer?: EngineObserver;
+  /** Injectable clock (tests); Date.now by default. */
+  now?: () => number;
+  /** Injectable command ids (tests); randomUUID by default. */
+  newId?: () => string;
+}
+
+/** Shortest timer delay, so a deadline reconcile could not clear never spins the process. */
+const MIN_TIMER_MS = 5;
+/** setTimeout's largest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class ReleaseEngine {
+  private readonly store: Store;
+  private readonly sink: CommandSink;
+  private readonly log: Logger;
+  private readonly publish: ReleaseEventPublisher;
+  private readonly observer: EngineObserver;
+  private readonly now: () => number;
+  private readonly newId: () => string;
+  private readonly changes = new EventEmitter();
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt: number | null = null;
+  private running = false;
+
+  constructor(options: ReleaseEngineOptions) {
+    this.store = options.store;
+    this.sink = options.sink;
+    this.log = options.logger;
+    this.publish = options.publish ?? (() => {});
+    this.observer = options.observer ?? {};
+    this.now = options.now ?? (() => Date.now());
+    this.newId = options.newId ?? (() => randomUUID());
+    this.changes.setMaxListeners(0);
+  }
+
+  /** Reconciles every active release (catching up after a restart) and arms the deadline timer. */
+  start(): void {
+    this.running = true;
+    for (const id of this.store.activeReleaseIds()) this.reconcile(id);
+    this.armTimer();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = null;
+  }
+
+  /** Calls `listener(releaseId)` after every committed change of a release; returns the unsubscribe function. */
+  onReleaseChanged(listener: (releaseId: string) => void): () => void {
+    this.changes.on('changed', listener);
+    return () => this.changes.off('changed', listener);
+  }
+
+  // ── inputs ────────────────────────────────────────────────────────────────
+
+  createRelease(raw: Partial<ReleaseSpec>, actor: string): ReleaseRecord {
+    const spec = compileReleaseSpec(raw);
+    const release = this.store.createRelease({
+      id: `r-${this.newId().slice(0, 8)}`,
+      spec,
+      actor,
+      now: this.now(),
+      plan: ({ instances }) => planBatches(spec, instances.map((i) => ({ id: i.agentId, group: i.group }))),
+    });
+    this.log.info({ release: release.id, app: release.app, edition: release.edition, group: release.group, actor }, 'release created');
+    this.changes.emit('changed', release.id);
+    if (spec.start) this.act(release.id, 'start', actor, '');
+    return this.store.getRelease(release.id);
+  }
+
+  /** An operator action; refused actions are recorded too, then rethrown. */
+  act(releaseId: string, action: string, actor: string, comment: string): string {
+    try {
+      let result = '';
+      this.runPass(releaseId, (pass) => {
+        result = applyAction(pass, { action, actor, comment });
+      });
+      this.log.info({ release: releaseId, action, actor, result }, 'release action');
+      return result;
+    } catch (err) {
+      const release = this.tryGetRelease(releaseId);
+      if (release) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.store.recordChange({ atUnixMs: this.now(), actor, action, app: release.app, releaseId, comment, result: `refused: ${message}` });
+      }
+      throw err;
+    }
+  }
+
+  reconcile(releaseId: string): void {
+    try {
+      this.runPass(releaseId, () => {});
+    } catch (err) {
+      this.log.error({ err, release: releaseId }, 'reconcile failed');
+    }
+  }
+
+  commandResult(agentId: string, result: CommandResult): void {
+    const recorded = this.store.recordCommandResult(agentId, result.commandId, {
+      ok: result.ok,
+      error: result.error,
+      finishedUnixMs: result.finishedUnixMs || this.now(),
+      activeEdition: result.activeEdition,
+    });
+    if (!recorded) {
+      this.log.debug({ agent: agentId, command: result.commandId }, 'result for an unknown or finished command ignored');
+      return;
+    }
+    this.log.debug({ agent: agentId, command: result.commandId, kind: recorded.kind, ok: result.ok }, 'command result');
+    this.reconcile(recorded.releaseId);
+  }
+
+  /** The agent published `drained` for the instance (possibly before its Quiesce result). */
+  drained(app: string, instance: string): void {
+    const releaseId = this.store.recordDrained(app, instance);
+    if (releaseId) this.reconcile(releaseId);
+  }
+
+  /** Deadlines due now: drains end, steps time out, waiting batches start. */
+  fireDeadlines(): void {
+    this.timer = undefined;
+    this.timerAt = null;
+    for (const id of this.store.releasesDue(this.now())) this.reconcile(id);
+    this.armTimer();
+  }
+
+  // ── internals ─────────────────────────────────────────────────────────────
+
+  private runPass(releaseId: string, before: (pass: Pass) => void): void {
+    const at = this.now();
+    const { snapshot, output } = this.store.reconcileRelease(releaseId, (snap) => {
+      const pass = new Pass(snap, at, this.newId);
+      before(pass);
+      reconcilePass(pass);
+      return pass.out;
+    });
+    this.afterCommit(snapshot.release, output);
+  }
+
+  private afterCommit(release: ReleaseRecord, out: PassOutput): void {
+    if (out.commands.length) {
+      this.sink.deliver(out.commands.map((c) => ({ commandId: c.commandId, agentId: c.agentId, payload: c.payload })));
+    }
+    for (const event of out.events) {
+      this.log.debug({ release: release.id, reason: event.reason, ...event.data }, 'release event');
+      this.publish(release.app, release.id, event.reason, event.data);
+    }
+    for (const step of out.steps) {
+      if (step.op === 'end') this.observer.stepFinished?.(step.step, step.status, Math.max(0, step.at - step.startedAt) / 1000);
+    }
+    const changed = out.events.length > 0 || out.commands.length > 0 || out.changes.length > 0 || out.steps.length > 0;
+    if (changed) this.changes.emit('changed', release.id);
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    if (!this.running) return;
+    const next = this.store.nextDeadline();
+    if (next === this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = next;
+    if (next === null) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(MIN_TIMER_MS, next - this.now()));
+    this.timer = setTimeout(() => this.fireDeadlines(), delay);
+    this.timer.unref?.();
+  }
+
+  private tryGetRelease(id: string): ReleaseRecord | null {
+    try {
+      return this.store.getRelease(id);
+    } catch {
+      return null;
+    }
+  }
+}

@@ -1,0 +1,135 @@
+// The step pipeline of one instance within a release: settle the running step, then start the next one.
+//
+//  upgrade:  download ─▶ (batch runs) quiesce ─▶ drain ─▶ restart | hard-reset ─▶ health ─▶ released
+//  deploy:   download ─▶ (batch runs) start ───────────────────────────────────▶ health ─▶ released
+//  revert:   (first batch failed) restart on the old edition | stop (deploy) ─▶ health ─▶ rolled back
+import type { ReleaseInstanceRecord, StepName } from '../store/types.js';
+import type { Pass } from './pass.js';
+
+/** The batch whose moved instances go back when the release fails in it. */
+export const REVERTED_BATCH = 1;
+
+export function advanceInstance(p: Pass, i: ReleaseInstanceRecord): void {
+  if (i.stepState === 'running') settleRunningStep(p, i);
+  if (i.stepState === 'running') return;
+  if (needsRevert(p, i)) return continueRevert(p, i);
+  if (i.status === 'pending') return startPending(p, i);
+  if (i.status === 'in progress') return continuePipeline(p, i);
+}
+
+/** True when the instance must (still) go back to its old edition. */
+export function needsRevert(p: Pass, i: ReleaseInstanceRecord): boolean {
+  return p.release.revert && i.batch === REVERTED_BATCH && i.moved !== 'none';
+}
+
+/** True while the instance has work under way that the release must wait for before it settles. */
+export function isBusy(p: Pass, i: ReleaseInstanceRecord): boolean {
+  if (needsRevert(p, i)) return true;
+  if (i.stepState !== 'running') return i.status === 'in progress';
+  // A pre-staging download only holds the release while it still moves forward.
+  return i.status !== 'pending' || !p.stopping;
+}
+
+function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
+  const outcome = i.commandId ? p.s.outcomes[i.commandId] : undefined;
+  if (outcome && !outcome.abandoned) {
+    if (outcome.ok) return stepSucceeded(p, i);
+    return stepFailed(p, i, `${i.step}: ${outcome.error || 'failed'}`, false);
+  }
+  if (i.step === 'drain' && i.drained) return p.finishStep(i, 'ok');
+  if (i.deadlineUnixMs !== null && i.deadlineUnixMs <= p.now) {
+    // The drainage interval ending is the normal way out of drain when no `drained` event came.
+    if (i.step === 'drain') return p.finishStep(i, 'ok', 'drain interval ended');
+    if (i.commandId) p.abandon(i.commandId, `${i.step} timed out`);
+    const unreachable = p.s.agentStatus[i.instance] !== 'connected';
+    return stepFailed(p, i, `${i.step} timed out${unreachable ? ' (agent unreachable)' : ''}`, unreachable);
+  }
+}
+
+function stepSucceeded(p: Pass, i: ReleaseInstanceRecord): void {
+  if (i.step === 'download') i.downloaded = true;
+  p.finishStep(i, 'ok');
+}
+
+function stepFailed(p: Pass, i: ReleaseInstanceRecord, error: string, unreachable: boolean): void {
+  p.finishStep(i, 'failed', error);
+  if (i.phase === 'revert') return revertEnded(p, i, `revert failed: ${error}`, unreachable);
+  p.setInstanceStatus(i, unreachable ? 'unreachable' : 'failed', error);
+}
+
+function startPending(p: Pass, i: ReleaseInstanceRecord): void {
+  const r = p.release;
+  const moving = !p.stopping && (r.status === 'Releasing' || r.status === 'Suspending' || r.status === 'Suspended');
+  if (!i.downloaded && i.step === '' && moving) return p.beginStep(i, 'download');
+  if (i.downloaded && !p.stopping && p.batchOf(i).status === 'running' && allDownloaded(p, i.batch)) beginPipeline(p, i);
+}
+
+/** A batch quiesces its first instance only once every instance of it has the package. */
+function allDownloaded(p: Pass, batch: number): boolean {
+  return p.s.instances.every((i) => i.batch !== batch || i.downloaded || i.status !== 'pending');
+}
+
+function beginPipeline(p: Pass, i: ReleaseInstanceRecord): void {
+  const host = p.s.hosts[i.instance];
+  i.fromEdition = host?.activeEdition ?? '';
+  if (host && host.activeEdition === p.release.edition && host.processState === 'running' && !host.quiesced) {
+    p.setInstanceStatus(i, 'released', '');
+    return;
+  }
+  p.setInstanceStatus(i, 'in progress');
+  if (i.fromEdition === '') {
+    i.phase = 'deploy';
+    p.beginStep(i, 'start');
+  } else {
+    i.phase = 'upgrade';
+    p.beginStep(i, 'quiesce');
+  }
+}
+
+const UPGRADE_NEXT: Partial<Record<StepName, StepName | 'released'>> = {
+  quiesce: 'drain',
+  restart: 'health',
+  'hard-reset': 'health',
+  health: 'released',
+};
+const DEPLOY_NEXT: Partial<Record<StepName, StepName | 'released'>> = { start: 'health', health: 'released' };
+
+function continuePipeline(p: Pass, i: ReleaseInstanceRecord): void {
+  if (i.stepState !== 'done' || i.step === '') return;
+  const resetStep: StepName = p.release.spec.reset === 'hard' ? 'hard-reset' : 'restart';
+  const next = i.step === 'drain' ? resetStep : (i.phase === 'deploy' ? DEPLOY_NEXT : UPGRADE_NEXT)[i.step];
+  if (next === undefined) return;
+  if (next === 'released') return p.setInstanceStatus(i, 'released', '');
+  p.beginStep(i, next);
+}
+
+function continueRevert(p: Pass, i: ReleaseInstanceRecord): void {
+  const from = i.fromEdition ?? '';
+  if (i.phase !== 'revert') {
+    i.phase = 'revert';
+    if (i.moved === 'quiesced') return p.beginStep(i, 'health');
+    return from ? p.beginStep(i, 'restart', from) : p.beginStep(i, 'stop');
+  }
+  if (i.stepState !== 'done') return;
+  if (i.step === 'restart') return p.beginStep(i, 'health');
+  revertEnded(p, i, '', false);
+}
+
+/** The instance is back on its old edition (error "") or the controller gave up reverting it. */
+function revertEnded(p: Pass, i: ReleaseInstanceRecord, error: string, unreachable: boolean): void {
+  i.moved = 'none';
+  const back = i.fromEdition ? `back on ${i.fromEdition}` : 'stopped (it ran no edition before)';
+  if (i.status === 'failed') {
+    i.error = [i.error, error || back].filter(Boolean).join('; ');
+    p.touch();
+    return;
+  }
+  if (error) {
+    const to = unreachable ? 'unreachable' : 'failed';
+    if (i.status !== to) return p.setInstanceStatus(i, to, error);
+    i.error = [i.error, error].filter(Boolean).join('; ');
+    return p.touch();
+  }
+  if (i.status === 'unreachable') i.error = [i.error, back].filter(Boolean).join('; ');
+  p.setInstanceStatus(i, 'rolled back');
+}

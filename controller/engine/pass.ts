@@ -1,0 +1,157 @@
+// The context of one reconcile pass over a release, and the only setters that change its statuses and steps.
+import type { ReleaseEventReason } from '../../common/events.js';
+import { RELEASE_EVENTS } from '../../common/events.js';
+import type {
+  BatchRecord,
+  ChangeRecordRow,
+  ReconcileOutput,
+  ReleaseInstanceRecord,
+  ReleaseSnapshot,
+  StepName,
+} from '../store/types.js';
+import { commandKind, encodeCommand, stepCommand, stepTimeout } from './commands.js';
+import { isFinalRelease, transition, type BatchStatus, type InstanceStatus, type ReleaseStatus } from './transitions.js';
+
+export interface ReleaseEventOut {
+  reason: ReleaseEventReason;
+  data: Record<string, unknown>;
+}
+
+export interface PassOutput extends ReconcileOutput {
+  /** Release events to publish once the pass is committed. */
+  events: ReleaseEventOut[];
+}
+
+export class Pass {
+  /** Time of the pass: every timestamp and deadline it writes derives from it. */
+  readonly now: number;
+  /** The release, its batches and instances, changed in place; the store persists what changed. */
+  readonly s: ReleaseSnapshot;
+  /** Commands (outbox), step rows, change records and events decided so far. */
+  readonly out: PassOutput = { commands: [], abandoned: [], steps: [], changes: [], events: [] };
+  /** Set by every setter; reconcile loops until a round changes nothing. */
+  changed = false;
+  /** Makes command ids (randomUUID in production, a counter in tests). */
+  private readonly newId: () => string;
+
+  constructor(snapshot: ReleaseSnapshot, now: number, newId: () => string) {
+    this.s = snapshot;
+    this.now = now;
+    this.newId = newId;
+  }
+
+  get release() {
+    return this.s.release;
+  }
+
+  /** True once a failure or a cancel stopped the release from moving forward. */
+  get stopping(): boolean {
+    return this.s.release.stopReason !== null;
+  }
+
+  membersOf(batch: BatchRecord): ReleaseInstanceRecord[] {
+    return this.s.instances.filter((i) => i.batch === batch.number);
+  }
+
+  batchOf(instance: ReleaseInstanceRecord): BatchRecord {
+    return this.s.batches.find((b) => b.number === instance.batch)!;
+  }
+
+  setReleaseStatus(to: ReleaseStatus, message?: string): void {
+    const r = this.s.release;
+    const from = r.status;
+    r.status = transition('release', from, to);
+    if (message !== undefined) r.message = message;
+    r.updatedUnixMs = this.now;
+    if (isFinalRelease(to)) r.finishedUnixMs = this.now;
+    this.changed = true;
+    this.emit(RELEASE_EVENTS.statusChanged, { from, to, message: r.message });
+  }
+
+  setBatchStatus(batch: BatchRecord, to: BatchStatus): void {
+    batch.status = transition('batch', batch.status, to);
+    if (to === 'running') batch.startedUnixMs = this.now;
+    if (to === 'done' || to === 'failed') batch.finishedUnixMs = this.now;
+    this.touch();
+    if (to === 'running') this.emit(RELEASE_EVENTS.batchStarted, this.batchData(batch));
+    if (to === 'done' || to === 'failed') this.emit(RELEASE_EVENTS.batchFinished, { ...this.batchData(batch), status: to });
+  }
+
+  setInstanceStatus(instance: ReleaseInstanceRecord, to: InstanceStatus, error?: string): void {
+    instance.status = transition('instance', instance.status, to);
+    if (error !== undefined) instance.error = error;
+    this.touch();
+    this.emit(RELEASE_EVENTS.instanceStep, { instance: instance.instance, step: instance.step, status: to, error: instance.error });
+  }
+
+  /** Starts a step: enqueues its command (if it has one) and persists its deadline. */
+  beginStep(instance: ReleaseInstanceRecord, step: StepName, targetEdition?: string): void {
+    const deadline = this.now + stepTimeout(step, this.s.release.spec);
+    const commandId = step === 'drain' ? null : this.newId();
+    if (commandId) {
+      const command = stepCommand(step, {
+        commandId,
+        releaseId: this.s.release.id,
+        app: this.s.app,
+        edition: this.s.edition,
+        spec: this.s.release.spec,
+        deadlineUnixMs: deadline,
+        targetEdition,
+      })!;
+      this.out.commands.push({
+        commandId,
+        agentId: instance.instance,
+        releaseId: this.s.release.id,
+        instance: instance.instance,
+        kind: commandKind(command),
+        payload: encodeCommand(command),
+        createdUnixMs: this.now,
+      });
+    }
+    if (step === 'quiesce') {
+      instance.drained = false;
+      if (instance.moved === 'none') instance.moved = 'quiesced';
+    }
+    if (step === 'restart' || step === 'hard-reset' || step === 'start') instance.moved = 'switched';
+    instance.step = step;
+    instance.stepState = 'running';
+    instance.stepStartedUnixMs = this.now;
+    instance.commandId = commandId;
+    instance.deadlineUnixMs = deadline;
+    this.out.steps.push({ op: 'start', instance: instance.instance, step, at: this.now });
+    this.touch();
+    this.emit(RELEASE_EVENTS.instanceStep, { instance: instance.instance, step, status: 'running' });
+  }
+
+  /** Ends the running step; `ok` leaves it `done` for the next step to follow. */
+  finishStep(instance: ReleaseInstanceRecord, status: 'ok' | 'failed', error = ''): void {
+    this.out.steps.push({ op: 'end', instance: instance.instance, step: instance.step, status, at: this.now, error, startedAt: instance.stepStartedUnixMs });
+    instance.stepState = status === 'ok' ? 'done' : '';
+    instance.commandId = null;
+    instance.deadlineUnixMs = null;
+    this.touch();
+    this.emit(RELEASE_EVENTS.instanceStep, { instance: instance.instance, step: instance.step, status, error });
+  }
+
+  /** The controller gives up on a command: marked done in the outbox so it is never re-sent. */
+  abandon(commandId: string, reason: string): void {
+    this.out.abandoned.push({ commandId, reason });
+  }
+
+  recordChange(change: Omit<ChangeRecordRow, 'atUnixMs' | 'app' | 'releaseId'>): void {
+    this.out.changes.push({ ...change, atUnixMs: this.now, app: this.s.release.app, releaseId: this.s.release.id });
+  }
+
+  emit(reason: ReleaseEventReason, data: Record<string, unknown>): void {
+    this.out.events.push({ reason, data });
+  }
+
+  touch(): void {
+    this.s.release.updatedUnixMs = this.now;
+    this.changed = true;
+  }
+
+  private batchData(batch: BatchRecord): Record<string, unknown> {
+    return { batch: batch.number, group: batch.group, instances: batch.instances };
+  }
+}

@@ -1,0 +1,153 @@
+// One reconcile pass over a release: a fixed list of steps, repeated until a round changes nothing.
+//
+//   advanceInstances → applyFailurePolicy → settleBatches → advanceRelease
+//
+// Every input (creation, command result, drained event, deadline, agent, operator action) ends here.
+import { RELEASE_EVENTS } from '../../common/events.js';
+import type { BatchRecord, ReleaseInstanceRecord } from '../store/types.js';
+import { advanceInstance, isBusy, REVERTED_BATCH } from './instance-steps.js';
+import type { Pass } from './pass.js';
+
+/** More rounds than a release needs (a round moves every instance one step, or one batch); guards against a loop bug. */
+const MAX_ROUNDS = 10_000;
+
+const MOVING = new Set(['Releasing', 'Suspending', 'Suspended']);
+
+export function reconcilePass(p: Pass): void {
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    if (!MOVING.has(p.release.status)) return;
+    p.changed = false;
+    for (const instance of p.s.instances) advanceInstance(p, instance);
+    applyFailurePolicy(p);
+    settleBatches(p);
+    advanceRelease(p);
+    if (!p.changed) return;
+  }
+}
+
+function failedIn(p: Pass, batch: BatchRecord): ReleaseInstanceRecord[] {
+  return p.membersOf(batch).filter((i) => i.status === 'failed' || i.status === 'unreachable');
+}
+
+function describe(failed: ReleaseInstanceRecord[]): string {
+  const first = `${failed[0]!.instance}: ${failed[0]!.error || failed[0]!.status}`;
+  return failed.length > 1 ? `${first} (and ${failed.length - 1} more)` : first;
+}
+
+/** First batch: any failure stops the release and reverts the batch. Later: best effort continues, otherwise stop. */
+export function applyFailurePolicy(p: Pass): void {
+  const r = p.release;
+  if (r.stopReason !== null) return;
+  for (const batch of p.s.batches) {
+    if (batch.status !== 'running') continue;
+    const failed = failedIn(p, batch);
+    if (failed.length === 0) continue;
+    if (batch.number === REVERTED_BATCH) {
+      r.stopReason = 'failed';
+      r.revert = true;
+      r.message = `batch ${batch.number} failed: ${describe(failed)}; its instances go back to their previous edition`;
+    } else if (!r.spec.bestEffort) {
+      r.stopReason = 'failed';
+      r.message = `batch ${batch.number} failed: ${describe(failed)}`;
+    } else {
+      continue;
+    }
+    r.nextBatchAt = null;
+    p.touch();
+    return;
+  }
+}
+
+function settleBatches(p: Pass): void {
+  for (const batch of p.s.batches) {
+    if (batch.status !== 'running') continue;
+    const members = p.membersOf(batch);
+    if (members.some((i) => isBusy(p, i))) continue;
+    // Without a stop, a member not started yet still waits for its siblings' downloads.
+    if (!p.stopping && members.some((i) => i.status === 'pending')) continue;
+    const ok = members.every((i) => i.status === 'released');
+    p.setBatchStatus(batch, ok ? 'done' : 'failed');
+    const spec = p.release.spec;
+    const more = p.s.batches.some((b) => b.status === 'pending' || b.status === 'waiting');
+    if (!p.stopping && more && spec.batchMode === 'auto' && spec.waitMs > 0) p.release.nextBatchAt = p.now + spec.waitMs;
+  }
+}
+
+function advanceRelease(p: Pass): void {
+  const r = p.release;
+  const running = p.s.batches.find((b) => b.status === 'running');
+  if (p.stopping) {
+    if (!running && !p.s.instances.some((i) => isBusy(p, i))) finish(p, 'Release failed', r.message);
+    return;
+  }
+  if (running) return;
+  if (r.status === 'Suspending') {
+    r.waitingFor = 'resume';
+    return p.setReleaseStatus('Suspended');
+  }
+  if (r.status === 'Suspended') return;
+  const next = p.s.batches.find((b) => b.status === 'pending' || b.status === 'waiting');
+  if (!next) return finishReleased(p);
+  if (r.nextBatchAt !== null && p.now < r.nextBatchAt) {
+    setWaitingFor(p, `batch ${next.number} at ${new Date(r.nextBatchAt).toISOString()}`);
+    return;
+  }
+  const gate = gateBefore(p, next);
+  if (gate) return holdAtGate(p, next, gate);
+  startBatch(p, next);
+}
+
+/** What must happen before the batch may start, or null. */
+export function gateBefore(p: Pass, batch: BatchRecord): 'approval' | 'trigger' | 'continue' | null {
+  if (batch.cleared) return null;
+  const spec = p.release.spec;
+  if (spec.approvalBefore.includes(batch.number)) return 'approval';
+  if (spec.triggerBefore.includes(batch.number)) return 'trigger';
+  if (spec.batchMode === 'manual' && batch.number > 1) return 'continue';
+  return null;
+}
+
+function holdAtGate(p: Pass, batch: BatchRecord, gate: 'approval' | 'trigger' | 'continue'): void {
+  if (batch.status === 'waiting') return;
+  batch.checkpoint = gate;
+  p.setBatchStatus(batch, 'waiting');
+  setWaitingFor(p, `${gate} before batch ${batch.number}`);
+  p.emit(RELEASE_EVENTS.checkpointWaiting, { batch: batch.number, checkpoint: gate, group: batch.group });
+}
+
+function startBatch(p: Pass, batch: BatchRecord): void {
+  const r = p.release;
+  r.currentBatch = batch.number;
+  r.nextBatchAt = null;
+  setWaitingFor(p, '');
+  p.setBatchStatus(batch, 'running');
+  // Instances whose download already failed fail the batch before any sibling moves.
+  applyFailurePolicy(p);
+}
+
+function setWaitingFor(p: Pass, text: string): void {
+  if (p.release.waitingFor === text) return;
+  p.release.waitingFor = text;
+  p.touch();
+}
+
+function finishReleased(p: Pass): void {
+  const failed = p.s.instances.filter((i) => i.status === 'failed' || i.status === 'unreachable');
+  const message = failed.length ? `released with best effort; ${failed.length} instance(s) failed: ${describe(failed)}` : '';
+  finish(p, 'Released', message);
+}
+
+/** Ends the release: nothing waits any more, and no command of it is sent again. */
+function finish(p: Pass, status: 'Released' | 'Release failed', message: string): void {
+  for (const i of p.s.instances) {
+    if (i.stepState !== 'running') continue;
+    if (i.commandId) p.abandon(i.commandId, 'release ended');
+    p.finishStep(i, 'failed', 'release ended');
+  }
+  for (const batch of p.s.batches) {
+    if (batch.status === 'waiting') p.setBatchStatus(batch, 'failed');
+  }
+  p.release.nextBatchAt = null;
+  p.release.waitingFor = '';
+  p.setReleaseStatus(status, message);
+}

@@ -1,0 +1,173 @@
+// Assembles and runs the controller: store, engine, agent and admin gRPC services, HTTP endpoint and NATS link.
+import * as grpc from '@grpc/grpc-js';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { UnavailableError } from '../common/errors.js';
+import { releaseEvent } from '../common/events.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { AdminServiceService } from '../proto/gen/fleetwave/v1/admin.js';
+import { AgentServiceService } from '../proto/gen/fleetwave/v1/agent.js';
+import { createAdminService } from './admin-service.js';
+import { AgentSessions } from './agent-service.js';
+import { artifactsDir } from './artifacts.js';
+import { ReleaseEngine } from './engine/engine.js';
+import { EventHub } from './event-hub.js';
+import { createHttpServer } from './http.js';
+import { ControllerMetrics } from './metrics.js';
+import { NatsBridge } from './nats.js';
+import { compileControllerOptions, type ControllerOptions, type RawControllerOptions } from './options.js';
+import { Store } from './store/store.js';
+
+export interface RunningController {
+  grpcPort: number;
+  httpPort: number;
+  /** Graceful stop: streams end, servers close, NATS drains, the database closes. */
+  stop(): Promise<void>;
+}
+
+/** Admin uploads carry whole packages. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const EVENT_SOURCE = 'fleetwave-controller';
+
+export const GRPC_SERVER_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  // Agent streams sit idle between heartbeats; keepalive notices dead peers behind NAT.
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+};
+
+export async function runController(input: RawControllerOptions | ControllerOptions, logger?: Logger): Promise<RunningController> {
+  const options = compileControllerOptions(input);
+  const log = logger ?? createLogger({ name: 'controller', format: options.logFormat, level: options.logLevel });
+  mkdirSync(artifactsDir(options.dataDir), { recursive: true });
+  const store = Store.open(join(options.dataDir, 'fleetwave.db'));
+  // No stream survives a restart: every agent is unreachable until it says hello again.
+  store.markAllAgentsUnreachable();
+
+  const hub = new EventHub();
+  // The gauge reads the sessions lazily, at scrape time.
+  const metrics: ControllerMetrics = new ControllerMetrics(store, () => sessions.connectedCount);
+  const sessions = new AgentSessions({
+    store,
+    logger: log,
+    metrics,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+    controllerId: `${hostname()}:${process.pid}`,
+  });
+  let engine: ReleaseEngine | undefined;
+  const nats = new NatsBridge({
+    url: options.natsUrl,
+    logger: log,
+    hub,
+    onDrained: (app, instance) => engine?.drained(app, instance),
+    onEvent: (source) => metrics.eventsPublished.inc({ source }),
+  });
+  engine = new ReleaseEngine({
+    store,
+    sink: sessions,
+    logger: log,
+    observer: metrics,
+    publish: (app, releaseId, reason, data) => {
+      const { subject, event } = releaseEvent(EVENT_SOURCE, app, releaseId, reason, data);
+      nats.publish(subject, event);
+    },
+  });
+  sessions.attach(engine);
+
+  const httpServer = createHttpServer({ dataDir: options.dataDir, hub, metrics, logger: log });
+  let grpcServer: grpc.Server | undefined;
+  try {
+    const httpPort = await listenHttp(httpServer, options.http.host, options.http.port);
+    const advertiseHttp = options.advertiseHttp ?? `http://${advertisedHost(options.http.host)}:${httpPort}`;
+    grpcServer = new grpc.Server(GRPC_SERVER_OPTIONS);
+    grpcServer.addService(AgentServiceService, sessions.handlers());
+    grpcServer.addService(
+      AdminServiceService,
+      createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp }),
+    );
+    const grpcPort = await bindGrpc(grpcServer, options.listen.host, options.listen.port);
+    engine.start();
+    sessions.startSweep();
+    nats.start();
+    if (options.readyFile) writeReadyFile(options.readyFile, { grpc: grpcPort, http: httpPort, pid: process.pid });
+    log.info({ grpc: `${options.listen.host}:${grpcPort}`, http: `${options.http.host}:${httpPort}`, advertiseHttp, dataDir: options.dataDir }, 'controller listening');
+
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        log.info('controller stopping');
+        engine.stop();
+        sessions.stop();
+        await shutdownGrpc(grpcServer!);
+        await closeHttp(httpServer);
+        await nats.stop();
+        store.close();
+        if (options.readyFile) rmSync(options.readyFile, { force: true });
+        log.info('controller stopped');
+      })());
+    return { grpcPort, httpPort, stop };
+  } catch (err) {
+    grpcServer?.forceShutdown();
+    httpServer.close();
+    await nats.stop();
+    store.close();
+    throw err;
+  }
+}
+
+function advertisedHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return hostname();
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function listenHttp(server: HttpServer, host: string, port: number): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    server.once('error', (err) => reject(new UnavailableError(`--http ${host}:${port}: ${err.message}`, { cause: err })));
+    server.listen(port, host, () => resolvePort((server.address() as AddressInfo).port));
+  });
+}
+
+function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolvePort, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) reject(new UnavailableError(`--listen ${address}: ${err.message}`, { cause: err }));
+      else resolvePort(bound);
+    });
+  });
+}
+
+function shutdownGrpc(server: grpc.Server): Promise<void> {
+  return new Promise((done) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      done();
+    }, 5_000);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      done();
+    });
+  });
+}
+
+function closeHttp(server: HttpServer): Promise<void> {
+  return new Promise((done) => {
+    server.close(() => done());
+    // SSE streams never end on their own.
+    server.closeAllConnections();
+  });
+}
+
+/** Written atomically (temp + rename) so a reader never sees half of it. */
+function writeReadyFile(path: string, content: { grpc: number; http: number; pid: number }): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, JSON.stringify(content) + '\n');
+  renameSync(temp, path);
+}

@@ -1,0 +1,102 @@
+// Compiles the controller's raw options (flags) once into complete, validated options; nothing downstream reads raw config.
+import { resolve } from 'node:path';
+import { BadInputError } from '../common/errors.js';
+import { parseDuration } from '../common/durations.js';
+import type { LogFormat } from '../common/logger.js';
+
+export interface RawControllerOptions {
+  listen?: string;
+  http?: string;
+  advertiseHttp?: string;
+  dataDir?: string;
+  nats?: string;
+  /** A duration ("15s") or milliseconds. */
+  heartbeatTimeout?: string | number;
+  readyFile?: string;
+  insecure?: boolean;
+  logFormat?: string;
+  logLevel?: string;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ControllerOptions {
+  readonly compiled: true;
+  /** gRPC: agent and admin services (port 0: any free port). */
+  listen: HostPort;
+  /** HTTP: artifacts, events, metrics, health. */
+  http: HostPort;
+  /** Base URL agents download artifacts from; null: derived from the HTTP address once it listens. */
+  advertiseHttp: string | null;
+  /** Absolute; holds fleetwave.db and artifacts/. */
+  dataDir: string;
+  natsUrl: string;
+  heartbeatTimeoutMs: number;
+  readyFile: string | null;
+  insecure: boolean;
+  logFormat: LogFormat;
+  logLevel: string;
+}
+
+export const CONTROLLER_DEFAULTS = {
+  listen: '127.0.0.1:7400',
+  http: '127.0.0.1:7401',
+  dataDir: './fleetwave-data',
+  nats: 'nats://127.0.0.1:4222',
+  heartbeatTimeout: '15s',
+  logFormat: 'json',
+  logLevel: 'info',
+} as const;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function compileControllerOptions(raw: RawControllerOptions | ControllerOptions): ControllerOptions {
+  if ('compiled' in raw && raw.compiled === true) return raw;
+  const r = raw as RawControllerOptions;
+  if (!r.insecure) throw new BadInputError('TLS is not configured yet; pass --insecure for plaintext');
+  const heartbeatTimeoutMs =
+    typeof r.heartbeatTimeout === 'number' ? r.heartbeatTimeout : parseDuration(r.heartbeatTimeout ?? CONTROLLER_DEFAULTS.heartbeatTimeout, '--heartbeat-timeout');
+  if (!(heartbeatTimeoutMs >= 1000)) throw new BadInputError('--heartbeat-timeout must be at least 1s');
+  const logFormat = r.logFormat ?? CONTROLLER_DEFAULTS.logFormat;
+  if (logFormat !== 'json' && logFormat !== 'pretty') throw new BadInputError(`--log-format must be json or pretty (got '${logFormat}')`);
+  const logLevel = r.logLevel ?? CONTROLLER_DEFAULTS.logLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new BadInputError(`--log-level must be one of ${LOG_LEVELS.join(', ')} (got '${logLevel}')`);
+  return {
+    compiled: true,
+    listen: parseHostPort(r.listen ?? CONTROLLER_DEFAULTS.listen, '--listen'),
+    http: parseHostPort(r.http ?? CONTROLLER_DEFAULTS.http, '--http'),
+    advertiseHttp: r.advertiseHttp ? parseUrl(r.advertiseHttp, '--advertise-http', ['http:', 'https:']).replace(/\/+$/, '') : null,
+    dataDir: resolve(r.dataDir || CONTROLLER_DEFAULTS.dataDir),
+    natsUrl: parseUrl(r.nats ?? CONTROLLER_DEFAULTS.nats, '--nats', ['nats:', 'tls:', 'ws:', 'wss:']),
+    heartbeatTimeoutMs,
+    readyFile: r.readyFile ? resolve(r.readyFile) : null,
+    insecure: true,
+    logFormat,
+    logLevel,
+  };
+}
+
+/** "HOST:PORT", "[::1]:PORT" or ":PORT" (all interfaces). */
+export function parseHostPort(text: string, flag: string): HostPort {
+  const match = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(text.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new BadInputError(`${flag}: '${text}' is not HOST:PORT (example: 127.0.0.1:7400)`);
+  }
+  const host = match[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return { host, port };
+}
+
+function parseUrl(text: string, flag: string, protocols: string[]): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new BadInputError(`${flag}: '${text}' is not a URL`);
+  }
+  if (!protocols.includes(url.protocol)) throw new BadInputError(`${flag}: '${text}' must start with ${protocols.map((p) => p + '//').join(' or ')}`);
+  return text;
+}

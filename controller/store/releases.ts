@@ -1,0 +1,217 @@
+// Release operations of the store: create (with the one-active-release check), snapshot, persist a reconcile pass.
+import type { Database } from 'better-sqlite3';
+import { ConflictError, NotFoundError } from '../../common/errors.js';
+import { FINAL_RELEASE_STATUSES } from '../engine/transitions.js';
+import type { CompiledSpec } from '../engine/spec.js';
+import type { PlannedBatch } from '../engine/planner.js';
+import {
+  batchParams,
+  insertSql,
+  releaseInstanceParams,
+  releaseParams,
+  toApp,
+  toBatch,
+  toEdition,
+  toInstance,
+  toRelease,
+  toReleaseInstance,
+  updateSql,
+} from './rows.js';
+import type {
+  AppRecord,
+  BatchRecord,
+  ChangeRecordRow,
+  CommandOutcome,
+  EditionRecord,
+  InstanceRecord,
+  ReconcileOutput,
+  ReleaseInstanceRecord,
+  ReleaseRecord,
+  ReleaseSnapshot,
+} from './types.js';
+
+const FINAL_SQL = FINAL_RELEASE_STATUSES.map((s) => `'${s}'`).join(', ');
+export const ACTIVE_RELEASE_WHERE = `status NOT IN (${FINAL_SQL})`;
+
+export interface NewReleaseInput {
+  id: string;
+  spec: CompiledSpec;
+  actor: string;
+  now: number;
+  /** Runs inside the transaction; throws BadInputError / NotFoundError when the spec does not fit. */
+  plan: (ctx: { app: AppRecord; edition: EditionRecord; instances: InstanceRecord[] }) => PlannedBatch[];
+}
+
+/** Two group selections overlap when equal or when either is "all". */
+export function groupsOverlap(a: string, b: string): boolean {
+  return a === b || a === 'all' || b === 'all';
+}
+
+export function insertRelease(db: Database, input: NewReleaseInput): ReleaseRecord {
+  const { spec, now } = input;
+  const appRow = db.prepare('SELECT * FROM apps WHERE name = ?').get(spec.app);
+  if (!appRow) throw new NotFoundError(`app '${spec.app}' does not exist`);
+  const editionRow = db.prepare('SELECT * FROM editions WHERE app = ? AND name = ?').get(spec.app, spec.edition);
+  if (!editionRow) throw new NotFoundError(`edition '${spec.edition}' of app '${spec.app}' does not exist`);
+  const active = db.prepare(`SELECT id, grp FROM releases WHERE app = ? AND ${ACTIVE_RELEASE_WHERE}`).all(spec.app) as Array<{ id: string; grp: string }>;
+  const clash = active.find((r) => groupsOverlap(r.grp, spec.group));
+  if (clash) {
+    throw new ConflictError(`release ${clash.id} of app '${spec.app}' is still active for group '${clash.grp}'; finish or cancel it first`);
+  }
+  const instances = (db.prepare('SELECT * FROM instances WHERE app = ? ORDER BY agent_id').all(spec.app) as any[]).map(toInstance);
+  const batches = input.plan({ app: toApp(appRow as any), edition: toEdition(editionRow as any), instances });
+  const release: ReleaseRecord = {
+    id: input.id,
+    app: spec.app,
+    edition: spec.edition,
+    group: spec.group,
+    status: 'To release',
+    message: '',
+    spec,
+    createdUnixMs: now,
+    updatedUnixMs: now,
+    finishedUnixMs: 0,
+    createdBy: input.actor,
+    batchCount: batches.length,
+    currentBatch: 0,
+    waitingFor: 'start',
+    nextBatchAt: null,
+    stopReason: null,
+    revert: false,
+  };
+  const releaseRow = releaseParams(release);
+  db.prepare(insertSql('releases', releaseRow)).run(releaseRow);
+  for (const planned of batches) {
+    const batch: BatchRecord = {
+      releaseId: release.id,
+      number: planned.number,
+      group: planned.group,
+      status: 'pending',
+      instances: planned.instances,
+      startedUnixMs: 0,
+      finishedUnixMs: 0,
+      checkpoint: '',
+      checkpointBy: '',
+      checkpointComment: '',
+      cleared: false,
+    };
+    const row = batchParams(batch);
+    db.prepare(insertSql('batches', row)).run(row);
+    for (const id of planned.instances) {
+      const row = releaseInstanceParams(newReleaseInstance(release.id, id, planned.group, planned.number));
+      db.prepare(insertSql('release_instances', row)).run(row);
+    }
+  }
+  return release;
+}
+
+function newReleaseInstance(releaseId: string, instance: string, group: string, batch: number): ReleaseInstanceRecord {
+  return {
+    releaseId,
+    instance,
+    group,
+    batch,
+    status: 'pending',
+    step: '',
+    stepState: '',
+    stepStartedUnixMs: 0,
+    phase: '',
+    commandId: null,
+    deadlineUnixMs: null,
+    drained: false,
+    downloaded: false,
+    moved: 'none',
+    error: '',
+    fromEdition: null,
+  };
+}
+
+export function getReleaseRow(db: Database, id: string): ReleaseRecord {
+  const row = db.prepare('SELECT * FROM releases WHERE id = ?').get(id);
+  if (!row) throw new NotFoundError(`release '${id}' does not exist`);
+  return toRelease(row as any);
+}
+
+export function loadSnapshot(db: Database, id: string): ReleaseSnapshot {
+  const release = getReleaseRow(db, id);
+  const batches = (db.prepare('SELECT * FROM batches WHERE release_id = ? ORDER BY number').all(id) as any[]).map(toBatch);
+  const instances = (db.prepare('SELECT * FROM release_instances WHERE release_id = ? ORDER BY batch, instance').all(id) as any[]).map(
+    toReleaseInstance,
+  );
+  const app = toApp(db.prepare('SELECT * FROM apps WHERE name = ?').get(release.app) as any);
+  const edition = toEdition(db.prepare('SELECT * FROM editions WHERE app = ? AND name = ?').get(release.app, release.edition) as any);
+  const hosts: ReleaseSnapshot['hosts'] = {};
+  const agentStatus: ReleaseSnapshot['agentStatus'] = {};
+  for (const row of db
+    .prepare(
+      `SELECT i.*, a.status AS agent_status FROM instances i JOIN agents a ON a.id = i.agent_id
+       WHERE i.app = ? AND i.agent_id IN (SELECT instance FROM release_instances WHERE release_id = ?)`,
+    )
+    .all(release.app, id) as any[]) {
+    hosts[row.agent_id] = toInstance(row);
+    agentStatus[row.agent_id] = row.agent_status;
+  }
+  const outcomes: ReleaseSnapshot['outcomes'] = {};
+  const outcomeStmt = db.prepare('SELECT result FROM outbox WHERE command_id = ? AND result IS NOT NULL');
+  for (const instance of instances) {
+    if (!instance.commandId) continue;
+    const result = outcomeStmt.pluck().get(instance.commandId) as string | undefined;
+    if (result) outcomes[instance.commandId] = JSON.parse(result) as CommandOutcome;
+  }
+  return { release, batches, instances, app, edition, hosts, agentStatus, outcomes };
+}
+
+/** Writes the rows a reconcile pass changed, and its commands, step rows and change records. */
+export function persistReconcile(db: Database, before: ReleaseSnapshot, after: ReleaseSnapshot, out: ReconcileOutput): void {
+  const releaseRow = releaseParams(after.release);
+  if (JSON.stringify(releaseRow) !== JSON.stringify(releaseParams(before.release))) {
+    db.prepare(updateSql('releases', releaseRow, ['id'])).run(releaseRow);
+  }
+  after.batches.forEach((batch, i) => {
+    const row = batchParams(batch);
+    if (JSON.stringify(row) !== JSON.stringify(batchParams(before.batches[i]!))) {
+      db.prepare(updateSql('batches', row, ['release_id', 'number'])).run(row);
+    }
+  });
+  after.instances.forEach((instance, i) => {
+    const row = releaseInstanceParams(instance);
+    if (JSON.stringify(row) !== JSON.stringify(releaseInstanceParams(before.instances[i]!))) {
+      db.prepare(updateSql('release_instances', row, ['release_id', 'instance'])).run(row);
+    }
+  });
+  for (const c of out.commands) {
+    db.prepare(
+      `INSERT INTO outbox (command_id, agent_id, release_id, instance, kind, payload, created_unix_ms, result, done)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0)`,
+    ).run(c.commandId, c.agentId, c.releaseId, c.instance, c.kind, Buffer.from(c.payload), c.createdUnixMs);
+  }
+  for (const a of out.abandoned) {
+    const outcome: CommandOutcome = { ok: false, error: a.reason, finishedUnixMs: after.release.updatedUnixMs, activeEdition: '', abandoned: true };
+    db.prepare('UPDATE outbox SET done = 1, result = ? WHERE command_id = ? AND done = 0').run(JSON.stringify(outcome), a.commandId);
+  }
+  for (const s of out.steps) {
+    if (s.op === 'start') {
+      db.prepare(
+        `INSERT INTO steps (release_id, instance, step, status, started_unix_ms, finished_unix_ms, error) VALUES (?, ?, ?, 'running', ?, 0, '')`,
+      ).run(after.release.id, s.instance, s.step, s.at);
+    } else {
+      db.prepare(
+        `UPDATE steps SET status = ?, finished_unix_ms = ?, error = ? WHERE id = (
+           SELECT max(id) FROM steps WHERE release_id = ? AND instance = ? AND step = ? AND status = 'running')`,
+      ).run(s.status, s.at, s.error, after.release.id, s.instance, s.step);
+    }
+  }
+  for (const change of out.changes) insertChange(db, change);
+}
+
+export function insertChange(db: Database, c: ChangeRecordRow): void {
+  db.prepare('INSERT INTO change_records (at_unix_ms, actor, action, app, release_id, comment, result) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+    c.atUnixMs,
+    c.actor,
+    c.action,
+    c.app,
+    c.releaseId,
+    c.comment,
+    c.result,
+  );
+}

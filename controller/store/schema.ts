@@ -1,0 +1,161 @@
+// The SQLite schema as numbered migrations, applied once each and recorded in `migrations`.
+import type { Database } from 'better-sqlite3';
+
+/** Append only: a released migration is never edited, a change is a new entry. */
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+      CREATE TABLE apps (
+        name TEXT PRIMARY KEY,
+        start_command TEXT NOT NULL,
+        env TEXT NOT NULL,
+        port_env TEXT NOT NULL,
+        health_path TEXT NOT NULL,
+        stop_timeout_ms INTEGER NOT NULL,
+        created_unix_ms INTEGER NOT NULL
+      );
+      CREATE TABLE editions (
+        app TEXT NOT NULL REFERENCES apps(name),
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        url TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        file_name TEXT NOT NULL,
+        created_unix_ms INTEGER NOT NULL,
+        PRIMARY KEY (app, name)
+      );
+      CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        status TEXT NOT NULL,
+        last_seen_unix_ms INTEGER NOT NULL,
+        connected_unix_ms INTEGER NOT NULL,
+        boot_id TEXT NOT NULL,
+        version TEXT NOT NULL
+      );
+      CREATE TABLE instances (
+        app TEXT NOT NULL,
+        agent_id TEXT NOT NULL REFERENCES agents(id),
+        grp TEXT NOT NULL,
+        service_port INTEGER NOT NULL,
+        active_edition TEXT NOT NULL,
+        kept_editions TEXT NOT NULL,
+        process_state TEXT NOT NULL,
+        quiesced INTEGER NOT NULL,
+        updated_unix_ms INTEGER NOT NULL,
+        PRIMARY KEY (app, agent_id)
+      );
+      CREATE TABLE releases (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        app TEXT NOT NULL,
+        edition TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_unix_ms INTEGER NOT NULL,
+        updated_unix_ms INTEGER NOT NULL,
+        finished_unix_ms INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        batch_count INTEGER NOT NULL,
+        current_batch INTEGER NOT NULL,
+        waiting_for TEXT NOT NULL,
+        next_batch_at INTEGER,
+        stop_reason TEXT,
+        revert INTEGER NOT NULL
+      );
+      CREATE INDEX releases_app ON releases(app, status);
+      CREATE TABLE batches (
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        number INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        status TEXT NOT NULL,
+        instances TEXT NOT NULL,
+        started_unix_ms INTEGER NOT NULL,
+        finished_unix_ms INTEGER NOT NULL,
+        checkpoint TEXT NOT NULL,
+        checkpoint_by TEXT NOT NULL,
+        checkpoint_comment TEXT NOT NULL,
+        cleared INTEGER NOT NULL,
+        PRIMARY KEY (release_id, number)
+      );
+      CREATE TABLE release_instances (
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        instance TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        batch INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        step TEXT NOT NULL,
+        step_state TEXT NOT NULL,
+        step_started_unix_ms INTEGER NOT NULL,
+        phase TEXT NOT NULL,
+        command_id TEXT,
+        deadline_unix_ms INTEGER,
+        drained INTEGER NOT NULL,
+        downloaded INTEGER NOT NULL,
+        moved TEXT NOT NULL,
+        error TEXT NOT NULL,
+        from_edition TEXT,
+        PRIMARY KEY (release_id, instance)
+      );
+      CREATE INDEX release_instances_deadline ON release_instances(deadline_unix_ms) WHERE deadline_unix_ms IS NOT NULL;
+      CREATE TABLE steps (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        release_id TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        step TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_unix_ms INTEGER NOT NULL,
+        finished_unix_ms INTEGER NOT NULL,
+        error TEXT NOT NULL
+      );
+      CREATE INDEX steps_release ON steps(release_id, instance);
+      CREATE TABLE change_records (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_unix_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        app TEXT NOT NULL,
+        release_id TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        result TEXT NOT NULL
+      );
+      CREATE INDEX change_records_app ON change_records(app);
+      CREATE TABLE outbox (
+        command_id TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL,
+        release_id TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        created_unix_ms INTEGER NOT NULL,
+        result TEXT,
+        done INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX outbox_pending ON outbox(agent_id, done);
+    `,
+  },
+];
+
+/** Applies the migrations not yet recorded; safe to run on every open. */
+export function migrate(db: Database, now: number): number[] {
+  db.exec('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_unix_ms INTEGER NOT NULL)');
+  const applied = new Set(db.prepare('SELECT version FROM migrations').pluck().all() as number[]);
+  const ran: number[] = [];
+  for (const migration of MIGRATIONS) {
+    if (applied.has(migration.version)) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO migrations (version, name, applied_unix_ms) VALUES (?, ?, ?)').run(migration.version, migration.name, now);
+    })();
+    ran.push(migration.version);
+  }
+  return ran;
+}

@@ -1,0 +1,357 @@
+// The controller's SQLite store: every read and write as a named atomic operation in domain words.
+import Database from 'better-sqlite3';
+import { ConflictError, NotFoundError } from '../../common/errors.js';
+import { migrate } from './schema.js';
+import { ACTIVE_RELEASE_WHERE, getReleaseRow, insertChange, insertRelease, loadSnapshot, persistReconcile, type NewReleaseInput } from './releases.js';
+import { insertSql, toAgent, toApp, toChange, toEdition, toInstance, toBatch, toRelease, toReleaseInstance, toStep } from './rows.js';
+import type {
+  AgentRecord,
+  AgentStatus,
+  AppRecord,
+  ChangeRecordRow,
+  CommandOutcome,
+  EditionRecord,
+  InstanceRecord,
+  ReconcileOutput,
+  ReleaseDetailRecord,
+  ReleaseRecord,
+  ReleaseSnapshot,
+} from './types.js';
+
+/** A duplicate name (app, edition): mapped to ALREADY_EXISTS at the gRPC boundary. */
+export class AlreadyExistsError extends ConflictError {}
+
+export interface AgentHello {
+  agentId: string;
+  host: string;
+  group: string;
+  labels: Record<string, string>;
+  bootId: string;
+  version: string;
+  instances: Array<{ app: string; servicePort: number; activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean }>;
+}
+
+export interface PendingCommand {
+  commandId: string;
+  agentId: string;
+  payload: Uint8Array;
+}
+
+export class Store {
+  readonly db: Database.Database;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  /** Opens (creating if needed) the database file and applies pending migrations. */
+  static open(path: string, now = Date.now()): Store {
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    migrate(db, now);
+    return new Store(db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs `fn` in one transaction (nested calls become savepoints). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  // ── apps and editions ────────────────────────────────────────────────────
+
+  createApp(app: AppRecord): AppRecord {
+    return this.transaction(() => {
+      if (this.db.prepare('SELECT 1 FROM apps WHERE name = ?').get(app.name)) throw new AlreadyExistsError(`app '${app.name}' already exists`);
+      this.db
+        .prepare('INSERT INTO apps (name, start_command, env, port_env, health_path, stop_timeout_ms, created_unix_ms) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(app.name, JSON.stringify(app.startCommand), JSON.stringify(app.env), app.portEnv, app.healthPath, app.stopTimeoutMs, app.createdUnixMs);
+      return app;
+    });
+  }
+
+  getApp(name: string): AppRecord {
+    const row = this.db.prepare('SELECT * FROM apps WHERE name = ?').get(name);
+    if (!row) throw new NotFoundError(`app '${name}' does not exist`);
+    return toApp(row as any);
+  }
+
+  listApps(): AppRecord[] {
+    return (this.db.prepare('SELECT * FROM apps ORDER BY name').all() as any[]).map(toApp);
+  }
+
+  installEdition(edition: EditionRecord): EditionRecord {
+    return this.transaction(() => {
+      this.getApp(edition.app);
+      if (this.db.prepare('SELECT 1 FROM editions WHERE app = ? AND name = ?').get(edition.app, edition.name)) {
+        throw new AlreadyExistsError(`edition '${edition.name}' of app '${edition.app}' already exists`);
+      }
+      const row = {
+        app: edition.app,
+        name: edition.name,
+        description: edition.description,
+        url: edition.url,
+        sha256: edition.sha256,
+        size: edition.size,
+        format: edition.format,
+        file_name: edition.fileName,
+        created_unix_ms: edition.createdUnixMs,
+      };
+      this.db.prepare(insertSql('editions', row)).run(row);
+      return edition;
+    });
+  }
+
+  listEditions(app: string): EditionRecord[] {
+    this.getApp(app);
+    return (this.db.prepare('SELECT * FROM editions WHERE app = ? ORDER BY created_unix_ms, name').all(app) as any[]).map(toEdition);
+  }
+
+  /** True when some edition (of any app) is stored with this sha256: the artifact endpoint serves only those. */
+  hasArtifact(sha256: string): boolean {
+    return this.db.prepare('SELECT 1 FROM editions WHERE sha256 = ? LIMIT 1').get(sha256) !== undefined;
+  }
+
+  // ── agents and instances ─────────────────────────────────────────────────
+
+  /** Upserts the agent and the instances it reports, marks it connected; returns its previous status. */
+  markAgentConnected(hello: AgentHello, now: number): AgentStatus | null {
+    return this.transaction(() => {
+      const previous = this.db.prepare('SELECT status FROM agents WHERE id = ?').pluck().get(hello.agentId) as AgentStatus | undefined;
+      this.db
+        .prepare(
+          `INSERT INTO agents (id, host, grp, labels, status, last_seen_unix_ms, connected_unix_ms, boot_id, version)
+           VALUES (@id, @host, @grp, @labels, 'connected', @now, @now, @boot_id, @version)
+           ON CONFLICT (id) DO UPDATE SET host = @host, grp = @grp, labels = @labels, status = 'connected',
+             last_seen_unix_ms = @now, connected_unix_ms = @now, boot_id = @boot_id, version = @version`,
+        )
+        .run({ id: hello.agentId, host: hello.host, grp: hello.group, labels: JSON.stringify(hello.labels), now, boot_id: hello.bootId, version: hello.version });
+      const upsert = this.db.prepare(
+        `INSERT INTO instances (app, agent_id, grp, service_port, active_edition, kept_editions, process_state, quiesced, updated_unix_ms)
+         VALUES (@app, @agent_id, @grp, @service_port, @active_edition, @kept_editions, @process_state, @quiesced, @now)
+         ON CONFLICT (app, agent_id) DO UPDATE SET grp = @grp, service_port = @service_port, active_edition = @active_edition,
+           kept_editions = @kept_editions, process_state = @process_state, quiesced = @quiesced, updated_unix_ms = @now`,
+      );
+      for (const report of hello.instances) {
+        upsert.run({
+          app: report.app,
+          agent_id: hello.agentId,
+          grp: hello.group,
+          service_port: report.servicePort,
+          active_edition: report.activeEdition,
+          kept_editions: JSON.stringify(report.keptEditions),
+          process_state: report.processState,
+          quiesced: report.quiesced ? 1 : 0,
+          now,
+        });
+      }
+      // The agent no longer serves the apps it did not report.
+      const apps = hello.instances.map((i) => i.app);
+      this.db
+        .prepare(`DELETE FROM instances WHERE agent_id = ? AND app NOT IN (SELECT value FROM json_each(?))`)
+        .run(hello.agentId, JSON.stringify(apps));
+      return previous ?? null;
+    });
+  }
+
+  /** Marks the agent unreachable; returns false when it already was (nothing written). */
+  markAgentUnreachable(agentId: string, lastSeenUnixMs: number): boolean {
+    return this.transaction(() => {
+      const info = this.db
+        .prepare(`UPDATE agents SET status = 'unreachable', last_seen_unix_ms = ? WHERE id = ? AND status != 'unreachable'`)
+        .run(lastSeenUnixMs, agentId);
+      return info.changes > 0;
+    });
+  }
+
+  /** At start-up no stream is open yet: every agent is unreachable until it says hello again. */
+  markAllAgentsUnreachable(): number {
+    return this.transaction(() => this.db.prepare(`UPDATE agents SET status = 'unreachable' WHERE status != 'unreachable'`).run().changes);
+  }
+
+  listAgents(): AgentRecord[] {
+    return (this.db.prepare('SELECT * FROM agents ORDER BY id').all() as any[]).map(toAgent);
+  }
+
+  countAgents(status: AgentStatus): number {
+    return this.db.prepare('SELECT count(*) FROM agents WHERE status = ?').pluck().get(status) as number;
+  }
+
+  /** Instances of an app (all apps when empty), with their agent's status. */
+  listInstances(app: string): Array<InstanceRecord & { agentStatus: AgentStatus }> {
+    const rows = this.db
+      .prepare(
+        `SELECT i.*, a.status AS agent_status FROM instances i JOIN agents a ON a.id = i.agent_id
+         WHERE (? = '' OR i.app = ?) ORDER BY i.app, i.grp, i.agent_id`,
+      )
+      .all(app, app) as any[];
+    return rows.map((r) => ({ ...toInstance(r), agentStatus: r.agent_status }));
+  }
+
+  // ── releases ─────────────────────────────────────────────────────────────
+
+  /** Validates, plans and inserts a release in one transaction, so racing creates cannot both pass the active-release check. */
+  createRelease(input: NewReleaseInput): ReleaseRecord {
+    return this.transaction(() => {
+      const release = insertRelease(this.db, input);
+      insertChange(this.db, {
+        atUnixMs: input.now,
+        actor: input.actor,
+        action: 'create',
+        app: release.app,
+        releaseId: release.id,
+        comment: '',
+        result: `created: edition ${release.edition} to group ${release.group} in ${release.batchCount} batch(es)`,
+      });
+      return release;
+    });
+  }
+
+  getRelease(id: string): ReleaseRecord {
+    return getReleaseRow(this.db, id);
+  }
+
+  listReleases(app: string): ReleaseRecord[] {
+    return (this.db.prepare(`SELECT * FROM releases WHERE (? = '' OR app = ?) ORDER BY seq DESC`).all(app, app) as any[]).map(toRelease);
+  }
+
+  /** Ids of releases that are not in a final status, oldest first. */
+  activeReleaseIds(): string[] {
+    return this.db.prepare(`SELECT id FROM releases WHERE ${ACTIVE_RELEASE_WHERE} ORDER BY seq`).pluck().all() as string[];
+  }
+
+  countReleasesByStatus(): Array<{ status: string; count: number }> {
+    return this.db.prepare('SELECT status, count(*) AS count FROM releases GROUP BY status').all() as Array<{ status: string; count: number }>;
+  }
+
+  getReleaseDetail(id: string): ReleaseDetailRecord {
+    return this.transaction(() => {
+      const release = getReleaseRow(this.db, id);
+      const batches = (this.db.prepare('SELECT * FROM batches WHERE release_id = ? ORDER BY number').all(id) as any[]).map(toBatch);
+      const instances = (this.db.prepare('SELECT * FROM release_instances WHERE release_id = ? ORDER BY batch, instance').all(id) as any[]).map(
+        toReleaseInstance,
+      );
+      const steps = (this.db.prepare('SELECT * FROM steps WHERE release_id = ? ORDER BY id').all(id) as any[]).map(toStep);
+      const changes = (this.db.prepare('SELECT * FROM change_records WHERE release_id = ? ORDER BY id').all(id) as any[]).map(toChange);
+      const editions: Record<string, string> = {};
+      for (const row of this.db
+        .prepare('SELECT agent_id, active_edition FROM instances WHERE app = ?')
+        .all(release.app) as Array<{ agent_id: string; active_edition: string }>) {
+        editions[row.agent_id] = row.active_edition;
+      }
+      return { release, batches, instances, steps, changes, editions };
+    });
+  }
+
+  /**
+   * One reconcile pass: loads the release, lets `decide` change the snapshot, and writes the changed rows
+   * together with the commands (outbox), step rows and change records it returns, all in one transaction.
+   */
+  reconcileRelease<T extends ReconcileOutput>(id: string, decide: (snapshot: ReleaseSnapshot) => T): { snapshot: ReleaseSnapshot; output: T } {
+    return this.transaction(() => {
+      const before = loadSnapshot(this.db, id);
+      const snapshot = structuredClone(before);
+      const output = decide(snapshot);
+      persistReconcile(this.db, before, snapshot, output);
+      return { snapshot, output };
+    });
+  }
+
+  // ── outbox ───────────────────────────────────────────────────────────────
+
+  /** Records a command's result; returns its release, or null when the id is unknown or already done. */
+  recordCommandResult(
+    agentId: string,
+    commandId: string,
+    outcome: CommandOutcome,
+  ): { releaseId: string; instance: string; kind: string } | null {
+    return this.transaction(() => {
+      const row = this.db
+        .prepare('SELECT o.*, r.app AS app FROM outbox o JOIN releases r ON r.id = o.release_id WHERE o.command_id = ?')
+        .get(commandId) as any;
+      if (!row || row.agent_id !== agentId) return null;
+      if (outcome.activeEdition) {
+        this.db
+          .prepare('UPDATE instances SET active_edition = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?')
+          .run(outcome.activeEdition, outcome.finishedUnixMs, row.app, agentId);
+      }
+      if (row.done === 1) return null;
+      this.db.prepare('UPDATE outbox SET done = 1, result = ? WHERE command_id = ?').run(JSON.stringify(outcome), commandId);
+      return { releaseId: row.release_id, instance: row.instance, kind: row.kind };
+    });
+  }
+
+  /** Commands of the agent without a result yet, oldest first: re-sent on every hello. */
+  pendingCommandsForAgent(agentId: string): PendingCommand[] {
+    const rows = this.db
+      .prepare('SELECT command_id, agent_id, payload FROM outbox WHERE agent_id = ? AND done = 0 ORDER BY created_unix_ms, rowid')
+      .all(agentId) as Array<{ command_id: string; agent_id: string; payload: Buffer }>;
+    return rows.map((r) => ({ commandId: r.command_id, agentId: r.agent_id, payload: new Uint8Array(r.payload) }));
+  }
+
+  countOutbox(): { pending: number; done: number } {
+    const row = this.db.prepare('SELECT sum(done = 0) AS pending, sum(done = 1) AS done FROM outbox').get() as any;
+    return { pending: row.pending ?? 0, done: row.done ?? 0 };
+  }
+
+  // ── drain and deadlines ──────────────────────────────────────────────────
+
+  /** Records a `drained` event for the instance's active release if it is quiescing or draining; returns the release id. */
+  recordDrained(app: string, instance: string): string | null {
+    return this.transaction(() => {
+      const row = this.db
+        .prepare(
+          `SELECT ri.release_id FROM release_instances ri JOIN releases r ON r.id = ri.release_id
+           WHERE r.app = ? AND ri.instance = ? AND r.${ACTIVE_RELEASE_WHERE}
+             AND ri.step IN ('quiesce', 'drain') AND ri.step_state = 'running' AND ri.drained = 0`,
+        )
+        .get(app, instance) as { release_id: string } | undefined;
+      if (!row) return null;
+      this.db.prepare('UPDATE release_instances SET drained = 1 WHERE release_id = ? AND instance = ?').run(row.release_id, instance);
+      return row.release_id;
+    });
+  }
+
+  /** The earliest deadline (step or batch wait) of an active release, or null. */
+  nextDeadline(): number | null {
+    const row = this.db
+      .prepare(
+        `SELECT min(at) FROM (
+           SELECT min(ri.deadline_unix_ms) AS at FROM release_instances ri JOIN releases r ON r.id = ri.release_id
+             WHERE ri.deadline_unix_ms IS NOT NULL AND r.${ACTIVE_RELEASE_WHERE}
+           UNION ALL
+           SELECT min(next_batch_at) FROM releases WHERE next_batch_at IS NOT NULL AND status = 'Releasing')`,
+      )
+      .pluck()
+      .get() as number | null;
+    return row ?? null;
+  }
+
+  /** Active releases with a deadline at or before `now`. */
+  releasesDue(now: number): string[] {
+    return this.db
+      .prepare(
+        `SELECT DISTINCT r.id FROM releases r LEFT JOIN release_instances ri ON ri.release_id = r.id
+         WHERE r.${ACTIVE_RELEASE_WHERE} AND (ri.deadline_unix_ms <= @now OR (r.status = 'Releasing' AND r.next_batch_at <= @now))
+         ORDER BY r.seq`,
+      )
+      .pluck()
+      .all({ now }) as string[];
+  }
+
+  // ── history ──────────────────────────────────────────────────────────────
+
+  recordChange(change: ChangeRecordRow): void {
+    this.transaction(() => insertChange(this.db, change));
+  }
+
+  history(app: string): ChangeRecordRow[] {
+    return (this.db.prepare(`SELECT * FROM change_records WHERE (? = '' OR app = ?) ORDER BY id`).all(app, app) as any[]).map(toChange);
+  }
+}

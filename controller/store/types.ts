@@ -1,0 +1,198 @@
+// The records the store hands out and takes in, in domain words (no SQL shapes leak out).
+import type { CompiledSpec } from '../engine/spec.js';
+import type { BatchStatus, InstanceStatus, ReleaseStatus } from '../engine/transitions.js';
+
+export interface AppRecord {
+  name: string;
+  startCommand: string[];
+  env: Record<string, string>;
+  portEnv: string;
+  healthPath: string;
+  stopTimeoutMs: number;
+  createdUnixMs: number;
+}
+
+export interface EditionRecord {
+  app: string;
+  name: string;
+  description: string;
+  url: string;
+  sha256: string;
+  size: number;
+  format: string;
+  fileName: string;
+  createdUnixMs: number;
+}
+
+export type AgentStatus = 'connected' | 'unreachable';
+
+export interface AgentRecord {
+  id: string;
+  host: string;
+  group: string;
+  labels: Record<string, string>;
+  status: AgentStatus;
+  lastSeenUnixMs: number;
+  connectedUnixMs: number;
+  bootId: string;
+  version: string;
+}
+
+/** One application served by one agent (its id is the agent id). */
+export interface InstanceRecord {
+  app: string;
+  agentId: string;
+  group: string;
+  servicePort: number;
+  activeEdition: string;
+  keptEditions: string[];
+  processState: string;
+  quiesced: boolean;
+  updatedUnixMs: number;
+}
+
+/** Why a release stopped moving forward (it ends in `Release failed` once settled). */
+export type StopReason = 'failed' | 'cancelled';
+
+export interface ReleaseRecord {
+  id: string;
+  app: string;
+  edition: string;
+  group: string;
+  status: ReleaseStatus;
+  message: string;
+  spec: CompiledSpec;
+  createdUnixMs: number;
+  updatedUnixMs: number;
+  finishedUnixMs: number;
+  createdBy: string;
+  batchCount: number;
+  currentBatch: number;
+  waitingFor: string;
+  /** Auto batch mode: the next batch may not start before this time. */
+  nextBatchAt: number | null;
+  stopReason: StopReason | null;
+  /** The first batch failed: its moved instances go back to their old edition. */
+  revert: boolean;
+}
+
+export interface BatchRecord {
+  releaseId: string;
+  number: number;
+  group: string;
+  status: BatchStatus;
+  instances: string[];
+  startedUnixMs: number;
+  finishedUnixMs: number;
+  /** "approval", "trigger", "continue" or "". */
+  checkpoint: string;
+  checkpointBy: string;
+  checkpointComment: string;
+  /** Its checkpoint (or manual continue) was passed. */
+  cleared: boolean;
+}
+
+export type StepName = 'download' | 'quiesce' | 'drain' | 'restart' | 'hard-reset' | 'start' | 'stop' | 'health';
+/** upgrade: had an edition; deploy: had none; revert: going back after a first-batch failure. */
+export type InstancePhase = '' | 'upgrade' | 'deploy' | 'revert';
+/** How far the instance moved: nothing yet, quiesced (old edition still running), switched to the new edition. */
+export type Moved = 'none' | 'quiesced' | 'switched';
+
+export interface ReleaseInstanceRecord {
+  releaseId: string;
+  instance: string;
+  group: string;
+  batch: number;
+  status: InstanceStatus;
+  step: StepName | '';
+  /** running: its command or wait is under way; done: finished ok. */
+  stepState: '' | 'running' | 'done';
+  stepStartedUnixMs: number;
+  phase: InstancePhase;
+  commandId: string | null;
+  deadlineUnixMs: number | null;
+  drained: boolean;
+  downloaded: boolean;
+  moved: Moved;
+  error: string;
+  /** Edition active before the release touched it ("" when none). */
+  fromEdition: string | null;
+}
+
+export interface StepRow {
+  releaseId: string;
+  instance: string;
+  step: string;
+  status: 'running' | 'ok' | 'failed';
+  startedUnixMs: number;
+  finishedUnixMs: number;
+  error: string;
+}
+
+export interface ChangeRecordRow {
+  atUnixMs: number;
+  actor: string;
+  action: string;
+  app: string;
+  releaseId: string;
+  comment: string;
+  result: string;
+}
+
+export interface OutboxEntry {
+  commandId: string;
+  agentId: string;
+  releaseId: string;
+  instance: string;
+  kind: string;
+  /** Command.encode(...) bytes. */
+  payload: Uint8Array;
+  createdUnixMs: number;
+}
+
+/** What came back for a command (or why the controller gave up on it). */
+export interface CommandOutcome {
+  ok: boolean;
+  error: string;
+  finishedUnixMs: number;
+  activeEdition: string;
+  abandoned?: boolean;
+}
+
+/** Everything reconcile needs about one release, loaded inside its transaction. */
+export interface ReleaseSnapshot {
+  release: ReleaseRecord;
+  batches: BatchRecord[];
+  instances: ReleaseInstanceRecord[];
+  app: AppRecord;
+  edition: EditionRecord;
+  /** By instance (agent) id. */
+  hosts: Record<string, InstanceRecord | undefined>;
+  agentStatus: Record<string, AgentStatus | undefined>;
+  /** Outcomes of the commands the instances wait on, by command id. */
+  outcomes: Record<string, CommandOutcome | undefined>;
+}
+
+export type StepOp =
+  | { op: 'start'; instance: string; step: string; at: number }
+  | { op: 'end'; instance: string; step: string; status: 'ok' | 'failed'; at: number; error: string; startedAt: number };
+
+/** What a reconcile pass decided, persisted with the snapshot's changed rows in the same transaction. */
+export interface ReconcileOutput {
+  commands: OutboxEntry[];
+  /** Commands the controller gave up on (timed out, release ended): never re-sent. */
+  abandoned: Array<{ commandId: string; reason: string }>;
+  /** Timeline rows, in order: a step may start and end within one pass. */
+  steps: StepOp[];
+  changes: ChangeRecordRow[];
+}
+
+export interface ReleaseDetailRecord {
+  release: ReleaseRecord;
+  batches: BatchRecord[];
+  instances: ReleaseInstanceRecord[];
+  steps: StepRow[];
+  changes: ChangeRecordRow[];
+  /** Edition of each instance now, by instance id. */
+  editions: Record<string, string>;
+}
