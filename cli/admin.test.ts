@@ -1,0 +1,216 @@
+// The admin verbs end to end against a fake AdminService on a real gRPC port:
+// what each verb sends, what it prints, and its exit code.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Server, ServerCredentials, status, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  AdminServiceService,
+  App,
+  Edition,
+  HistoryResponse,
+  ListAgentsResponse,
+  ListAppsResponse,
+  ListEditionsResponse,
+  ListInstancesResponse,
+  ListReleasesResponse,
+  ReleaseDetail,
+  type GetReleaseRequest,
+} from '../proto/gen/fleetwave/v1/admin.js';
+import { bufferIo } from './io.js';
+import { runProgram } from './program.js';
+
+interface Call {
+  method: string;
+  request: unknown;
+  actor: string;
+}
+
+/** A scripted controller: each method answers from `replies` (a value, or an error to send). */
+class FakeController {
+  calls: Call[] = [];
+  replies: Record<string, unknown | { code: number; details: string }> = {};
+  watchSnapshots: ReleaseDetail[] = [];
+  server = new Server();
+  address = '';
+
+  async start(): Promise<void> {
+    const handlers: Record<string, unknown> = {};
+    for (const method of Object.keys(AdminServiceService)) {
+      handlers[method] =
+        method === 'watchRelease'
+          ? (call: ServerWritableStream<GetReleaseRequest, ReleaseDetail>) => {
+              this.record(method, call.request, call.metadata);
+              for (const snapshot of this.watchSnapshots) call.write(snapshot);
+              call.end();
+            }
+          : (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+              this.record(method, call.request, call.metadata);
+              const reply = this.replies[method];
+              if (reply && typeof reply === 'object' && 'code' in reply) callback(reply as { code: number; details: string }, null);
+              // Fill every field, as a real server's messages have them.
+              else callback(null, fill(method, reply));
+            };
+    }
+    this.server.addService(AdminServiceService, handlers as never);
+    const port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.address = `127.0.0.1:${port}`;
+  }
+
+  private record(method: string, request: unknown, metadata: Metadata): void {
+    this.calls.push({ method, request, actor: String(metadata.get('x-fleetwave-actor')[0] ?? '') });
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
+  }
+}
+
+const RESPONSES: Record<string, { fromPartial(o: never): unknown }> = {
+  createApp: App,
+  installEdition: Edition,
+  listEditions: ListEditionsResponse,
+  createRelease: ReleaseDetail,
+  getRelease: ReleaseDetail,
+  releaseAction: ReleaseDetail,
+  listApps: ListAppsResponse,
+  listReleases: ListReleasesResponse,
+  listAgents: ListAgentsResponse,
+  listInstances: ListInstancesResponse,
+  history: HistoryResponse,
+};
+
+function fill(method: string, reply: unknown): unknown {
+  return RESPONSES[method]!.fromPartial((reply ?? {}) as never);
+}
+
+const fake = new FakeController();
+beforeAll(() => fake.start());
+afterAll(() => fake.stop());
+beforeEach(() => {
+  fake.calls = [];
+  fake.replies = {};
+  fake.watchSnapshots = [];
+});
+
+async function cli(...args: string[]) {
+  const io = bufferIo({ USER: 'ops', FLEETWAVE_CONTROLLER: fake.address });
+  const code = await runProgram(args, io);
+  return { code, stdout: io.stdout.join('\n'), stderr: io.stderr.join('\n') };
+}
+
+function release(status: string, instances: Array<{ instance: string; status: string }> = []): ReleaseDetail {
+  return ReleaseDetail.fromPartial({
+    release: { id: 'r-7', app: 'shop', edition: '2.0', status, batchCount: 1 },
+    batches: [{ number: 1, group: 'blue', status: status === 'Released' ? 'done' : 'running', instances: instances.map((i) => i.instance) }],
+    instances: instances.map((i) => ({ ...i, group: 'blue', batch: 1, edition: '2.0' })),
+  });
+}
+
+describe('fleetwave admin verbs', () => {
+  it('app create sends the app with argv, env and the actor', async () => {
+    fake.replies.createApp = { name: 'shop', startCommand: ['node', 'server.js'] };
+    const r = await cli('app', 'create', 'shop', '--start', 'node server.js', '--env', 'START_DELAY_MS=200', '--stop-timeout', '5s');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toContain('app shop created: node server.js');
+    expect(fake.calls[0]).toMatchObject({
+      method: 'createApp',
+      request: { app: { name: 'shop', startCommand: ['node', 'server.js'], env: { START_DELAY_MS: '200' }, stopTimeoutMs: 5000 } },
+    });
+    expect(fake.calls[0]!.actor).toMatch(/^ops@/);
+  });
+
+  it('edition install uploads the file and names its format', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fw-cli-'));
+    const file = join(dir, 'shop-2.0.tgz');
+    writeFileSync(file, 'package bytes');
+    fake.replies.installEdition = { app: 'shop', name: '2.0', format: 'tar.gz', size: 13, sha256: 'ab'.repeat(32) };
+    const r = await cli('edition', 'install', 'shop', '2.0', '--file', file, '--description', 'second');
+    expect(r.code).toBe(0);
+    const request = fake.calls[0]!.request as { content: Buffer; format: string; description: string };
+    expect(Buffer.from(request.content).toString()).toBe('package bytes');
+    expect(request).toMatchObject({ format: 'tar.gz', description: 'second' });
+  });
+
+  it('a bad duration is one line, exit 2, and nothing is sent', async () => {
+    const r = await cli('release', 'create', 'shop', '--edition', '2.0', '--drain', 'forever');
+    expect(r).toEqual({ code: 2, stdout: '', stderr: "fleetwave: --drain: 'forever' is not a duration (examples: 500ms, 30s, 2m)" });
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('a wrong argument is one line and exit 2', async () => {
+    expect(await cli('app', 'create', 'shop', '--bogus')).toEqual({ code: 2, stdout: '', stderr: "fleetwave: unknown option '--bogus'" });
+    expect(await cli('release', 'create', 'shop')).toMatchObject({ code: 2, stderr: "fleetwave: required option '--edition <name>' not specified" });
+    expect((await cli('nonsense')).stderr).toBe("fleetwave: unknown command 'nonsense'");
+  });
+
+  it('release create prints the id and sends the spec', async () => {
+    fake.replies.createRelease = release('Releasing');
+    const r = await cli('release', 'create', 'shop', '--edition', '2.0', '--batches', '2', '--batch-mode', 'auto', '--wait', '1s', '--reset', 'soft', '--drain', '5s');
+    expect(r).toMatchObject({ code: 0, stdout: 'r-7' });
+    expect(fake.calls[0]!.request).toMatchObject({ spec: { app: 'shop', edition: '2.0', batches: 2, waitMs: 1000, drainMs: 5000, start: true } });
+  });
+
+  it('server errors become one line with the right exit code', async () => {
+    fake.replies.getRelease = { code: status.NOT_FOUND, details: "release 'r-9' not found" };
+    expect(await cli('release', 'show', 'r-9')).toEqual({ code: 1, stdout: '', stderr: "fleetwave: release 'r-9' not found" });
+    fake.replies.createRelease = { code: status.FAILED_PRECONDITION, details: 'release r-7 is already active for shop/blue' };
+    expect(await cli('release', 'create', 'shop', '--edition', '2.0')).toMatchObject({ code: 1, stderr: 'fleetwave: release r-7 is already active for shop/blue' });
+    fake.replies.releaseAction = { code: status.INVALID_ARGUMENT, details: 'cannot approve: not waiting' };
+    expect(await cli('release', 'approve', 'r-7')).toMatchObject({ code: 2, stderr: 'fleetwave: cannot approve: not waiting' });
+  });
+
+  it('an unreachable controller is one line and exit 3', async () => {
+    const io = bufferIo({ USER: 'ops' });
+    const code = await runProgram(['--controller', '127.0.0.1:1', 'app', 'list'], io);
+    expect(code).toBe(3);
+    expect(io.stderr).toEqual(['fleetwave: cannot reach the controller at 127.0.0.1:1 (is it running?)']);
+  });
+
+  it('action verbs send the action and comment', async () => {
+    fake.replies.releaseAction = release('Suspending');
+    const r = await cli('release', 'pause', 'r-7', '--comment', 'lunch');
+    expect(r).toMatchObject({ code: 0, stdout: 'release r-7: Suspending' });
+    expect(fake.calls[0]!.request).toMatchObject({ id: 'r-7', action: 'pause', comment: 'lunch' });
+  });
+
+  it('listings print a table or the proto objects as JSON', async () => {
+    fake.replies.listInstances = { instances: [{ app: 'shop', instance: 'blue-1', group: 'blue', edition: '2.0', status: 'running', servicePort: 9001, keptEditions: ['1.0', '2.0'] }] };
+    const table = await cli('instance', 'list', 'shop');
+    expect(table.stdout.split('\n')[0]).toMatch(/^APP\s+INSTANCE\s+GROUP\s+EDITION\s+STATUS/);
+    expect(table.stdout).toMatch(/shop\s+blue-1\s+blue\s+2\.0\s+running\s+9001\s+no\s+1\.0 2\.0/);
+    const json = await cli('instance', 'list', 'shop', '--output', 'json');
+    expect(JSON.parse(json.stdout)[0]).toMatchObject({ instance: 'blue-1', edition: '2.0', quiesced: false });
+    expect((await cli('agent', 'list', '-o', 'yaml')).code).toBe(2);
+  });
+
+  it('release watch prints progress and exits 0 only for Released', async () => {
+    fake.watchSnapshots = [release('Releasing', [{ instance: 'blue-1', status: 'in progress' }]), release('Released', [{ instance: 'blue-1', status: 'released' }])];
+    const ok = await cli('release', 'watch', 'r-7');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/\d\d:\d\d:\d\d release r-7: shop 2\.0 to all in 1 batch: Releasing/);
+    expect(ok.stdout).toContain('release Releasing → Released');
+    expect(ok.stdout).toContain('release r-7 Released: 1 released');
+
+    fake.watchSnapshots = [release('Releasing'), release('Release failed', [{ instance: 'blue-1', status: 'failed' }])];
+    const failed = await cli('release', 'watch', 'r-7');
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain('next: fleetwave release retry r-7');
+  });
+
+  it('release show prints the summary and timeline', async () => {
+    fake.replies.getRelease = ReleaseDetail.fromPartial({
+      ...release('Released', [{ instance: 'blue-1', status: 'released' }]),
+      instances: [{ instance: 'blue-1', group: 'blue', batch: 1, status: 'released', edition: '2.0', steps: [{ step: 'drain', status: 'ok', startedUnixMs: 1000, finishedUnixMs: 1500 }] }],
+      changes: [{ atUnixMs: 1000, actor: 'ops@h', action: 'create', comment: 'go' }],
+    });
+    const r = await cli('release', 'show', 'r-7');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Status    Released  (batch 0/1)');
+    expect(r.stdout).toMatch(/drain\s+ok\s+\S+ → \S+\s+500ms/);
+    expect(r.stdout).toMatch(/ops@h\s+create\s+go/);
+  });
+});

@@ -1,0 +1,173 @@
+// The admin gRPC client: promisified calls with deadlines, and gRPC status codes
+// turned into fleetwave's error classes at this boundary (the CLI maps those to
+// one line and an exit code).
+import os from 'node:os';
+import {
+  credentials,
+  connectivityState,
+  Metadata,
+  status as grpcStatus,
+  type CallOptions,
+  type ClientUnaryCall,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import {
+  AdminServiceClient,
+  type App,
+  type Edition,
+  type InstallEditionRequest,
+  type ListAgentsResponse,
+  type ListAppsResponse,
+  type ListEditionsResponse,
+  type ListInstancesResponse,
+  type ListReleasesResponse,
+  type HistoryResponse,
+  type ReleaseActionRequest,
+  type ReleaseDetail,
+  type ReleaseSpec,
+} from '../proto/gen/fleetwave/v1/admin.js';
+import { BadInputError, ConflictError, FleetwaveError, NotFoundError, UnavailableError } from '../common/errors.js';
+
+export const DEFAULT_CONTROLLER = '127.0.0.1:7400';
+/** Deadline of a unary call. */
+export const UNARY_TIMEOUT_MS = 10_000;
+/** Uploading a package may take longer than a plain call. */
+export const UPLOAD_TIMEOUT_MS = 120_000;
+/** Largest package the CLI sends in one message (the controller's limit must match). */
+const MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
+
+type Callback<Res> = (error: ServiceError | null, response: Res) => void;
+type Invoke<Res> = (metadata: Metadata, options: Partial<CallOptions>, callback: Callback<Res>) => ClientUnaryCall;
+
+/** `$USER@hostname`, sent as `x-fleetwave-actor` so change records say who acted. */
+export function actorName(env: NodeJS.ProcessEnv): string {
+  let user = env.USER ?? env.LOGNAME;
+  if (!user) {
+    try {
+      user = os.userInfo().username;
+    } catch {
+      user = 'unknown';
+    }
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+export class AdminClient {
+  private readonly raw: AdminServiceClient;
+
+  constructor(
+    /** HOST:PORT of the controller's gRPC listener. */
+    readonly address: string,
+    /** Who is acting, for the controller's change records. */
+    readonly actor: string,
+  ) {
+    this.raw = new AdminServiceClient(address, credentials.createInsecure(), {
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    });
+  }
+
+  createApp(app: App): Promise<App> {
+    return this.unary('CreateApp', (md, o, cb) => this.raw.createApp({ app }, md, o, cb));
+  }
+  listApps(): Promise<ListAppsResponse> {
+    return this.unary('ListApps', (md, o, cb) => this.raw.listApps({}, md, o, cb));
+  }
+  installEdition(request: InstallEditionRequest): Promise<Edition> {
+    return this.unary('InstallEdition', (md, o, cb) => this.raw.installEdition(request, md, o, cb), UPLOAD_TIMEOUT_MS);
+  }
+  listEditions(app: string): Promise<ListEditionsResponse> {
+    return this.unary('ListEditions', (md, o, cb) => this.raw.listEditions({ app }, md, o, cb));
+  }
+  createRelease(spec: ReleaseSpec): Promise<ReleaseDetail> {
+    return this.unary('CreateRelease', (md, o, cb) => this.raw.createRelease({ spec }, md, o, cb));
+  }
+  getRelease(id: string): Promise<ReleaseDetail> {
+    return this.unary('GetRelease', (md, o, cb) => this.raw.getRelease({ id }, md, o, cb));
+  }
+  listReleases(app: string): Promise<ListReleasesResponse> {
+    return this.unary('ListReleases', (md, o, cb) => this.raw.listReleases({ app }, md, o, cb));
+  }
+  releaseAction(request: ReleaseActionRequest): Promise<ReleaseDetail> {
+    return this.unary('ReleaseAction', (md, o, cb) => this.raw.releaseAction(request, md, o, cb));
+  }
+  listAgents(): Promise<ListAgentsResponse> {
+    return this.unary('ListAgents', (md, o, cb) => this.raw.listAgents({}, md, o, cb));
+  }
+  listInstances(app: string): Promise<ListInstancesResponse> {
+    return this.unary('ListInstances', (md, o, cb) => this.raw.listInstances({ app }, md, o, cb));
+  }
+  history(app: string): Promise<HistoryResponse> {
+    return this.unary('History', (md, o, cb) => this.raw.history({ app }, md, o, cb));
+  }
+
+  /**
+   * Snapshots of a release, now and on every change, until it ends. No deadline:
+   * a release may wait hours for an approval. Errors come out already mapped.
+   */
+  async *watchRelease(id: string): AsyncGenerator<ReleaseDetail> {
+    const call = this.raw.watchRelease({ id }, this.metadata());
+    try {
+      for await (const detail of call as AsyncIterable<ReleaseDetail>) yield detail;
+    } catch (err) {
+      throw this.mapError('WatchRelease', err as ServiceError);
+    } finally {
+      // Cancelling ends the call with CANCELLED, which nobody needs to hear about.
+      call.on('error', () => {});
+      call.cancel();
+    }
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+
+  private metadata(): Metadata {
+    const md = new Metadata();
+    md.set('x-fleetwave-actor', this.actor);
+    return md;
+  }
+
+  private unary<Res>(method: string, invoke: Invoke<Res>, timeoutMs = UNARY_TIMEOUT_MS): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      invoke(this.metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
+        if (error) reject(this.mapError(method, error));
+        else resolve(response);
+      });
+    });
+  }
+
+  /** One place where gRPC status codes become fleetwave errors, with the original as cause. */
+  mapError(method: string, error: ServiceError): Error {
+    const message = error.details || error.message;
+    const cause = error;
+    switch (error.code) {
+      case grpcStatus.UNAVAILABLE:
+        return this.unreachable(cause);
+      case grpcStatus.DEADLINE_EXCEEDED:
+        // Never connected: the controller is not there. Connected: it is too slow.
+        if (this.raw.getChannel().getConnectivityState(false) !== connectivityState.READY) return this.unreachable(cause);
+        return new UnavailableError(`the controller at ${this.address} did not answer ${method} in time`, { cause });
+      case grpcStatus.INVALID_ARGUMENT:
+      case grpcStatus.OUT_OF_RANGE:
+        return new BadInputError(message, { cause });
+      case grpcStatus.NOT_FOUND:
+        return new NotFoundError(message, { cause });
+      case grpcStatus.ALREADY_EXISTS:
+      case grpcStatus.FAILED_PRECONDITION:
+      case grpcStatus.ABORTED:
+        return new ConflictError(message, { cause });
+      case grpcStatus.UNIMPLEMENTED:
+        return new FleetwaveError(`the controller at ${this.address} does not implement ${method} (version mismatch?)`, { cause });
+      case grpcStatus.PERMISSION_DENIED:
+      case grpcStatus.UNAUTHENTICATED:
+        return new FleetwaveError(`not allowed: ${message}`, { cause });
+      default:
+        return new FleetwaveError(`${method} failed (${grpcStatus[error.code] ?? error.code}): ${message}`, { cause });
+    }
+  }
+
+  private unreachable(cause: unknown): UnavailableError {
+    return new UnavailableError(`cannot reach the controller at ${this.address} (is it running?)`, { cause });
+  }
+}

@@ -1,0 +1,94 @@
+// `fleetwave app create|list` and `fleetwave edition install|list`.
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { App, Edition } from '../../proto/gen/fleetwave/v1/admin.js';
+import { BadInputError } from '../../common/errors.js';
+import { formatBytes, formatDateTime, formatDuration, orDash, table, toJson } from '../format.js';
+import type { Io } from '../io.js';
+import { buildApp, buildInstallRequest, collect, type AppFlags, type EditionFlags } from '../options.js';
+import { outputOf, withClient, withController, withListing } from './shared.js';
+
+export function registerAppCommands(program: Command, io: Io): void {
+  const app = program.command('app').description('define applications');
+
+  withController(app.command('create'))
+    .description('define an application: how to start it, its env, port variable and health path')
+    .argument('<name>', 'application name')
+    .option('--start <command>', 'start command, split on whitespace, run without a shell in the edition directory')
+    .option('--start-arg <arg>', 'one argument of the start command (repeatable; for arguments with spaces)', collect)
+    .option('--env <K=V>', 'environment variable for the app (repeatable)', collect)
+    .option('--port-env <name>', 'variable that carries the port the app listens on (default PORT)')
+    .option('--health-path <path>', 'HTTP path probed for health (default /healthz)')
+    .option('--stop-timeout <duration>', 'SIGTERM to SIGKILL delay (default 10s)')
+    .action(async (name: string, flags: AppFlags, cmd: Command) => {
+      const spec = buildApp(name, flags);
+      const created = await withClient(cmd, io, (client) => client.createApp(spec));
+      io.out(`app ${created.name} created: ${created.startCommand.join(' ')}`);
+    });
+
+  withListing(app.command('list'))
+    .description('list applications')
+    .action(async (_flags: unknown, cmd: Command) => {
+      const output = outputOf(cmd);
+      const { apps } = await withClient(cmd, io, (client) => client.listApps());
+      io.out(output === 'json' ? toJson(apps) : appTable(apps));
+    });
+
+  const edition = program.command('edition').description('install and list editions of an application');
+
+  withController(edition.command('install'))
+    .description('install an edition (additive: editions are kept side by side)')
+    .argument('<app>', 'application name')
+    .argument('<edition>', 'edition name, e.g. 2.0')
+    .option('--file <path>', 'package to upload to the controller (.tar.gz/.tgz is unpacked, anything else kept as a file)')
+    .option('--url <url>', 'package URL the agents download from, instead of --file')
+    .option('--sha256 <hex>', 'sha256 of the package at --url')
+    .option('--size <bytes>', 'size of the package at --url')
+    .option('--description <text>', 'what this edition is')
+    .option('--format <format>', 'tar.gz or file (default: from the file name)')
+    .action(async (appName: string, editionName: string, flags: EditionFlags, cmd: Command) => {
+      const request = buildInstallRequest(appName, editionName, flags);
+      if (flags.file !== undefined) request.content = await readPackage(flags.file);
+      const installed = await withClient(cmd, io, (client) => client.installEdition(request));
+      io.out(`edition ${installed.app} ${installed.name} installed (${installed.format}, ${formatBytes(installed.size)}, sha256 ${installed.sha256.slice(0, 12)})`);
+    });
+
+  withListing(edition.command('list'))
+    .description('list the editions of an application')
+    .argument('<app>', 'application name')
+    .action(async (appName: string, _flags: unknown, cmd: Command) => {
+      const output = outputOf(cmd);
+      const { editions } = await withClient(cmd, io, (client) => client.listEditions(appName));
+      io.out(output === 'json' ? toJson(editions) : editionTable(editions));
+    });
+}
+
+async function readPackage(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new BadInputError(`--file: cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
+function appTable(apps: App[]): string {
+  return table(
+    ['name', 'start', 'port env', 'health', 'stop timeout', 'env', 'created'],
+    apps.map((a) => [
+      a.name,
+      a.startCommand.join(' '),
+      orDash(a.portEnv),
+      orDash(a.healthPath),
+      a.stopTimeoutMs ? formatDuration(a.stopTimeoutMs) : '-',
+      Object.entries(a.env).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
+      formatDateTime(a.createdUnixMs),
+    ]),
+  );
+}
+
+function editionTable(editions: Edition[]): string {
+  return table(
+    ['edition', 'description', 'format', 'size', 'sha256', 'created'],
+    editions.map((e) => [e.name, orDash(e.description), e.format, formatBytes(e.size), e.sha256.slice(0, 12), formatDateTime(e.createdUnixMs)]),
+  );
+}

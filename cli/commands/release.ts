@@ -1,0 +1,131 @@
+// `fleetwave release create|show|list|watch` and the operator actions.
+import type { Command } from 'commander';
+import type { Release, ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
+import type { AdminClient } from '../client.js';
+import { formatDateTime, table, toJson } from '../format.js';
+import type { Io } from '../io.js';
+import { buildReleaseSpec, parseCount, type ReleaseFlags } from '../options.js';
+import { renderReleaseDetail } from '../show.js';
+import { watchRelease } from '../watch.js';
+import { QuietExit, outputOf, withClient, withController, withListing } from './shared.js';
+
+/** Operator actions, each a ReleaseAction call (see admin.proto). */
+const ACTIONS: Record<string, string> = {
+  start: 'start a release created with --no-start',
+  pause: 'pause after the steps in flight (Suspending → Suspended)',
+  resume: 'resume a suspended release',
+  continue: 'start the next batch of a manual-batch release',
+  approve: 'approve the checkpoint the release waits at',
+  reject: 'reject the checkpoint the release waits at (the release fails)',
+  trigger: 'fire the manual trigger the release waits for',
+  retry: 'retry the failed instances of a failed release',
+  rollback: 'roll the release back to the previous edition (from the kept editions, no download)',
+  cancel: 'stop a release that has not finished',
+};
+
+export function registerReleaseCommands(program: Command, io: Io): void {
+  const release = program.command('release').description('phased releases of an edition');
+
+  withController(release.command('create'))
+    .description('release an edition to an app\'s instances in phases; prints the release id')
+    .argument('<app>', 'application name')
+    .requiredOption('--edition <name>', 'edition to release')
+    .option('--group <name>', 'instance group, or all (default all)')
+    .option('--strategy <name>', 'rolling (N batches per group) or grouped (fixed group size)')
+    .option('--batches <n>', 'batches per group (rolling)')
+    .option('--group-size <k>', 'instances per batch (grouped)')
+    .option('--batch-mode <mode>', 'auto (wait between batches) or manual (continue each batch)')
+    .option('--wait <duration>', 'wait between automatic batches')
+    .option('--reset <kind>', 'soft (restart the app) or hard (reset the server)')
+    .option('--drain <duration>', 'drainage interval: longest wait for in-flight requests')
+    .option('--full-drain', 'wait for in-flight requests to reach 0, however long it takes')
+    .option('--best-effort <on|off>', 'after the first batch, continue past failed instances (on) or fail (off)')
+    .option('--auto-rollback', 'roll back automatically when the release fails')
+    .option('--max-unavailable <k>', 'instances out of service at once, at most')
+    .option('--approval-before <batches>', 'batch numbers (e.g. 2,3) that need an approval first')
+    .option('--trigger-before <batches>', 'batch numbers that wait for a manual trigger')
+    .option('--download-timeout <duration>', 'deadline of the download step')
+    .option('--start-timeout <duration>', 'deadline of the start/restart step')
+    .option('--health-timeout <duration>', 'deadline of the health step')
+    .option('--stop-timeout <duration>', 'deadline of the stop step')
+    .option('--no-start', 'create the release in "To release"; start it with `release start`')
+    .option('--watch', 'follow the release until it ends (exit 0 only if Released)')
+    .action(async (app: string, flags: ReleaseFlags & { watch?: boolean }, cmd: Command) => {
+      const spec = buildReleaseSpec(app, flags);
+      await withClient(cmd, io, async (client) => {
+        const detail = await client.createRelease(spec);
+        const id = detail.release?.id ?? '';
+        io.out(id);
+        if (flags.watch) await watchAndExit(client, id);
+      });
+    });
+
+  withListing(release.command('show'))
+    .description('a release: summary and timeline (batches, steps, checkpoints, changes)')
+    .argument('<id>', 'release id')
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      const output = outputOf(cmd);
+      const detail = await withClient(cmd, io, (client) => client.getRelease(id));
+      io.out(output === 'json' ? toJson(detail) : renderReleaseDetail(detail));
+    });
+
+  withListing(release.command('list'))
+    .description('list releases, newest first')
+    .argument('[app]', 'only this application')
+    .action(async (app: string | undefined, _flags: unknown, cmd: Command) => {
+      const output = outputOf(cmd);
+      const { releases } = await withClient(cmd, io, (client) => client.listReleases(app ?? ''));
+      io.out(output === 'json' ? toJson(releases) : releaseTable(releases));
+    });
+
+  withController(release.command('watch'))
+    .description('follow a release until it ends; exit 0 if it is Released, 1 otherwise')
+    .argument('<id>', 'release id')
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      await withClient(cmd, io, (client) => watchAndExit(client, id));
+    });
+
+  for (const [action, description] of Object.entries(ACTIONS)) {
+    const verb = withController(release.command(action))
+      .description(description)
+      .argument('<id>', 'release id')
+      .option('--comment <text>', 'why (kept in the change records)')
+      .option('--watch', 'follow the release until it ends');
+    if (action === 'rollback') verb.option('--batches <n>', 'batches for the rollback (default: as the release)');
+    verb.action(async (id: string, flags: { comment?: string; watch?: boolean; batches?: string }, cmd: Command) => {
+      const batches = flags.batches === undefined ? 0 : parseCount(flags.batches, '--batches');
+      await withClient(cmd, io, async (client) => {
+        const detail = await client.releaseAction({ id, action, comment: flags.comment ?? '', batches });
+        io.out(statusLine(detail));
+        if (flags.watch) await watchAndExit(client, id);
+      });
+    });
+  }
+
+  async function watchAndExit(client: AdminClient, id: string): Promise<void> {
+    const last = await watchRelease(client, id, io);
+    if (last.release?.status !== 'Released') throw new QuietExit(1);
+  }
+}
+
+function statusLine(detail: ReleaseDetail): string {
+  const r = detail.release;
+  if (!r) return 'done';
+  return `release ${r.id}: ${r.status}${r.waitingFor ? ` (waiting for ${r.waitingFor})` : ''}${r.message ? `: ${r.message}` : ''}`;
+}
+
+function releaseTable(releases: Release[]): string {
+  return table(
+    ['id', 'app', 'edition', 'group', 'status', 'batch', 'created', 'by'],
+    releases.map((r) => [
+      r.id,
+      r.app,
+      r.edition,
+      r.group || 'all',
+      r.status + (r.waitingFor ? ` (waiting for ${r.waitingFor})` : ''),
+      r.batchCount ? `${r.currentBatch}/${r.batchCount}` : '-',
+      formatDateTime(r.createdUnixMs),
+      r.createdBy || '-',
+    ]),
+  );
+}

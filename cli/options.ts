@@ -1,0 +1,195 @@
+// Turns the admin verbs' raw flags into proto requests. Pure: everything is
+// validated here, before anything is sent, and a bad flag throws BadInputError.
+import path from 'node:path';
+import type { App, InstallEditionRequest, ReleaseSpec } from '../proto/gen/fleetwave/v1/admin.js';
+import { parseDuration } from '../common/durations.js';
+import { BadInputError } from '../common/errors.js';
+
+/** commander accumulator for repeatable flags. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function parseCount(text: string, flag: string, min = 1): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || !Number.isSafeInteger(Number(text))) {
+    throw new BadInputError(`${flag}: '${text}' is not a whole number${min > 0 ? ` ≥ ${min}` : ''}`);
+  }
+  return Number(text);
+}
+
+/** "2,3" → [2, 3] (1-based batch numbers). */
+export function parseNumberList(text: string, flag: string): number[] {
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map((part) => parseCount(part, flag));
+}
+
+/** ["K=V", ...] → {K: V}; the value may contain '='. */
+export function parseKeyValues(pairs: string[], flag: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new BadInputError(`${flag}: '${pair}' is not KEY=VALUE`);
+    result[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return result;
+}
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | '' {
+  if (value === undefined) return '';
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new BadInputError(`${flag}: '${value}' is not one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+function duration(value: string | undefined, flag: string): number {
+  return value === undefined ? 0 : parseDuration(value, flag);
+}
+
+export interface AppFlags {
+  start?: string;
+  startArg?: string[];
+  env?: string[];
+  portEnv?: string;
+  healthPath?: string;
+  stopTimeout?: string;
+}
+
+/** `app create NAME ...` → App. The start command is argv, run without a shell. */
+export function buildApp(name: string, flags: AppFlags): App {
+  const startArgs = flags.startArg ?? [];
+  if (flags.start !== undefined && startArgs.length > 0) {
+    throw new BadInputError('give the start command either with --start or with --start-arg, not both');
+  }
+  const startCommand = flags.start !== undefined ? flags.start.trim().split(/\s+/).filter(Boolean) : startArgs;
+  if (startCommand.length === 0) throw new BadInputError('--start: the app needs a start command (e.g. --start "node server.js")');
+  if (flags.healthPath !== undefined && !flags.healthPath.startsWith('/')) {
+    throw new BadInputError(`--health-path: '${flags.healthPath}' must start with /`);
+  }
+  return {
+    name,
+    startCommand,
+    env: parseKeyValues(flags.env ?? [], '--env'),
+    portEnv: flags.portEnv ?? '',
+    healthPath: flags.healthPath ?? '',
+    stopTimeoutMs: duration(flags.stopTimeout, '--stop-timeout'),
+    createdUnixMs: 0,
+  };
+}
+
+export interface EditionFlags {
+  file?: string;
+  url?: string;
+  sha256?: string;
+  size?: string;
+  description?: string;
+  format?: string;
+}
+
+/** "tar.gz" for .tar.gz/.tgz names, else "file". */
+export function inferFormat(name: string): 'tar.gz' | 'file' {
+  return /\.(tar\.gz|tgz)$/i.test(name) ? 'tar.gz' : 'file';
+}
+
+/**
+ * `edition install APP EDITION ...` → the request, except the file's content,
+ * which the caller reads (this stays free of I/O).
+ */
+export function buildInstallRequest(app: string, edition: string, flags: EditionFlags): InstallEditionRequest {
+  if ((flags.file === undefined) === (flags.url === undefined)) {
+    throw new BadInputError('give the package either with --file PATH or with --url URL --sha256 HEX');
+  }
+  if (flags.url !== undefined) {
+    if (!/^https?:\/\//.test(flags.url)) throw new BadInputError(`--url: '${flags.url}' is not an http(s) URL`);
+    if (flags.sha256 === undefined) throw new BadInputError('--url needs --sha256 HEX (the agents verify the download)');
+  }
+  if (flags.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(flags.sha256)) {
+    throw new BadInputError(`--sha256: '${flags.sha256}' is not 64 hex digits`);
+  }
+  const source = flags.file ?? new URL(flags.url!).pathname;
+  const format = oneOf(flags.format, ['tar.gz', 'file'] as const, '--format') || inferFormat(source);
+  return {
+    app,
+    name: edition,
+    description: flags.description ?? '',
+    content: Buffer.alloc(0),
+    url: flags.url ?? '',
+    sha256: flags.sha256?.toLowerCase() ?? '',
+    size: flags.size === undefined ? 0 : parseCount(flags.size, '--size', 0),
+    format,
+    fileName: format === 'file' ? path.basename(source) : '',
+  };
+}
+
+export interface ReleaseFlags {
+  edition: string;
+  group?: string;
+  strategy?: string;
+  batches?: string;
+  groupSize?: string;
+  batchMode?: string;
+  wait?: string;
+  reset?: string;
+  drain?: string;
+  fullDrain?: boolean;
+  bestEffort?: string;
+  autoRollback?: boolean;
+  maxUnavailable?: string;
+  approvalBefore?: string;
+  triggerBefore?: string;
+  downloadTimeout?: string;
+  startTimeout?: string;
+  healthTimeout?: string;
+  stopTimeout?: string;
+  /** commander's `--no-start`: false when given. */
+  start?: boolean;
+}
+
+/** `release create APP ...` → ReleaseSpec. Unset flags stay zero ("controller default"). */
+export function buildReleaseSpec(app: string, flags: ReleaseFlags): ReleaseSpec {
+  const bestEffort = oneOf(flags.bestEffort, ['on', 'off'] as const, '--best-effort');
+  return {
+    app,
+    edition: flags.edition,
+    group: flags.group ?? '',
+    strategy: oneOf(flags.strategy, ['rolling', 'grouped'] as const, '--strategy'),
+    batches: flags.batches === undefined ? 0 : parseCount(flags.batches, '--batches'),
+    groupSize: flags.groupSize === undefined ? 0 : parseCount(flags.groupSize, '--group-size'),
+    batchMode: oneOf(flags.batchMode, ['auto', 'manual'] as const, '--batch-mode'),
+    waitMs: duration(flags.wait, '--wait'),
+    approvalBefore: flags.approvalBefore === undefined ? [] : parseNumberList(flags.approvalBefore, '--approval-before'),
+    triggerBefore: flags.triggerBefore === undefined ? [] : parseNumberList(flags.triggerBefore, '--trigger-before'),
+    reset: oneOf(flags.reset, ['soft', 'hard'] as const, '--reset'),
+    drainMs: duration(flags.drain, '--drain'),
+    fullDrain: flags.fullDrain ?? false,
+    bestEffort: bestEffort === 'on',
+    autoRollback: flags.autoRollback ?? false,
+    maxUnavailable: flags.maxUnavailable === undefined ? 0 : parseCount(flags.maxUnavailable, '--max-unavailable'),
+    timeouts: {
+      downloadMs: duration(flags.downloadTimeout, '--download-timeout'),
+      stopMs: duration(flags.stopTimeout, '--stop-timeout'),
+      startMs: duration(flags.startTimeout, '--start-timeout'),
+      healthMs: duration(flags.healthTimeout, '--health-timeout'),
+    },
+    start: flags.start ?? true,
+    health: undefined,
+  };
+}
+
+export type OutputFormat = 'table' | 'json';
+
+export function parseOutput(value: string | undefined): OutputFormat {
+  return oneOf(value ?? 'table', ['table', 'json'] as const, '--output') || 'table';
+}
+
+/** The controller address: the verb's flag, else the program's, else the environment, else the default. */
+export function resolveController(flag: string | undefined, env: NodeJS.ProcessEnv, fallback: string): string {
+  const address = flag ?? env.FLEETWAVE_CONTROLLER ?? fallback;
+  if (!/^[^\s:]+:\d+$/.test(address) && !/^\[[0-9a-fA-F:]+\]:\d+$/.test(address)) {
+    throw new BadInputError(`--controller: '${address}' is not HOST:PORT`);
+  }
+  return address;
+}

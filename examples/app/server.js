@@ -1,0 +1,57 @@
+// The sample app fleetwave releases in the demo: plain Node, no dependencies.
+// Its edition comes from FLEETWAVE_EDITION, else the VERSION file packaged beside it.
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+
+const here = new URL('.', import.meta.url);
+const edition = process.env.FLEETWAVE_EDITION || readVersion();
+const port = Number(process.env.PORT || 8080);
+// Simulated start-up work (loading config, warming caches) before the app listens.
+const startDelayMs = Number(process.env.START_DELAY_MS ?? 500);
+let started = false;
+let stopping = false;
+
+function readVersion() {
+  try {
+    return readFileSync(new URL('VERSION', here), 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function send(res, status, body) {
+  // While stopping, close each connection after its answer so the process can exit.
+  const headers = { 'content-type': 'application/json', ...(stopping ? { connection: 'close' } : {}) };
+  res.writeHead(status, headers);
+  res.end(JSON.stringify(body));
+}
+
+const server = createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname === '/healthz') return send(res, started ? 200 : 503, { ok: started, edition });
+  if (url.pathname === '/slow') {
+    const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000) || 0, 600_000);
+    setTimeout(() => send(res, 200, { edition, pid: process.pid, sleptMs: ms }), ms);
+    return;
+  }
+  if (url.pathname === '/') return send(res, 200, { edition, pid: process.pid });
+  send(res, 404, { error: 'not found' });
+});
+
+function stop(signal) {
+  // Finish the requests in flight, refuse new connections, then exit.
+  if (stopping) return;
+  stopping = true;
+  console.log(`edition ${edition}: ${signal}, closing`);
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+}
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
+
+setTimeout(() => {
+  server.listen(port, '127.0.0.1', () => {
+    started = true;
+    console.log(`edition ${edition} listening on 127.0.0.1:${port} (pid ${process.pid})`);
+  });
+}, startDelayMs);
