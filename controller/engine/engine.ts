@@ -137,6 +137,12 @@ export class ReleaseEngine {
       error: result.error,
       finishedUnixMs: result.finishedUnixMs || this.now(),
       activeEdition: result.activeEdition,
+      instance: result.instance && {
+        activeEdition: result.instance.activeEdition,
+        keptEditions: result.instance.keptEditions,
+        processState: result.instance.processState,
+        quiesced: result.instance.quiesced,
+      },
     });
     if (!recorded) {
       this.log.debug({ agent: agentId, command: result.commandId }, 'result for an unknown or finished command ignored');

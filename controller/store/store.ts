@@ -276,7 +276,15 @@ export class Store {
         .prepare('SELECT o.*, r.app AS app FROM outbox o JOIN releases r ON r.id = o.release_id WHERE o.command_id = ?')
         .get(commandId) as any;
       if (!row || row.agent_id !== agentId) return null;
-      if (outcome.activeEdition) {
+      if (outcome.instance) {
+        const i = outcome.instance;
+        this.db
+          .prepare(
+            `UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ?
+             WHERE app = ? AND agent_id = ?`,
+          )
+          .run(i.activeEdition, JSON.stringify(i.keptEditions), i.processState, i.quiesced ? 1 : 0, outcome.finishedUnixMs, row.app, agentId);
+      } else if (outcome.activeEdition) {
         this.db
           .prepare('UPDATE instances SET active_edition = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?')
           .run(outcome.activeEdition, outcome.finishedUnixMs, row.app, agentId);

@@ -157,6 +157,8 @@ export interface CommandOutcome {
   finishedUnixMs: number;
   activeEdition: string;
   abandoned?: boolean;
+  /** The instance as the agent reported it after the command, when it did. */
+  instance?: { activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean };
 }
 
 /** Everything reconcile needs about one release, loaded inside its transaction. */

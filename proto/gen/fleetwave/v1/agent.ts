@@ -182,6 +182,8 @@ export interface CommandResult {
   finishedUnixMs: number;
   /** Edition active for the app after the command. */
   activeEdition: string;
+  /** The instance as it stands after the command. */
+  instance: InstanceReport | undefined;
 }
 
 function createBaseAgentMessage(): AgentMessage {
@@ -2297,6 +2299,7 @@ function createBaseCommandResult(): CommandResult {
     startedUnixMs: 0,
     finishedUnixMs: 0,
     activeEdition: "",
+    instance: undefined,
   };
 }
 
@@ -2322,6 +2325,9 @@ export const CommandResult: MessageFns<CommandResult> = {
     }
     if (message.activeEdition !== "") {
       writer.uint32(58).string(message.activeEdition);
+    }
+    if (message.instance !== undefined) {
+      InstanceReport.encode(message.instance, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -2395,6 +2401,14 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.activeEdition = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.instance = InstanceReport.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2432,6 +2446,7 @@ export const CommandResult: MessageFns<CommandResult> = {
         : isSet(object.active_edition)
         ? globalThis.String(object.active_edition)
         : "",
+      instance: isSet(object.instance) ? InstanceReport.fromJSON(object.instance) : undefined,
     };
   },
 
@@ -2458,6 +2473,9 @@ export const CommandResult: MessageFns<CommandResult> = {
     if (message.activeEdition !== "") {
       obj.activeEdition = message.activeEdition;
     }
+    if (message.instance !== undefined) {
+      obj.instance = InstanceReport.toJSON(message.instance);
+    }
     return obj;
   },
 
@@ -2473,6 +2491,9 @@ export const CommandResult: MessageFns<CommandResult> = {
     message.startedUnixMs = object.startedUnixMs ?? 0;
     message.finishedUnixMs = object.finishedUnixMs ?? 0;
     message.activeEdition = object.activeEdition ?? "";
+    message.instance = (object.instance !== undefined && object.instance !== null)
+      ? InstanceReport.fromPartial(object.instance)
+      : undefined;
     return message;
   },
 };

@@ -1,0 +1,64 @@
+// The `fleetwave agent` subcommand: flags, start-up, and a clean stop on SIGTERM/SIGINT.
+import type { Command } from 'commander';
+import { FleetwaveError } from '../common/errors.js';
+import { runAgent, type AgentHandle } from './main.js';
+import { compileAgentOptions, type AgentOptions, type RawAgentOptions } from './options.js';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('run the agent on this host: dial the controller, supervise apps, front them with traffic gates')
+    .option('--controller <host:port>', 'controller gRPC address', '127.0.0.1:7400')
+    .option('--id <id>', 'agent id (default: the hostname)')
+    .option('--group <name>', 'instance group', 'default')
+    .option('--label <key=value>', 'label (repeatable)', collect, [])
+    .option('--instance <app:port>', 'app served here and its service (gate) port (repeatable)', collect, [])
+    .option('--data-dir <dir>', 'state and editions directory', './fleetwave-agent')
+    .option('--nats <url>', 'NATS server for events', 'nats://127.0.0.1:4222')
+    .option('--reset-hook <cmd>', 'local command run during HardResetServer')
+    .option('--keep-editions <n>', 'editions kept on disk', '3')
+    .option('--gate-queue <n>', 'requests held at most while an instance resets', '1000')
+    .option('--gate-hold <duration>', 'longest a request is held before a 503', '30s')
+    .option('--boot-id <id>', 'boot id (default: /proc/sys/kernel/random/boot_id)')
+    .option('--insecure', 'plaintext gRPC (required until TLS is configured)', false)
+    .option('--log-format <format>', 'json or pretty', 'json')
+    .option('--log-level <level>', 'log level', 'info')
+    .action(async (raw: RawAgentOptions) => {
+      const options = compileOrExit(raw);
+      if (!options.insecure) fail('TLS is not configured yet; pass --insecure for plaintext');
+      let handle: AgentHandle;
+      try {
+        handle = await runAgent(options);
+      } catch (err) {
+        fail(err instanceof Error ? err.message : String(err), 1);
+      }
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        // A second signal means the operator will not wait for the apps' stop timeouts.
+        if (signals++ > 0) process.exit(1);
+        process.stderr.write(`fleetwave agent: ${signal} received, stopping apps\n`);
+        handle.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+}
+
+function compileOrExit(raw: RawAgentOptions): AgentOptions {
+  try {
+    return compileAgentOptions(raw);
+  } catch (err) {
+    if (err instanceof FleetwaveError) fail(err.message);
+    throw err;
+  }
+}
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`fleetwave agent: ${message}\n`);
+  process.exit(code);
+}

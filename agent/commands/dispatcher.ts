@@ -1,0 +1,129 @@
+// Runs commands exactly once: replays journaled results, checks deadlines, journals, runs the handler, records the result.
+import type { Logger } from '../../common/logger.js';
+import type { Command, CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
+import type { EventSink } from '../events.js';
+import type { Instance } from '../instance.js';
+import type { AgentOptions } from '../options.js';
+import type { AgentState, StoredResult } from '../state.js';
+import { handlerFor } from './index.js';
+import { kindOf, type CommandContext, type CommandHandler, type CommandOutcome } from './types.js';
+
+export interface DispatcherDeps {
+  state: AgentState;
+  instances: ReadonlyMap<string, Instance>;
+  events: EventSink;
+  options: AgentOptions;
+  logger: Logger;
+  /** Hands a result to the session (which resends it after a reconnect if needed). */
+  send: (result: CommandResult) => void;
+}
+
+type Settled = { ok: true; outcome: CommandOutcome } | { ok: false; error: string };
+
+export class CommandDispatcher {
+  /** Command ids being run now, reported in heartbeats. */
+  private readonly running = new Map<string, Promise<void>>();
+  /** Tail of each app's queue: commands of one app run in arrival order, different apps at once. */
+  private readonly tails = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  runningIds(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /** Accepts a command; its one result goes out through `send`. */
+  dispatch(command: Command): void {
+    const { state, logger } = this.deps;
+    const known = state.command(command.commandId);
+    if (known?.result) {
+      logger.info({ commandId: command.commandId, kind: known.kind }, 'command delivered again; answering from the journal');
+      return void this.reply(command, { replayed: true, ...known.result });
+    }
+    if (this.running.has(command.commandId)) {
+      logger.info({ commandId: command.commandId }, 'command delivered again while running; its result follows when done');
+      return;
+    }
+    const app = command.app;
+    const run = (this.tails.get(app) ?? Promise.resolve()).then(() => this.execute(command));
+    const tail = run.catch((err: Error) => logger.error({ commandId: command.commandId, err: err.message }, 'command dispatch failed'));
+    this.tails.set(app, tail);
+    this.running.set(command.commandId, tail);
+    void tail.finally(() => {
+      this.running.delete(command.commandId);
+      if (this.tails.get(app) === tail) this.tails.delete(app);
+    });
+  }
+
+  /** Resolves when every accepted command has finished. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.running.values()]);
+  }
+
+  private async execute(command: Command): Promise<void> {
+    const { state, logger } = this.deps;
+    const startedUnixMs = Date.now();
+    const kind = kindOf(command);
+    const instance = this.deps.instances.get(command.app);
+    const log = logger.child({ commandId: command.commandId, kind, app: command.app });
+    let first: Settled;
+    let work: Promise<Settled> | undefined;
+    if (!kind) first = { ok: false, error: 'command has no kind this agent knows' };
+    else if (!instance) first = { ok: false, error: `app ${command.app} is not served by this agent (no --instance ${command.app}:PORT)` };
+    else if (command.deadlineUnixMs > 0 && startedUnixMs >= command.deadlineUnixMs) first = { ok: false, error: 'deadline passed before the command could start' };
+    else {
+      await state.beginCommand(command.commandId, kind, command.app, startedUnixMs).catch((err: Error) => log.error({ err: err.message }, 'could not journal command'));
+      log.info('command started');
+      const run = this.runHandler(handlerFor(kind)!, command, instance, log);
+      work = run.work;
+      first = await run.first;
+    }
+    const finishedUnixMs = Date.now();
+    const result: StoredResult = {
+      ok: first.ok,
+      error: first.ok ? '' : oneLine(first.error),
+      startedUnixMs,
+      finishedUnixMs,
+      activeEdition: (first.ok ? first.outcome.activeEdition : undefined) ?? instance?.activeEdition ?? '',
+    };
+    await state.finishCommand(command.commandId, result).catch((err: Error) => log.error({ err: err.message }, 'could not journal result'));
+    if (result.ok) log.info({ ms: finishedUnixMs - startedUnixMs, activeEdition: result.activeEdition }, 'command succeeded');
+    else log.warn({ ms: finishedUnixMs - startedUnixMs, error: result.error }, 'command failed');
+    await this.reply(command, { replayed: false, ...result });
+    // After a deadline the handler may still be unwinding; the app's next command waits for it.
+    await work;
+  }
+
+  /** Sends a result with the instance as it stands now (for a replay too: the controller wants the present state). */
+  private async reply(command: Command, result: StoredResult & { replayed: boolean }): Promise<void> {
+    const instance = this.deps.instances.get(command.app);
+    const report = await instance?.report().catch(() => undefined);
+    this.deps.send({ commandId: command.commandId, ...result, instance: report });
+  }
+
+  /** Runs the handler; at the deadline it answers failure, and the app's next command still waits for the handler to stop. */
+  private runHandler(handler: CommandHandler, command: Command, instance: Instance, log: Logger): { first: Promise<Settled>; work: Promise<Settled> } {
+    const abort = new AbortController();
+    const ctx: CommandContext = { ...this.deps, command, instance, logger: log, signal: abort.signal };
+    const body = command[handler.kind] as never;
+    const work = handler.run(ctx, body).then(
+      (outcome): Settled => ({ ok: true, outcome }),
+      (err: unknown): Settled => ({ ok: false, error: err instanceof Error ? err.message : String(err) }),
+    );
+    if (command.deadlineUnixMs <= 0) return { first: work, work };
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<Settled>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort(new Error('deadline passed'));
+        resolve({ ok: false, error: `deadline passed after ${Date.now() - started} ms of ${handler.kind}` });
+      }, command.deadlineUnixMs - started);
+    });
+    void work.finally(() => clearTimeout(timer));
+    return { first: Promise.race([work, deadline]), work };
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').slice(0, 1000);
+}

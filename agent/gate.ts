@@ -1,0 +1,236 @@
+// The drain-aware traffic gate on an instance's service port: counts requests in flight, holds new ones while quiesced.
+//
+//   open ──quiesce()──▶ quiesced ──release()──▶ open
+//   open:     requests forwarded to the app's internal port (held briefly if the app is restarting after a crash)
+//   quiesced: health path answers 503, new requests wait in a bounded FIFO until release() or --gate-hold
+import { EventEmitter } from 'node:events';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net from 'node:net';
+import type { Socket } from 'node:net';
+import type { Logger } from '../common/logger.js';
+import { forwardRequest, forwardUpgrade, sendError } from './gate-proxy.js';
+
+export interface GateOptions {
+  app: string;
+  host: string;
+  /** Service port (0: any free port; see `port` after listen()). */
+  port: number;
+  /** The app's internal port on 127.0.0.1. */
+  targetPort: number;
+  /** Path the load balancer probes; answered 503 while quiesced. */
+  healthPath: string;
+  queueLimit: number;
+  holdMs: number;
+  /** False when no app process is meant to run (never started, or stopped): requests fail at once instead of waiting. */
+  isAppExpected: () => boolean;
+  logger: Logger;
+}
+
+interface HeldRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** When the gate first received it; the hold time counts from here across retries. */
+  since: number;
+  timer: NodeJS.Timeout;
+}
+
+const PROBE_INTERVAL_MS = 100;
+
+/** Emits 'inflight' (count) whenever the number of requests in flight changes, and 'released' on release(). */
+export class TrafficGate extends EventEmitter {
+  private readonly server: http.Server;
+  private agent = this.newUpstreamAgent();
+  private readonly queue: HeldRequest[] = [];
+  private quiescedFlag = false;
+  private inFlightCount = 0;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private healthPath: string;
+  private boundPort = 0;
+  /** Upgraded sockets leave the HTTP server's bookkeeping; close() must end them itself. */
+  private readonly upgraded = new Set<Socket>();
+
+  constructor(private readonly options: GateOptions) {
+    super();
+    this.healthPath = options.healthPath;
+    this.server = http.createServer((req, res) => this.onRequest(req, res));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+    // Longer than common load balancers' idle timeouts, so the gate is not the one closing reused connections.
+    this.server.keepAliveTimeout = 65_000;
+    this.server.headersTimeout = 66_000;
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.boundPort = (this.server.address() as net.AddressInfo).port;
+    return this.boundPort;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get quiesced(): boolean {
+    return this.quiescedFlag;
+  }
+
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+
+  /** Requests waiting in the hold queue. */
+  get held(): number {
+    return this.queue.length;
+  }
+
+  setHealthPath(path: string): void {
+    if (path) this.healthPath = path;
+  }
+
+  /** Stops forwarding new requests; the health path answers 503 from now on. Idempotent. */
+  quiesce(): void {
+    if (!this.quiescedFlag) this.options.logger.info({ app: this.options.app, inFlight: this.inFlightCount }, 'gate quiesced');
+    this.quiescedFlag = true;
+    // Idle keep-alive connections would keep the old process's server.close() waiting after its SIGTERM.
+    destroyIdleSockets(this.agent);
+  }
+
+  /** Takes traffic again: held requests go to the (new) app in arrival order. Idempotent. */
+  release(): void {
+    if (this.quiescedFlag) this.options.logger.info({ app: this.options.app, held: this.queue.length }, 'gate released');
+    this.quiescedFlag = false;
+    // Sockets pooled to the previous process are dead or dying; start a fresh pool for the new one.
+    const old = this.agent;
+    this.agent = this.newUpstreamAgent();
+    destroyIdleSockets(old);
+    this.emit('released');
+    this.flush();
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.probeTimer);
+    for (const held of this.queue.splice(0)) {
+      clearTimeout(held.timer);
+      sendError(held.res, 503, 'agent is shutting down', { 'retry-after': '1' });
+    }
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+      for (const socket of this.upgraded) socket.destroy();
+    });
+    this.agent.destroy();
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.quiescedFlag && this.isHealthPath(req.url)) {
+      const body = '{"status":"quiesced"}';
+      res.writeHead(503, { 'content-type': 'application/json', 'content-length': body.length, 'retry-after': '1' });
+      return void res.end(body);
+    }
+    if (this.quiescedFlag) return this.hold(req, res, Date.now());
+    this.forward(req, res, Date.now());
+  }
+
+  private forward(req: IncomingMessage, res: ServerResponse, since: number): void {
+    this.track(1);
+    forwardRequest(this.agent, this.options.targetPort, req, res, (outcome) => {
+      this.track(-1);
+      if (outcome !== 'refused') return;
+      if (this.options.isAppExpected()) this.hold(req, res, since);
+      else sendError(res, 503, `app ${this.options.app} is not running`, { 'retry-after': '1' });
+    });
+  }
+
+  private hold(req: IncomingMessage, res: ServerResponse, since: number): void {
+    const remaining = since + this.options.holdMs - Date.now();
+    if (this.queue.length >= this.options.queueLimit) return sendError(res, 503, 'gate queue is full', { 'retry-after': '1' });
+    if (remaining <= 0) return sendError(res, 503, 'request held too long', { 'retry-after': '1' });
+    const held: HeldRequest = {
+      req,
+      res,
+      since,
+      timer: setTimeout(() => {
+        if (this.unqueue(held)) sendError(res, 503, 'request held too long', { 'retry-after': '1' });
+      }, remaining),
+    };
+    res.once('close', () => this.unqueue(held) && clearTimeout(held.timer));
+    this.queue.push(held);
+    if (!this.quiescedFlag) this.probe();
+  }
+
+  private unqueue(held: HeldRequest): boolean {
+    const index = this.queue.indexOf(held);
+    if (index < 0) return false;
+    this.queue.splice(index, 1);
+    return true;
+  }
+
+  /** Forwards every held request, oldest first. */
+  private flush(): void {
+    for (const held of this.queue.splice(0)) {
+      clearTimeout(held.timer);
+      if (!held.res.destroyed) this.forward(held.req, held.res, held.since);
+    }
+  }
+
+  /** While requests wait for a restarting app, one TCP probe at a time finds the moment it listens again. */
+  private probe(): void {
+    if (this.probeTimer) return;
+    this.probeTimer = setTimeout(() => {
+      const socket = net.connect(this.options.targetPort, '127.0.0.1');
+      const next = (up: boolean): void => {
+        socket.destroy();
+        this.probeTimer = undefined;
+        if (this.quiescedFlag || this.queue.length === 0) return;
+        if (up || !this.options.isAppExpected()) this.flush();
+        else this.probe();
+      };
+      socket.once('connect', () => next(true));
+      socket.once('error', () => next(false));
+    }, PROBE_INTERVAL_MS);
+  }
+
+  private newUpstreamAgent(): http.Agent {
+    // Idle upstream sockets close after 4 s, before Node's default 5 s server keep-alive timeout closes them under us.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, timeout: 4000 });
+    // While quiesced, a connection whose request finished is closed rather than pooled: the app is about to stop.
+    agent.on('free', (socket: Socket) => {
+      if (this.quiescedFlag) socket.destroy();
+    });
+    return agent;
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (this.quiescedFlag) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    // Open websockets count as in flight: a drain waits for them until its interval ends.
+    this.track(1);
+    this.upgraded.add(socket);
+    forwardUpgrade(this.options.targetPort, req, socket, head, () => {
+      this.upgraded.delete(socket);
+      this.track(-1);
+    });
+  }
+
+  private track(delta: number): void {
+    this.inFlightCount += delta;
+    this.emit('inflight', this.inFlightCount);
+  }
+
+  private isHealthPath(url: string | undefined): boolean {
+    if (!url || !this.healthPath) return false;
+    const q = url.indexOf('?');
+    return (q < 0 ? url : url.slice(0, q)) === this.healthPath;
+  }
+}
+
+function destroyIdleSockets(agent: http.Agent): void {
+  for (const sockets of Object.values(agent.freeSockets)) sockets?.forEach((s) => s.destroy());
+}

@@ -1,0 +1,122 @@
+// One application instance on this host: its traffic gate, its supervised process and its durable record.
+import { join } from 'node:path';
+import { NotFoundError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { AppSpec, InstanceReport } from '../proto/gen/fleetwave/v1/agent.js';
+import type { EventSink } from './events.js';
+import { TrafficGate } from './gate.js';
+import type { AgentOptions, InstanceOption } from './options.js';
+import { editionDir, listEditions, readMarker, removeLeftovers } from './package/editions.js';
+import { freePort } from './ports.js';
+import type { AgentState } from './state.js';
+import { AppSupervisor, reapOrphan } from './supervisor.js';
+
+const DEFAULT_HEALTH_PATH = '/healthz';
+
+export class Instance {
+  private constructor(
+    readonly app: string,
+    readonly appDir: string,
+    readonly internalPort: number,
+    readonly gate: TrafficGate,
+    readonly supervisor: AppSupervisor,
+    private readonly state: AgentState,
+  ) {}
+
+  /** Reaps a process a previous agent run left, picks the internal port and opens the gate. */
+  static async open(option: InstanceOption, options: AgentOptions, state: AgentState, events: EventSink, logger: Logger): Promise<Instance> {
+    const app = option.app;
+    const appDir = state.appDir(app);
+    const record = state.app(app);
+    if (record.pid) reapOrphan(record.pid, record.pidStartTime, logger);
+    await removeLeftovers(appDir);
+    const internalPort = await freePort();
+    const supervisor = new AppSupervisor({
+      app,
+      instanceId: options.id,
+      internalPort,
+      logPath: join(appDir, 'app.log'),
+      startGraceMs: options.startGraceMs,
+      events,
+      logger,
+      onPid: (pid, pidStartTime) => void state.updateApp(app, { pid, pidStartTime }).catch((err: Error) => logger.error({ app, err: err.message }, 'could not record app pid')),
+    });
+    const gate = new TrafficGate({
+      app,
+      host: options.gateHost,
+      port: option.servicePort,
+      targetPort: internalPort,
+      healthPath: record.spec?.healthPath || DEFAULT_HEALTH_PATH,
+      queueLimit: options.gateQueue,
+      holdMs: options.gateHoldMs,
+      isAppExpected: () => supervisor.expected,
+      logger,
+    });
+    try {
+      await gate.listen();
+    } catch (err) {
+      throw new Error(`cannot open the gate of app ${app} on ${options.gateHost}:${option.servicePort}: ${(err as Error).message}`, { cause: err });
+    }
+    logger.info({ app, servicePort: gate.port, internalPort }, 'instance gate listening');
+    return new Instance(app, appDir, internalPort, gate, supervisor, state);
+  }
+
+  get activeEdition(): string {
+    return this.state.app(this.app).activeEdition;
+  }
+
+  /** The last AppSpec the controller sent for this app. */
+  get spec(): AppSpec | undefined {
+    return this.state.app(this.app).spec;
+  }
+
+  /** Starts `edition` (stopping what runs first) and records it as active; the previous active edition is remembered. */
+  async activate(edition: string, spec: AppSpec | undefined): Promise<string> {
+    const record = this.state.app(this.app);
+    const appSpec = spec ?? record.spec;
+    if (!appSpec) throw new NotFoundError(`app ${this.app}: no AppSpec known yet; the command must carry one`);
+    if (!edition) throw new NotFoundError(`app ${this.app}: no edition given and none active`);
+    if (!(await readMarker(this.appDir, edition))) {
+      throw new NotFoundError(`app ${this.app}: edition ${edition} is not on this host (download it first)`);
+    }
+    this.gate.setHealthPath(appSpec.healthPath);
+    await this.supervisor.start(edition, appSpec, editionDir(this.appDir, edition));
+    const previous = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
+    await this.state.updateApp(this.app, { activeEdition: edition, previousEdition: previous, desired: 'running', spec: appSpec });
+    return edition;
+  }
+
+  /** Stops the process; `remember` records that it should stay stopped across agent restarts. */
+  async stop(remember: boolean): Promise<void> {
+    await this.supervisor.stop(this.spec?.stopTimeoutMs);
+    if (remember) await this.state.updateApp(this.app, { desired: 'stopped' });
+  }
+
+  /** Brings the app back after an agent restart when its record says it should run. */
+  async restore(logger: Logger): Promise<void> {
+    const record = this.state.app(this.app);
+    if (record.desired !== 'running' || !record.activeEdition) return;
+    try {
+      await this.activate(record.activeEdition, record.spec);
+    } catch (err) {
+      logger.error({ app: this.app, edition: record.activeEdition, err: (err as Error).message }, 'could not restore app at agent start');
+    }
+  }
+
+  async report(): Promise<InstanceReport> {
+    const editions = await listEditions(this.appDir);
+    return {
+      app: this.app,
+      servicePort: this.gate.port,
+      activeEdition: this.activeEdition,
+      keptEditions: editions.map((e) => e.edition),
+      processState: this.supervisor.state,
+      quiesced: this.gate.quiesced,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.supervisor.shutdown(this.spec?.stopTimeoutMs);
+    await this.gate.close();
+  }
+}

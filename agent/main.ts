@@ -1,0 +1,74 @@
+// Wires the agent together: state, event publisher, instances (gate + supervisor), command dispatcher, controller session.
+import { hostname } from 'node:os';
+import { createLogger, type Logger } from '../common/logger.js';
+import type { Hello } from '../proto/gen/fleetwave/v1/agent.js';
+import { CommandDispatcher } from './commands/dispatcher.js';
+import { EventPublisher } from './events.js';
+import { Instance } from './instance.js';
+import type { AgentOptions } from './options.js';
+import { ControllerSession } from './session.js';
+import { AgentState } from './state.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface AgentHandle {
+  /** Stops app processes (SIGTERM, SIGKILL after their stop timeout), closes gates, the stream and NATS. Idempotent. */
+  stop(): Promise<void>;
+  /** The port each app's gate listens on (useful when --instance gave port 0). */
+  servicePorts(): Record<string, number>;
+}
+
+export async function runAgent(options: AgentOptions, logger: Logger = createLogger({ name: 'agent', format: options.logFormat, level: options.logLevel })): Promise<AgentHandle> {
+  const log = logger.child({ agent: options.id });
+  const state = await AgentState.open(options.dataDir);
+  const events = new EventPublisher(options.nats, options.id, log);
+  events.start();
+
+  const instances = new Map<string, Instance>();
+  try {
+    for (const option of options.instances) instances.set(option.app, await Instance.open(option, options, state, events, log));
+  } catch (err) {
+    await Promise.all([...instances.values()].map((i) => i.close()));
+    await events.close();
+    throw err;
+  }
+  // An agent restart brings back the apps that were running before it.
+  await Promise.all([...instances.values()].map((i) => i.restore(log)));
+
+  let session: ControllerSession | undefined;
+  const dispatcher = new CommandDispatcher({ state, instances, events, options, logger: log, send: (result) => session?.sendResult(result) });
+  session = new ControllerSession({
+    controller: options.controller,
+    logger: log,
+    hello: () => buildHello(options, instances),
+    onCommand: (command) => dispatcher.dispatch(command),
+    runningCommandIds: () => dispatcher.runningIds(),
+  });
+  session.start();
+  log.info({ controller: options.controller, instances: options.instances.map((i) => i.app), dataDir: options.dataDir }, 'agent started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stop: () =>
+      (stopping ??= (async () => {
+        log.info('agent stopping');
+        await session.close();
+        await Promise.all([...instances.values()].map((i) => i.close()));
+        await events.close();
+        await state.flush();
+        log.info('agent stopped');
+      })()),
+    servicePorts: () => Object.fromEntries([...instances.values()].map((i) => [i.app, i.gate.port])),
+  };
+}
+
+async function buildHello(options: AgentOptions, instances: Map<string, Instance>): Promise<Hello> {
+  return {
+    agentId: options.id,
+    host: hostname(),
+    group: options.group,
+    labels: options.labels,
+    bootId: options.bootId,
+    version: AGENT_VERSION,
+    instances: await Promise.all([...instances.values()].map((i) => i.report())),
+  };
+}

@@ -1,0 +1,49 @@
+// compileAgentOptions: defaults, repeatable flags, and one clear error per bad value.
+import { describe, expect, it } from 'vitest';
+import { BadInputError } from '../common/errors.js';
+import { compileAgentOptions } from './options.js';
+
+describe('compileAgentOptions', () => {
+  it('fills the defaults of docs/design.md', () => {
+    const options = compileAgentOptions({ bootId: 'b1' });
+    expect(options).toMatchObject({
+      controller: '127.0.0.1:7400',
+      group: 'default',
+      labels: {},
+      instances: [],
+      nats: 'nats://127.0.0.1:4222',
+      resetHook: '',
+      keepEditions: 3,
+      gateQueue: 1000,
+      gateHoldMs: 30_000,
+      bootId: 'b1',
+      insecure: false,
+      logFormat: 'json',
+      gateHost: '0.0.0.0',
+    });
+    expect(options.dataDir).toMatch(/\/fleetwave-agent$/);
+    expect(options.id.length).toBeGreaterThan(0);
+  });
+
+  it('parses labels, instances and durations', () => {
+    const options = compileAgentOptions({ label: ['zone=eu-1', 'tier=web=1'], instance: ['shop:8080', 'api:0'], gateHold: '1.5s', keepEditions: '5', gateQueue: '0' });
+    expect(options.labels).toEqual({ zone: 'eu-1', tier: 'web=1' });
+    expect(options.instances).toEqual([{ app: 'shop', servicePort: 8080 }, { app: 'api', servicePort: 0 }]);
+    expect(options).toMatchObject({ gateHoldMs: 1500, keepEditions: 5, gateQueue: 0 });
+  });
+
+  it.each([
+    [{ instance: ['shop:http'] }, /--instance: port 'http'/],
+    [{ instance: ['shop'] }, /--instance: 'shop' is not APP:PORT/],
+    [{ instance: ['shop:1', 'shop:2'] }, /given twice/],
+    [{ instance: ['../x:1'] }, /--instance: app/],
+    [{ gateHold: 'soon' }, /--gate-hold/],
+    [{ keepEditions: '0' }, /--keep-editions/],
+    [{ label: ['novalue'] }, /--label/],
+    [{ controller: 'nowhere' }, /--controller/],
+    [{ logFormat: 'xml' }, /--log-format/],
+  ])('refuses %j', (raw, message) => {
+    expect(() => compileAgentOptions(raw)).toThrow(BadInputError);
+    expect(() => compileAgentOptions(raw)).toThrow(message);
+  });
+});

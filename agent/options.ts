@@ -1,0 +1,161 @@
+// Compiles the agent's raw flags once into complete, validated options; nothing downstream reads raw flags.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { BadInputError } from '../common/errors.js';
+import { parseDuration } from '../common/durations.js';
+import type { LogFormat } from '../common/logger.js';
+
+/** What `fleetwave agent` accepts, as the flags give it (all optional). */
+export interface RawAgentOptions {
+  controller?: string;
+  id?: string;
+  group?: string;
+  label?: string[];
+  instance?: string[];
+  dataDir?: string;
+  nats?: string;
+  resetHook?: string;
+  keepEditions?: string | number;
+  gateQueue?: string | number;
+  gateHold?: string | number;
+  bootId?: string;
+  insecure?: boolean;
+  logFormat?: string;
+  logLevel?: string;
+  /** Not a flag: where gates listen (production wants every interface). */
+  gateHost?: string;
+  /** Not a flag: how long a started process must stay up before start answers ok. */
+  startGraceMs?: number;
+}
+
+/** One application this host serves, and the port its traffic gate owns (0: any free port). */
+export interface InstanceOption {
+  app: string;
+  servicePort: number;
+}
+
+export interface AgentOptions {
+  /** `host:port` of the controller's gRPC listener. */
+  controller: string;
+  /** Stable agent id, also the id of every instance it serves. */
+  id: string;
+  group: string;
+  labels: Record<string, string>;
+  instances: InstanceOption[];
+  /** Absolute path of the state directory. */
+  dataDir: string;
+  /** NATS server URL; '' disables event publishing (events are then only logged). */
+  nats: string;
+  /** Local command run through /bin/sh during HardResetServer; '' for none. */
+  resetHook: string;
+  /** Editions kept on disk when a DownloadPackage does not say. */
+  keepEditions: number;
+  /** Most requests a gate holds at once while its instance resets. */
+  gateQueue: number;
+  /** Longest a gate holds one request before answering 503. */
+  gateHoldMs: number;
+  bootId: string;
+  insecure: boolean;
+  logFormat: LogFormat;
+  logLevel: string;
+  gateHost: string;
+  startGraceMs: number;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Fills defaults and validates; throws BadInputError naming the flag on the first bad value. */
+export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
+  const logFormat = raw.logFormat ?? 'json';
+  if (logFormat !== 'json' && logFormat !== 'pretty') {
+    throw new BadInputError(`--log-format: '${logFormat}' is not json or pretty`);
+  }
+  const logLevel = raw.logLevel ?? process.env.FLEETWAVE_LOG_LEVEL ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new BadInputError(`--log-level: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const id = raw.id ?? hostname();
+  if (!NAME.test(id)) throw new BadInputError(`--id: '${id}' may hold only letters, digits, '.', '_' and '-'`);
+  const group = raw.group ?? 'default';
+  if (!NAME.test(group)) throw new BadInputError(`--group: '${group}' may hold only letters, digits, '.', '_' and '-'`);
+  return {
+    controller: parseHostPort(raw.controller ?? '127.0.0.1:7400', '--controller'),
+    id,
+    group,
+    labels: parseLabels(raw.label ?? []),
+    instances: parseInstances(raw.instance ?? []),
+    dataDir: resolve(raw.dataDir ?? './fleetwave-agent'),
+    nats: raw.nats ?? 'nats://127.0.0.1:4222',
+    resetHook: raw.resetHook ?? '',
+    keepEditions: parseCount(raw.keepEditions ?? 3, '--keep-editions', 1),
+    gateQueue: parseCount(raw.gateQueue ?? 1000, '--gate-queue', 0),
+    gateHoldMs: typeof raw.gateHold === 'number' ? raw.gateHold : parseDuration(raw.gateHold ?? '30s', '--gate-hold'),
+    bootId: raw.bootId ?? readBootId(),
+    insecure: raw.insecure ?? false,
+    logFormat,
+    logLevel,
+    gateHost: raw.gateHost ?? '0.0.0.0',
+    startGraceMs: raw.startGraceMs ?? 500,
+  };
+}
+
+/** Validates an app or edition name that will become a directory name. */
+export function isSafeName(name: string): boolean {
+  return NAME.test(name) && name !== '.' && name !== '..';
+}
+
+function parseHostPort(text: string, flag: string): string {
+  const match = /^(.+):(\d+)$/.exec(text);
+  if (!match || Number(match[2]) > 65535) throw new BadInputError(`${flag}: '${text}' is not HOST:PORT`);
+  return text;
+}
+
+function parsePort(text: string, flag: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > 65535) throw new BadInputError(`${flag}: port '${text}' is not a number from 0 to 65535`);
+  return Number(text);
+}
+
+function parseCount(value: string | number, flag: string, min: number): number {
+  const text = String(value);
+  if (!/^\d+$/.test(text) || Number(text) < min) throw new BadInputError(`${flag}: '${text}' is not a whole number >= ${min}`);
+  return Number(text);
+}
+
+function parseLabels(items: string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new BadInputError(`--label: '${item}' is not KEY=VALUE`);
+    labels[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return labels;
+}
+
+function parseInstances(items: string[]): InstanceOption[] {
+  const instances: InstanceOption[] = [];
+  for (const item of items) {
+    const colon = item.lastIndexOf(':');
+    if (colon <= 0) throw new BadInputError(`--instance: '${item}' is not APP:PORT`);
+    const app = item.slice(0, colon);
+    if (!isSafeName(app)) throw new BadInputError(`--instance: app '${app}' may hold only letters, digits, '.', '_' and '-'`);
+    const servicePort = parsePort(item.slice(colon + 1), '--instance');
+    if (instances.some((i) => i.app === app)) throw new BadInputError(`--instance: app '${app}' is given twice`);
+    if (servicePort !== 0 && instances.some((i) => i.servicePort === servicePort)) {
+      throw new BadInputError(`--instance: port ${servicePort} is given twice`);
+    }
+    instances.push({ app, servicePort });
+  }
+  return instances;
+}
+
+function readBootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    // No /proc (not Linux): every agent start counts as a boot.
+    return randomUUID();
+  }
+}

@@ -1,0 +1,120 @@
+// The agent's durable state: the command journal (commands.json) and per-app records (apps.json).
+//
+//   command id ──begin()──▶ journaled, no result ──finish()──▶ journaled with result
+//                              │ (agent dies here)                 │ (delivered again)
+//                              ▼                                   ▼
+//                       re-run by its idempotent handler     answered with replayed: true
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
+import { JsonFile } from './json-file.js';
+
+/** What a finished command answered; replayed as is when the id comes again. */
+export interface StoredResult {
+  ok: boolean;
+  error: string;
+  startedUnixMs: number;
+  finishedUnixMs: number;
+  activeEdition: string;
+}
+
+export interface JournalEntry {
+  kind: string;
+  app: string;
+  startedAt: number;
+  /** Absent while the command runs, or when the agent died while it ran. */
+  result?: StoredResult;
+}
+
+/** What the agent remembers of one app across its own restarts. */
+export interface AppRecord {
+  /** Edition the app runs (or would run when started); '' before the first start. */
+  activeEdition: string;
+  /** Edition active before the last switch; kept on disk for back-out. */
+  previousEdition: string;
+  /** Whether the app should run: StopApp sets 'stopped', starts set 'running'; the agent restores it at start. */
+  desired: 'running' | 'stopped';
+  /** Last AppSpec the controller sent, so the agent can start the app after its own restart. */
+  spec?: AppSpec;
+  /** Editions on disk, newest first (a copy; the edition directories are the truth). */
+  keptEditions: string[];
+  /** The running process, so a restarted agent can reap one its predecessor left behind. */
+  pid?: number;
+  pidStartTime?: string;
+}
+
+const JOURNAL_MAX_ENTRIES = 10_000;
+const JOURNAL_MAX_AGE_MS = 7 * 24 * 3600_000;
+
+export function emptyAppRecord(): AppRecord {
+  return { activeEdition: '', previousEdition: '', desired: 'stopped', keptEditions: [] };
+}
+
+export class AgentState {
+  private constructor(
+    readonly dataDir: string,
+    private readonly journalFile: JsonFile<Record<string, JournalEntry>>,
+    private readonly appsFile: JsonFile<Record<string, AppRecord>>,
+    private readonly journal: Map<string, JournalEntry>,
+    private readonly apps: Map<string, AppRecord>,
+  ) {}
+
+  static async open(dataDir: string): Promise<AgentState> {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const journalFile = new JsonFile<Record<string, JournalEntry>>(join(dataDir, 'commands.json'));
+    const appsFile = new JsonFile<Record<string, AppRecord>>(join(dataDir, 'apps.json'));
+    const journal = new Map(Object.entries((await journalFile.read()) ?? {}));
+    const apps = new Map(Object.entries((await appsFile.read()) ?? {}));
+    return new AgentState(dataDir, journalFile, appsFile, journal, apps);
+  }
+
+  /** Directory of one app: editions, downloads, app.log. */
+  appDir(app: string): string {
+    return join(this.dataDir, 'apps', app);
+  }
+
+  command(id: string): JournalEntry | undefined {
+    return this.journal.get(id);
+  }
+
+  /** Records that a command starts; durable before it runs. */
+  async beginCommand(id: string, kind: string, app: string, startedAt: number): Promise<void> {
+    this.journal.set(id, { kind, app, startedAt });
+    this.prune(Date.now());
+    await this.journalFile.save(Object.fromEntries(this.journal));
+  }
+
+  /** Records a command's result; durable before the result is sent. */
+  async finishCommand(id: string, result: StoredResult): Promise<void> {
+    const entry = this.journal.get(id);
+    this.journal.set(id, { kind: entry?.kind ?? 'unknown', app: entry?.app ?? '', startedAt: entry?.startedAt ?? result.startedUnixMs, result });
+    await this.journalFile.save(Object.fromEntries(this.journal));
+  }
+
+  app(app: string): AppRecord {
+    return this.apps.get(app) ?? emptyAppRecord();
+  }
+
+  async updateApp(app: string, patch: Partial<AppRecord>): Promise<AppRecord> {
+    const next = { ...this.app(app), ...patch };
+    this.apps.set(app, next);
+    await this.appsFile.save(Object.fromEntries(this.apps));
+    return next;
+  }
+
+  /** Waits for pending writes (an agent stopping must not leave a write behind). */
+  async flush(): Promise<void> {
+    await Promise.all([this.journalFile.flush(), this.appsFile.flush()]);
+  }
+
+  /** Drops entries older than 7 days, then the oldest beyond 10,000 (Map order is insertion order). */
+  private prune(now: number): void {
+    for (const [id, entry] of this.journal) {
+      if (now - entry.startedAt > JOURNAL_MAX_AGE_MS) this.journal.delete(id);
+    }
+    for (const id of this.journal.keys()) {
+      if (this.journal.size <= JOURNAL_MAX_ENTRIES) break;
+      this.journal.delete(id);
+    }
+  }
+}

@@ -1,0 +1,88 @@
+// The supervisor with real child processes: env and port, log file, process-group stop, SIGKILL fallback, crash restart.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../common/logger.js';
+import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
+import type { EventSink } from './events.js';
+import { AppSupervisor } from './supervisor.js';
+import { alive, tempDir, waitFor } from './test-support.js';
+
+const logger = createLogger({ name: 'supervisor-test', level: 'silent' });
+const dir = tempDir('supervisor');
+const supervisors: AppSupervisor[] = [];
+afterEach(async () => {
+  await Promise.all(supervisors.splice(0).map((s) => s.shutdown(1000)));
+});
+afterAll(() => dir.remove());
+
+function supervisor(events: { reason: string; data: Record<string, unknown> }[] = [], startGraceMs = 150): AppSupervisor {
+  const sink: EventSink = { publish: (_app, reason, data) => void events.push({ reason, data }) };
+  const s = new AppSupervisor({ app: 'shop', instanceId: 'agent-1', internalPort: 41234, logPath: join(dir.path, 'app.log'), startGraceMs, events: sink, logger, onPid: () => {} });
+  supervisors.push(s);
+  return s;
+}
+
+const spec = (script: string, extra: Partial<AppSpec> = {}): AppSpec => ({ name: 'shop', startCommand: [process.execPath, '-e', script], env: { GREETING: 'hello' }, portEnv: 'APP_PORT', healthPath: '/healthz', stopTimeoutMs: 2000, ...extra });
+
+describe('AppSupervisor', () => {
+  it('starts the app in its edition directory with its env and port, logging to app.log', async () => {
+    const events: { reason: string; data: Record<string, unknown> }[] = [];
+    const s = supervisor(events);
+    const script = `console.log(JSON.stringify({cwd: process.cwd(), port: process.env.APP_PORT, greeting: process.env.GREETING, edition: process.env.FLEETWAVE_EDITION, app: process.env.FLEETWAVE_APP, instance: process.env.FLEETWAVE_INSTANCE})); setInterval(() => {}, 1000)`;
+    const pid = await s.start('1.0', spec(script), dir.path);
+    expect(s.state).toBe('running');
+    const line = await waitFor('log line', () => readFileSync(join(dir.path, 'app.log'), 'utf8').split('\n').find((l) => l.includes('greeting')));
+    expect(JSON.parse(line)).toEqual({ cwd: dir.path, port: '41234', greeting: 'hello', edition: '1.0', app: 'shop', instance: 'agent-1' });
+    expect(events[0]).toMatchObject({ reason: 'started', data: { edition: '1.0', pid } });
+    await s.stop();
+    expect(s.state).toBe('stopped');
+    expect(alive(pid)).toBe(false);
+    expect(events.at(-1)).toMatchObject({ reason: 'stopped', data: { edition: '1.0', expected: true, signal: 'SIGTERM' } });
+  });
+
+  it('stops the whole process group, children of a shell included', async () => {
+    const s = supervisor();
+    const childPidFile = join(dir.path, 'child.pid');
+    const shell: AppSpec = { ...spec(''), startCommand: ['/bin/sh', '-c', `"${process.execPath}" -e "setInterval(() => {}, 1000)" & echo $! > ${childPidFile}; wait`] };
+    await s.start('1.0', shell, dir.path);
+    const childPid = Number(await waitFor('child pid', () => readFileSync(childPidFile, 'utf8').trim()));
+    expect(alive(childPid)).toBe(true);
+    await s.stop();
+    await waitFor('child gone', () => !alive(childPid), 3000);
+  });
+
+  it('sends SIGKILL when the app ignores SIGTERM past its stop timeout', async () => {
+    const s = supervisor();
+    const ready = join(dir.path, 'ignoring');
+    const pid = await s.start('1.0', spec(`process.on('SIGTERM', () => {}); require('node:fs').writeFileSync(${JSON.stringify(ready)}, ''); setInterval(() => {}, 1000)`, { stopTimeoutMs: 300 }), dir.path);
+    await waitFor('SIGTERM handler installed', () => existsSync(ready));
+    const started = Date.now();
+    const exit = await s.stop();
+    expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(alive(pid)).toBe(false);
+  });
+
+  it('fails a start whose process exits at once, naming the exit code', async () => {
+    // A long grace: a loaded machine may take a while to boot node before it exits.
+    const s = supervisor([], 5000);
+    await expect(s.start('1.0', spec('process.exit(3)'), dir.path)).rejects.toThrow(/exited with code 3/);
+    expect(s.state).toBe('failed');
+    await expect(s.start('1.0', { ...spec(''), startCommand: ['/no/such/program'] }, dir.path)).rejects.toThrow(/could not start/);
+  });
+
+  it('restarts an app that crashes after it started', async () => {
+    const events: { reason: string; data: Record<string, unknown> }[] = [];
+    const s = supervisor(events);
+    const marker = join(dir.path, 'crashed-once');
+    writeFileSync(marker, '');
+    // Crashes once (after the start grace), then stays up.
+    const script = `const fs = require('node:fs'); if (fs.existsSync(${JSON.stringify(marker)})) { fs.rmSync(${JSON.stringify(marker)}); setTimeout(() => process.exit(7), 300); } setInterval(() => {}, 1000)`;
+    const first = await s.start('1.0', spec(script), dir.path);
+    await waitFor('crash seen', () => events.some((e) => e.reason === 'stopped' && e.data.exitCode === 7 && e.data.expected === false));
+    expect(s.expected).toBe(true);
+    await waitFor('restarted', () => s.pid !== undefined && s.pid !== first && s.state === 'running', 5000);
+    expect(events.filter((e) => e.reason === 'started')).toHaveLength(2);
+  });
+});

@@ -1,0 +1,279 @@
+// Supervises one app's process: spawn in its own process group, stop with SIGTERM then SIGKILL, restart after crashes.
+//
+//   stopped ──start()──▶ starting ──grace passed──▶ running ──exit (unexpected)──▶ failed ──backoff──▶ starting
+//      ▲                    │ exit during grace: start() throws, stays failed          │
+//      └────────────────────┴──────────────── stop(): SIGTERM, SIGKILL after timeout ◀──┘
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Logger } from '../common/logger.js';
+import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
+import type { EventSink } from './events.js';
+import { decideRestart, STABLE_UPTIME_MS } from './restart-policy.js';
+
+/** Process states as reported in InstanceReport.process_state. */
+export type ProcessState =
+  /** Never started, or stopped on purpose. */
+  | 'stopped'
+  /** Spawned, within its start grace. */
+  | 'starting'
+  /** Alive past its start grace. */
+  | 'running'
+  /** Exited unexpectedly (or failed to start); a crash restart may be pending. */
+  | 'failed';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface SupervisorOptions {
+  app: string;
+  instanceId: string;
+  internalPort: number;
+  logPath: string;
+  startGraceMs: number;
+  events: EventSink;
+  logger: Logger;
+  /** Called with the new pid (and its /proc start time) or undefined once it exited, to persist it. */
+  onPid: (pid: number | undefined, startTime: string | undefined) => void;
+}
+
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+const LOG_ROTATE_BYTES = 64 * 1024 * 1024;
+
+export class AppSupervisor {
+  private stateValue: ProcessState = 'stopped';
+  private child: ChildProcess | undefined;
+  private exited: Promise<ExitInfo> | undefined;
+  private launch: { edition: string; spec: AppSpec; dir: string; at: number } | undefined;
+  private stopping = false;
+  private crashesInARow = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private shutDown = false;
+
+  constructor(private readonly options: SupervisorOptions) {}
+
+  get state(): ProcessState {
+    return this.stateValue;
+  }
+
+  get edition(): string {
+    return this.launch?.edition ?? '';
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** True while a process runs or is about to run again, so the gate should wait for it. */
+  get expected(): boolean {
+    return this.stateValue === 'starting' || this.stateValue === 'running' || this.restartTimer !== undefined;
+  }
+
+  /** Starts `edition`; resolves once the process outlived its start grace. A running process is stopped first. */
+  async start(edition: string, spec: AppSpec, dir: string): Promise<number> {
+    await this.stop(spec.stopTimeoutMs);
+    const { exited } = await this.spawn(edition, spec, dir);
+    const outcome = await Promise.race([exited, delay(this.options.startGraceMs).then(() => undefined)]);
+    if (outcome) {
+      throw new Error(`app ${this.options.app} ${describeExit(outcome)} right after starting edition ${edition} (see ${this.options.logPath})`);
+    }
+    if (this.stateValue === 'starting') this.setState('running');
+    return this.child!.pid!;
+  }
+
+  /** Stops the process group (SIGTERM, then SIGKILL after the timeout); idempotent; cancels a pending crash restart. */
+  async stop(timeoutMs?: number): Promise<ExitInfo | undefined> {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    const child = this.child;
+    const exited = this.exited;
+    if (!child || !exited) {
+      if (this.stateValue !== 'stopped') this.setState('stopped');
+      return undefined;
+    }
+    const timeout = timeoutMs || this.launch?.spec.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS;
+    const deadline = Date.now() + timeout;
+    this.stopping = true;
+    killGroup(child.pid!, 'SIGTERM');
+    let exit = await Promise.race([exited, delay(timeout).then(() => undefined)]);
+    if (!exit) {
+      this.options.logger.warn({ app: this.options.app, pid: child.pid, timeoutMs: timeout }, 'app ignored SIGTERM; sending SIGKILL');
+      killGroup(child.pid!, 'SIGKILL');
+      exit = await exited;
+    }
+    // Children the app left in its group (a shell's workers) go too.
+    while (groupAlive(child.pid!) && Date.now() < deadline) await delay(50);
+    killGroup(child.pid!, 'SIGKILL');
+    this.setState('stopped');
+    return exit;
+  }
+
+  /** Stops the process for good: an agent shutting down must not have a late command start it again. */
+  async shutdown(timeoutMs?: number): Promise<void> {
+    this.shutDown = true;
+    await this.stop(timeoutMs);
+  }
+
+  /** Resolves once spawned; `exited` (wrapped, or awaiting spawn would wait for the exit) settles when it ends. */
+  private async spawn(edition: string, spec: AppSpec, dir: string): Promise<{ exited: Promise<ExitInfo> }> {
+    if (this.shutDown) throw new Error(`app ${this.options.app} not started: the agent is shutting down`);
+    const [program, ...args] = spec.startCommand;
+    if (!program) throw new Error(`app ${this.options.app} has no start command`);
+    const env = {
+      ...process.env,
+      ...spec.env,
+      [spec.portEnv || 'PORT']: String(this.options.internalPort),
+      FLEETWAVE_EDITION: edition,
+      FLEETWAVE_APP: this.options.app,
+      FLEETWAVE_INSTANCE: this.options.instanceId,
+    };
+    if (!findProgram(program, dir, env.PATH)) throw new Error(`app ${this.options.app} could not start '${program}': not found`);
+    const argv = withParentDeathSignal([program, ...args]);
+    const log = openLog(this.options.logPath);
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { cwd: dir, env, detached: true, stdio: ['ignore', log, log] });
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+      if (this.shutDown) {
+        killGroup(child.pid!, 'SIGKILL');
+        throw new Error('the agent is shutting down');
+      }
+    } catch (err) {
+      this.setState('failed');
+      throw new Error(`app ${this.options.app} could not start '${program}': ${(err as Error).message}`, { cause: err });
+    } finally {
+      closeSync(log);
+    }
+    this.child = child;
+    this.stopping = false;
+    this.launch = { edition, spec, dir, at: Date.now() };
+    const exited = new Promise<ExitInfo>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = exited;
+    void exited.then((exit) => this.onExit(child, exit));
+    this.setState('starting');
+    this.options.onPid(child.pid, processStartTime(child.pid!));
+    this.options.events.publish(this.options.app, 'started', { edition, pid: child.pid });
+    return { exited };
+  }
+
+  private onExit(child: ChildProcess, exit: ExitInfo): void {
+    if (child !== this.child) return;
+    const expected = this.stopping;
+    const launch = this.launch!;
+    this.child = undefined;
+    this.exited = undefined;
+    this.options.onPid(undefined, undefined);
+    this.options.events.publish(this.options.app, 'stopped', { edition: launch.edition, exitCode: exit.code, signal: exit.signal, expected });
+    if (expected) return;
+    const wasRunning = this.stateValue === 'running';
+    this.setState('failed');
+    this.crashesInARow = Date.now() - launch.at >= STABLE_UPTIME_MS ? 1 : this.crashesInARow + 1;
+    // A start that dies within its grace is reported to the command; only crashes of a running app restart on their own.
+    if (!wasRunning) return;
+    const decision = decideRestart(exit, this.crashesInARow);
+    this.options.logger.warn({ app: this.options.app, edition: launch.edition, ...exit }, decision.reason);
+    if (!decision.restart) return;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.spawn(launch.edition, launch.spec, launch.dir)
+        .then(() => delay(this.options.startGraceMs))
+        .then(() => this.stateValue === 'starting' && this.setState('running'))
+        .catch((err: Error) => this.options.logger.error({ app: this.options.app, err: err.message }, 'crash restart failed'));
+    }, decision.delayMs);
+  }
+
+  private setState(next: ProcessState): void {
+    if (next === this.stateValue) return;
+    this.options.logger.info({ app: this.options.app, from: this.stateValue, to: next, edition: this.edition }, 'app process state');
+    this.stateValue = next;
+  }
+}
+
+/** Kills a process group a previous agent run left behind, if that pid still is the same process. */
+export function reapOrphan(pid: number, startTime: string | undefined, logger: Logger): void {
+  const current = processStartTime(pid);
+  if (!current || (startTime && current !== startTime)) return;
+  logger.warn({ pid }, 'stopping app process left by a previous agent run');
+  killGroup(pid, 'SIGKILL');
+}
+
+export function describeExit(exit: ExitInfo): string {
+  return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+}
+
+/**
+ * The gate lives in the agent, so an app outliving a killed agent serves no one and blocks its port for the next agent.
+ * util-linux's setpriv sets PR_SET_PDEATHSIG (no native module needed); without it, the next agent start reaps the orphan.
+ */
+function withParentDeathSignal(argv: string[]): string[] {
+  return setprivPath() ? [setprivPath()!, '--pdeathsig', 'KILL', '--', ...argv] : argv;
+}
+
+let setpriv: string | null | undefined;
+function setprivPath(): string | undefined {
+  if (setpriv === undefined) {
+    const candidate = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+    setpriv = candidate && spawnSync(candidate, ['--pdeathsig', 'KILL', '--', 'true']).status === 0 ? candidate : null;
+  }
+  return setpriv ?? undefined;
+}
+
+/** Whether `program` can be executed: a path (relative to the edition directory) or a name found on PATH. */
+function findProgram(program: string, cwd: string, path: string | undefined): boolean {
+  const executable = (file: string): boolean => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (program.includes('/')) return executable(resolve(cwd, program));
+  return (path ?? '').split(':').some((dir) => dir && executable(join(dir, program)));
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is gone already.
+  }
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat: tells a recycled pid from the process we started. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function openLog(path: string): number {
+  mkdirSync(dirname(path), { recursive: true });
+  try {
+    if (statSync(path).size > LOG_ROTATE_BYTES) renameSync(path, `${path}.1`);
+  } catch {
+    // No log yet.
+  }
+  return openSync(path, 'a');
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
