@@ -22,6 +22,8 @@ export interface JournalEntry {
   kind: string;
   app: string;
   startedAt: number;
+  /** How many times the handler began: more than 1 only when the agent died mid-command and it was re-delivered. */
+  runs: number;
   /** Absent while the command runs, or when the agent died while it ran. */
   result?: StoredResult;
 }
@@ -79,7 +81,8 @@ export class AgentState {
 
   /** Records that a command starts; durable before it runs. */
   async beginCommand(id: string, kind: string, app: string, startedAt: number): Promise<void> {
-    this.journal.set(id, { kind, app, startedAt });
+    const runs = (this.journal.get(id)?.runs ?? 0) + 1;
+    this.journal.set(id, { kind, app, startedAt, runs });
     this.prune(Date.now());
     await this.journalFile.save(Object.fromEntries(this.journal));
   }
@@ -87,7 +90,13 @@ export class AgentState {
   /** Records a command's result; durable before the result is sent. */
   async finishCommand(id: string, result: StoredResult): Promise<void> {
     const entry = this.journal.get(id);
-    this.journal.set(id, { kind: entry?.kind ?? 'unknown', app: entry?.app ?? '', startedAt: entry?.startedAt ?? result.startedUnixMs, result });
+    this.journal.set(id, {
+      kind: entry?.kind ?? 'unknown',
+      app: entry?.app ?? '',
+      startedAt: entry?.startedAt ?? result.startedUnixMs,
+      runs: entry?.runs ?? 1,
+      result,
+    });
     await this.journalFile.save(Object.fromEntries(this.journal));
   }
 

@@ -30,7 +30,7 @@ export interface RunningController {
 
 /** Admin uploads carry whole packages. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-const EVENT_SOURCE = 'fleetwave-controller';
+const EVENT_SOURCE = 'fleetwave/controller';
 
 export const GRPC_SERVER_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,

@@ -65,7 +65,7 @@ export class Pass {
     r.updatedUnixMs = this.now;
     if (isFinalRelease(to)) r.finishedUnixMs = this.now;
     this.changed = true;
-    this.emit(RELEASE_EVENTS.statusChanged, { from, to, message: r.message });
+    this.emit(RELEASE_EVENTS.statusChanged, { from, to, message: r.message, edition: r.edition });
   }
 
   setBatchStatus(batch: BatchRecord, to: BatchStatus): void {
@@ -74,14 +74,17 @@ export class Pass {
     if (to === 'done' || to === 'failed') batch.finishedUnixMs = this.now;
     this.touch();
     if (to === 'running') this.emit(RELEASE_EVENTS.batchStarted, this.batchData(batch));
-    if (to === 'done' || to === 'failed') this.emit(RELEASE_EVENTS.batchFinished, { ...this.batchData(batch), status: to });
+    if (to === 'done' || to === 'failed') {
+      const failed = this.s.instances.filter((i) => i.batch === batch.number && (i.status === 'failed' || i.status === 'unreachable'));
+      this.emit(RELEASE_EVENTS.batchFinished, { ...this.batchData(batch), status: to, failed: failed.map((i) => i.instance) });
+    }
   }
 
   setInstanceStatus(instance: ReleaseInstanceRecord, to: InstanceStatus, error?: string): void {
     instance.status = transition('instance', instance.status, to);
     if (error !== undefined) instance.error = error;
     this.touch();
-    this.emit(RELEASE_EVENTS.instanceStep, { instance: instance.instance, step: instance.step, status: to, error: instance.error });
+    this.emitStep(instance, instance.stepState === 'running' ? 'running' : 'ok');
   }
 
   /** Starts a step: enqueues its command (if it has one) and persists its deadline. */
@@ -120,7 +123,7 @@ export class Pass {
     instance.deadlineUnixMs = deadline;
     this.out.steps.push({ op: 'start', instance: instance.instance, step, at: this.now });
     this.touch();
-    this.emit(RELEASE_EVENTS.instanceStep, { instance: instance.instance, step, status: 'running' });
+    this.emitStep(instance, 'running');
   }
 
   /** Ends the running step; `ok` leaves it `done` for the next step to follow. */
@@ -130,7 +133,18 @@ export class Pass {
     instance.commandId = null;
     instance.deadlineUnixMs = null;
     this.touch();
-    this.emit(RELEASE_EVENTS.instanceStep, { instance: instance.instance, step: instance.step, status, error });
+    this.emitStep(instance, status, error);
+  }
+
+  private emitStep(instance: ReleaseInstanceRecord, stepStatus: 'running' | 'ok' | 'failed', error = instance.error): void {
+    this.emit(RELEASE_EVENTS.instanceStep, {
+      instance: instance.instance,
+      batch: instance.batch,
+      step: instance.step,
+      stepStatus,
+      status: instance.status,
+      error,
+    });
   }
 
   /** The controller gives up on a command: marked done in the outbox so it is never re-sent. */
@@ -152,6 +166,6 @@ export class Pass {
   }
 
   private batchData(batch: BatchRecord): Record<string, unknown> {
-    return { batch: batch.number, group: batch.group, instances: batch.instances };
+    return { batch: batch.number, batches: this.s.batches.length, group: batch.group, instances: batch.instances };
   }
 }

@@ -112,7 +112,7 @@ function holdAtGate(p: Pass, batch: BatchRecord, gate: 'approval' | 'trigger' | 
   batch.checkpoint = gate;
   p.setBatchStatus(batch, 'waiting');
   setWaitingFor(p, `${gate} before batch ${batch.number}`);
-  p.emit(RELEASE_EVENTS.checkpointWaiting, { batch: batch.number, checkpoint: gate, group: batch.group });
+  p.emit(RELEASE_EVENTS.checkpointWaiting, { beforeBatch: batch.number, checkpoint: gate, group: batch.group });
 }
 
 function startBatch(p: Pass, batch: BatchRecord): void {

@@ -117,9 +117,9 @@ describe('a phased release through real agents', () => {
   it('ran no command twice on any agent', () => {
     for (const agent of AGENTS) {
       const journal = JSON.parse(readFileSync(join(dir, 'agents', agent.id, 'commands.json'), 'utf8'));
-      const entries = Object.values(journal.commands ?? journal) as { runs?: number }[];
+      const entries = Object.entries(journal) as [string, { kind: string; runs: number; result?: unknown }][];
       expect(entries.length).toBeGreaterThan(0);
-      expect(entries.filter((e) => (e.runs ?? 1) > 1)).toEqual([]);
+      expect(entries.filter(([, e]) => e.runs !== 1 || !e.result)).toEqual([]);
     }
   });
 
@@ -136,5 +136,13 @@ describe('a phased release through real agents', () => {
     const agents = JSON.parse(listed.stdout) as { id: string; status: string }[];
     expect(agents.find((a) => a.id === 'a4')?.status).toBe('unreachable');
     expect(agents.find((a) => a.id === 'a1')?.status).toBe('connected');
+
+    // And it is back, on its edition, once it restarts
+    await fleet.startAgent('a4', 'green', { [APP]: ports.a4 });
+    await fleet.adminClient.waitForAgents(['a4']);
+    const res = await waitFor('a4 to serve again', async () => (await fetch(`http://127.0.0.1:${ports.a4}/`)).ok && true);
+    expect(res).toBe(true);
+    const a4 = (await fleet.adminClient.instances(APP)).find((i) => i.instance === 'a4');
+    expect(a4).toMatchObject({ edition: '2.0', status: 'running' });
   });
 });
