@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: setup build proto proto-check test demo lint bench clean
+.PHONY: setup build proto proto-check test faults demo lint bench clean
 
 # npm dependencies (kept between runs while package-lock.json is unchanged)
 # and nats-server from Debian's package when it is not on PATH.
@@ -27,6 +27,10 @@ lint: setup
 
 test: build
 	@node test/run-tests.mjs
+
+# The fault suites alone (controller/agent kills, NATS outage, stream cut, reboot, full disk), ending with their table.
+faults: build
+	@node test/faults/run.mjs
 
 demo: build
 	node dist/examples/demo/run.js

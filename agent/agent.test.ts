@@ -54,7 +54,7 @@ class FakeController {
   }
 }
 
-const spec: AppSpec = { name: 'shop', startCommand: [process.execPath, 'server.js'], env: { GREETING: 'hi' }, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 5000 };
+const spec: AppSpec = { name: 'shop', startCommand: [process.execPath, 'server.js'], env: { GREETING: 'hi' }, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 5000, drainMode: '', quiesceHook: '', inflightPath: '' };
 const health = { path: '/healthz', expectedStatus: 200, retries: 20, intervalMs: 50, timeoutMs: 1000 };
 
 describe('agent', () => {

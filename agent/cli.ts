@@ -1,13 +1,15 @@
 // The `fleetwave agent` subcommand: flags, start-up, and a clean stop on SIGTERM/SIGINT.
 import type { Command } from 'commander';
 import { FleetwaveError } from '../common/errors.js';
+import { natsAuthFlags } from '../common/nats-auth.js';
+import { canAuthenticate, CREDENTIAL_FILE } from './credentials.js';
 import { runAgent, type AgentHandle } from './main.js';
 import { compileAgentOptions, type AgentOptions, type RawAgentOptions } from './options.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function registerAgentCommand(program: Command): void {
-  program
+  const cmd = program
     .command('agent')
     .description('run the agent on this host: dial the controller, supervise apps, front them with traffic gates')
     .option('--controller <host:port>', 'controller gRPC address', '127.0.0.1:7400')
@@ -21,13 +23,18 @@ export function registerAgentCommand(program: Command): void {
     .option('--keep-editions <n>', 'editions kept on disk', '3')
     .option('--gate-queue <n>', 'requests held at most while an instance resets', '1000')
     .option('--gate-hold <duration>', 'longest a request is held before a 503', '30s')
-    .option('--boot-id <id>', 'boot id (default: /proc/sys/kernel/random/boot_id)')
-    .option('--insecure', 'plaintext gRPC (required until TLS is configured)', false)
+    .option('--boot-id <id>', 'boot id (default: /proc/sys/kernel/random/boot_id)');
+  natsAuthFlags(cmd)
+    .option('--insecure', 'plaintext gRPC without authentication (demo, tests)', false)
+    .option('--ca <file>', "CA certificate (PEM) the controller's certificate is checked against (default: system roots)")
+    .option('--join-token <token>', 'join token for the first connect (env FLEETWAVE_JOIN_TOKEN); the credential it buys is kept in the data dir')
+    .option('--max-package-size <size>', 'largest package accepted', '2GiB')
+    .option('--app-user <user>', 'when the agent runs as root, apps run as this unprivileged user')
     .option('--log-format <format>', 'json or pretty', 'json')
     .option('--log-level <level>', 'log level', 'info')
     .action(async (raw: RawAgentOptions) => {
       const options = compileOrExit(raw);
-      if (!options.insecure) fail('TLS is not configured yet; pass --insecure for plaintext');
+      if (!canAuthenticate(options)) fail(`no --join-token and no ${CREDENTIAL_FILE} in ${options.dataDir}: give a join token (fleetwave token create NAME --role agent) or --insecure`);
       let handle: AgentHandle;
       try {
         handle = await runAgent(options);

@@ -1,13 +1,24 @@
-// Watches a quiesced gate drain: publishes drain.progress every 250 ms and on change, then drained once.
+// Watches a quiesced instance drain: publishes drain.progress every 250 ms and on change, then drained once.
 import type { EventSink } from './events.js';
-import type { TrafficGate } from './gate.js';
+
+/**
+ * What is drained: the traffic gate, or a self-draining app's polled in-flight count (self-drain.ts).
+ * Emits 'inflight' (count) on every change and 'released' when the instance takes traffic again.
+ */
+export interface DrainSource {
+  readonly inFlight: number;
+  /** Requests held back meanwhile (0 when nothing holds them). */
+  readonly held: number;
+  on(event: 'inflight' | 'released', listener: (count: number) => void): unknown;
+  off(event: 'inflight' | 'released', listener: (count: number) => void): unknown;
+}
 
 const PROGRESS_INTERVAL_MS = 250;
 /** Under heavy traffic the count changes constantly; change-driven progress is throttled to this. */
 const CHANGE_MIN_GAP_MS = 50;
 
 /** Starts watching; returns a function that stops it without publishing `drained`. */
-export function watchDrain(gate: TrafficGate, app: string, drainMs: number, events: EventSink): () => void {
+export function watchDrain(source: DrainSource, app: string, drainMs: number, events: EventSink): () => void {
   const started = Date.now();
   let lastPublished = 0;
   let lastCount = -1;
@@ -15,12 +26,12 @@ export function watchDrain(gate: TrafficGate, app: string, drainMs: number, even
 
   const progress = (): void => {
     lastPublished = Date.now();
-    lastCount = gate.inFlight;
-    events.publish(app, 'drain.progress', { inFlight: gate.inFlight, held: gate.held, elapsedMs: Date.now() - started });
+    lastCount = source.inFlight;
+    events.publish(app, 'drain.progress', { inFlight: source.inFlight, held: source.held, elapsedMs: Date.now() - started });
   };
   const finish = (timedOut: boolean): void => {
     stop();
-    events.publish(app, 'drained', { inFlight: gate.inFlight, timedOut, elapsedMs: Date.now() - started });
+    events.publish(app, 'drained', { inFlight: source.inFlight, timedOut, elapsedMs: Date.now() - started });
   };
   const onChange = (count: number): void => {
     if (count === 0) return finish(false);
@@ -31,16 +42,16 @@ export function watchDrain(gate: TrafficGate, app: string, drainMs: number, even
     done = true;
     clearInterval(interval);
     clearTimeout(deadline);
-    gate.off('inflight', onChange);
-    gate.off('released', stop);
+    source.off('inflight', onChange);
+    source.off('released', stop);
   };
 
   const interval = setInterval(progress, PROGRESS_INTERVAL_MS);
   const deadline = setTimeout(() => finish(true), drainMs);
-  gate.on('inflight', onChange);
-  gate.on('released', stop);
-  events.publish(app, 'quiesce.started', { inFlight: gate.inFlight, drainMs });
-  if (gate.inFlight === 0) finish(false);
+  source.on('inflight', onChange);
+  source.on('released', stop);
+  events.publish(app, 'quiesce.started', { inFlight: source.inFlight, drainMs });
+  if (source.inFlight === 0) finish(false);
   else progress();
   return stop;
 }

@@ -67,7 +67,7 @@ describe('EventPublisher', () => {
     const { received } = await subscribe(port, instanceSubject('shop', 'agent-1'));
     await waitFor('five events', () => received.length === 5, 10_000);
     expect(received.map((e) => (e.data as { inFlight: number }).inFlight)).toEqual([5, 4, 3, 2, 1]);
-    expect(publisher.buffered).toBe(0);
+    await waitFor('the server to confirm them', () => publisher.buffered === 0);
   });
 
   it('closes promptly while NATS was never reachable', async () => {

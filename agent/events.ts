@@ -1,11 +1,15 @@
-// Publishes instance events as CloudEvents on NATS, buffering them in order while NATS is unreachable.
+// Publishes instance events as CloudEvents on NATS, keeping them in order until the server confirmed them (common/nats-outbox.ts).
 import { connect, Events, type NatsConnection } from 'nats';
 import { instanceEvent, type InstanceEventReason } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
+import type { NatsAuth } from '../common/nats-auth.js';
+import { NatsOutbox } from '../common/nats-outbox.js';
 
 /** What commands and the supervisor need; tests fake it with a plain object. */
 export interface EventSink {
   publish(app: string, reason: InstanceEventReason, data: Record<string, unknown>): void;
+  /** Resolves once published events reached the server, or after `timeoutMs` (NATS may be away). */
+  flush?(timeoutMs?: number): Promise<void>;
 }
 
 const BUFFER_LIMIT = 10_000;
@@ -13,10 +17,8 @@ const RECONNECT_WAIT_MS = 1000;
 
 export class EventPublisher implements EventSink {
   private nc: NatsConnection | undefined;
-  private connected = false;
   private closed = false;
-  private readonly buffer: { subject: string; payload: string }[] = [];
-  private dropped = 0;
+  private readonly outbox: NatsOutbox;
   private readonly encoder = new TextEncoder();
   private readonly source: string;
 
@@ -24,14 +26,17 @@ export class EventPublisher implements EventSink {
     private readonly url: string,
     private readonly agentId: string,
     private readonly logger: Logger,
+    private readonly auth: NatsAuth = {},
   ) {
     this.source = `fleetwave/agent/${agentId}`;
+    this.outbox = new NatsOutbox(logger, BUFFER_LIMIT);
   }
 
   /** Starts connecting in the background; never throws, never waits for NATS. */
   start(): void {
     if (!this.url) return;
     connect({
+      ...this.auth,
       servers: this.url,
       name: `fleetwave-agent-${this.agentId}`,
       reconnect: true,
@@ -46,9 +51,8 @@ export class EventPublisher implements EventSink {
       .then((nc) => {
         if (this.closed) return void nc.close().catch(() => {});
         this.nc = nc;
-        this.connected = true;
         this.logger.info({ nats: this.url }, 'connected to NATS');
-        this.flush();
+        this.outbox.connectedTo(nc);
         void this.watch(nc);
       })
       .catch((err: unknown) => {
@@ -59,58 +63,38 @@ export class EventPublisher implements EventSink {
   publish(app: string, reason: InstanceEventReason, data: Record<string, unknown>): void {
     const { subject, event } = instanceEvent(this.source, app, this.agentId, reason, data);
     this.logger.debug({ subject, type: event.type, data: event.data }, 'event');
-    const payload = JSON.stringify(event);
-    if (this.connected && this.buffer.length === 0 && this.send(subject, payload)) return;
-    this.buffer.push({ subject, payload });
-    if (this.buffer.length > BUFFER_LIMIT) {
-      this.buffer.shift();
-      if (this.dropped++ % 1000 === 0) this.logger.warn({ dropped: this.dropped }, 'NATS unreachable: event buffer full, oldest events dropped');
-    }
+    this.outbox.publish(subject, this.encoder.encode(JSON.stringify(event)), event.id);
   }
 
-  /** Number of events waiting for NATS. */
+  /** A host about to go down (a reset hook that reboots it) must not take unconfirmed events along. */
+  async flush(timeoutMs = 2_000): Promise<void> {
+    await this.outbox.settle(timeoutMs);
+  }
+
+  /** Number of events not yet confirmed by NATS. */
   get buffered(): number {
-    return this.buffer.length;
+    return this.outbox.pending;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     const nc = this.nc;
     if (!nc) return;
-    this.connected = false;
-    // Give buffered events a moment to leave, but never hang the agent's shutdown on NATS.
-    await Promise.race([nc.flush().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
+    // Give pending events a moment to leave, but never hang the agent's shutdown on NATS.
+    await this.outbox.settle(1000);
+    this.outbox.disconnected();
     await nc.close().catch(() => {});
   }
 
   private async watch(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
       if (status.type === Events.Disconnect) {
-        this.connected = false;
-        this.logger.warn({ nats: this.url }, 'NATS disconnected; buffering events');
+        this.outbox.disconnected();
+        this.logger.warn({ nats: this.url, pending: this.outbox.pending }, 'NATS disconnected; buffering events');
       } else if (status.type === Events.Reconnect) {
-        this.connected = true;
-        this.logger.info({ nats: this.url, buffered: this.buffer.length }, 'NATS reconnected');
-        this.flush();
+        this.logger.info({ nats: this.url, pending: this.outbox.pending }, 'NATS reconnected');
+        this.outbox.connectedTo(nc);
       }
-    }
-  }
-
-  private flush(): void {
-    while (this.connected && this.buffer.length > 0) {
-      const next = this.buffer[0]!;
-      if (!this.send(next.subject, next.payload)) return;
-      this.buffer.shift();
-    }
-  }
-
-  private send(subject: string, payload: string): boolean {
-    try {
-      this.nc!.publish(subject, this.encoder.encode(payload));
-      return true;
-    } catch (err) {
-      this.logger.debug({ err: String(err) }, 'NATS publish failed; buffering');
-      return false;
     }
   }
 }

@@ -59,10 +59,27 @@ export class TrafficGate extends EventEmitter {
     this.server.headersTimeout = 66_000;
   }
 
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
+  /**
+   * Gives the service port up for an app that drains itself (AppSpec drain_mode "self"); listen() takes it back.
+   * Held requests get 503 with Retry-After, open connections are closed.
+   */
+  async unlisten(): Promise<void> {
+    if (!this.server.listening) return;
+    this.options.logger.info({ app: this.options.app, port: this.boundPort }, 'gate steps aside: the app drains itself');
+    this.quiescedFlag = false;
+    await this.close();
+    this.agent = this.newUpstreamAgent();
+  }
+
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
+      // After unlisten(), the same port again (a port 0 choice included): it is what the load balancer targets.
+      this.server.listen(this.boundPort || this.options.port, this.options.host, () => {
         this.server.off('error', reject);
         resolve();
       });

@@ -9,6 +9,7 @@ import type { AgentOptions, InstanceOption } from './options.js';
 import { editionDir, listEditions, readMarker, removeLeftovers } from './package/editions.js';
 import { freePort } from './ports.js';
 import type { AgentState } from './state.js';
+import { isSelfDrained } from './self-drain.js';
 import { AppSupervisor, reapOrphan } from './supervisor.js';
 
 const DEFAULT_HEALTH_PATH = '/healthz';
@@ -35,8 +36,10 @@ export class Instance {
       app,
       instanceId: options.id,
       internalPort,
+      portFor: (spec) => (isSelfDrained(spec) ? gate.port : internalPort),
       logPath: join(appDir, 'app.log'),
       startGraceMs: options.startGraceMs,
+      runAs: options.runAs ?? undefined,
       events,
       logger,
       onPid: (pid, pidStartTime) => void state.updateApp(app, { pid, pidStartTime }).catch((err: Error) => logger.error({ app, err: err.message }, 'could not record app pid')),
@@ -53,7 +56,9 @@ export class Instance {
       logger,
     });
     try {
+      // An app that drains itself listens on the service port; the gate binds it only to learn a port 0 choice.
       await gate.listen();
+      if (isSelfDrained(record.spec)) await gate.unlisten();
     } catch (err) {
       throw new Error(`cannot open the gate of app ${app} on ${options.gateHost}:${option.servicePort}: ${(err as Error).message}`, { cause: err });
     }
@@ -63,6 +68,11 @@ export class Instance {
 
   get activeEdition(): string {
     return this.state.app(this.app).activeEdition;
+  }
+
+  /** Where the app itself listens: the internal port behind the gate, or the service port when it drains itself. */
+  get appPort(): number {
+    return isSelfDrained(this.spec) ? this.gate.port : this.internalPort;
   }
 
   /** The last AppSpec the controller sent for this app. */
@@ -80,7 +90,10 @@ export class Instance {
       throw new NotFoundError(`app ${this.app}: edition ${edition} is not on this host (download it first)`);
     }
     this.gate.setHealthPath(appSpec.healthPath);
+    // The gate gives the service port to an app that drains itself before it starts, and takes it back once an old one stopped.
+    if (isSelfDrained(appSpec)) await this.gate.unlisten();
     await this.supervisor.start(edition, appSpec, editionDir(this.appDir, edition));
+    if (!isSelfDrained(appSpec) && !this.gate.listening) await this.gate.listen();
     const previous = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
     await this.state.updateApp(this.app, { activeEdition: edition, previousEdition: previous, desired: 'running', spec: appSpec });
     return edition;

@@ -6,6 +6,7 @@ import { CommandDispatcher } from './commands/dispatcher.js';
 import { EventPublisher } from './events.js';
 import { Instance } from './instance.js';
 import type { AgentOptions } from './options.js';
+import { controllerLink } from './credentials.js';
 import { ControllerSession } from './session.js';
 import { AgentState } from './state.js';
 import { AGENT_VERSION } from './version.js';
@@ -20,7 +21,7 @@ export interface AgentHandle {
 export async function runAgent(options: AgentOptions, logger: Logger = createLogger({ name: 'agent', format: options.logFormat, level: options.logLevel })): Promise<AgentHandle> {
   const log = logger.child({ agent: options.id });
   const state = await AgentState.open(options.dataDir);
-  const events = new EventPublisher(options.nats, options.id, log);
+  const events = new EventPublisher(options.nats, options.id, log, options.natsAuth);
   events.start();
 
   const instances = new Map<string, Instance>();
@@ -42,8 +43,10 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
     hello: () => buildHello(options, instances),
     onCommand: (command) => dispatcher.dispatch(command),
     runningCommandIds: () => dispatcher.runningIds(),
+    link: controllerLink(options, log),
   });
   session.start();
+  if (options.appUser && !options.runAs) log.warn({ appUser: options.appUser }, 'the agent is not root, so apps run as its own user, not --app-user');
   log.info({ controller: options.controller, instances: options.instances.map((i) => i.app), dataDir: options.dataDir }, 'agent started');
 
   let stopping: Promise<void> | undefined;

@@ -5,10 +5,13 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { BadInputError } from '../common/errors.js';
 import { parseDuration } from '../common/durations.js';
+import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
+import { parseByteSize } from '../common/sizes.js';
+import { resolveAppUser, type RunAs } from './app-user.js';
 import type { LogFormat } from '../common/logger.js';
 
 /** What `fleetwave agent` accepts, as the flags give it (all optional). */
-export interface RawAgentOptions {
+export interface RawAgentOptions extends RawNatsAuth {
   controller?: string;
   id?: string;
   group?: string;
@@ -22,6 +25,13 @@ export interface RawAgentOptions {
   gateHold?: string | number;
   bootId?: string;
   insecure?: boolean;
+  /** CA certificate (PEM) the controller's TLS certificate is checked against. */
+  ca?: string;
+  /** Join token (role agent) for the first connect; env FLEETWAVE_JOIN_TOKEN otherwise. */
+  joinToken?: string;
+  maxPackageSize?: string | number;
+  /** Unprivileged user apps run as when the agent runs as root. */
+  appUser?: string;
   logFormat?: string;
   logLevel?: string;
   /** Not a flag: where gates listen (production wants every interface). */
@@ -58,6 +68,17 @@ export interface AgentOptions {
   gateHoldMs: number;
   bootId: string;
   insecure: boolean;
+  /** Absolute path, or null for the system's roots. */
+  caFile: string | null;
+  /** '' when none. */
+  joinToken: string;
+  natsAuth: NatsAuth;
+  /** Largest package download accepted. */
+  maxPackageBytes: number;
+  /** '' when apps run as the agent's own user. */
+  appUser: string;
+  /** appUser resolved (only when the agent runs as root); null: apps run as the agent's user. */
+  runAs: RunAs | null;
   logFormat: LogFormat;
   logLevel: string;
   gateHost: string;
@@ -95,11 +116,23 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     gateHoldMs: typeof raw.gateHold === 'number' ? raw.gateHold : parseDuration(raw.gateHold ?? '30s', '--gate-hold'),
     bootId: raw.bootId ?? readBootId(),
     insecure: raw.insecure ?? false,
+    caFile: raw.ca ? resolve(raw.ca) : null,
+    joinToken: (raw.joinToken ?? process.env.FLEETWAVE_JOIN_TOKEN ?? '').trim(),
+    natsAuth: compileNatsAuth(raw),
+    maxPackageBytes: parseByteSize(raw.maxPackageSize ?? '2GiB', '--max-package-size'),
+    appUser: parseAppUser(raw.appUser),
+    runAs: resolveAppUser(parseAppUser(raw.appUser)),
     logFormat,
     logLevel,
     gateHost: raw.gateHost ?? '0.0.0.0',
     startGraceMs: raw.startGraceMs ?? 500,
   };
+}
+
+function parseAppUser(user: string | undefined): string {
+  if (user === undefined || user === '') return '';
+  if (!/^[a-z_][a-z0-9_-]*\$?$/i.test(user) && !/^\d+$/.test(user)) throw new BadInputError(`--app-user: '${user}' is not a user name or uid`);
+  return user;
 }
 
 /** Validates an app or edition name that will become a directory name. */

@@ -3,10 +3,11 @@
 //   dialing ──stream open──▶ hello sent ──Welcome──▶ serving (heartbeats, commands, results)
 //      ▲                        │ no Welcome in 10 s        │ stream ends or fails
 //      └──── backoff (200 ms doubling to 10 s, full jitter; reset after a Welcome) ◀─┘
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials, status, type ClientDuplexStream, type Metadata } from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.js';
 import { AgentServiceClient, type AgentMessage, type Command, type CommandResult, type ControllerMessage, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
 import { backoffDelay } from './backoff.js';
+import type { ControllerLink } from './credentials.js';
 
 export interface SessionDeps {
   controller: string;
@@ -15,6 +16,10 @@ export interface SessionDeps {
   hello: () => Promise<Hello>;
   onCommand: (command: Command) => void;
   runningCommandIds: () => string[];
+  /** TLS and the agent's credential; plaintext without one when absent. */
+  link?: ControllerLink;
+  /** Largest message accepted from the controller. */
+  maxMessageBytes?: number;
 }
 
 const WELCOME_TIMEOUT_MS = 10_000;
@@ -23,8 +28,9 @@ const DEFAULT_HEARTBEAT_MS = 5000;
 const RESEND_WINDOW_MS = 5000;
 
 const CHANNEL_OPTIONS = {
-  'grpc.keepalive_time_ms': 30_000,
-  'grpc.keepalive_timeout_ms': 10_000,
+  // A blocked port or a dead NAT mapping loses no packet-level error: only an unanswered ping shows the stream is gone.
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.max_receive_message_length': 4 * 1024 * 1024,
   'grpc.max_send_message_length': 4 * 1024 * 1024,
@@ -92,8 +98,16 @@ export class ControllerSession {
 
   /** One stream's life; resolves when it ends, with whether the controller welcomed us. */
   private async connectOnce(): Promise<boolean> {
-    const client = new AgentServiceClient(this.deps.controller, credentials.createInsecure(), CHANNEL_OPTIONS);
-    const call = client.session();
+    let metadata: Metadata | undefined;
+    try {
+      metadata = await this.deps.link?.metadata();
+    } catch (err) {
+      this.deps.logger.error({ err: (err as Error).message }, 'cannot authenticate to the controller');
+      return false;
+    }
+    const channelOptions = this.deps.maxMessageBytes ? { ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': this.deps.maxMessageBytes } : CHANNEL_OPTIONS;
+    const client = new AgentServiceClient(this.deps.controller, this.deps.link?.credentials ?? credentials.createInsecure(), channelOptions);
+    const call = metadata ? client.session(metadata) : client.session();
     this.call = call;
     let everWelcomed = false;
     let heartbeat: NodeJS.Timeout | undefined;
@@ -102,6 +116,7 @@ export class ControllerSession {
       call.on('status', () => resolve());
       call.on('error', (err: Error & { code?: number; details?: string }) => {
         this.deps.logger.debug({ code: err.code, details: err.details }, 'controller stream error');
+        if (err.code === status.UNAUTHENTICATED) this.deps.link?.refused(err.details ?? err.message);
       });
     });
     call.on('data', (message: ControllerMessage) => {

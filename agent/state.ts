@@ -26,6 +26,8 @@ export interface JournalEntry {
   runs: number;
   /** Absent while the command runs, or when the agent died while it ran. */
   result?: StoredResult;
+  /** HardResetServer: the reset hook was started (in this boot), so a resumed reset does not run it again. */
+  resetHook?: { bootId: string; startedAt: number };
 }
 
 /** What the agent remembers of one app across its own restarts. */
@@ -81,9 +83,18 @@ export class AgentState {
 
   /** Records that a command starts; durable before it runs. */
   async beginCommand(id: string, kind: string, app: string, startedAt: number): Promise<void> {
-    const runs = (this.journal.get(id)?.runs ?? 0) + 1;
-    this.journal.set(id, { kind, app, startedAt, runs });
+    const known = this.journal.get(id);
+    const runs = (known?.runs ?? 0) + 1;
+    this.journal.set(id, { kind, app, startedAt, runs, ...(known?.resetHook ? { resetHook: known.resetHook } : {}) });
     this.prune(Date.now());
+    await this.journalFile.save(Object.fromEntries(this.journal));
+  }
+
+  /** Records that a hard reset's hook starts; durable before the hook may reboot the host. */
+  async markResetHook(id: string, bootId: string, startedAt: number): Promise<void> {
+    const entry = this.journal.get(id);
+    if (!entry) return;
+    this.journal.set(id, { ...entry, resetHook: { bootId, startedAt } });
     await this.journalFile.save(Object.fromEntries(this.journal));
   }
 
@@ -95,6 +106,7 @@ export class AgentState {
       app: entry?.app ?? '',
       startedAt: entry?.startedAt ?? result.startedUnixMs,
       runs: entry?.runs ?? 1,
+      ...(entry?.resetHook ? { resetHook: entry.resetHook } : {}),
       result,
     });
     await this.journalFile.save(Object.fromEntries(this.journal));

@@ -31,10 +31,14 @@ export interface SupervisorOptions {
   app: string;
   instanceId: string;
   internalPort: number;
+  /** The port an app of this spec listens on, when not always `internalPort` (an app that drains itself takes the service port). */
+  portFor?: (spec: AppSpec) => number;
   logPath: string;
   startGraceMs: number;
   events: EventSink;
   logger: Logger;
+  /** The unprivileged uid/gid the app runs as (--app-user, agent running as root); absent: the agent's own. */
+  runAs?: { uid: number; gid: number };
   /** Called with the new pid (and its /proc start time) or undefined once it exited, to persist it. */
   onPid: (pid: number | undefined, startTime: string | undefined) => void;
 }
@@ -124,7 +128,7 @@ export class AppSupervisor {
     const env = {
       ...process.env,
       ...spec.env,
-      [spec.portEnv || 'PORT']: String(this.options.internalPort),
+      [spec.portEnv || 'PORT']: String(this.options.portFor?.(spec) ?? this.options.internalPort),
       FLEETWAVE_EDITION: edition,
       FLEETWAVE_APP: this.options.app,
       FLEETWAVE_INSTANCE: this.options.instanceId,
@@ -134,7 +138,7 @@ export class AppSupervisor {
     const log = openLog(this.options.logPath);
     let child: ChildProcess;
     try {
-      child = spawn(argv[0]!, argv.slice(1), { cwd: dir, env, detached: true, stdio: ['ignore', log, log] });
+      child = spawn(argv[0]!, argv.slice(1), { cwd: dir, env, detached: true, stdio: ['ignore', log, log], ...this.options.runAs });
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);
         child.once('error', reject);

@@ -81,6 +81,7 @@ const RESPONSES: Record<string, { fromPartial(o: never): unknown }> = {
   listAgents: ListAgentsResponse,
   listInstances: ListInstancesResponse,
   history: HistoryResponse,
+  backOut: ReleaseDetail,
 };
 
 function fill(method: string, reply: unknown): unknown {
@@ -199,6 +200,32 @@ describe('fleetwave admin verbs', () => {
     const failed = await cli('release', 'watch', 'r-7');
     expect(failed.code).toBe(1);
     expect(failed.stdout).toContain('next: fleetwave release retry r-7');
+  });
+
+  it('rollback APP sends a back-out and prints the new release id; release rollback takes --batches', async () => {
+    fake.replies.backOut = release('Releasing');
+    const r = await cli('rollback', 'shop', '--group', 'blue', '--comment', 'errors up');
+    expect(r).toMatchObject({ code: 0, stdout: 'r-7' });
+    expect(fake.calls[0]).toMatchObject({ method: 'backOut', request: { app: 'shop', group: 'blue', comment: 'errors up' } });
+    fake.replies.releaseAction = release('Rolling back');
+    expect(await cli('release', 'rollback', 'r-7', '--batches', '1')).toMatchObject({ code: 0, stdout: 'release r-7: Rolling back' });
+    expect(fake.calls[1]!.request).toMatchObject({ id: 'r-7', action: 'rollback', batches: 1 });
+    expect(await cli('release', 'rollback', 'r-7', '--batches', '0')).toMatchObject({ code: 2 });
+  });
+
+  it('edition show prints the package and where it is active or kept', async () => {
+    fake.replies.listEditions = { editions: [{ app: 'shop', name: '1.0', format: 'tar.gz', size: 2048, sha256: 'cd'.repeat(32), url: 'http://c/a' }] };
+    fake.replies.listInstances = {
+      instances: [
+        { app: 'shop', instance: 'blue-1', group: 'blue', edition: '1.0', keptEditions: ['1.0'] },
+        { app: 'shop', instance: 'blue-2', group: 'blue', edition: '2.0', keptEditions: ['2.0', '1.0'] },
+      ],
+    };
+    const r = await cli('edition', 'show', 'shop', '1.0');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Active on blue-1');
+    expect(r.stdout).toMatch(/blue-2\s+blue\s+no\s+yes/);
+    expect(await cli('edition', 'show', 'shop', '3.0')).toMatchObject({ code: 1, stderr: "fleetwave: edition '3.0' of app 'shop' does not exist" });
   });
 
   it('release show prints the summary and timeline', async () => {

@@ -14,6 +14,7 @@ import {
 import {
   AdminServiceClient,
   type App,
+  type BackOutRequest,
   type Edition,
   type InstallEditionRequest,
   type ListAgentsResponse,
@@ -27,6 +28,7 @@ import {
   type ReleaseSpec,
 } from '../proto/gen/fleetwave/v1/admin.js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, UnavailableError } from '../common/errors.js';
+import type { Connection } from './connection.js';
 
 export const DEFAULT_CONTROLLER = '127.0.0.1:7400';
 /** Deadline of a unary call. */
@@ -58,10 +60,12 @@ export class AdminClient {
   constructor(
     /** HOST:PORT of the controller's gRPC listener. */
     readonly address: string,
-    /** Who is acting, for the controller's change records. */
+    /** Who is acting, for the controller's change records (a secure controller uses the token's name instead). */
     readonly actor: string,
+    /** TLS and bearer token; plaintext without a token when absent. */
+    readonly connection: Connection = { credentials: credentials.createInsecure(), token: '' },
   ) {
-    this.raw = new AdminServiceClient(address, credentials.createInsecure(), {
+    this.raw = new AdminServiceClient(address, connection.credentials, {
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     });
@@ -100,6 +104,9 @@ export class AdminClient {
   history(app: string): Promise<HistoryResponse> {
     return this.unary('History', (md, o, cb) => this.raw.history({ app }, md, o, cb));
   }
+  backOut(request: BackOutRequest): Promise<ReleaseDetail> {
+    return this.unary('BackOut', (md, o, cb) => this.raw.backOut(request, md, o, cb));
+  }
 
   /**
    * Snapshots of a release, now and on every change, until it ends. No deadline:
@@ -125,6 +132,7 @@ export class AdminClient {
   private metadata(): Metadata {
     const md = new Metadata();
     md.set('x-fleetwave-actor', this.actor);
+    if (this.connection.token) md.set('authorization', `Bearer ${this.connection.token}`);
     return md;
   }
 

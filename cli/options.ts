@@ -56,6 +56,9 @@ export interface AppFlags {
   portEnv?: string;
   healthPath?: string;
   stopTimeout?: string;
+  drainMode?: string;
+  quiesceHook?: string;
+  inflightPath?: string;
 }
 
 /** `app create NAME ...` → App. The start command is argv, run without a shell. */
@@ -77,6 +80,10 @@ export function buildApp(name: string, flags: AppFlags): App {
     healthPath: flags.healthPath ?? '',
     stopTimeoutMs: duration(flags.stopTimeout, '--stop-timeout'),
     createdUnixMs: 0,
+    // Checked by the controller (drain mode self needs both the hook and the in-flight path).
+    drainMode: flags.drainMode ?? '',
+    quiesceHook: flags.quiesceHook ?? '',
+    inflightPath: flags.inflightPath ?? '',
   };
 }
 

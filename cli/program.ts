@@ -10,6 +10,8 @@ import { DEFAULT_CONTROLLER } from './client.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerFleetCommands } from './commands/fleet.js';
 import { registerReleaseCommands } from './commands/release.js';
+import { registerCaCommands } from './commands/ca.js';
+import { registerTokenCommands } from './commands/token.js';
 import { QuietExit } from './commands/shared.js';
 import type { Io } from './io.js';
 
@@ -26,6 +28,9 @@ export function createProgram(io: Io, daemons: Registration[] = []): Command {
     .description('Phased, interruption-free releases of application editions to fleets of VM hosts')
     .version(readVersion(), '-V, --version')
     .option('--controller <host:port>', `controller's admin gRPC address (env FLEETWAVE_CONTROLLER, default ${DEFAULT_CONTROLLER})`)
+    .option('--ca <file>', 'CA certificate (PEM) of the controller (env FLEETWAVE_CA); turns TLS on')
+    .option('--tls', 'TLS with the system roots (env FLEETWAVE_TLS=1)')
+    .option('--token <token>', 'bearer token (env FLEETWAVE_TOKEN)')
     // Program options only before the verb: `fleetwave agent --controller X` is the agent's flag.
     .enablePositionalOptions()
     .exitOverride()
@@ -40,6 +45,8 @@ export function createProgram(io: Io, daemons: Registration[] = []): Command {
   registerAppCommands(program, io);
   registerReleaseCommands(program, io);
   registerFleetCommands(program, io);
+  registerCaCommands(program, io);
+  registerTokenCommands(program, io);
   return program;
 }
 

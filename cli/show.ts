@@ -30,6 +30,7 @@ export function renderReleaseDetail(detail: ReleaseDetail): string {
   field('Release', r.id);
   field('App', `${r.app}  edition ${r.edition}  group ${r.group || 'all'}`);
   field('Status', `${r.status}${r.batchCount ? `  (batch ${r.currentBatch}/${r.batchCount})` : ''}`);
+  if (r.rollbackBatchCount) field('Rollback', `batch ${r.rollbackCurrentBatch}/${r.rollbackBatchCount} (newest release batch first)`);
   if (r.waitingFor) field('Waiting', r.waitingFor);
   if (r.message) field('Message', r.message);
   field('Created', `${formatDateTime(r.createdUnixMs)}${r.createdBy ? ` by ${r.createdBy}` : ''}`);
@@ -57,7 +58,7 @@ export function renderReleaseDetail(detail: ReleaseDetail): string {
 
   out.push('', 'Instances');
   for (const i of detail.instances) {
-    out.push(`  ${i.instance} (${i.group}, batch ${i.batch}): ${i.status}${i.step ? `, step ${i.step}` : ''}${i.edition ? `, edition ${i.edition}` : ''}${i.error ? `: ${i.error}` : ''}`);
+    out.push(`  ${i.instance} (${i.group}, batch ${i.batch}${i.rollbackBatch ? `, rollback batch ${i.rollbackBatch}` : ''}): ${i.status}${i.step ? `, step ${i.step}` : ''}${i.edition ? `, edition ${i.edition}` : ''}${i.error ? `: ${i.error}` : ''}`);
     for (const s of i.steps) {
       out.push(
         `    ${s.step.padEnd(10)} ${s.status.padEnd(8)} ${formatTime(s.startedUnixMs)} → ${formatTime(s.finishedUnixMs)}  ${formatSpan(s.startedUnixMs, s.finishedUnixMs).padStart(6)}${s.error ? `  ${s.error}` : ''}`,

@@ -8,7 +8,8 @@ export function parseDuration(text: string, what = 'duration'): number {
   // A bare number is taken as milliseconds, as `ms` does.
   const value = /^\d+(\.\d+)?\s*[a-zA-Z]*$/.test(trimmed) ? ms(trimmed as ms.StringValue) : undefined;
   if (value === undefined || !Number.isFinite(value) || value < 0) {
-    throw new BadInputError(`${what}: '${text}' is not a duration (examples: 500ms, 30s, 2m)`);
+    // Escaped, so a stray newline in the input cannot break the one-line error.
+    throw new BadInputError(`${what}: '${JSON.stringify(text).slice(1, -1)}' is not a duration (examples: 500ms, 30s, 2m)`);
   }
   return Math.round(value);
 }

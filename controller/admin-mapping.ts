@@ -22,7 +22,7 @@ import type {
 } from './store/types.js';
 
 export function appToProto(a: AppRecord): App {
-  return { ...a };
+  return { ...a, drainMode: a.drainMode ?? 'gate', quiesceHook: a.quiesceHook ?? '', inflightPath: a.inflightPath ?? '' };
 }
 
 export function editionToProto(e: EditionRecord): Edition {
@@ -69,6 +69,8 @@ export function releaseToProto(r: ReleaseRecord): Release {
     batchCount: r.batchCount,
     currentBatch: r.currentBatch,
     waitingFor: r.waitingFor,
+    rollbackBatchCount: r.rollbackBatches,
+    rollbackCurrentBatch: r.rollbackCurrent,
   };
 }
 
@@ -98,6 +100,7 @@ export function detailToProto(d: ReleaseDetailRecord): ReleaseDetail {
       step: i.step,
       edition: d.editions[i.instance] ?? i.fromEdition ?? '',
       error: i.error,
+      rollbackBatch: i.rollbackBatch,
       steps: d.steps
         .filter((s) => s.instance === i.instance)
         .map((s) => ({ step: s.step, status: s.status, startedUnixMs: s.startedUnixMs, finishedUnixMs: s.finishedUnixMs, error: s.error })),

@@ -74,8 +74,12 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
     listReleases: unary(log, 'ListReleases', (req) => ({ releases: store.listReleases(req.app).map(releaseToProto) })),
     watchRelease: (call) => watchRelease(o, call),
     releaseAction: unary(log, 'ReleaseAction', (req, call) => {
-      engine.act(req.id, req.action.trim(), actorOf(call.metadata), req.comment);
+      engine.act(req.id, req.action.trim(), actorOf(call.metadata), req.comment, { batches: req.batches });
       return detailToProto(store.getReleaseDetail(req.id));
+    }),
+    backOut: unary(log, 'BackOut', (req, call) => {
+      const release = engine.backOut(req.app, req.group, actorOf(call.metadata), req.comment);
+      return detailToProto(store.getReleaseDetail(release.id));
     }),
     listAgents: unary(log, 'ListAgents', () => ({
       agents: store.listAgents().map((a) => agentToProto(a, o.sessions.lastSeen(a.id))),
@@ -132,7 +136,9 @@ function validateApp(app: Partial<AppRecord> | undefined, now: number): AppRecor
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(portEnv)) throw new BadInputError(`app: port env '${portEnv}' is not a variable name`);
   const healthPath = (app.healthPath ?? '').trim() || '/healthz';
   if (!healthPath.startsWith('/')) throw new BadInputError(`app: health path '${healthPath}' must start with '/'`);
+  const drain = validateDrain(app);
   return {
+    ...drain,
     name,
     startCommand,
     env: app.env ?? {},
@@ -141,6 +147,23 @@ function validateApp(app: Partial<AppRecord> | undefined, now: number): AppRecor
     stopTimeoutMs: app.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS,
     createdUnixMs: now,
   };
+}
+
+/** An app that drains itself (drain mode 'self') needs a quiesce hook (a path or a signal) and an in-flight path. */
+function validateDrain(app: Partial<AppRecord>): Pick<AppRecord, 'drainMode' | 'quiesceHook' | 'inflightPath'> {
+  const drainMode = (app.drainMode ?? '').trim() || 'gate';
+  const quiesceHook = (app.quiesceHook ?? '').trim();
+  const inflightPath = (app.inflightPath ?? '').trim();
+  if (drainMode === 'gate') {
+    if (quiesceHook || inflightPath) throw new BadInputError('app: a quiesce hook and an in-flight path need drain mode self');
+    return { drainMode, quiesceHook, inflightPath };
+  }
+  if (drainMode !== 'self') throw new BadInputError(`app: drain mode must be gate or self (got '${drainMode}')`);
+  if (!quiesceHook.startsWith('/') && !/^SIG[A-Z0-9]+$/.test(quiesceHook)) {
+    throw new BadInputError(`app: drain mode self needs a quiesce hook: a path such as /quiesce or a signal such as SIGUSR2 (got '${quiesceHook}')`);
+  }
+  if (!inflightPath.startsWith('/')) throw new BadInputError(`app: drain mode self needs an in-flight path such as /inflight (got '${inflightPath}')`);
+  return { drainMode, quiesceHook, inflightPath };
 }
 
 function toEdition(req: InstallEditionRequest, o: AdminServiceOptions, now: number): EditionRecord {

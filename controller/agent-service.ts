@@ -23,6 +23,8 @@ export interface AgentSessionsOptions {
   controllerId?: string;
   metrics?: ControllerMetrics;
   now?: () => number;
+  /** Checks the stream's credential when it opens; returns the agent id it may speak for, or throws to refuse it. */
+  authenticate?: (call: SessionCall) => string;
 }
 
 type SessionCall = grpc.ServerDuplexStream<AgentMessage, ControllerMessage>;
@@ -76,6 +78,11 @@ export class AgentSessions implements CommandSink {
     return this.sessions.size;
   }
 
+  /** Heartbeats come at least three times per timeout, so one lost or late heartbeat never marks a live agent unreachable. */
+  get heartbeatIntervalMs(): number {
+    return this.options.heartbeatIntervalMs ?? Math.max(250, Math.min(5_000, Math.floor(this.options.heartbeatTimeoutMs / 3)));
+  }
+
   lastSeen(agentId: string): number | undefined {
     return this.sessions.get(agentId)?.lastSeen;
   }
@@ -94,11 +101,30 @@ export class AgentSessions implements CommandSink {
     this.options.metrics?.commandsSent.inc({ kind: commandKind(command) });
   }
 
+  /** Closes the agent's stream (it was revoked); true when one was open. */
+  disconnect(agentId: string, reason: string): boolean {
+    const session = this.sessions.get(agentId);
+    if (session) this.drop(session, reason, grpc.status.UNAUTHENTICATED);
+    return session !== undefined;
+  }
+
   private onSession(call: SessionCall): void {
     let session: Session | undefined;
+    let allowedAgentId: string | undefined;
+    try {
+      allowedAgentId = this.options.authenticate?.(call);
+    } catch (err) {
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: (err as Error).message });
+      return;
+    }
     call.on('data', (message: AgentMessage) => {
       try {
         if (message.hello) {
+          if (allowedAgentId !== undefined && message.hello.agentId !== allowedAgentId) {
+            this.log.warn({ agent: message.hello.agentId, credentialOf: allowedAgentId }, 'agent stream refused: credential belongs to another agent');
+            call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `this credential belongs to agent '${allowedAgentId}'` });
+            return;
+          }
           session = this.onHello(call, message.hello, session) ?? session;
           return;
         }
@@ -143,7 +169,7 @@ export class AgentSessions implements CommandSink {
     }
     this.sessions.set(hello.agentId, session);
     this.log.info({ agent: hello.agentId, group: hello.group, boot: hello.bootId, instances: hello.instances.length }, 'agent connected');
-    call.write({ welcome: { controllerId: this.options.controllerId ?? 'fleetwave-controller', heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 5_000 } });
+    call.write({ welcome: { controllerId: this.options.controllerId ?? 'fleetwave-controller', heartbeatIntervalMs: this.heartbeatIntervalMs } });
     const pending = this.store.pendingCommandsForAgent(hello.agentId);
     for (const c of pending) this.write(session, c);
     if (pending.length) this.log.info({ agent: hello.agentId, commands: pending.length }, 're-sent commands without a result');
@@ -170,9 +196,14 @@ export class AgentSessions implements CommandSink {
   private lost(session: Session, reason: string): void {
     if (this.sessions.get(session.agentId) !== session) return;
     this.sessions.delete(session.agentId);
-    if (this.store.markAgentUnreachable(session.agentId, session.lastSeen)) {
-      this.log.warn({ agent: session.agentId, reason }, 'agent unreachable');
-    }
+    if (!this.store.markAgentUnreachable(session.agentId, session.lastSeen)) return;
+    // A hard reset may reboot the host: the disconnect is expected, and the step keeps its deadline.
+    if (this.hardResetPending(session.agentId)) this.log.info({ agent: session.agentId, reason }, 'agent disconnected during a hard reset (expected)');
+    else this.log.warn({ agent: session.agentId, reason }, 'agent unreachable');
+  }
+
+  private hardResetPending(agentId: string): boolean {
+    return this.store.pendingCommandsForAgent(agentId).some((c) => Command.decode(c.payload).hardResetServer !== undefined);
   }
 }
 

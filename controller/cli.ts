@@ -1,13 +1,14 @@
 // The `fleetwave controller` subcommand: flags in, a running controller until SIGTERM / SIGINT.
 import type { Command } from 'commander';
 import { FleetwaveError } from '../common/errors.js';
+import { natsAuthFlags } from '../common/nats-auth.js';
 import { runController } from './main.js';
 import { CONTROLLER_DEFAULTS, compileControllerOptions, type RawControllerOptions } from './options.js';
 
 const PREFIX = 'fleetwave controller:';
 
 export function registerControllerCommand(program: Command): void {
-  program
+  const cmd = program
     .command('controller')
     .description('run the controller: admin and agent gRPC, release engine, HTTP (artifacts, events, metrics)')
     .option('--listen <host:port>', 'gRPC address, agent and admin services (port 0: any free port)', CONTROLLER_DEFAULTS.listen)
@@ -17,7 +18,13 @@ export function registerControllerCommand(program: Command): void {
     .option('--nats <url>', 'NATS server (JetStream stream FLEETWAVE_EVENTS is created if missing)', CONTROLLER_DEFAULTS.nats)
     .option('--heartbeat-timeout <duration>', 'an agent silent this long is unreachable', CONTROLLER_DEFAULTS.heartbeatTimeout)
     .option('--ready-file <path>', 'written with {"grpc":PORT,"http":PORT,"pid":PID} once listening')
-    .option('--insecure', 'plaintext gRPC (required until TLS is configured)', false)
+    .option('--insecure', 'plaintext gRPC and no authentication (demo, tests)', false)
+    .option('--tls-cert <file>', 'TLS certificate (PEM) of the gRPC listener')
+    .option('--tls-key <file>', 'TLS private key (PEM) of the gRPC listener')
+    .option('--tls-dir <dir>', 'a `fleetwave ca init` directory: uses its controller.crt and controller.key')
+    .option('--bootstrap-token-file <path>', 'when no admin token exists yet, create one and write it here (mode 0600)')
+    .option('--max-message-size <size>', 'largest gRPC message (bounds package uploads)', CONTROLLER_DEFAULTS.maxMessageSize);
+  natsAuthFlags(cmd)
     .option('--log-format <format>', 'json or pretty', CONTROLLER_DEFAULTS.logFormat)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', CONTROLLER_DEFAULTS.logLevel)
     // Flag errors commander finds (unknown option, missing value) go through the program's own error

@@ -31,7 +31,7 @@ function startAgent(id: string, group: string, activeEdition: string): Session {
     const c = m.command;
     if (!c) return;
     edition = c.restartApp?.edition ?? c.startApp?.edition ?? edition;
-    session.write({ result: { commandId: c.commandId, ok: true, error: '', replayed: false, startedUnixMs: Date.now(), finishedUnixMs: Date.now(), activeEdition: edition } });
+    session.write({ result: { commandId: c.commandId, ok: true, error: '', replayed: false, startedUnixMs: Date.now(), finishedUnixMs: Date.now(), activeEdition: edition, instance: undefined } });
   });
   session.on('error', () => {});
   session.write({
@@ -93,7 +93,7 @@ describe('the controller', () => {
 
   it('releases an uploaded edition to connected agents without NATS', async () => {
     for (const [id, group] of [['h1', 'blue'], ['h2', 'blue'], ['h3', 'green']] as const) startAgent(id, group, '1.0');
-    await call(admin.createApp, { app: { name: 'shop', startCommand: ['node', 'app.js'], env: {}, portEnv: '', healthPath: '', stopTimeoutMs: 0, createdUnixMs: 0 } });
+    await call(admin.createApp, { app: { name: 'shop', startCommand: ['node', 'app.js'], env: {}, portEnv: '', healthPath: '', stopTimeoutMs: 0, createdUnixMs: 0, drainMode: '', quiesceHook: '', inflightPath: '' } });
     const content = Buffer.from('not really a tarball');
     const edition: any = await call(admin.installEdition, { app: 'shop', name: '2.0', description: 'new', content, url: '', sha256: '', size: 0, format: '', fileName: '' });
     expect(edition.url).toBe(`http://127.0.0.1:${controller.httpPort}/artifacts/${edition.sha256}`);

@@ -10,6 +10,12 @@ import { releaseEvent } from '../common/events.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { AdminServiceService } from '../proto/gen/fleetwave/v1/admin.js';
 import { AgentServiceService } from '../proto/gen/fleetwave/v1/agent.js';
+import { SecurityServiceService } from '../proto/gen/fleetwave/v1/security.js';
+import { serverCredentials } from '../common/tls.js';
+import { Authenticator, guardService } from './auth.js';
+import { bootstrapAdminToken } from './tokens-bootstrap.js';
+import { createSecurityService } from './tokens-service.js';
+import { TokenStore } from './tokens.js';
 import { createAdminService } from './admin-service.js';
 import { AgentSessions } from './agent-service.js';
 import { artifactsDir } from './artifacts.js';
@@ -42,6 +48,11 @@ export const GRPC_SERVER_OPTIONS: grpc.ChannelOptions = {
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
 };
 
+/** The server options with the operator's message size limit (a bigger message fails only its own call or stream). */
+export function grpcServerOptions(maxMessageBytes: number): grpc.ChannelOptions {
+  return { ...GRPC_SERVER_OPTIONS, 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes };
+}
+
 export async function runController(input: RawControllerOptions | ControllerOptions, logger?: Logger): Promise<RunningController> {
   const options = compileControllerOptions(input);
   const log = logger ?? createLogger({ name: 'controller', format: options.logFormat, level: options.logLevel });
@@ -49,6 +60,10 @@ export async function runController(input: RawControllerOptions | ControllerOpti
   const store = Store.open(join(options.dataDir, 'fleetwave.db'));
   // No stream survives a restart: every agent is unreachable until it says hello again.
   store.markAllAgentsUnreachable();
+  const tokens = new TokenStore(store.db);
+  // Without --insecure every call is authenticated; the first admin token comes from --bootstrap-token-file.
+  const auth = options.insecure ? null : new Authenticator(tokens, log);
+  if (auth && options.bootstrapTokenFile) bootstrapAdminToken(tokens, options.bootstrapTokenFile, log);
 
   const hub = new EventHub();
   // The gauge reads the sessions lazily, at scrape time.
@@ -59,10 +74,12 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     metrics,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
     controllerId: `${hostname()}:${process.pid}`,
+    authenticate: auth ? (call) => auth.agentOf(call.metadata, call.getPeer()) : undefined,
   });
   let engine: ReleaseEngine | undefined;
   const nats = new NatsBridge({
     url: options.natsUrl,
+    auth: options.natsAuth,
     logger: log,
     hub,
     onDrained: (app, instance) => engine?.drained(app, instance),
@@ -85,18 +102,19 @@ export async function runController(input: RawControllerOptions | ControllerOpti
   try {
     const httpPort = await listenHttp(httpServer, options.http.host, options.http.port);
     const advertiseHttp = options.advertiseHttp ?? `http://${advertisedHost(options.http.host)}:${httpPort}`;
-    grpcServer = new grpc.Server(GRPC_SERVER_OPTIONS);
+    grpcServer = new grpc.Server(grpcServerOptions(options.maxMessageBytes));
     grpcServer.addService(AgentServiceService, sessions.handlers());
-    grpcServer.addService(
-      AdminServiceService,
-      createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp }),
-    );
-    const grpcPort = await bindGrpc(grpcServer, options.listen.host, options.listen.port);
+    const admin = createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp });
+    grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
+    const security = createSecurityService({ tokens, logger: log, disconnectAgent: (id, reason) => sessions.disconnect(id, reason) });
+    grpcServer.addService(SecurityServiceService, auth ? guardService(security, auth) : security);
+    const credentials = options.tls ? serverCredentials(options.tls) : grpc.ServerCredentials.createInsecure();
+    const grpcPort = await bindGrpc(grpcServer, options.listen.host, options.listen.port, credentials);
     engine.start();
     sessions.startSweep();
     nats.start();
     if (options.readyFile) writeReadyFile(options.readyFile, { grpc: grpcPort, http: httpPort, pid: process.pid });
-    log.info({ grpc: `${options.listen.host}:${grpcPort}`, http: `${options.http.host}:${httpPort}`, advertiseHttp, dataDir: options.dataDir }, 'controller listening');
+    log.info({ tls: options.tls !== null, auth: auth !== null, grpc: `${options.listen.host}:${grpcPort}`, http: `${options.http.host}:${httpPort}`, advertiseHttp, dataDir: options.dataDir }, 'controller listening');
 
     let stopping: Promise<void> | undefined;
     const stop = () =>
@@ -133,10 +151,10 @@ function listenHttp(server: HttpServer, host: string, port: number): Promise<num
   });
 }
 
-function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+function bindGrpc(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials): Promise<number> {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolvePort, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(address, credentials, (err, bound) => {
       if (err) reject(new UnavailableError(`--listen ${address}: ${err.message}`, { cause: err }));
       else resolvePort(bound);
     });

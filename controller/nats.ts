@@ -5,10 +5,14 @@
 import { connect, nanos, StorageType, type NatsConnection, type Subscription } from 'nats';
 import { INSTANCE_EVENTS, STREAM_NAME, SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
+import type { NatsAuth } from '../common/nats-auth.js';
+import { NatsOutbox } from '../common/nats-outbox.js';
 import type { EventHub } from './event-hub.js';
 
 export interface NatsBridgeOptions {
   url: string;
+  /** NATS credentials (user/pass, token, creds or nkey); none by default. */
+  auth?: NatsAuth;
   logger: Logger;
   hub: EventHub;
   /** An agent published `drained` for an instance. */
@@ -28,8 +32,8 @@ const RETRY_MAX_MS = 10_000;
 export class NatsBridge {
   private nc: NatsConnection | null = null;
   private sub: Subscription | null = null;
-  private readonly buffer: Array<{ subject: string; data: Uint8Array }> = [];
-  private dropped = 0;
+  /** Release events in order until the server confirmed them (nats.js drops what it holds when a connection breaks). */
+  private readonly outbox: NatsOutbox;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
@@ -37,6 +41,7 @@ export class NatsBridge {
 
   constructor(private readonly o: NatsBridgeOptions) {
     this.log = o.logger;
+    this.outbox = new NatsOutbox(o.logger, o.bufferLimit ?? 10_000);
   }
 
   /** Starts connecting in the background; returns at once. */
@@ -52,25 +57,14 @@ export class NatsBridge {
   publish(subject: string, event: CloudEvent): void {
     this.o.hub.publish(subject, event);
     this.o.onEvent?.('published');
-    const data = this.encoder.encode(JSON.stringify(event));
-    if (this.nc && !this.nc.isClosed()) {
-      try {
-        this.nc.publish(subject, data);
-        return;
-      } catch (err) {
-        this.log.debug({ err }, 'nats publish failed; buffering');
-      }
-    }
-    this.buffer.push({ subject, data });
-    if (this.buffer.length > (this.o.bufferLimit ?? 10_000)) {
-      this.buffer.shift();
-      if (this.dropped++ % 1000 === 0) this.log.warn({ dropped: this.dropped }, 'nats unavailable: oldest buffered events dropped');
-    }
+    this.outbox.publish(subject, this.encoder.encode(JSON.stringify(event)), event.id);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    // The last release events (Released, …) leave before the controller does, if NATS is there.
+    if (this.nc && !this.nc.isClosed()) await this.outbox.settle(1_000);
     const nc = this.nc;
     this.nc = null;
     if (nc && !nc.isClosed()) {
@@ -86,7 +80,7 @@ export class NatsBridge {
     if (this.stopped) return;
     try {
       // After the first connect the client reconnects by itself, forever.
-      const nc = await connect({ servers: this.o.url, name: 'fleetwave-controller', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
+      const nc = await connect({ ...this.o.auth, servers: this.o.url, name: 'fleetwave-controller', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
       if (this.stopped) {
         await nc.close();
         return;
@@ -96,9 +90,10 @@ export class NatsBridge {
       void this.watchStatus(nc);
       await this.ensureStream(nc);
       this.subscribe(nc);
-      this.flush();
+      this.outbox.connectedTo(nc);
       void nc.closed().then((err) => {
         if (this.nc === nc) this.nc = null;
+        this.outbox.disconnected();
         if (!this.stopped) {
           this.log.warn({ err }, 'nats connection closed; reconnecting');
           this.scheduleRetry(RETRY_MIN_MS);
@@ -118,10 +113,13 @@ export class NatsBridge {
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
-      if (status.type === 'disconnect') this.log.warn({ server: status.data }, 'nats disconnected');
+      if (status.type === 'disconnect') {
+        this.outbox.disconnected();
+        this.log.warn({ server: status.data, pending: this.outbox.pending }, 'nats disconnected');
+      }
       if (status.type === 'reconnect') {
-        this.log.info({ server: status.data }, 'nats reconnected');
-        this.flush();
+        this.log.info({ server: status.data, pending: this.outbox.pending }, 'nats reconnected');
+        this.outbox.connectedTo(nc);
       }
     }
   }
@@ -169,13 +167,5 @@ export class NatsBridge {
       const instance = String(event.data?.instance ?? '');
       if (app && instance) this.o.onDrained(app, instance);
     }
-  }
-
-  private flush(): void {
-    const nc = this.nc;
-    if (!nc || this.buffer.length === 0) return;
-    const pending = this.buffer.splice(0);
-    for (const item of pending) nc.publish(item.subject, item.data);
-    this.log.info({ events: pending.length }, 'buffered events published');
   }
 }

@@ -1,10 +1,14 @@
 // Compiles the controller's raw options (flags) once into complete, validated options; nothing downstream reads raw config.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BadInputError } from '../common/errors.js';
 import { parseDuration } from '../common/durations.js';
+import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
+import { CA_FILES } from '../common/tls.js';
+import { parseByteSize } from '../common/sizes.js';
 import type { LogFormat } from '../common/logger.js';
 
-export interface RawControllerOptions {
+export interface RawControllerOptions extends RawNatsAuth {
   listen?: string;
   http?: string;
   advertiseHttp?: string;
@@ -14,6 +18,15 @@ export interface RawControllerOptions {
   heartbeatTimeout?: string | number;
   readyFile?: string;
   insecure?: boolean;
+  /** TLS certificate and key (PEM) of the gRPC listener. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** A `fleetwave ca init` directory: controller.crt and controller.key in it. */
+  tlsDir?: string;
+  /** Written with a new admin token at start-up when the database has no live admin token. */
+  bootstrapTokenFile?: string;
+  /** Largest gRPC message accepted or sent (bytes, or "64MiB"); bounds package uploads too. */
+  maxMessageSize?: string | number;
   logFormat?: string;
   logLevel?: string;
 }
@@ -36,7 +49,13 @@ export interface ControllerOptions {
   natsUrl: string;
   heartbeatTimeoutMs: number;
   readyFile: string | null;
+  /** Plaintext gRPC and no authentication (the demo and tests); otherwise TLS and tokens. */
   insecure: boolean;
+  /** Null exactly when insecure. */
+  tls: { certFile: string; keyFile: string } | null;
+  bootstrapTokenFile: string | null;
+  natsAuth: NatsAuth;
+  maxMessageBytes: number;
   logFormat: LogFormat;
   logLevel: string;
 }
@@ -47,6 +66,7 @@ export const CONTROLLER_DEFAULTS = {
   dataDir: './fleetwave-data',
   nats: 'nats://127.0.0.1:4222',
   heartbeatTimeout: '15s',
+  maxMessageSize: '64MiB',
   logFormat: 'json',
   logLevel: 'info',
 } as const;
@@ -56,7 +76,6 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export function compileControllerOptions(raw: RawControllerOptions | ControllerOptions): ControllerOptions {
   if ('compiled' in raw && raw.compiled === true) return raw;
   const r = raw as RawControllerOptions;
-  if (!r.insecure) throw new BadInputError('TLS is not configured yet; pass --insecure for plaintext');
   const heartbeatTimeoutMs =
     typeof r.heartbeatTimeout === 'number' ? r.heartbeatTimeout : parseDuration(r.heartbeatTimeout ?? CONTROLLER_DEFAULTS.heartbeatTimeout, '--heartbeat-timeout');
   if (!(heartbeatTimeoutMs >= 1000)) throw new BadInputError('--heartbeat-timeout must be at least 1s');
@@ -73,10 +92,31 @@ export function compileControllerOptions(raw: RawControllerOptions | ControllerO
     natsUrl: parseUrl(r.nats ?? CONTROLLER_DEFAULTS.nats, '--nats', ['nats:', 'tls:', 'ws:', 'wss:']),
     heartbeatTimeoutMs,
     readyFile: r.readyFile ? resolve(r.readyFile) : null,
-    insecure: true,
+    insecure: r.insecure === true,
+    tls: compileTls(r),
+    bootstrapTokenFile: r.bootstrapTokenFile ? resolve(r.bootstrapTokenFile) : null,
+    natsAuth: compileNatsAuth(r),
+    maxMessageBytes: parseByteSize(r.maxMessageSize ?? CONTROLLER_DEFAULTS.maxMessageSize, '--max-message-size', 1024),
     logFormat,
     logLevel,
   };
+}
+
+function compileTls(r: RawControllerOptions): { certFile: string; keyFile: string } | null {
+  const given = r.tlsCert || r.tlsKey || r.tlsDir;
+  if (r.insecure) {
+    if (given) throw new BadInputError('--insecure turns TLS off; drop it or the --tls-* flags');
+    return null;
+  }
+  const certFile = r.tlsCert ?? (r.tlsDir ? `${r.tlsDir}/${CA_FILES.serverCert}` : undefined);
+  const keyFile = r.tlsKey ?? (r.tlsDir ? `${r.tlsDir}/${CA_FILES.serverKey}` : undefined);
+  if (!certFile || !keyFile) {
+    throw new BadInputError('TLS needs --tls-cert and --tls-key (or --tls-dir from `fleetwave ca init`); --insecure runs plaintext without auth');
+  }
+  for (const [flag, file] of [['--tls-cert', certFile], ['--tls-key', keyFile]] as const) {
+    if (!existsSync(file)) throw new BadInputError(`${flag}: '${file}' does not exist`);
+  }
+  return { certFile: resolve(certFile), keyFile: resolve(keyFile) };
 }
 
 /** "HOST:PORT", "[::1]:PORT" or ":PORT" (all interfaces). */

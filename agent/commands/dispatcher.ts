@@ -108,7 +108,7 @@ export class CommandDispatcher {
     const body = command[handler.kind] as never;
     const work = handler.run(ctx, body).then(
       (outcome): Settled => ({ ok: true, outcome }),
-      (err: unknown): Settled => ({ ok: false, error: err instanceof Error ? err.message : String(err) }),
+      (err: unknown): Settled => ({ ok: false, error: describeError(err, this.deps.options.dataDir) }),
     );
     if (command.deadlineUnixMs <= 0) return { first: work, work };
     const started = Date.now();
@@ -122,6 +122,15 @@ export class CommandDispatcher {
     void work.finally(() => clearTimeout(timer));
     return { first: Promise.race([work, deadline]), work };
   }
+}
+
+/** A full or read-only disk is named in words an operator acts on (Node's message for a failed write has no path). */
+const DISK_ERRORS: Record<string, string> = { ENOSPC: 'disk full', EDQUOT: 'disk quota exceeded', EROFS: 'read-only file system' };
+
+function describeError(err: unknown, dataDir: string): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const disk = DISK_ERRORS[(err as NodeJS.ErrnoException | undefined)?.code ?? ''];
+  return disk ? `${disk} under the agent's data dir ${dataDir} (${message})` : message;
 }
 
 function oneLine(text: string): string {

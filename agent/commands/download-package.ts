@@ -2,12 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BadInputError, PackageError } from '../../common/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BadInputError, FleetwaveError, PackageError, UnavailableError } from '../../common/errors.js';
 import type { DownloadPackage } from '../../proto/gen/fleetwave/v1/agent.js';
 import { isSafeName } from '../options.js';
 import { editionDir, editionsDir, listEditions, MARKER_FILE, pruneEditions, readMarker, type EditionMarker } from '../package/editions.js';
 import { extractPackage } from '../package/extract.js';
-import { downloadVerified } from '../package/fetch.js';
+import { downloadVerified, type ExpectedPackage } from '../package/fetch.js';
 import type { CommandContext, CommandHandler } from './types.js';
 
 export const downloadPackage: CommandHandler<'downloadPackage'> = {
@@ -41,7 +42,7 @@ async function install(ctx: CommandContext, body: DownloadPackage): Promise<void
   await mkdir(staging, { recursive: true });
   try {
     const started = Date.now();
-    await downloadVerified({ url: body.url, sha256: body.sha256.toLowerCase(), size: body.size }, file, ctx.signal);
+    await downloadWithRetry(ctx, { url: body.url, sha256: body.sha256.toLowerCase(), size: body.size, maxBytes: ctx.options.maxPackageBytes }, file);
     await unpack(body, file, staging);
     const marker: EditionMarker = { edition: body.edition, sha256: body.sha256.toLowerCase(), size: body.size, format: body.format || 'tar.gz', installedAt: Date.now() };
     await writeFile(join(staging, MARKER_FILE), JSON.stringify(marker));
@@ -54,6 +55,27 @@ async function install(ctx: CommandContext, body: DownloadPackage): Promise<void
     await rm(file, { force: true });
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/** The artifact endpoint is away while the controller restarts: transient failures are retried until the command's deadline. */
+async function downloadWithRetry(ctx: CommandContext, expected: ExpectedPackage, file: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await downloadVerified(expected, file, ctx.signal);
+    } catch (err) {
+      if (ctx.signal.aborted || !isTransient(err)) throw err;
+      const waitMs = Math.min(5_000, 250 * 2 ** attempt);
+      ctx.logger.warn({ err: (err as Error).message, retryInMs: waitMs }, 'package download failed; retrying');
+      await sleep(waitMs, undefined, { signal: ctx.signal });
+    }
+  }
+}
+
+/** Network failures and server errors pass; a bad package, a refused request (4xx) or a local disk error do not. */
+function isTransient(err: unknown): boolean {
+  if (err instanceof UnavailableError) return !/HTTP 4\d\d/.test(err.message);
+  if (err instanceof FleetwaveError) return false;
+  return !(err as NodeJS.ErrnoException).code;
 }
 
 async function unpack(body: DownloadPackage, file: string, staging: string): Promise<void> {

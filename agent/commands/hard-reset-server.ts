@@ -10,7 +10,7 @@ export const hardResetServer: CommandHandler<'hardResetServer'> = {
   async run(ctx, body) {
     const all = [...ctx.instances.values()];
     await Promise.all(all.map((instance) => instance.stop(false)));
-    const hookError = ctx.options.resetHook ? await runResetHook(ctx).then(() => undefined, (err: Error) => err) : undefined;
+    const hookError = (await hookAlreadyRan(ctx)) ? undefined : await runHookJournaled(ctx);
     // Apps come back even when the hook failed: leaving the host dark would be worse than reporting the failure.
     const others = all.filter((i) => i !== ctx.instance && ctx.state.app(i.app).desired === 'running' && i.activeEdition);
     const results = await Promise.allSettled([
@@ -23,6 +23,33 @@ export const hardResetServer: CommandHandler<'hardResetServer'> = {
     return { activeEdition: ctx.instance.activeEdition };
   },
 };
+
+/**
+ * The hook may reboot the host (or restart the agent): it is journaled before it starts, and a reset delivered
+ * again after that (the agent came back) resumes after the hook instead of running it, and so rebooting, again.
+ */
+async function hookAlreadyRan(ctx: CommandContext): Promise<boolean> {
+  const ran = ctx.state.command(ctx.command.commandId)?.resetHook;
+  if (!ran) return false;
+  const rebooted = ran.bootId !== ctx.options.bootId;
+  ctx.logger.info({ hookBootId: ran.bootId, bootId: ctx.options.bootId, hookStartedAt: ran.startedAt }, rebooted
+    ? 'host rebooted during the reset hook; resuming the hard reset after it'
+    : 'agent restarted during the reset hook; resuming the hard reset without running the hook again');
+  return true;
+}
+
+async function runHookJournaled(ctx: CommandContext): Promise<Error | undefined> {
+  if (!ctx.options.resetHook) return undefined;
+  // Events of the stopped apps leave before the hook may take the host down.
+  await ctx.events.flush?.();
+  try {
+    await ctx.state.markResetHook(ctx.command.commandId, ctx.options.bootId, Date.now());
+  } catch (err) {
+    // Unjournaled, a hook that reboots would run again after every reboot.
+    return new FleetwaveError(`reset hook not run: could not journal it first (${(err as Error).message})`, { cause: err });
+  }
+  return runResetHook(ctx).then(() => undefined, (err: Error) => err);
+}
 
 /** Runs --reset-hook through /bin/sh (it is local configuration, never sent over the wire); output goes to reset-hook.log. */
 function runResetHook(ctx: CommandContext): Promise<void> {

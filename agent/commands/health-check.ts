@@ -24,7 +24,7 @@ export const healthCheck: CommandHandler<'healthCheck'> = {
         break;
       }
       tries++;
-      lastError = await probe(instance.internalPort, path, expected, body.timeoutMs || DEFAULT_TIMEOUT_MS, ctx.signal);
+      lastError = await probe(instance.appPort, path, expected, body.timeoutMs || DEFAULT_TIMEOUT_MS, ctx.signal);
       if (!lastError) {
         instance.gate.release();
         ctx.events.publish(ctx.command.app, 'healthy', { edition, tries, elapsedMs: Date.now() - started });

@@ -1,6 +1,7 @@
 // Quiesce: mark the instance ineligible for new work and answer at once; drain progress follows as events.
 import type { TrafficGate } from '../gate.js';
 import { watchDrain } from '../drain.js';
+import { isSelfDrained, SelfDrain } from '../self-drain.js';
 import type { CommandHandler } from './types.js';
 
 /** Used when the controller sends no drainage interval. */
@@ -10,11 +11,23 @@ const watchers = new WeakMap<TrafficGate, () => void>();
 export const quiesce: CommandHandler<'quiesce'> = {
   kind: 'quiesce',
   async run(ctx, body) {
-    const { gate } = ctx.instance;
-    gate.quiesce();
+    const { gate, spec } = ctx.instance;
     // A second Quiesce (re-delivery after an agent restart, or a new release step) restarts the drain watch.
     watchers.get(gate)?.();
-    watchers.set(gate, watchDrain(gate, ctx.command.app, body.drainMs || DEFAULT_DRAIN_MS, ctx.events));
+    const drainMs = body.drainMs || DEFAULT_DRAIN_MS;
+    if (isSelfDrained(spec)) {
+      // The app opted out of the gate: it is told through its hook and reports its own in-flight count.
+      const { instance } = ctx;
+      const source = await SelfDrain.quiesce({ app: instance.app, port: instance.appPort, pid: instance.supervisor.pid, spec: spec!, logger: ctx.logger });
+      const stop = watchDrain(source, ctx.command.app, drainMs, ctx.events);
+      watchers.set(gate, () => {
+        stop();
+        source.close();
+      });
+    } else {
+      gate.quiesce();
+      watchers.set(gate, watchDrain(gate, ctx.command.app, drainMs, ctx.events));
+    }
     return { activeEdition: ctx.instance.activeEdition };
   },
 };

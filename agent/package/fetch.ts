@@ -13,12 +13,16 @@ export interface ExpectedPackage {
   sha256: string;
   /** Bytes; 0 when the controller does not know (the sha256 still binds the content). */
   size: number;
+  /** The agent's --max-package-size: bigger packages are refused before or while downloading. */
+  maxBytes?: number;
 }
 
 /** Streams `expected.url` into `dest`; on any failure `dest` is removed and a one-line error thrown. */
 export async function downloadVerified(expected: ExpectedPackage, dest: string, signal: AbortSignal): Promise<void> {
   if (!/^https?:\/\//i.test(expected.url)) throw new PackageError(`package url '${expected.url}' is not http(s)`);
   if (!/^[0-9a-f]{64}$/i.test(expected.sha256)) throw new PackageError(`package sha256 '${expected.sha256}' is not 64 hex digits`);
+  const limit = expected.maxBytes ?? Infinity;
+  if (expected.size > limit) throw new PackageError(`package of ${expected.size} bytes is over the agent's limit of ${limit} bytes (--max-package-size)`);
   const hash = createHash('sha256');
   let bytes = 0;
   try {
@@ -35,6 +39,7 @@ export async function downloadVerified(expected: ExpectedPackage, dest: string, 
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         bytes += chunk.length;
+        if (bytes > limit) return done(new PackageError(`package is over the agent's limit of ${limit} bytes (--max-package-size)`));
         if (expected.size > 0 && bytes > expected.size) {
           return done(new PackageError(`package size mismatch: more than the expected ${expected.size} bytes`));
         }

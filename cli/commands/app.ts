@@ -1,8 +1,8 @@
-// `fleetwave app create|list` and `fleetwave edition install|list`.
+// `fleetwave app create|list` and `fleetwave edition install|list|show`.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { App, Edition } from '../../proto/gen/fleetwave/v1/admin.js';
-import { BadInputError } from '../../common/errors.js';
+import { BadInputError, NotFoundError } from '../../common/errors.js';
 import { formatBytes, formatDateTime, formatDuration, orDash, table, toJson } from '../format.js';
 import type { Io } from '../io.js';
 import { buildApp, buildInstallRequest, collect, type AppFlags, type EditionFlags } from '../options.js';
@@ -20,6 +20,9 @@ export function registerAppCommands(program: Command, io: Io): void {
     .option('--port-env <name>', 'variable that carries the port the app listens on (default PORT)')
     .option('--health-path <path>', 'HTTP path probed for health (default /healthz)')
     .option('--stop-timeout <duration>', 'SIGTERM to SIGKILL delay (default 10s)')
+    .option('--drain-mode <mode>', 'gate (the agent\'s traffic gate drains it, default) or self (the app drains itself)')
+    .option('--quiesce-hook <path|signal>', 'drain mode self: a path the agent POSTs (/quiesce) or a signal it sends (SIGUSR2)')
+    .option('--inflight-path <path>', 'drain mode self: a path answering the requests in flight ({"inFlight": N})')
     .action(async (name: string, flags: AppFlags, cmd: Command) => {
       const spec = buildApp(name, flags);
       const created = await withClient(cmd, io, (client) => client.createApp(spec));
@@ -61,6 +64,42 @@ export function registerAppCommands(program: Command, io: Io): void {
       const { editions } = await withClient(cmd, io, (client) => client.listEditions(appName));
       io.out(output === 'json' ? toJson(editions) : editionTable(editions));
     });
+
+  withListing(edition.command('show'))
+    .description('an edition: its package, and which instances run it or keep it on disk')
+    .argument('<app>', 'application name')
+    .argument('<edition>', 'edition name')
+    .action(async (appName: string, editionName: string, _flags: unknown, cmd: Command) => {
+      const output = outputOf(cmd);
+      const { found, hosts } = await withClient(cmd, io, async (client) => {
+        const { editions } = await client.listEditions(appName);
+        const found = editions.find((e) => e.name === editionName);
+        if (!found) throw new NotFoundError(`edition '${editionName}' of app '${appName}' does not exist`);
+        const { instances } = await client.listInstances(appName);
+        const hosts = instances.map((i) => ({
+          instance: i.instance,
+          group: i.group,
+          active: i.edition === editionName,
+          kept: i.keptEditions.includes(editionName),
+        }));
+        return { found, hosts };
+      });
+      io.out(output === 'json' ? toJson({ edition: found, instances: hosts }) : editionDetail(found, hosts));
+    });
+}
+
+function editionDetail(e: Edition, hosts: Array<{ instance: string; group: string; active: boolean; kept: boolean }>): string {
+  const lines = [
+    `Edition   ${e.app} ${e.name}`,
+    `About     ${orDash(e.description)}`,
+    `Package   ${e.format}${e.fileName ? ` (${e.fileName})` : ''}, ${formatBytes(e.size)}, sha256 ${e.sha256}`,
+    `Source    ${e.url}`,
+    `Installed ${formatDateTime(e.createdUnixMs)}`,
+    `Active on ${hosts.filter((h) => h.active).map((h) => h.instance).join(' ') || '-'}`,
+    '',
+    table(['instance', 'group', 'active', 'on disk'], hosts.map((h) => [h.instance, h.group, h.active ? 'yes' : 'no', h.kept ? 'yes' : 'no'])),
+  ];
+  return lines.join('\n');
 }
 
 async function readPackage(file: string): Promise<Buffer> {

@@ -38,7 +38,7 @@ export function registerReleaseCommands(program: Command, io: Io): void {
     .option('--wait <duration>', 'wait between automatic batches')
     .option('--reset <kind>', 'soft (restart the app) or hard (reset the server)')
     .option('--drain <duration>', 'drainage interval: longest wait for in-flight requests')
-    .option('--full-drain', 'wait for in-flight requests to reach 0, however long it takes')
+    .option('--full-drain', 'wait the whole drainage interval, even once no request is in flight')
     .option('--best-effort <on|off>', 'after the first batch, continue past failed instances (on) or fail (off)')
     .option('--auto-rollback', 'roll back automatically when the release fails')
     .option('--max-unavailable <k>', 'instances out of service at once, at most')
@@ -97,14 +97,35 @@ export function registerReleaseCommands(program: Command, io: Io): void {
       await withClient(cmd, io, async (client) => {
         const detail = await client.releaseAction({ id, action, comment: flags.comment ?? '', batches });
         io.out(statusLine(detail));
-        if (flags.watch) await watchAndExit(client, id);
+        // A rollback succeeds when it ends Rolled back.
+        if (flags.watch && action === 'rollback') await watchUntil(client, id, 'Rolled back');
+        else if (flags.watch) await watchAndExit(client, id);
       });
     });
   }
 
+  withController(program.command('rollback'))
+    .description('back-out: release the edition that was active before the newest Released release, with its policy, from the kept editions')
+    .argument('<app>', 'application name')
+    .option('--group <name>', 'back out the newest release of this group (default: the newest release of any group)')
+    .option('--comment <text>', 'why (kept in the change records)')
+    .option('--watch', 'follow the back-out release until it ends (exit 0 only if Released)')
+    .action(async (app: string, flags: { group?: string; comment?: string; watch?: boolean }, cmd: Command) => {
+      await withClient(cmd, io, async (client) => {
+        const detail = await client.backOut({ app, group: flags.group ?? '', comment: flags.comment ?? '' });
+        const id = detail.release?.id ?? '';
+        io.out(id);
+        if (flags.watch) await watchAndExit(client, id);
+      });
+    });
+
   async function watchAndExit(client: AdminClient, id: string): Promise<void> {
+    await watchUntil(client, id, 'Released');
+  }
+
+  async function watchUntil(client: AdminClient, id: string, success: string): Promise<void> {
     const last = await watchRelease(client, id, io);
-    if (last.release?.status !== 'Released') throw new QuietExit(1);
+    if (last.release?.status !== success) throw new QuietExit(1);
   }
 }
 

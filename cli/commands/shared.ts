@@ -2,6 +2,7 @@
 // that is closed when the verb ends.
 import type { Command } from 'commander';
 import { AdminClient, DEFAULT_CONTROLLER, actorName } from '../client.js';
+import { resolveConnection, withConnectionFlags, type Connection } from '../connection.js';
 import type { Io } from '../io.js';
 import { parseOutput, resolveController, type OutputFormat } from '../options.js';
 
@@ -9,7 +10,7 @@ const CONTROLLER_HELP = `controller's admin gRPC address HOST:PORT (env FLEETWAV
 
 /** Adds --controller to an admin verb (the program has it too, before the verb). */
 export function withController(cmd: Command): Command {
-  return cmd.option('--controller <host:port>', CONTROLLER_HELP);
+  return withConnectionFlags(cmd.option('--controller <host:port>', CONTROLLER_HELP));
 }
 
 /** Adds --controller and --output to a verb that prints a listing. */
@@ -28,12 +29,20 @@ export async function withClient<T>(cmd: Command, io: Io, body: (client: AdminCl
   let root = cmd;
   while (root.parent) root = root.parent;
   const flag = (cmd.opts().controller ?? root.opts().controller) as string | undefined;
-  const client = new AdminClient(resolveController(flag, io.env, DEFAULT_CONTROLLER), actorName(io.env));
+  const client = new AdminClient(resolveController(flag, io.env, DEFAULT_CONTROLLER), actorName(io.env), connectionOf(cmd, io));
   try {
     return await body(client);
   } finally {
     client.close();
   }
+}
+
+/** TLS and token from the verb's flags, else the program's, else the environment. */
+export function connectionOf(cmd: Command, io: Io): Connection {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  const pick = (key: string) => (cmd.opts()[key] ?? root.opts()[key]) as never;
+  return resolveConnection({ ca: pick('ca'), tls: pick('tls'), token: pick('token') }, io.env);
 }
 
 /** Ends the CLI with an exit code and nothing more to say (e.g. watch of a failed release). */

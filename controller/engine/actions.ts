@@ -1,6 +1,11 @@
 // Operator actions on a release, applied to the pass before it reconciles (so both land in one transaction).
+//
+// Precedence: actions are applied one at a time, each in its own transaction, so none is lost; one that no
+// longer fits (approve after a cancel, resume after a rollback) is refused with the reason. Cancel and
+// rollback override pause, approve, continue and resume: they are accepted in every status those leave.
 import { BadInputError, ConflictError } from '../../common/errors.js';
 import type { Pass } from './pass.js';
+import { startRollback } from './rollback.js';
 
 export const RELEASE_ACTIONS = ['start', 'pause', 'resume', 'continue', 'approve', 'reject', 'trigger', 'retry', 'rollback', 'cancel'] as const;
 export type ReleaseAction = (typeof RELEASE_ACTIONS)[number];
@@ -9,6 +14,8 @@ export interface ActionRequest {
   action: string;
   actor: string;
   comment: string;
+  /** rollback: number of rollback batches (0: one per release batch that moved an instance). */
+  batches?: number;
 }
 
 /** Applies the action and records it; returns the one-line result written to the change record. */
@@ -46,8 +53,9 @@ function run(p: Pass, req: ActionRequest): string {
     case 'reject':
       return reject(p, req);
     case 'retry':
+      return retry(p);
     case 'rollback':
-      throw new ConflictError(`${req.action} is not supported yet`);
+      return startRollback(p, req.batches ?? 0, `rollback requested by ${req.actor}`);
     default:
       throw new BadInputError(`unknown release action '${req.action}' (known: ${RELEASE_ACTIONS.join(', ')})`);
   }
@@ -102,8 +110,32 @@ function reject(p: Pass, req: ActionRequest): string {
   batch.checkpointBy = req.actor;
   batch.checkpointComment = req.comment;
   p.setBatchStatus(batch, 'failed');
-  r.stopReason = 'failed';
+  r.stopReason = 'rejected';
   r.message = `batch ${batch.number} rejected by ${req.actor}${req.comment ? `: ${req.comment}` : ''}`;
   p.touch();
   return `rejected batch ${batch.number}`;
+}
+
+/** Runs the failed (and unreached) instances again: failed batches go back to pending, the release to Releasing. */
+function retry(p: Pass): string {
+  const r = p.release;
+  const failed = p.s.instances.filter((i) => i.status === 'failed' || i.status === 'unreachable' || i.status === 'rolled back');
+  const resumable = r.status === 'Release failed' || (r.status === 'Released' && failed.length > 0);
+  if (!resumable) throw new ConflictError(`release ${r.id} is ${r.status}${r.status === 'Released' ? ' with no failed instance' : ''}; nothing to retry`);
+  for (const i of p.s.instances) {
+    if (failed.includes(i)) p.setInstanceStatus(i, 'pending', '');
+    if (i.status !== 'pending') continue;
+    // An abandoned or failed download runs again; a finished one is kept.
+    if (!i.downloaded) i.step = '';
+    i.stepState = '';
+    i.phase = '';
+  }
+  for (const batch of p.s.batches) {
+    if (batch.status === 'failed') p.setBatchStatus(batch, 'pending');
+  }
+  r.stopReason = null;
+  r.revert = false;
+  r.waitingFor = '';
+  p.setReleaseStatus('Releasing', '');
+  return `retrying ${failed.length} instance(s)`;
 }

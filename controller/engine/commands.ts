@@ -25,6 +25,9 @@ export function appSpec(app: AppRecord): AppSpec {
     portEnv: app.portEnv,
     healthPath: app.healthPath,
     stopTimeoutMs: app.stopTimeoutMs,
+    drainMode: app.drainMode ?? '',
+    quiesceHook: app.quiesceHook ?? '',
+    inflightPath: app.inflightPath ?? '',
   };
 }
 

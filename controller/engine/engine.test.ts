@@ -5,107 +5,19 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
-import { Command } from '../../proto/gen/fleetwave/v1/agent.js';
-import type { PendingCommand } from '../store/store.js';
 import { Store } from '../store/store.js';
-import { commandKind } from './commands.js';
 import { ReleaseEngine, type CommandSink } from './engine.js';
+import { FakeFleet, HOSTS, seed, type Sent } from './fake-fleet.js';
 
 const logger = createLogger({ name: 'engine-test', level: 'silent' });
-
-interface Sent {
-  agentId: string;
-  command: Command;
-  kind: string;
-}
-
-type Answer = { ok: boolean; error?: string } | 'hold';
-
-/** Plays the agents: answers every delivered command when pumped, as `answer` says. */
-class FakeFleet implements CommandSink {
-  sent: Sent[] = [];
-  queue: Sent[] = [];
-  held: Sent[] = [];
-  log: string[] = [];
-  drainedOnQuiesce = true;
-  answer: (s: Sent) => Answer = () => ({ ok: true });
-
-  deliver(commands: PendingCommand[]): void {
-    for (const c of commands) {
-      const command = Command.decode(c.payload);
-      const sent = { agentId: c.agentId, command, kind: commandKind(command) };
-      this.sent.push(sent);
-      this.queue.push(sent);
-      this.log.push(`send ${sent.kind} ${c.agentId}`);
-    }
-  }
-
-  /** Answers queued commands until none is left. */
-  pump(engine: ReleaseEngine): void {
-    while (this.queue.length) {
-      const s = this.queue.shift()!;
-      const answer = this.answer(s);
-      if (answer === 'hold') {
-        this.held.push(s);
-        continue;
-      }
-      this.reply(engine, s, answer);
-    }
-  }
-
-  reply(engine: ReleaseEngine, s: Sent, answer: { ok: boolean; error?: string }): void {
-    this.log.push(`result ${s.kind} ${s.agentId}`);
-    const edition = s.command.restartApp?.edition ?? s.command.startApp?.edition ?? s.command.hardResetServer?.edition ?? '';
-    engine.commandResult(s.agentId, {
-      commandId: s.command.commandId,
-      ok: answer.ok,
-      error: answer.error ?? '',
-      replayed: false,
-      startedUnixMs: Date.now(),
-      finishedUnixMs: Date.now(),
-      activeEdition: answer.ok ? edition : '',
-    });
-    if (s.kind === 'Quiesce' && this.drainedOnQuiesce) engine.drained(s.command.app, s.agentId);
-  }
-
-  kinds(agentId: string): string[] {
-    return this.sent.filter((s) => s.agentId === agentId).map((s) => s.kind);
-  }
-}
 
 let dir: string;
 let store: Store;
 let engine: ReleaseEngine;
 let fleet: FakeFleet;
 
-const HOSTS = [
-  ...['a1', 'a2', 'a3', 'a4'].map((id) => ({ id, group: 'east' })),
-  ...['b1', 'b2', 'b3', 'b4'].map((id) => ({ id, group: 'west' })),
-];
-
 function openStore(): Store {
   return Store.open(join(dir, 'fleetwave.db'));
-}
-
-function seed(s: Store, activeEdition = '1.0'): void {
-  s.createApp({ name: 'shop', startCommand: ['node', 'server.js'], env: {}, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 10_000, createdUnixMs: 1 });
-  for (const name of ['1.0', '2.0']) {
-    s.installEdition({ app: 'shop', name, description: '', url: `http://x/${name}`, sha256: name.repeat(4), size: 10, format: 'tar.gz', fileName: '', createdUnixMs: 1 });
-  }
-  for (const h of HOSTS) {
-    s.markAgentConnected(
-      {
-        agentId: h.id,
-        host: h.id,
-        group: h.group,
-        labels: {},
-        bootId: 'boot',
-        version: 'test',
-        instances: [{ app: 'shop', servicePort: 8080, activeEdition, keptEditions: activeEdition ? [activeEdition] : [], processState: activeEdition ? 'running' : 'stopped', quiesced: false }],
-      },
-      Date.now(),
-    );
-  }
 }
 
 function newEngine(s: Store, sink: CommandSink): ReleaseEngine {

@@ -1,6 +1,7 @@
 // The release engine's shell: turns every input into a reconcile of the release, then sends and publishes after commit.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { ConflictError, NotFoundError } from '../../common/errors.js';
 import type { ReleaseEventReason } from '../../common/events.js';
 import type { Logger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
@@ -8,10 +9,12 @@ import type { CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
 import type { PendingCommand, Store } from '../store/store.js';
 import type { ReleaseRecord } from '../store/types.js';
 import { applyAction } from './actions.js';
+import { BLOCKED_PREFIX } from './availability.js';
+import { previousEdition } from './back-out.js';
 import { Pass, type PassOutput } from './pass.js';
 import { planBatches } from './planner.js';
 import { reconcilePass } from './reconcile.js';
-import { compileReleaseSpec } from './spec.js';
+import { compileReleaseSpec, type CompiledSpec } from './spec.js';
 
 /** Where commands go once committed: the agent service writes them to the agent's stream when it is connected. */
 export interface CommandSink {
@@ -55,6 +58,8 @@ export class ReleaseEngine {
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | null = null;
   private running = false;
+  /** Set while waking blocked releases, so their passes do not wake each other in turn. */
+  private waking = false;
 
   constructor(options: ReleaseEngineOptions) {
     this.store = options.store;
@@ -90,7 +95,37 @@ export class ReleaseEngine {
   // ── inputs ────────────────────────────────────────────────────────────────
 
   createRelease(raw: Partial<ReleaseSpec>, actor: string): ReleaseRecord {
-    const spec = compileReleaseSpec(raw);
+    return this.createFromSpec(compileReleaseSpec(raw), actor);
+  }
+
+  /**
+   * Back-out: releases the edition that was active before the app's newest Released release (of `group`,
+   * or any group when empty), with that release's policy; the agents still keep it, so nothing is downloaded.
+   */
+  backOut(app: string, group: string, actor: string, comment: string): ReleaseRecord {
+    this.store.getApp(app);
+    const wanted = group.trim();
+    const last = this.store.listReleases(app).find((r) => r.status === 'Released' && (wanted === '' || r.group === wanted));
+    if (!last) throw new NotFoundError(`app '${app}' has no Released release${wanted ? ` for group '${wanted}'` : ''} to back out`);
+    const detail = this.store.getReleaseDetail(last.id);
+    const edition = previousEdition(detail.instances, last.edition);
+    if (!edition) throw new ConflictError(`release ${last.id} deployed ${last.edition} to instances that ran no edition before; nothing to back out to`);
+    const spec: CompiledSpec = { ...last.spec, edition, start: false };
+    const release = this.createFromSpec(spec, actor);
+    this.store.recordChange({
+      atUnixMs: this.now(),
+      actor,
+      action: 'back-out',
+      app,
+      releaseId: release.id,
+      comment,
+      result: `backs out ${last.id}: ${last.edition} → ${edition} on group ${spec.group}`,
+    });
+    this.act(release.id, 'start', actor, comment);
+    return this.store.getRelease(release.id);
+  }
+
+  private createFromSpec(spec: CompiledSpec, actor: string): ReleaseRecord {
     const release = this.store.createRelease({
       id: `r-${this.newId().slice(0, 8)}`,
       spec,
@@ -105,11 +140,11 @@ export class ReleaseEngine {
   }
 
   /** An operator action; refused actions are recorded too, then rethrown. */
-  act(releaseId: string, action: string, actor: string, comment: string): string {
+  act(releaseId: string, action: string, actor: string, comment: string, options: { batches?: number } = {}): string {
     try {
       let result = '';
       this.runPass(releaseId, (pass) => {
-        result = applyAction(pass, { action, actor, comment });
+        result = applyAction(pass, { action, actor, comment, batches: options.batches });
       });
       this.log.info({ release: releaseId, action, actor, result }, 'release action');
       return result;
@@ -192,7 +227,21 @@ export class ReleaseEngine {
     }
     const changed = out.events.length > 0 || out.commands.length > 0 || out.changes.length > 0 || out.steps.length > 0;
     if (changed) this.changes.emit('changed', release.id);
+    if (changed) this.wakeBlocked(release);
     this.armTimer();
+  }
+
+  /** Releases of the same app held by max-unavailable may go on once this one moved (an instance came back). */
+  private wakeBlocked(release: ReleaseRecord): void {
+    if (this.waking) return;
+    this.waking = true;
+    try {
+      for (const id of this.store.releasesWaitingFor(release.app, BLOCKED_PREFIX)) {
+        if (id !== release.id) this.reconcile(id);
+      }
+    } finally {
+      this.waking = false;
+    }
   }
 
   private armTimer(): void {

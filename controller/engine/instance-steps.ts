@@ -4,6 +4,7 @@
 //  deploy:   download ─▶ (batch runs) start ───────────────────────────────────▶ health ─▶ released
 //  revert:   (first batch failed) restart on the old edition | stop (deploy) ─▶ health ─▶ rolled back
 import type { ReleaseInstanceRecord, StepName } from '../store/types.js';
+import { hasSlot } from './availability.js';
 import type { Pass } from './pass.js';
 
 /** The batch whose moved instances go back when the release fails in it. */
@@ -30,13 +31,14 @@ export function isBusy(p: Pass, i: ReleaseInstanceRecord): boolean {
   return i.status !== 'pending' || !p.stopping;
 }
 
-function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
+export function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
   const outcome = i.commandId ? p.s.outcomes[i.commandId] : undefined;
   if (outcome && !outcome.abandoned) {
     if (outcome.ok) return stepSucceeded(p, i);
     return stepFailed(p, i, `${i.step}: ${outcome.error || 'failed'}`, false);
   }
-  if (i.step === 'drain' && i.drained) return p.finishStep(i, 'ok');
+  // A full drain ignores the early `drained` event and waits the whole interval.
+  if (i.step === 'drain' && i.drained && (!p.release.spec.fullDrain || i.phase === 'rollback')) return p.finishStep(i, 'ok');
   if (i.deadlineUnixMs !== null && i.deadlineUnixMs <= p.now) {
     // The drainage interval ending is the normal way out of drain when no `drained` event came.
     if (i.step === 'drain') return p.finishStep(i, 'ok', 'drain interval ended');
@@ -54,14 +56,27 @@ function stepSucceeded(p: Pass, i: ReleaseInstanceRecord): void {
 function stepFailed(p: Pass, i: ReleaseInstanceRecord, error: string, unreachable: boolean): void {
   p.finishStep(i, 'failed', error);
   if (i.phase === 'revert') return revertEnded(p, i, `revert failed: ${error}`, unreachable);
+  if (i.phase === 'rollback') return rollbackEnded(p, i, `rollback failed: ${error}`, unreachable);
   p.setInstanceStatus(i, unreachable ? 'unreachable' : 'failed', error);
 }
 
 function startPending(p: Pass, i: ReleaseInstanceRecord): void {
   const r = p.release;
   const moving = !p.stopping && (r.status === 'Releasing' || r.status === 'Suspending' || r.status === 'Suspended');
-  if (!i.downloaded && i.step === '' && moving) return p.beginStep(i, 'download');
-  if (i.downloaded && !p.stopping && p.batchOf(i).status === 'running' && allDownloaded(p, i.batch)) beginPipeline(p, i);
+  if (!i.downloaded && i.step === '' && moving) {
+    // An edition the agent keeps on disk needs no download (editions are immutable once installed).
+    if (!keeps(p, i.instance, r.edition)) return p.beginStep(i, 'download');
+    i.downloaded = true;
+    p.skipStep(i, 'download', `edition ${r.edition} kept on the host`);
+  }
+  // A paused release starts no instance; the ones in progress finish their pipeline.
+  if (r.status !== 'Releasing') return;
+  if (i.downloaded && !p.stopping && p.batchOf(i).status === 'running' && allDownloaded(p, i.batch) && hasSlot(p)) beginPipeline(p, i);
+}
+
+/** True when the instance's agent reported the edition among those it keeps on disk. */
+export function keeps(p: Pass, instance: string, edition: string): boolean {
+  return p.s.hosts[instance]?.keptEditions.includes(edition) ?? false;
 }
 
 /** A batch quiesces its first instance only once every instance of it has the package. */
@@ -71,13 +86,15 @@ function allDownloaded(p: Pass, batch: number): boolean {
 
 function beginPipeline(p: Pass, i: ReleaseInstanceRecord): void {
   const host = p.s.hosts[i.instance];
-  i.fromEdition = host?.activeEdition ?? '';
-  if (host && host.activeEdition === p.release.edition && host.processState === 'running' && !host.quiesced) {
+  const current = host?.activeEdition ?? '';
+  // A retried instance keeps the edition it ran before the release first touched it.
+  if (i.fromEdition === null) i.fromEdition = current;
+  if (host && host.activeEdition === p.release.edition && host.processState === 'running' && !host.quiesced && i.moved === 'none') {
     p.setInstanceStatus(i, 'released', '');
     return;
   }
   p.setInstanceStatus(i, 'in progress');
-  if (i.fromEdition === '') {
+  if (current === '') {
     i.phase = 'deploy';
     p.beginStep(i, 'start');
   } else {
@@ -113,6 +130,20 @@ function continueRevert(p: Pass, i: ReleaseInstanceRecord): void {
   if (i.stepState !== 'done') return;
   if (i.step === 'restart') return p.beginStep(i, 'health');
   revertEnded(p, i, '', false);
+}
+
+/** The operator's rollback of the instance ended: back on its old edition (error "") or given up. */
+export function rollbackEnded(p: Pass, i: ReleaseInstanceRecord, error: string, unreachable: boolean): void {
+  i.phase = 'rollback-ended';
+  if (error) {
+    const to = unreachable ? 'unreachable' : 'failed';
+    if (i.status !== to) return p.setInstanceStatus(i, to, error);
+    i.error = error;
+    return p.touch();
+  }
+  i.moved = 'none';
+  const back = i.fromEdition ? `back on ${i.fromEdition}` : 'stopped (it ran no edition before)';
+  p.setInstanceStatus(i, 'rolled back', i.status === 'released' ? back : [i.error, back].filter(Boolean).join('; '));
 }
 
 /** The instance is back on its old edition (error "") or the controller gave up reverting it. */

@@ -96,7 +96,8 @@ export class Pass {
         commandId,
         releaseId: this.s.release.id,
         app: this.s.app,
-        edition: this.s.edition,
+        // A rollback may download the old edition when the agent no longer keeps it.
+        edition: (step === 'download' && targetEdition && this.s.editions[targetEdition]) || this.s.edition,
         spec: this.s.release.spec,
         deadlineUnixMs: deadline,
         targetEdition,
@@ -124,6 +125,13 @@ export class Pass {
     this.out.steps.push({ op: 'start', instance: instance.instance, step, at: this.now });
     this.touch();
     this.emitStep(instance, 'running');
+  }
+
+  /** Records a step that had nothing to do (e.g. a download of a kept edition) in the timeline, with why. */
+  skipStep(instance: ReleaseInstanceRecord, step: StepName, note: string): void {
+    this.out.steps.push({ op: 'start', instance: instance.instance, step, at: this.now });
+    this.out.steps.push({ op: 'end', instance: instance.instance, step, status: 'ok', at: this.now, error: note, startedAt: this.now });
+    this.touch();
   }
 
   /** Ends the running step; `ok` leaves it `done` for the next step to follow. */

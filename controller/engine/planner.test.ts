@@ -31,8 +31,8 @@ describe('planBatches', () => {
     ],
     ['grouped, default size 1', grouped('west', 1), [['west', ['w1']], ['west', ['w2']]]],
     ['grouped, size 2', grouped('east', 2), [['east', ['e1', 'e2']], ['east', ['e3', 'e4']], ['east', ['e5']]]],
-    ['grouped, size larger than the group', grouped('west', 10), [['west', ['w1', 'w2']]]],
-    ['grouped, all groups', grouped('all', 4), [['alpha', ['a1']], ['east', ['e1', 'e2', 'e3', 'e4']], ['east', ['e5']], ['west', ['w1', 'w2']]]],
+    ['grouped, size of the whole group', grouped('west', 2), [['west', ['w1', 'w2']]]],
+    ['grouped, all groups', grouped('all', 1), [['alpha', ['a1']], ['east', ['e1']], ['east', ['e2']], ['east', ['e3']], ['east', ['e4']], ['east', ['e5']], ['west', ['w1']], ['west', ['w2']]]],
   ];
   it.each(cases)('%s', (_name, spec, expected) => {
     const batches = planBatches(spec, fleet);
@@ -46,6 +46,8 @@ describe('planBatches', () => {
     ['more batches than the smallest group with all', rolling('all', 2), BadInputError, /group 'alpha'/],
     ['unknown group', rolling('north', 1), NotFoundError, /group 'north' has no instance/],
     ['group size 0', grouped('east', 0), BadInputError, /group size/],
+    ['group size larger than the group', grouped('west', 3), BadInputError, /group size 3 but group 'west' has only 2/],
+    ['group size larger than the smallest group with all', grouped('all', 2), BadInputError, /group 'alpha'/],
   ];
   it.each(errors)('refuses %s', (_name, spec, type, message) => {
     expect(() => planBatches(spec, fleet)).toThrow(type);

@@ -33,7 +33,7 @@ export function planBatches(spec: PlanInput, instances: readonly PlanInstance[])
     const members = byGroup.get(group);
     if (!members || members.length === 0) throw new NotFoundError(`group '${group}' has no instance of this app`);
     const sorted = [...members].sort();
-    const split = spec.strategy === 'grouped' ? chunkBySize(sorted, spec.groupSize) : splitEvenly(sorted, spec.batches, group);
+    const split = spec.strategy === 'grouped' ? chunkBySize(sorted, spec.groupSize, group) : splitEvenly(sorted, spec.batches, group);
     for (const part of split) chunks.push({ group, instances: part });
   }
   return chunks.map((chunk, index) => ({ number: index + 1, ...chunk }));
@@ -50,10 +50,10 @@ function groupInstances(instances: readonly PlanInstance[]): Map<string, string[
 }
 
 /** Splits into `count` parts whose sizes differ by at most one, larger parts first. */
-function splitEvenly(ids: string[], count: number, group: string): string[][] {
+export function splitEvenly(ids: string[], count: number, group = ''): string[][] {
   if (!Number.isInteger(count) || count < 1) throw new BadInputError('batches must be at least 1');
   if (count > ids.length) {
-    throw new BadInputError(`${count} batches for group '${group}' but it has only ${ids.length} instance(s)`);
+    throw new BadInputError(`${count} batches for ${group ? `group '${group}'` : 'the instances'} but it has only ${ids.length} instance(s)`);
   }
   const base = Math.floor(ids.length / count);
   const extra = ids.length % count;
@@ -67,8 +67,9 @@ function splitEvenly(ids: string[], count: number, group: string): string[][] {
   return parts;
 }
 
-function chunkBySize(ids: string[], size: number): string[][] {
+function chunkBySize(ids: string[], size: number, group: string): string[][] {
   if (!Number.isInteger(size) || size < 1) throw new BadInputError('group size must be at least 1');
+  if (size > ids.length) throw new BadInputError(`group size ${size} but group '${group}' has only ${ids.length} instance(s)`);
   const parts: string[][] = [];
   for (let at = 0; at < ids.length; at += size) parts.push(ids.slice(at, at + size));
   return parts;

@@ -1,12 +1,14 @@
 // One reconcile pass over a release: a fixed list of steps, repeated until a round changes nothing.
 //
 //   advanceInstances → applyFailurePolicy → settleBatches → advanceRelease
+//   (a release in Rolling back runs rollbackRound instead, see rollback.ts)
 //
 // Every input (creation, command result, drained event, deadline, agent, operator action) ends here.
 import { RELEASE_EVENTS } from '../../common/events.js';
 import type { BatchRecord, ReleaseInstanceRecord } from '../store/types.js';
 import { advanceInstance, isBusy, REVERTED_BATCH } from './instance-steps.js';
 import type { Pass } from './pass.js';
+import { rollbackRound, startRollback } from './rollback.js';
 
 /** More rounds than a release needs (a round moves every instance one step, or one batch); guards against a loop bug. */
 const MAX_ROUNDS = 10_000;
@@ -15,12 +17,15 @@ const MOVING = new Set(['Releasing', 'Suspending', 'Suspended']);
 
 export function reconcilePass(p: Pass): void {
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    if (!MOVING.has(p.release.status)) return;
     p.changed = false;
-    for (const instance of p.s.instances) advanceInstance(p, instance);
-    applyFailurePolicy(p);
-    settleBatches(p);
-    advanceRelease(p);
+    if (p.release.status === 'Rolling back') {
+      rollbackRound(p);
+    } else if (MOVING.has(p.release.status)) {
+      for (const instance of p.s.instances) advanceInstance(p, instance);
+      applyFailurePolicy(p);
+      settleBatches(p);
+      advanceRelease(p);
+    }
     if (!p.changed) return;
   }
 }
@@ -77,15 +82,17 @@ function advanceRelease(p: Pass): void {
   const r = p.release;
   const running = p.s.batches.find((b) => b.status === 'running');
   if (p.stopping) {
-    if (!running && !p.s.instances.some((i) => isBusy(p, i))) finish(p, 'Release failed', r.message);
+    if (!running && !p.s.instances.some((i) => isBusy(p, i))) stop(p);
     return;
   }
-  if (running) return;
   if (r.status === 'Suspending') {
+    // Suspended once no instance is mid-pipeline: none is left out of service while paused.
+    if (p.s.instances.some((i) => i.status === 'in progress')) return;
     r.waitingFor = 'resume';
     return p.setReleaseStatus('Suspended');
   }
   if (r.status === 'Suspended') return;
+  if (running) return;
   const next = p.s.batches.find((b) => b.status === 'pending' || b.status === 'waiting');
   if (!next) return finishReleased(p);
   if (r.nextBatchAt !== null && p.now < r.nextBatchAt) {
@@ -135,6 +142,17 @@ function finishReleased(p: Pass): void {
   const failed = p.s.instances.filter((i) => i.status === 'failed' || i.status === 'unreachable');
   const message = failed.length ? `released with best effort; ${failed.length} instance(s) failed: ${describe(failed)}` : '';
   finish(p, 'Released', message);
+}
+
+/** The release stopped and settled: it fails, and with auto-rollback a failure rolls back what moved. */
+function stop(p: Pass): void {
+  const r = p.release;
+  const message = r.message;
+  finish(p, 'Release failed', message);
+  // Cancel and reject are the operator's decisions; only a failure rolls back by itself.
+  if (r.stopReason !== 'failed' || !r.spec.autoRollback || !p.s.instances.some((i) => i.moved !== 'none')) return;
+  const result = startRollback(p, 0, `auto-rollback after: ${message}`);
+  p.recordChange({ actor: 'controller', action: 'rollback', comment: 'auto-rollback', result });
 }
 
 /** Ends the release: nothing waits any more, and no command of it is sent again. */

@@ -73,7 +73,8 @@ export function compileReleaseSpec(raw: Partial<ReleaseSpec>): CompiledSpec {
     health: {
       path: raw.health?.path ?? '',
       expectedStatus: raw.health?.expectedStatus || 200,
-      retries: raw.health?.retries || Math.max(1, Math.ceil(healthMs / intervalMs)),
+      // One try fewer than fit in the deadline, so the agent's own verdict (e.g. "answered 500") arrives before it.
+      retries: raw.health?.retries || Math.max(1, Math.floor(healthMs / intervalMs) - 1),
       intervalMs,
       timeoutMs: raw.health?.timeoutMs || SPEC_DEFAULTS.healthTimeoutMs,
     },

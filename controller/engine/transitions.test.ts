@@ -12,6 +12,7 @@ const ALLOWED: Record<Machine, string[]> = {
     'Releasing -> Release failed',
     'Releasing -> Suspending',
     'Releasing -> Rolling back',
+    'Released -> Releasing',
     'Released -> Rolling back',
     'Release failed -> Releasing',
     'Release failed -> Rolling back',
@@ -21,6 +22,7 @@ const ALLOWED: Record<Machine, string[]> = {
     'Suspending -> Suspended',
     'Suspending -> Releasing',
     'Suspending -> Release failed',
+    'Suspending -> Rolling back',
     'Suspended -> Releasing',
     'Suspended -> Release failed',
     'Suspended -> Rolling back',
@@ -43,6 +45,7 @@ const ALLOWED: Record<Machine, string[]> = {
     'unreachable -> pending',
     'unreachable -> rolled back',
     'unreachable -> failed',
+    'rolled back -> pending',
   ],
 };
 

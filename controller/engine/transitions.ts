@@ -4,12 +4,14 @@
 //                         ┌───────────── cancel ──────────────┐
 //   To release ─start─▶ Releasing ─all batches done─▶ Released│
 //                         │  ▲   └─failure / cancel─▶ Release failed ◀┘
-//                   pause │  │ resume                       │  (retry: back to Releasing)
+//                   pause │  │ resume                       │  (retry: back to Releasing, also from Released)
 //                         ▼  │                              ▼
-//                     Suspending ─batch settled─▶ Suspended   Rolling back ─▶ Rolled back | Rollback failed
+//                     Suspending ─nothing mid-pipeline─▶ Suspended   Rolling back ─▶ Rolled back | Rollback failed
+//            (rollback: from Releasing, Suspending, Suspended, Released, Release failed, Rollback failed)
 //
 //  batch:     pending ─▶ waiting (checkpoint / continue) ─▶ running ─▶ done | failed
-//  instance:  pending ─▶ in progress ─▶ released | failed | unreachable ─(revert)─▶ rolled back
+//  instance:  pending ─▶ in progress ─▶ released | failed | unreachable ─(revert, rollback)─▶ rolled back
+//             (retry: failed | unreachable | rolled back ─▶ pending)
 import { IllegalTransitionError } from '../../common/errors.js';
 
 export const RELEASE_STATUSES = [
@@ -72,12 +74,13 @@ type Table<S extends string> = { readonly [K in S]: readonly S[] };
 const RELEASE_MOVES: Table<ReleaseStatus> = {
   'To release': ['Releasing', 'Release failed'],
   Releasing: ['Released', 'Release failed', 'Suspending', 'Rolling back'],
-  Released: ['Rolling back'],
+  // Releasing: retry of the instances a best-effort release left failed.
+  Released: ['Releasing', 'Rolling back'],
   'Release failed': ['Releasing', 'Rolling back'],
   'Rolling back': ['Rolled back', 'Rollback failed'],
   'Rolled back': [],
   'Rollback failed': ['Rolling back'],
-  Suspending: ['Suspended', 'Releasing', 'Release failed'],
+  Suspending: ['Suspended', 'Releasing', 'Release failed', 'Rolling back'],
   Suspended: ['Releasing', 'Release failed', 'Rolling back'],
 };
 
@@ -96,10 +99,11 @@ const INSTANCE_MOVES: Table<InstanceStatus> = {
   'in progress': ['released', 'failed', 'unreachable', 'rolled back'],
   // failed/unreachable: its revert failed.
   released: ['rolled back', 'failed', 'unreachable'],
-  // pending: retry; rolled back: a moved failed instance went back (kept as failed by the engine today).
+  // pending: retry; rolled back: a moved failed instance went back (a first-batch revert keeps it failed).
   failed: ['pending', 'rolled back'],
   unreachable: ['pending', 'rolled back', 'failed'],
-  'rolled back': [],
+  // pending: retry of a release whose first batch was reverted.
+  'rolled back': ['pending'],
 };
 
 export const TRANSITIONS = {

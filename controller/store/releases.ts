@@ -78,6 +78,8 @@ export function insertRelease(db: Database, input: NewReleaseInput): ReleaseReco
     nextBatchAt: null,
     stopReason: null,
     revert: false,
+    rollbackBatches: 0,
+    rollbackCurrent: 0,
   };
   const releaseRow = releaseParams(release);
   db.prepare(insertSql('releases', releaseRow)).run(releaseRow);
@@ -123,6 +125,7 @@ function newReleaseInstance(releaseId: string, instance: string, group: string, 
     moved: 'none',
     error: '',
     fromEdition: null,
+    rollbackBatch: 0,
   };
 }
 
@@ -139,7 +142,9 @@ export function loadSnapshot(db: Database, id: string): ReleaseSnapshot {
     toReleaseInstance,
   );
   const app = toApp(db.prepare('SELECT * FROM apps WHERE name = ?').get(release.app) as any);
-  const edition = toEdition(db.prepare('SELECT * FROM editions WHERE app = ? AND name = ?').get(release.app, release.edition) as any);
+  const editions: ReleaseSnapshot['editions'] = {};
+  for (const row of db.prepare('SELECT * FROM editions WHERE app = ?').all(release.app) as any[]) editions[row.name] = toEdition(row);
+  const edition = editions[release.edition]!;
   const hosts: ReleaseSnapshot['hosts'] = {};
   const agentStatus: ReleaseSnapshot['agentStatus'] = {};
   for (const row of db
@@ -158,7 +163,22 @@ export function loadSnapshot(db: Database, id: string): ReleaseSnapshot {
     const result = outcomeStmt.pluck().get(instance.commandId) as string | undefined;
     if (result) outcomes[instance.commandId] = JSON.parse(result) as CommandOutcome;
   }
-  return { release, batches, instances, app, edition, hosts, agentStatus, outcomes };
+  return { release, batches, instances, app, edition, hosts, agentStatus, outcomes, editions, elsewhere: outOfServiceElsewhere(db, release) };
+}
+
+/**
+ * Instances of the app that the app's other active releases hold out of service: moved off their old
+ * edition and not (yet) released, or being rolled back. `busy`: those of them with a step under way.
+ */
+function outOfServiceElsewhere(db: Database, release: ReleaseRecord): { outOfService: number; busy: number } {
+  const row = db
+    .prepare(
+      `SELECT count(*) AS out, sum(ri.step_state = 'running') AS busy FROM release_instances ri JOIN releases r ON r.id = ri.release_id
+       WHERE r.app = ? AND r.id != ? AND r.${ACTIVE_RELEASE_WHERE} AND ri.moved != 'none'
+         AND (ri.status != 'released' OR ri.phase = 'rollback')`,
+    )
+    .get(release.app, release.id) as { out: number; busy: number | null };
+  return { outOfService: row.out, busy: row.busy ?? 0 };
 }
 
 /** Writes the rows a reconcile pass changed, and its commands, step rows and change records. */

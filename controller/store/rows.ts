@@ -23,6 +23,9 @@ export function toApp(r: Row): AppRecord {
     healthPath: r.health_path,
     stopTimeoutMs: r.stop_timeout_ms,
     createdUnixMs: r.created_unix_ms,
+    drainMode: r.drain_mode,
+    quiesceHook: r.quiesce_hook,
+    inflightPath: r.inflight_path,
   };
 }
 
@@ -87,6 +90,8 @@ export function toRelease(r: Row): ReleaseRecord {
     nextBatchAt: r.next_batch_at ?? null,
     stopReason: r.stop_reason ?? null,
     revert: r.revert === 1,
+    rollbackBatches: r.rollback_batches ?? 0,
+    rollbackCurrent: r.rollback_current ?? 0,
   };
 }
 
@@ -109,6 +114,8 @@ export function releaseParams(x: ReleaseRecord): Row {
     next_batch_at: x.nextBatchAt,
     stop_reason: x.stopReason,
     revert: x.revert ? 1 : 0,
+    rollback_batches: x.rollbackBatches,
+    rollback_current: x.rollbackCurrent,
   };
 }
 
@@ -162,6 +169,7 @@ export function toReleaseInstance(r: Row): ReleaseInstanceRecord {
     moved: r.moved,
     error: r.error,
     fromEdition: r.from_edition ?? null,
+    rollbackBatch: r.rollback_batch ?? 0,
   };
 }
 
@@ -183,6 +191,7 @@ export function releaseInstanceParams(x: ReleaseInstanceRecord): Row {
     moved: x.moved,
     error: x.error,
     from_edition: x.fromEdition,
+    rollback_batch: x.rollbackBatch,
   };
 }
 

@@ -142,6 +142,24 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX outbox_pending ON outbox(agent_id, done);
     `,
   },
+  {
+    version: 2,
+    name: 'rollback',
+    sql: `
+      ALTER TABLE releases ADD COLUMN rollback_batches INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE releases ADD COLUMN rollback_current INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE release_instances ADD COLUMN rollback_batch INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
+  {
+    version: 3,
+    name: 'app drain mode',
+    sql: `
+      ALTER TABLE apps ADD COLUMN drain_mode TEXT NOT NULL DEFAULT 'gate';
+      ALTER TABLE apps ADD COLUMN quiesce_hook TEXT NOT NULL DEFAULT '';
+      ALTER TABLE apps ADD COLUMN inflight_path TEXT NOT NULL DEFAULT '';
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

@@ -70,8 +70,8 @@ export class Store {
     return this.transaction(() => {
       if (this.db.prepare('SELECT 1 FROM apps WHERE name = ?').get(app.name)) throw new AlreadyExistsError(`app '${app.name}' already exists`);
       this.db
-        .prepare('INSERT INTO apps (name, start_command, env, port_env, health_path, stop_timeout_ms, created_unix_ms) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(app.name, JSON.stringify(app.startCommand), JSON.stringify(app.env), app.portEnv, app.healthPath, app.stopTimeoutMs, app.createdUnixMs);
+        .prepare('INSERT INTO apps (name, start_command, env, port_env, health_path, stop_timeout_ms, created_unix_ms, drain_mode, quiesce_hook, inflight_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(app.name, JSON.stringify(app.startCommand), JSON.stringify(app.env), app.portEnv, app.healthPath, app.stopTimeoutMs, app.createdUnixMs, app.drainMode ?? 'gate', app.quiesceHook ?? '', app.inflightPath ?? '');
       return app;
     });
   }
@@ -219,6 +219,14 @@ export class Store {
 
   listReleases(app: string): ReleaseRecord[] {
     return (this.db.prepare(`SELECT * FROM releases WHERE (? = '' OR app = ?) ORDER BY seq DESC`).all(app, app) as any[]).map(toRelease);
+  }
+
+  /** Active releases of the app whose `waiting_for` starts with `prefix`, oldest first. */
+  releasesWaitingFor(app: string, prefix: string): string[] {
+    return this.db
+      .prepare(`SELECT id FROM releases WHERE app = ? AND ${ACTIVE_RELEASE_WHERE} AND substr(waiting_for, 1, length(?)) = ? ORDER BY seq`)
+      .pluck()
+      .all(app, prefix, prefix) as string[];
   }
 
   /** Ids of releases that are not in a final status, oldest first. */

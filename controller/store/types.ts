@@ -10,6 +10,10 @@ export interface AppRecord {
   healthPath: string;
   stopTimeoutMs: number;
   createdUnixMs: number;
+  /** 'gate' (the agent's traffic gate drains it; also when absent) or 'self' (quiesce hook + polled in-flight count). */
+  drainMode?: string;
+  quiesceHook?: string;
+  inflightPath?: string;
 }
 
 export interface EditionRecord {
@@ -52,7 +56,7 @@ export interface InstanceRecord {
 }
 
 /** Why a release stopped moving forward (it ends in `Release failed` once settled). */
-export type StopReason = 'failed' | 'cancelled';
+export type StopReason = 'failed' | 'cancelled' | 'rejected';
 
 export interface ReleaseRecord {
   id: string;
@@ -74,6 +78,10 @@ export interface ReleaseRecord {
   stopReason: StopReason | null;
   /** The first batch failed: its moved instances go back to their old edition. */
   revert: boolean;
+  /** Rollback batches planned by the last rollback (0: never rolled back). */
+  rollbackBatches: number;
+  /** 1-based rollback batch in progress (0 before the first). */
+  rollbackCurrent: number;
 }
 
 export interface BatchRecord {
@@ -93,8 +101,11 @@ export interface BatchRecord {
 }
 
 export type StepName = 'download' | 'quiesce' | 'drain' | 'restart' | 'hard-reset' | 'start' | 'stop' | 'health';
-/** upgrade: had an edition; deploy: had none; revert: going back after a first-batch failure. */
-export type InstancePhase = '' | 'upgrade' | 'deploy' | 'revert';
+/**
+ * upgrade: had an edition; deploy: had none; revert: going back after a first-batch failure;
+ * rollback: going back in an operator's (or automatic) rollback; rollback-ended: its rollback finished, ok or not.
+ */
+export type InstancePhase = '' | 'upgrade' | 'deploy' | 'revert' | 'rollback' | 'rollback-ended';
 /** How far the instance moved: nothing yet, quiesced (old edition still running), switched to the new edition. */
 export type Moved = 'none' | 'quiesced' | 'switched';
 
@@ -117,6 +128,8 @@ export interface ReleaseInstanceRecord {
   error: string;
   /** Edition active before the release touched it ("" when none). */
   fromEdition: string | null;
+  /** Its rollback batch (1-based); 0 when the rollback leaves it alone. */
+  rollbackBatch: number;
 }
 
 export interface StepRow {
@@ -173,6 +186,10 @@ export interface ReleaseSnapshot {
   agentStatus: Record<string, AgentStatus | undefined>;
   /** Outcomes of the commands the instances wait on, by command id. */
   outcomes: Record<string, CommandOutcome | undefined>;
+  /** Every edition of the app, by name (a rollback may need to download the old one). */
+  editions: Record<string, EditionRecord | undefined>;
+  /** Instances of the same app out of service in the app's other active releases (for max-unavailable). */
+  elsewhere: { outOfService: number; busy: number };
 }
 
 export type StepOp =

@@ -1,7 +1,9 @@
 // The sample app fleetwave releases in the demo: plain Node, no dependencies.
 // Its edition comes from FLEETWAVE_EDITION, else the VERSION file packaged beside it.
+// For failure drills, a FAIL_HEALTH file beside it makes /healthz answer 500, and a
+// FAIL_START file makes it exit with code 1 before it listens.
 import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 const here = new URL('.', import.meta.url);
 const edition = process.env.FLEETWAVE_EDITION || readVersion();
@@ -10,6 +12,11 @@ const port = Number(process.env.PORT || 8080);
 const startDelayMs = Number(process.env.START_DELAY_MS ?? 500);
 let started = false;
 let stopping = false;
+const failHealth = existsSync(new URL('FAIL_HEALTH', here));
+if (existsSync(new URL('FAIL_START', here))) {
+  console.error(`edition ${edition}: FAIL_START present, exiting`);
+  process.exit(1);
+}
 
 function readVersion() {
   try {
@@ -26,9 +33,21 @@ function send(res, status, body) {
   res.end(JSON.stringify(body));
 }
 
+// For an app created with --drain-mode self: POST /quiesce (or SIGUSR2) turns /healthz to 503 so the load
+// balancer stops sending, and GET /inflight reports the requests still being served, which the agent polls.
+let quiesced = false;
+let inFlight = 0;
+
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  if (url.pathname === '/healthz') return send(res, started ? 200 : 503, { ok: started, edition });
+  if (url.pathname === '/inflight') return send(res, 200, { inFlight });
+  if (url.pathname === '/quiesce' && req.method === 'POST') {
+    quiesced = true;
+    return send(res, 200, { quiesced, inFlight });
+  }
+  if (url.pathname === '/healthz') return send(res, failHealth ? 500 : started && !quiesced ? 200 : 503, { ok: started && !failHealth && !quiesced, edition });
+  inFlight++;
+  res.once('close', () => inFlight--);
   if (url.pathname === '/slow') {
     const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000) || 0, 600_000);
     setTimeout(() => send(res, 200, { edition, pid: process.pid, sleptMs: ms }), ms);
@@ -48,6 +67,9 @@ function stop(signal) {
 }
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGUSR2', () => {
+  quiesced = true;
+});
 
 setTimeout(() => {
   server.listen(port, '127.0.0.1', () => {

@@ -1,7 +1,7 @@
 // Starts and stops real fleetwave processes (nats-server, controller, agents) on loopback
 // for the integration tests, the demo and the benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,12 +126,24 @@ export interface Nats {
   restart(): Promise<void>;
 }
 
-/** A real nats-server with JetStream on a free loopback port, storing under `dir`. */
-export async function startNats(dir: string, logFile?: string): Promise<Nats> {
+/** Users a nats-server started with `auth` accepts; nobody else may connect. */
+export interface NatsUsers {
+  users: Array<{ user: string; password: string }>;
+}
+
+/** A real nats-server with JetStream on a free loopback port, storing under `dir`; with `auth`, only those users get in. */
+export async function startNats(dir: string, logFile?: string, auth?: NatsUsers): Promise<Nats> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
+  const config: string[] = [];
+  if (auth) {
+    const file = join(dir, 'auth.conf');
+    const users = auth.users.map((u) => `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)} }`).join('\n');
+    writeFileSync(file, `authorization {\n  users = [\n${users}\n  ]\n}\n`);
+    config.push('-c', file);
+  }
   const launch = async (): Promise<Proc> => {
-    const proc = spawnProc('nats-server', 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], logFile);
+    const proc = spawnProc('nats-server', 'nats-server', [...config, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], logFile);
     await waitFor(`nats-server on port ${port}`, async () => {
       if (!proc.running) throw new Error(`nats-server exited: ${proc.tail()}`);
       return (await canConnect(port)) || undefined;
@@ -180,11 +192,13 @@ export async function startController(o: {
   args?: string[];
   grpcPort?: number;
   httpPort?: number;
+  /** false: no --insecure (then `args` must give TLS, e.g. --tls-dir). Default true. */
+  insecure?: boolean;
 }): Promise<ControllerProc> {
   mkdirSync(o.dataDir, { recursive: true });
   const readyFile = join(o.dataDir, `ready-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
   const args = [
-    CLI_MAIN, 'controller', '--insecure',
+    CLI_MAIN, 'controller', ...(o.insecure === false ? [] : ['--insecure']),
     '--listen', `127.0.0.1:${o.grpcPort ?? 0}`,
     '--http', `127.0.0.1:${o.httpPort ?? 0}`,
     '--data-dir', o.dataDir,
@@ -228,10 +242,12 @@ export async function startAgent(o: {
   instances: Record<string, number>;
   logFile?: string;
   args?: string[];
+  /** false: no --insecure (then `args` must give --ca and --join-token). Default true. */
+  insecure?: boolean;
 }): Promise<AgentProc> {
   mkdirSync(o.dataDir, { recursive: true });
   const args = [
-    CLI_MAIN, 'agent', '--insecure',
+    CLI_MAIN, 'agent', ...(o.insecure === false ? [] : ['--insecure']),
     '--id', o.id,
     '--group', o.group,
     '--controller', o.controller,
@@ -340,8 +356,8 @@ export class Fleet {
     return this.logDir ? join(this.logDir, `${name}.log`) : undefined;
   }
 
-  async startNats(): Promise<Nats> {
-    this.nats = await startNats(join(this.dir, 'nats'), this.log('nats-server'));
+  async startNats(auth?: NatsUsers): Promise<Nats> {
+    this.nats = await startNats(join(this.dir, 'nats'), this.log('nats-server'), auth);
     return this.nats;
   }
 

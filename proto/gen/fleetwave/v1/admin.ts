@@ -35,6 +35,10 @@ export interface App {
   healthPath: string;
   stopTimeoutMs: number;
   createdUnixMs: number;
+  /** "gate" (default) or "self"; see AppSpec in agent.proto. */
+  drainMode: string;
+  quiesceHook: string;
+  inflightPath: string;
 }
 
 export interface App_EnvEntry {
@@ -170,6 +174,10 @@ export interface Release {
   currentBatch: number;
   /** What the release is waiting for, if anything (e.g. "approval before batch 2"). */
   waitingFor: string;
+  /** Rollback batches (newest release batch first), 0 when never rolled back. */
+  rollbackBatchCount: number;
+  /** 1-based number of the rollback batch in progress. */
+  rollbackCurrentBatch: number;
 }
 
 export interface Batch {
@@ -207,6 +215,8 @@ export interface InstanceProgress {
   edition: string;
   error: string;
   steps: StepRecord[];
+  /** Its rollback batch (1-based), 0 when the rollback does not move it. */
+  rollbackBatch: number;
 }
 
 export interface ChangeRecord {
@@ -284,6 +294,13 @@ export interface ListInstancesResponse {
   instances: Instance[];
 }
 
+export interface BackOutRequest {
+  app: string;
+  /** Group name or "all"; empty: the group of the release backed out. */
+  group: string;
+  comment: string;
+}
+
 export interface HistoryRequest {
   app: string;
 }
@@ -293,7 +310,18 @@ export interface HistoryResponse {
 }
 
 function createBaseApp(): App {
-  return { name: "", startCommand: [], env: {}, portEnv: "", healthPath: "", stopTimeoutMs: 0, createdUnixMs: 0 };
+  return {
+    name: "",
+    startCommand: [],
+    env: {},
+    portEnv: "",
+    healthPath: "",
+    stopTimeoutMs: 0,
+    createdUnixMs: 0,
+    drainMode: "",
+    quiesceHook: "",
+    inflightPath: "",
+  };
 }
 
 export const App: MessageFns<App> = {
@@ -318,6 +346,15 @@ export const App: MessageFns<App> = {
     }
     if (message.createdUnixMs !== 0) {
       writer.uint32(56).int64(message.createdUnixMs);
+    }
+    if (message.drainMode !== "") {
+      writer.uint32(66).string(message.drainMode);
+    }
+    if (message.quiesceHook !== "") {
+      writer.uint32(74).string(message.quiesceHook);
+    }
+    if (message.inflightPath !== "") {
+      writer.uint32(82).string(message.inflightPath);
     }
     return writer;
   },
@@ -394,6 +431,30 @@ export const App: MessageFns<App> = {
             message.createdUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.drainMode = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.quiesceHook = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.inflightPath = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -448,6 +509,21 @@ export const App: MessageFns<App> = {
         : isSet(object.created_unix_ms)
         ? globalThis.Number(object.created_unix_ms)
         : 0,
+      drainMode: isSet(object.drainMode)
+        ? globalThis.String(object.drainMode)
+        : isSet(object.drain_mode)
+        ? globalThis.String(object.drain_mode)
+        : "",
+      quiesceHook: isSet(object.quiesceHook)
+        ? globalThis.String(object.quiesceHook)
+        : isSet(object.quiesce_hook)
+        ? globalThis.String(object.quiesce_hook)
+        : "",
+      inflightPath: isSet(object.inflightPath)
+        ? globalThis.String(object.inflightPath)
+        : isSet(object.inflight_path)
+        ? globalThis.String(object.inflight_path)
+        : "",
     };
   },
 
@@ -480,6 +556,15 @@ export const App: MessageFns<App> = {
     if (message.createdUnixMs !== 0) {
       obj.createdUnixMs = Math.round(message.createdUnixMs);
     }
+    if (message.drainMode !== "") {
+      obj.drainMode = message.drainMode;
+    }
+    if (message.quiesceHook !== "") {
+      obj.quiesceHook = message.quiesceHook;
+    }
+    if (message.inflightPath !== "") {
+      obj.inflightPath = message.inflightPath;
+    }
     return obj;
   },
 
@@ -503,6 +588,9 @@ export const App: MessageFns<App> = {
     message.healthPath = object.healthPath ?? "";
     message.stopTimeoutMs = object.stopTimeoutMs ?? 0;
     message.createdUnixMs = object.createdUnixMs ?? 0;
+    message.drainMode = object.drainMode ?? "";
+    message.quiesceHook = object.quiesceHook ?? "";
+    message.inflightPath = object.inflightPath ?? "";
     return message;
   },
 };
@@ -2355,6 +2443,8 @@ function createBaseRelease(): Release {
     batchCount: 0,
     currentBatch: 0,
     waitingFor: "",
+    rollbackBatchCount: 0,
+    rollbackCurrentBatch: 0,
   };
 }
 
@@ -2401,6 +2491,12 @@ export const Release: MessageFns<Release> = {
     }
     if (message.waitingFor !== "") {
       writer.uint32(114).string(message.waitingFor);
+    }
+    if (message.rollbackBatchCount !== 0) {
+      writer.uint32(120).uint32(message.rollbackBatchCount);
+    }
+    if (message.rollbackCurrentBatch !== 0) {
+      writer.uint32(128).uint32(message.rollbackCurrentBatch);
     }
     return writer;
   },
@@ -2530,6 +2626,22 @@ export const Release: MessageFns<Release> = {
             message.waitingFor = reader.string();
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.rollbackBatchCount = reader.uint32();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.rollbackCurrentBatch = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2586,6 +2698,16 @@ export const Release: MessageFns<Release> = {
         : isSet(object.waiting_for)
         ? globalThis.String(object.waiting_for)
         : "",
+      rollbackBatchCount: isSet(object.rollbackBatchCount)
+        ? globalThis.Number(object.rollbackBatchCount)
+        : isSet(object.rollback_batch_count)
+        ? globalThis.Number(object.rollback_batch_count)
+        : 0,
+      rollbackCurrentBatch: isSet(object.rollbackCurrentBatch)
+        ? globalThis.Number(object.rollbackCurrentBatch)
+        : isSet(object.rollback_current_batch)
+        ? globalThis.Number(object.rollback_current_batch)
+        : 0,
     };
   },
 
@@ -2633,6 +2755,12 @@ export const Release: MessageFns<Release> = {
     if (message.waitingFor !== "") {
       obj.waitingFor = message.waitingFor;
     }
+    if (message.rollbackBatchCount !== 0) {
+      obj.rollbackBatchCount = Math.round(message.rollbackBatchCount);
+    }
+    if (message.rollbackCurrentBatch !== 0) {
+      obj.rollbackCurrentBatch = Math.round(message.rollbackCurrentBatch);
+    }
     return obj;
   },
 
@@ -2657,6 +2785,8 @@ export const Release: MessageFns<Release> = {
     message.batchCount = object.batchCount ?? 0;
     message.currentBatch = object.currentBatch ?? 0;
     message.waitingFor = object.waitingFor ?? "";
+    message.rollbackBatchCount = object.rollbackBatchCount ?? 0;
+    message.rollbackCurrentBatch = object.rollbackCurrentBatch ?? 0;
     return message;
   },
 };
@@ -3028,7 +3158,17 @@ export const StepRecord: MessageFns<StepRecord> = {
 };
 
 function createBaseInstanceProgress(): InstanceProgress {
-  return { instance: "", group: "", batch: 0, status: "", step: "", edition: "", error: "", steps: [] };
+  return {
+    instance: "",
+    group: "",
+    batch: 0,
+    status: "",
+    step: "",
+    edition: "",
+    error: "",
+    steps: [],
+    rollbackBatch: 0,
+  };
 }
 
 export const InstanceProgress: MessageFns<InstanceProgress> = {
@@ -3056,6 +3196,9 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     }
     for (const v of message.steps) {
       StepRecord.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.rollbackBatch !== 0) {
+      writer.uint32(72).uint32(message.rollbackBatch);
     }
     return writer;
   },
@@ -3137,6 +3280,14 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
             message.steps.push(StepRecord.decode(reader, reader.uint32()));
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.rollbackBatch = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3159,6 +3310,11 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
       edition: isSet(object.edition) ? globalThis.String(object.edition) : "",
       error: isSet(object.error) ? globalThis.String(object.error) : "",
       steps: globalThis.Array.isArray(object?.steps) ? object.steps.map((e: any) => StepRecord.fromJSON(e)) : [],
+      rollbackBatch: isSet(object.rollbackBatch)
+        ? globalThis.Number(object.rollbackBatch)
+        : isSet(object.rollback_batch)
+        ? globalThis.Number(object.rollback_batch)
+        : 0,
     };
   },
 
@@ -3188,6 +3344,9 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     if (message.steps?.length) {
       obj.steps = message.steps.map((e) => StepRecord.toJSON(e));
     }
+    if (message.rollbackBatch !== 0) {
+      obj.rollbackBatch = Math.round(message.rollbackBatch);
+    }
     return obj;
   },
 
@@ -3204,6 +3363,7 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     message.edition = object.edition ?? "";
     message.error = object.error ?? "";
     message.steps = object.steps?.map((e) => StepRecord.fromPartial(e)) || [];
+    message.rollbackBatch = object.rollbackBatch ?? 0;
     return message;
   },
 };
@@ -4412,6 +4572,107 @@ export const ListInstancesResponse: MessageFns<ListInstancesResponse> = {
   },
 };
 
+function createBaseBackOutRequest(): BackOutRequest {
+  return { app: "", group: "", comment: "" };
+}
+
+export const BackOutRequest: MessageFns<BackOutRequest> = {
+  encode(message: BackOutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== "") {
+      writer.uint32(10).string(message.app);
+    }
+    if (message.group !== "") {
+      writer.uint32(18).string(message.group);
+    }
+    if (message.comment !== "") {
+      writer.uint32(26).string(message.comment);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackOutRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackOutRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.comment = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackOutRequest {
+    return {
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      group: isSet(object.group) ? globalThis.String(object.group) : "",
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+    };
+  },
+
+  toJSON(message: BackOutRequest): unknown {
+    const obj: any = {};
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    if (message.group !== "") {
+      obj.group = message.group;
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackOutRequest>, I>>(base?: I): BackOutRequest {
+    return BackOutRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackOutRequest>, I>>(object: I): BackOutRequest {
+    const message = createBaseBackOutRequest();
+    message.app = object.app ?? "";
+    message.group = object.group ?? "";
+    message.comment = object.comment ?? "";
+    return message;
+  },
+};
+
 function createBaseHistoryRequest(): HistoryRequest {
   return { app: "" };
 }
@@ -4665,6 +4926,19 @@ export const AdminServiceService = {
     responseSerialize: (value: HistoryResponse): Buffer => Buffer.from(HistoryResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): HistoryResponse => HistoryResponse.decode(value),
   },
+  /**
+   * Back-out: releases the edition that was active before the app's newest
+   * Released release, with that release's policy, from the agents' kept editions.
+   */
+  backOut: {
+    path: "/fleetwave.v1.AdminService/BackOut" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BackOutRequest): Buffer => Buffer.from(BackOutRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackOutRequest => BackOutRequest.decode(value),
+    responseSerialize: (value: ReleaseDetail): Buffer => Buffer.from(ReleaseDetail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReleaseDetail => ReleaseDetail.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -4681,6 +4955,11 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   listAgents: handleUnaryCall<ListAgentsRequest, ListAgentsResponse>;
   listInstances: handleUnaryCall<ListInstancesRequest, ListInstancesResponse>;
   history: handleUnaryCall<HistoryRequest, HistoryResponse>;
+  /**
+   * Back-out: releases the edition that was active before the app's newest
+   * Released release, with that release's policy, from the agents' kept editions.
+   */
+  backOut: handleUnaryCall<BackOutRequest, ReleaseDetail>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -4852,6 +5131,25 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: HistoryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Back-out: releases the edition that was active before the app's newest
+   * Released release, with that release's policy, from the agents' kept editions.
+   */
+  backOut(
+    request: BackOutRequest,
+    callback: (error: ServiceError | null, response: ReleaseDetail) => void,
+  ): ClientUnaryCall;
+  backOut(
+    request: BackOutRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReleaseDetail) => void,
+  ): ClientUnaryCall;
+  backOut(
+    request: BackOutRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReleaseDetail) => void,
   ): ClientUnaryCall;
 }
 

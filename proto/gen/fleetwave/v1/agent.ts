@@ -98,6 +98,22 @@ export interface AppSpec {
   portEnv: string;
   healthPath: string;
   stopTimeoutMs: number;
+  /**
+   * "gate" (or empty): the agent's traffic gate fronts the app and drains it.
+   * "self": the app drains itself: it listens on the service port, the agent
+   * calls quiesce_hook on Quiesce and polls inflight_path until it reports 0.
+   */
+  drainMode: string;
+  /**
+   * drain_mode "self": an HTTP path the agent POSTs on the app ("/quiesce"),
+   * or a signal it sends the app's process ("SIGUSR2").
+   */
+  quiesceHook: string;
+  /**
+   * drain_mode "self": a path the agent GETs on the app, answering the
+   * requests in flight as {"inFlight": N} or a bare number.
+   */
+  inflightPath: string;
 }
 
 export interface AppSpec_EnvEntry {
@@ -1022,7 +1038,17 @@ export const Welcome: MessageFns<Welcome> = {
 };
 
 function createBaseAppSpec(): AppSpec {
-  return { name: "", startCommand: [], env: {}, portEnv: "", healthPath: "", stopTimeoutMs: 0 };
+  return {
+    name: "",
+    startCommand: [],
+    env: {},
+    portEnv: "",
+    healthPath: "",
+    stopTimeoutMs: 0,
+    drainMode: "",
+    quiesceHook: "",
+    inflightPath: "",
+  };
 }
 
 export const AppSpec: MessageFns<AppSpec> = {
@@ -1044,6 +1070,15 @@ export const AppSpec: MessageFns<AppSpec> = {
     }
     if (message.stopTimeoutMs !== 0) {
       writer.uint32(48).uint32(message.stopTimeoutMs);
+    }
+    if (message.drainMode !== "") {
+      writer.uint32(58).string(message.drainMode);
+    }
+    if (message.quiesceHook !== "") {
+      writer.uint32(66).string(message.quiesceHook);
+    }
+    if (message.inflightPath !== "") {
+      writer.uint32(74).string(message.inflightPath);
     }
     return writer;
   },
@@ -1112,6 +1147,30 @@ export const AppSpec: MessageFns<AppSpec> = {
             message.stopTimeoutMs = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.drainMode = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.quiesceHook = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.inflightPath = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1161,6 +1220,21 @@ export const AppSpec: MessageFns<AppSpec> = {
         : isSet(object.stop_timeout_ms)
         ? globalThis.Number(object.stop_timeout_ms)
         : 0,
+      drainMode: isSet(object.drainMode)
+        ? globalThis.String(object.drainMode)
+        : isSet(object.drain_mode)
+        ? globalThis.String(object.drain_mode)
+        : "",
+      quiesceHook: isSet(object.quiesceHook)
+        ? globalThis.String(object.quiesceHook)
+        : isSet(object.quiesce_hook)
+        ? globalThis.String(object.quiesce_hook)
+        : "",
+      inflightPath: isSet(object.inflightPath)
+        ? globalThis.String(object.inflightPath)
+        : isSet(object.inflight_path)
+        ? globalThis.String(object.inflight_path)
+        : "",
     };
   },
 
@@ -1190,6 +1264,15 @@ export const AppSpec: MessageFns<AppSpec> = {
     if (message.stopTimeoutMs !== 0) {
       obj.stopTimeoutMs = Math.round(message.stopTimeoutMs);
     }
+    if (message.drainMode !== "") {
+      obj.drainMode = message.drainMode;
+    }
+    if (message.quiesceHook !== "") {
+      obj.quiesceHook = message.quiesceHook;
+    }
+    if (message.inflightPath !== "") {
+      obj.inflightPath = message.inflightPath;
+    }
     return obj;
   },
 
@@ -1212,6 +1295,9 @@ export const AppSpec: MessageFns<AppSpec> = {
     message.portEnv = object.portEnv ?? "";
     message.healthPath = object.healthPath ?? "";
     message.stopTimeoutMs = object.stopTimeoutMs ?? 0;
+    message.drainMode = object.drainMode ?? "";
+    message.quiesceHook = object.quiesceHook ?? "";
+    message.inflightPath = object.inflightPath ?? "";
     return message;
   },
 };

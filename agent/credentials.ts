@@ -1,0 +1,102 @@
+// How the agent proves itself to the controller: TLS trusting the fleetwave CA, and a per-agent credential that it
+// gets once by enrolling with a join token and keeps in its data directory (credential.json, mode 0600).
+//
+//   no credential.json ──Enroll(join token, agent id)──▶ credential.json ──▶ every Session: authorization: Bearer <credential>
+//        ▲                                                                        │ UNAUTHENTICATED (revoked, controller lost it)
+//        └────────────────────── enrol again, if a join token was given ◀─────────┘
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { credentials as grpcCredentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { FleetwaveError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { channelCredentials } from '../common/tls.js';
+import { SecurityServiceClient } from '../proto/gen/fleetwave/v1/security.js';
+
+export const CREDENTIAL_FILE = 'credential.json';
+const ENROLL_TIMEOUT_MS = 10_000;
+
+/** The controller refused the join token or this agent id; retrying the same way will not help until an admin acts. */
+export class EnrolmentRefusedError extends FleetwaveError {}
+
+export interface LinkOptions {
+  controller: string;
+  id: string;
+  dataDir: string;
+  insecure: boolean;
+  /** PEM file of the CA that signed the controller's certificate; null: the system's roots. */
+  caFile: string | null;
+  /** '' when none was given. */
+  joinToken: string;
+}
+
+/** What the session needs to dial: channel credentials, and call metadata built fresh for every stream. */
+export interface ControllerLink {
+  credentials: ChannelCredentials;
+  /** The Session metadata; enrols first when there is no (usable) credential. Throws when enrolment is refused. */
+  metadata(): Promise<Metadata>;
+  /** The controller answered UNAUTHENTICATED: the credential is no good any more. */
+  refused(details: string): void;
+}
+
+/** Whether the agent can authenticate at all: it has a stored credential or a join token. */
+export function canAuthenticate(o: LinkOptions): boolean {
+  return o.insecure || o.joinToken !== '' || existsSync(join(o.dataDir, CREDENTIAL_FILE));
+}
+
+export function controllerLink(o: LinkOptions, log: Logger): ControllerLink {
+  if (o.insecure) return { credentials: grpcCredentials.createInsecure(), metadata: async () => new Metadata(), refused: () => {} };
+  const credentials = channelCredentials(o.caFile, '--ca');
+  const file = join(o.dataDir, CREDENTIAL_FILE);
+  let credential: string | undefined;
+  let stale = false;
+  return {
+    credentials,
+    async metadata() {
+      if (credential === undefined && !stale) credential = await readCredential(file);
+      if (credential === undefined || (stale && o.joinToken)) {
+        if (!o.joinToken) throw new EnrolmentRefusedError(`no credential in ${file} and no --join-token to enrol with`);
+        credential = await enroll(o, credentials);
+        await saveCredential(file, { agentId: o.id, credential });
+        stale = false;
+        log.info({ controller: o.controller }, 'enrolled with the join token; credential stored');
+      }
+      const md = new Metadata();
+      md.set('authorization', `Bearer ${credential}`);
+      return md;
+    },
+    refused(details) {
+      log.warn({ controller: o.controller, details }, 'controller refused this agent (revoked, or it no longer knows the credential)');
+      stale = true;
+    },
+  };
+}
+
+async function readCredential(file: string): Promise<string | undefined> {
+  try {
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as { credential?: unknown };
+    return typeof parsed.credential === 'string' && parsed.credential ? parsed.credential : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new FleetwaveError(`${file} is unreadable: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function saveCredential(file: string, content: { agentId: string; credential: string }): Promise<void> {
+  const temp = `${file}.tmp`;
+  await writeFile(temp, JSON.stringify(content) + '\n', { mode: 0o600 });
+  await rename(temp, file);
+}
+
+function enroll(o: LinkOptions, credentials: ChannelCredentials): Promise<string> {
+  const client = new SecurityServiceClient(o.controller, credentials);
+  return new Promise<string>((resolve, reject) => {
+    client.enroll({ joinToken: o.joinToken, agentId: o.id }, new Metadata(), { deadline: Date.now() + ENROLL_TIMEOUT_MS }, (err: ServiceError | null, res) => {
+      client.close();
+      if (!err) return resolve(res.credential);
+      const refused = err.code === status.UNAUTHENTICATED || err.code === status.PERMISSION_DENIED;
+      const message = `enrolment at ${o.controller} failed: ${err.details || err.message}`;
+      reject(refused ? new EnrolmentRefusedError(message, { cause: err }) : new FleetwaveError(message, { cause: err, recoverable: true }));
+    });
+  });
+}

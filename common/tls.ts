@@ -1,0 +1,142 @@
+// TLS material for gRPC: a self-signed CA and certificates it signs (node-forge), and grpc-js credentials from PEM files.
+//
+// Keys are RSA 2048 made by Node's own crypto (fast, native); node-forge only builds and signs the X.509 certificates,
+// so no openssl binary is needed.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { ChannelCredentials, ServerCredentials, credentials } from '@grpc/grpc-js';
+import forge from 'node-forge';
+import { BadInputError, ConflictError } from './errors.js';
+
+export interface PemPair {
+  certPem: string;
+  keyPem: string;
+}
+
+/** What `fleetwave ca init` writes into its directory. */
+export const CA_FILES = { caCert: 'ca.crt', caKey: 'ca.key', serverCert: 'controller.crt', serverKey: 'controller.key' } as const;
+
+const DAY_MS = 86_400_000;
+
+function newKeyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; keyPem: string } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const forgeKey = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+  return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), keyPem };
+}
+
+function baseCert(publicKey: forge.pki.PublicKey, days: number): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  // Positive, 16 random bytes: unique enough that two CAs' certificates never share a serial.
+  cert.serialNumber = '01' + randomBytes(15).toString('hex');
+  const now = Date.now();
+  // Backdated a little so hosts with a slightly slow clock accept it at once.
+  cert.validity.notBefore = new Date(now - 5 * 60_000);
+  cert.validity.notAfter = new Date(now + days * DAY_MS);
+  return cert;
+}
+
+/** A self-signed certificate authority. */
+export function createCa(commonName = 'fleetwave CA', days = 3650): PemPair {
+  const keys = newKeyPair();
+  const cert = baseCert(keys.publicKey, days);
+  const subject = [{ name: 'commonName', value: commonName }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
+}
+
+/** A server certificate signed by `ca`, valid for every name and IP address in `sans`. */
+export function issueServerCert(ca: PemPair, sans: string[], days = 825): PemPair {
+  if (sans.length === 0) throw new BadInputError('a server certificate needs at least one name or address');
+  const caCert = forge.pki.certificateFromPem(ca.certPem);
+  const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
+  const keys = newKeyPair();
+  const cert = baseCert(keys.publicKey, days);
+  cert.setSubject([{ name: 'commonName', value: sans[0]! }]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: sans.map((san) => (isIP(san) ? { type: 7, ip: san } : { type: 2, value: san })) },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
+}
+
+/** The names a controller certificate is made for: loopback, this host's name and the operator's extra ones. */
+export function defaultSans(extra: string[] = []): string[] {
+  return [...new Set(['localhost', '127.0.0.1', '::1', hostname(), ...extra].filter(Boolean))];
+}
+
+/**
+ * `fleetwave ca init`: writes ca.crt/ca.key and controller.crt/controller.key into `dir`.
+ * An existing CA key is kept unless `force`, so a second run cannot silently cut off every agent.
+ */
+export function initCaDir(dir: string, o: { sans?: string[]; force?: boolean } = {}): Record<keyof typeof CA_FILES, string> {
+  const paths = Object.fromEntries(Object.entries(CA_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<keyof typeof CA_FILES, string>;
+  if (existsSync(paths.caKey) && !o.force) throw new ConflictError(`${paths.caKey} already exists (pass --force to replace the CA)`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const ca = createCa();
+  const server = issueServerCert(ca, defaultSans(o.sans));
+  writePem(paths.caCert, ca.certPem, 0o644);
+  writePem(paths.caKey, ca.keyPem, 0o600);
+  writePem(paths.serverCert, server.certPem, 0o644);
+  writePem(paths.serverKey, server.keyPem, 0o600);
+  return paths;
+}
+
+function writePem(path: string, pem: string, mode: number): void {
+  writeFileSync(path, pem, { mode });
+  chmodSync(path, mode);
+}
+
+function readPem(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new BadInputError(`${flag}: cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
+/** The controller's TLS: its certificate and key (PEM files). */
+export function serverCredentials(o: { certFile: string; keyFile: string }): ServerCredentials {
+  const cert = readPem(o.certFile, '--tls-cert');
+  const key = readPem(o.keyFile, '--tls-key');
+  // Clients prove who they are with tokens, not client certificates, so none is requested.
+  return ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
+}
+
+/** A client's TLS: trust `caFile` (the fleetwave CA) or, without one, the system's roots. */
+export function channelCredentials(caFile: string | null, flag = '--ca'): ChannelCredentials {
+  silenceIpServernameWarning();
+  return credentials.createSsl(caFile ? readPem(caFile, flag) : null);
+}
+
+let silenced = false;
+/**
+ * grpc-js sends the target host as TLS SNI even when it is an IP address (127.0.0.1:7400), and Node warns about
+ * that (DEP0123) on stderr. The certificate is still checked against the IP SAN, so the warning is only noise in
+ * one-line CLI output; every other warning still shows.
+ */
+function silenceIpServernameWarning(): void {
+  if (silenced) return;
+  silenced = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code === 'DEP0123') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}

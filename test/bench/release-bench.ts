@@ -1,0 +1,187 @@
+// Releases under load through real agents: a fleet of agents serving the sample app, and one release per scenario.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from 'nats';
+import { SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../../common/events.js';
+import { buildEdition } from '../../examples/demo/package.js';
+import { LoadGenerator, type LoadSummary } from '../../examples/demo/load.js';
+import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
+import { releaseOverhead } from './overhead.js';
+
+export const APP = 'shop';
+/** The sample app's simulated start-up work, as the issue asks ("about half a second"). */
+export const START_DELAY_MS = 500;
+const BEFORE_MS = 3000;
+
+export interface Scenario {
+  name: string;
+  args: string[];
+  reset: 'soft' | 'hard';
+}
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'rolling-soft', reset: 'soft', args: ['--strategy', 'rolling', '--batches', '3', '--reset', 'soft'] },
+  { name: 'rolling-hard', reset: 'hard', args: ['--strategy', 'rolling', '--batches', '3', '--reset', 'hard'] },
+  { name: 'grouped-soft', reset: 'soft', args: ['--strategy', 'grouped', '--group-size', '1', '--reset', 'soft'] },
+];
+
+export interface ReleaseFigures {
+  scenario: string;
+  instances: number;
+  batches: number;
+  reset: string;
+  ok: number;
+  failed: number;
+  failures: Record<string, number>;
+  p50BeforeMs: number;
+  p99BeforeMs: number;
+  p50DuringMs: number;
+  p99DuringMs: number;
+  releaseWallMs: number;
+  /** Wall time minus the union of download, drain, stop, restart, hard-reset, start and health steps. */
+  overheadMs: number;
+  overheadPerBatchMs: number;
+  /** CPU time the controller process used during the release, per batch: its own cost, without waiting for a CPU. */
+  controllerCpuPerBatchMs: number;
+  status: string;
+}
+
+/** A controller, nats-server and `instances` agents in two groups, all running edition 1.0. */
+export class BenchFleet {
+  readonly fleet: Fleet;
+  readonly urls: string[] = [];
+  private active = '1.0';
+  private nc: NatsConnection | undefined;
+  /** Agents' drain intervals [quiesce began, drained] in Unix ms, from their `drained` events. */
+  private drains: [number, number][] = [];
+  /** Releases that ended, from their status events: waiting on these costs the controller nothing (polling GetRelease would). */
+  private readonly ended = new Set<string>();
+
+  /** `appMs`: how long each request waits inside the app (simulated I/O); 0 sends every request to `/`. */
+  private constructor(dir: string, readonly instances: number, private readonly concurrency: number, private readonly appMs: number) {
+    this.fleet = new Fleet(dir);
+  }
+
+  static async start(dir: string, o: { instances: number; concurrency: number; appMs: number }): Promise<BenchFleet> {
+    const bench = new BenchFleet(dir, o.instances, o.concurrency, o.appMs);
+    try {
+      await bench.setUp(dir);
+    } catch (err) {
+      // Nobody else holds the half-started fleet: stop its processes before reporting.
+      await bench.stop();
+      throw err;
+    }
+    return bench;
+  }
+
+  private async setUp(dir: string): Promise<void> {
+    const fleet = this.fleet;
+    await fleet.startNats();
+    this.nc = await connect({ servers: fleet.nats!.url });
+    this.nc.subscribe(`${SUBJECT_ROOT}.${APP}.instance.*`, {
+      callback: (_err, msg) => {
+        const event = msg.json<CloudEvent<{ elapsedMs: number }>>();
+        if (event.type !== `${TYPE_PREFIX}.instance.drained`) return;
+        const at = Date.parse(event.time);
+        this.drains.push([at - event.data.elapsedMs, at]);
+      },
+    });
+    this.nc.subscribe(`${SUBJECT_ROOT}.${APP}.release.*`, {
+      callback: (_err, msg) => {
+        const event = msg.json<CloudEvent<{ release: string; to?: string }>>();
+        if (event.type === `${TYPE_PREFIX}.release.status.changed` && (event.data.to === 'Released' || event.data.to === 'Release failed')) this.ended.add(event.data.release);
+      },
+    });
+    // The controller at its normal log level (info, JSON), as in production.
+    await fleet.startController();
+    const ids: string[] = [];
+    for (let i = 1; i <= this.instances; i++) {
+      const id = `h${String(i).padStart(2, '0')}`;
+      const port = await freePort();
+      this.urls.push(this.appMs > 0 ? `http://127.0.0.1:${port}/slow?ms=${this.appMs}` : `http://127.0.0.1:${port}/`);
+      ids.push(id);
+      await fleet.startAgent(id, i <= this.instances / 2 ? 'blue' : 'green', { [APP]: port });
+    }
+    await fleet.adminClient.waitForAgents(ids, 60_000);
+    await this.cli(['app', 'create', APP, '--start', 'node server.js', '--env', `START_DELAY_MS=${START_DELAY_MS}`]);
+    for (const edition of ['1.0', '2.0']) {
+      const pkg = await buildEdition({ sourceDir: repoPath('examples/app'), edition, outDir: join(dir, 'packages') });
+      await this.cli(['edition', 'install', APP, edition, '--file', pkg.path]);
+    }
+    const id = await this.release(['--edition', '1.0', '--batches', '1', '--drain', '1s']);
+    const detail = await fleet.adminClient.waitForRelease(id, ['Released', 'Release failed'], 120_000);
+    if (detail.release?.status !== 'Released') throw new Error(`deploying 1.0 ended ${detail.release?.status}: ${detail.release?.message}`);
+  }
+
+  /** Steady load for a while (latency before), then the same load for the whole release of the other edition. */
+  async run(scenario: Scenario): Promise<ReleaseFigures> {
+    const before = await this.load(() => new Promise((r) => setTimeout(r, BEFORE_MS)));
+    const target = this.active === '1.0' ? '2.0' : '1.0';
+    let id = '';
+    this.drains = [];
+    const cpuBefore = cpuMs(this.fleet.controller!.pid);
+    const during = await this.load(async () => {
+      id = await this.release(['--edition', target, '--batch-mode', 'auto', '--wait', '0s', '--drain', '5s', ...scenario.args]);
+      await waitFor(`release ${id} to end`, () => this.ended.has(id), 300_000);
+    });
+    const cpu = cpuMs(this.fleet.controller!.pid) - cpuBefore;
+    const detail = await this.fleet.adminClient.release(id);
+    if (detail.release?.status === 'Released') this.active = target;
+    const overhead = releaseOverhead(detail, this.drains);
+    return {
+      scenario: scenario.name,
+      instances: this.instances,
+      batches: overhead.batches,
+      reset: scenario.reset,
+      ok: during.ok,
+      failed: during.failed,
+      failures: during.failures,
+      p50BeforeMs: before.latencyMs.p50,
+      p99BeforeMs: before.latencyMs.p99,
+      p50DuringMs: during.latencyMs.p50,
+      p99DuringMs: during.latencyMs.p99,
+      releaseWallMs: overhead.wallMs,
+      overheadMs: overhead.overheadMs,
+      overheadPerBatchMs: overhead.perBatchMs,
+      controllerCpuPerBatchMs: Math.round(cpu / overhead.batches),
+      status: detail.release?.status ?? '',
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.nc?.close();
+    await this.fleet.stopAll();
+  }
+
+  private async load(during: () => Promise<unknown>): Promise<LoadSummary> {
+    const load = new LoadGenerator({ urls: this.urls, concurrency: this.concurrency });
+    load.start();
+    try {
+      // Concurrency 0 (no load) shows the controller's overhead on an otherwise idle machine.
+      if (this.concurrency > 0) await waitFor('requests to flow', () => load.snapshot().total > 0);
+      await during();
+    } catch (err) {
+      await load.stop();
+      throw err;
+    }
+    return load.stop();
+  }
+
+  private async release(args: string[]): Promise<string> {
+    const out = await this.cli(['release', 'create', APP, '--group', 'all', ...args]);
+    return out.trim().split(/\s+/).pop()!;
+  }
+
+  private async cli(args: string[]): Promise<string> {
+    const result = await this.fleet.cli(args);
+    if (result.code !== 0) throw new Error(`fleetwave ${args.join(' ')} failed: ${result.stderr.trim()}`);
+    return result.stdout;
+  }
+}
+
+/** User + system CPU time of a process in ms, from /proc (clock ticks of 10 ms on Linux). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}

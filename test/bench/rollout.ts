@@ -1,0 +1,94 @@
+// `make bench`: prints one JSON line per scenario on stdout (medians over --runs, failures summed); each run's line goes to stderr.
+//
+//   gate           one instance, direct vs through the traffic gate: requests/s and p50 latency
+//   rolling-soft   12 agents, 3 batches per group, soft reset  ┐
+//   rolling-hard   12 agents, 3 batches per group, hard reset  ├ a release under steady load through the gates
+//   grouped-soft   12 agents, group size 1, soft reset         ┘
+//   plain-restart  12 bare app processes restarted one by one (stop, start) under the same load, no gate
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { benchGate } from './gate-bench.js';
+import { benchPlainRestart } from './plain-restart.js';
+import { BenchFleet, SCENARIOS } from './release-bench.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    instances: { type: 'string', default: '12' },
+    // Clients per instance, each with one request in flight, for the whole release.
+    concurrency: { type: 'string', default: '2' },
+    // Time each request spends in the app (GET /slow?ms=N), as an app waiting on its database would; 0: GET /.
+    'app-ms': { type: 'string', default: '10' },
+    only: { type: 'string' },
+  },
+});
+const runs = Number(values.runs);
+const instances = Number(values.instances);
+const concurrency = Number(values.concurrency);
+const appMs = Number(values['app-ms']);
+const load = { concurrency: instances * concurrency, appMs };
+const wanted = (name: string): boolean => !values.only || values.only.split(',').includes(name);
+
+type Line = Record<string, unknown>;
+const results = new Map<string, Line[]>();
+const record = (line: Line): void => {
+  process.stderr.write(`run: ${JSON.stringify(line)}\n`);
+  const name = String(line.scenario);
+  results.set(name, [...(results.get(name) ?? []), line]);
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'fleetwave-bench-'));
+let fleet: BenchFleet | undefined;
+const cleanUp = async (): Promise<void> => {
+  await fleet?.stop();
+  rmSync(dir, { recursive: true, force: true });
+};
+process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
+
+try {
+  for (let run = 0; run < runs; run++) {
+    if (wanted('gate')) record({ ...(await benchGate()) });
+  }
+  if (SCENARIOS.some((s) => wanted(s.name))) {
+    fleet = await BenchFleet.start(dir, { instances, concurrency, appMs });
+    for (let run = 0; run < runs; run++) {
+      for (const scenario of SCENARIOS.filter((s) => wanted(s.name))) record({ ...(await fleet.run(scenario)), ...load });
+    }
+    await fleet.stop();
+    fleet = undefined;
+  }
+  for (let run = 0; run < runs; run++) {
+    if (wanted('plain-restart')) record({ ...(await benchPlainRestart(instances, concurrency, appMs)), ...load });
+  }
+} finally {
+  await cleanUp();
+}
+
+for (const lines of results.values()) console.log(JSON.stringify(summarize(lines)));
+
+/** Medians of the numeric fields; failure counts are summed over the runs, since one lost request is one too many. */
+function summarize(lines: Line[]): Line {
+  const out: Line = { ...lines[0], runs: lines.length };
+  for (const key of Object.keys(lines[0]!)) {
+    const values = lines.map((l) => l[key]);
+    if (key === 'failed') out[key] = values.reduce((a, b) => Number(a) + Number(b), 0);
+    else if (key === 'failures') out[key] = mergeCounts(values as Record<string, number>[]);
+    else if (key === 'status') out[key] = [...new Set(values)].join(',');
+    else if (values.every((v) => typeof v === 'number')) out[key] = median(values as number[]);
+  }
+  return out;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function mergeCounts(counts: Record<string, number>[]): Record<string, number> {
+  const merged: Record<string, number> = {};
+  for (const c of counts) for (const [k, v] of Object.entries(c)) merged[k] = (merged[k] ?? 0) + v;
+  return merged;
+}
