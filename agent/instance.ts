@@ -7,7 +7,7 @@ import type { EventSink } from './events.js';
 import { TrafficGate } from './gate.js';
 import type { AgentOptions, InstanceOption } from './options.js';
 import { editionDir, listEditions, readMarker, removeLeftovers } from './package/editions.js';
-import { freePort } from './ports.js';
+import { freeInternalPort } from './ports.js';
 import type { AgentState } from './state.js';
 import { isSelfDrained } from './self-drain.js';
 import { AppSupervisor, reapOrphan } from './supervisor.js';
@@ -31,7 +31,7 @@ export class Instance {
     const record = state.app(app);
     if (record.pid) reapOrphan(record.pid, record.pidStartTime, logger);
     await removeLeftovers(appDir);
-    const internalPort = await freePort();
+    const internalPort = await freeInternalPort();
     const supervisor = new AppSupervisor({
       app,
       instanceId: options.id,

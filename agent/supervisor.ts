@@ -81,7 +81,10 @@ export class AppSupervisor {
     const { exited } = await this.spawn(edition, spec, dir);
     const outcome = await Promise.race([exited, delay(this.options.startGraceMs).then(() => undefined)]);
     if (outcome) {
-      throw new Error(`app ${this.options.app} ${describeExit(outcome)} right after starting edition ${edition} (see ${this.options.logPath})`);
+      const said = lastLogLine(this.options.logPath);
+      throw new Error(
+        `app ${this.options.app} ${describeExit(outcome)} right after starting edition ${edition}${said ? `: ${said}` : ''} (see ${this.options.logPath})`,
+      );
     }
     if (this.stateValue === 'starting') this.setState('running');
     return this.child!.pid!;
@@ -280,4 +283,15 @@ function openLog(path: string): number {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The app's last non-empty log line (at most 200 characters), so a start failure says why in one line. */
+function lastLogLine(path: string): string {
+  try {
+    const text = readFileSync(path, 'utf8').slice(-4096);
+    const line = text.split('\n').map((l) => l.trim()).filter(Boolean).at(-1) ?? '';
+    return line.slice(0, 200);
+  } catch {
+    return '';
+  }
 }

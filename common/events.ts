@@ -72,6 +72,22 @@ export function releaseSubject(app: string, releaseId: string): string {
   return `${SUBJECT_ROOT}.${subjectToken(app)}.release.${subjectToken(releaseId)}`;
 }
 
+function cloudEvent(source: string, subject: string, type: string, about: string, data: Record<string, unknown>): { subject: string; event: CloudEvent } {
+  return {
+    subject,
+    event: {
+      specversion: '1.0',
+      id: randomUUID(),
+      source,
+      type,
+      subject: about,
+      time: new Date().toISOString(),
+      datacontenttype: 'application/json',
+      data,
+    },
+  };
+}
+
 export function instanceEvent(
   source: string,
   app: string,
@@ -79,20 +95,7 @@ export function instanceEvent(
   reason: InstanceEventReason,
   data: Record<string, unknown>,
 ): { subject: string; event: CloudEvent } {
-  const subject = instanceSubject(app, instance);
-  return {
-    subject,
-    event: {
-      specversion: '1.0',
-      id: randomUUID(),
-      source,
-      type: `${TYPE_PREFIX}.instance.${reason}`,
-      subject: `${app}/${instance}`,
-      time: new Date().toISOString(),
-      datacontenttype: 'application/json',
-      data: { app, instance, ...data },
-    },
-  };
+  return cloudEvent(source, instanceSubject(app, instance), `${TYPE_PREFIX}.instance.${reason}`, `${app}/${instance}`, { app, instance, ...data });
 }
 
 export function releaseEvent(
@@ -102,18 +105,5 @@ export function releaseEvent(
   reason: ReleaseEventReason,
   data: Record<string, unknown>,
 ): { subject: string; event: CloudEvent } {
-  const subject = releaseSubject(app, releaseId);
-  return {
-    subject,
-    event: {
-      specversion: '1.0',
-      id: randomUUID(),
-      source,
-      type: `${TYPE_PREFIX}.release.${reason}`,
-      subject: `${app}/${releaseId}`,
-      time: new Date().toISOString(),
-      datacontenttype: 'application/json',
-      data: { app, release: releaseId, ...data },
-    },
-  };
+  return cloudEvent(source, releaseSubject(app, releaseId), `${TYPE_PREFIX}.release.${reason}`, `${app}/${releaseId}`, { app, release: releaseId, ...data });
 }

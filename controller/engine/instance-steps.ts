@@ -37,6 +37,8 @@ export function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
     if (outcome.ok) return stepSucceeded(p, i);
     return stepFailed(p, i, `${i.step}: ${outcome.error || 'failed'}`, false);
   }
+  // `drained` proves the agent quiesced the instance: go on without waiting for its Quiesce result.
+  if (i.step === 'quiesce' && i.drained && !p.release.spec.fullDrain) return p.finishStep(i, 'ok');
   // A full drain ignores the early `drained` event and waits the whole interval.
   if (i.step === 'drain' && i.drained && (!p.release.spec.fullDrain || i.phase === 'rollback')) return p.finishStep(i, 'ok');
   if (i.deadlineUnixMs !== null && i.deadlineUnixMs <= p.now) {

@@ -13,6 +13,9 @@ describe('fault: an agent is killed (SIGKILL) mid-step', () => {
   const killed = new Set<string>();
   let edition = '1.0';
 
+  // The app listens 1.5 s after it starts, past the agent's 500 ms start grace, so the health step lasts long enough to kill the agent in it.
+  f.startDelayMs = 1500;
+
   beforeAll(() => f.start(), 120_000);
   afterAll(() => f.stop(), 60_000);
 
