@@ -96,7 +96,7 @@ function advanceRelease(p: Pass): void {
   const next = p.s.batches.find((b) => b.status === 'pending' || b.status === 'waiting');
   if (!next) return finishReleased(p);
   if (r.nextBatchAt !== null && p.now < r.nextBatchAt) {
-    setWaitingFor(p, `batch ${next.number} at ${new Date(r.nextBatchAt).toISOString()}`);
+    setWaitingFor(p, `batch ${next.number} (automatic wait until ${new Date(r.nextBatchAt).toISOString().slice(11, 19)} UTC)`);
     return;
   }
   const gate = gateBefore(p, next);
