@@ -218,6 +218,7 @@ export class Store {
   }
 
   listReleases(app: string): ReleaseRecord[] {
+    if (app) this.getApp(app);
     return (this.db.prepare(`SELECT * FROM releases WHERE (? = '' OR app = ?) ORDER BY seq DESC`).all(app, app) as any[]).map(toRelease);
   }
 
@@ -368,6 +369,7 @@ export class Store {
   }
 
   history(app: string): ChangeRecordRow[] {
+    if (app) this.getApp(app);
     return (this.db.prepare(`SELECT * FROM change_records WHERE (? = '' OR app = ?) ORDER BY id`).all(app, app) as any[]).map(toChange);
   }
 }

@@ -61,6 +61,11 @@ describe('CLI errors', () => {
     expectOneLineError(await fleet.cli(['frobnicate']), /unknown command/i);
   });
 
+  it('refuses the history and releases of an unknown app', async () => {
+    expectOneLineError(await fleet.cli(['history', 'nope']), /app 'nope' does not exist/);
+    expectOneLineError(await fleet.cli(['release', 'list', 'nope']), /app 'nope' does not exist/);
+  });
+
   it('lists apps and editions as JSON', async () => {
     const editions = await fleet.cli(['edition', 'list', 'web', '--output', 'json']);
     expect(editions.code, editions.stderr).toBe(0);
