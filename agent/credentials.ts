@@ -5,13 +5,14 @@
 //        ▲                                                                        │ UNAUTHENTICATED (revoked, controller lost it)
 //        └────────────────────── enrol again, if a join token was given ◀─────────┘
 import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { credentials as grpcCredentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { FleetwaveError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { channelCredentials } from '../common/tls.js';
 import { SecurityServiceClient } from '../proto/gen/fleetwave/v1/security.js';
+import { writeAtomically } from './json-file.js';
 
 export const CREDENTIAL_FILE = 'credential.json';
 const ENROLL_TIMEOUT_MS = 10_000;
@@ -83,9 +84,7 @@ async function readCredential(file: string): Promise<string | undefined> {
 }
 
 async function saveCredential(file: string, content: { agentId: string; credential: string }): Promise<void> {
-  const temp = `${file}.tmp`;
-  await writeFile(temp, JSON.stringify(content) + '\n', { mode: 0o600 });
-  await rename(temp, file);
+  await writeAtomically(file, JSON.stringify(content) + '\n');
 }
 
 function enroll(o: LinkOptions, credentials: ChannelCredentials): Promise<string> {

@@ -50,11 +50,6 @@ export class ControllerSession {
 
   constructor(private readonly deps: SessionDeps) {}
 
-  /** True between a Welcome and the end of that stream. */
-  get connected(): boolean {
-    return this.welcomed;
-  }
-
   start(): void {
     this.loop ??= this.run();
   }

@@ -1,7 +1,7 @@
 // NATS credentials for the controller and agents: user/password, token, a .creds file (JWT + nkey) or an nkey seed file.
-import { readFileSync } from 'node:fs';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from 'nats';
 import { BadInputError } from './errors.js';
+import { readFlagFile } from './flag-file.js';
 
 /** The flags, as given; passwords and tokens may come from the environment instead of the command line. */
 export interface RawNatsAuth {
@@ -33,17 +33,9 @@ export function compileNatsAuth(raw: RawNatsAuth, env: NodeJS.ProcessEnv = proce
     if (!token) throw new BadInputError('--nats-token must not be empty');
     return { token };
   }
-  if (raw.natsCreds) return { authenticator: credsAuthenticator(readSecretFile(raw.natsCreds, '--nats-creds')) };
-  if (raw.natsNkey) return { authenticator: nkeyAuthenticator(new TextEncoder().encode(readSecretFile(raw.natsNkey, '--nats-nkey').toString().trim())) };
+  if (raw.natsCreds) return { authenticator: credsAuthenticator(readFlagFile(raw.natsCreds, '--nats-creds')) };
+  if (raw.natsNkey) return { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFlagFile(raw.natsNkey, '--nats-nkey').toString().trim())) };
   return {};
-}
-
-function readSecretFile(path: string, flag: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new BadInputError(`${flag}: cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-  }
 }
 
 /** Registers the NATS credential flags on a daemon command. */

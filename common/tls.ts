@@ -3,13 +3,14 @@
 // Keys are RSA 2048 made by Node's own crypto (fast, native); node-forge only builds and signs the X.509 certificates,
 // so no openssl binary is needed.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ChannelCredentials, ServerCredentials, credentials } from '@grpc/grpc-js';
 import forge from 'node-forge';
 import { BadInputError, ConflictError } from './errors.js';
+import { readFlagFile } from './flag-file.js';
 
 export interface PemPair {
   certPem: string;
@@ -102,18 +103,10 @@ function writePem(path: string, pem: string, mode: number): void {
   chmodSync(path, mode);
 }
 
-function readPem(path: string, flag: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new BadInputError(`${flag}: cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-  }
-}
-
 /** The controller's TLS: its certificate and key (PEM files). */
 export function serverCredentials(o: { certFile: string; keyFile: string }): ServerCredentials {
-  const cert = readPem(o.certFile, '--tls-cert');
-  const key = readPem(o.keyFile, '--tls-key');
+  const cert = readFlagFile(o.certFile, '--tls-cert');
+  const key = readFlagFile(o.keyFile, '--tls-key');
   // Clients prove who they are with tokens, not client certificates, so none is requested.
   return ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
 }
@@ -121,7 +114,7 @@ export function serverCredentials(o: { certFile: string; keyFile: string }): Ser
 /** A client's TLS: trust `caFile` (the fleetwave CA) or, without one, the system's roots. */
 export function channelCredentials(caFile: string | null, flag = '--ca'): ChannelCredentials {
   silenceIpServernameWarning();
-  return credentials.createSsl(caFile ? readPem(caFile, flag) : null);
+  return credentials.createSsl(caFile ? readFlagFile(caFile, flag) : null);
 }
 
 let silenced = false;

@@ -203,7 +203,7 @@ export class AgentSessions implements CommandSink {
   }
 
   private hardResetPending(agentId: string): boolean {
-    return this.store.pendingCommandsForAgent(agentId).some((c) => Command.decode(c.payload).hardResetServer !== undefined);
+    return this.store.hasPendingCommand(agentId, 'HardResetServer');
   }
 }
 

@@ -20,8 +20,4 @@ export class EventHub {
     this.emitter.on('event', listener);
     return () => this.emitter.off('event', listener);
   }
-
-  get listeners(): number {
-    return this.emitter.listenerCount('event');
-  }
 }

@@ -38,7 +38,7 @@ export interface RunningController {
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const EVENT_SOURCE = 'fleetwave/controller';
 
-export const GRPC_SERVER_OPTIONS: grpc.ChannelOptions = {
+const GRPC_SERVER_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   // Agent streams sit idle between heartbeats; keepalive notices dead peers behind NAT.

@@ -130,10 +130,9 @@ export class TokenStore {
   }
 
   revokeToken(name: string): TokenRecord {
-    const result = this.db.prepare('UPDATE auth_tokens SET revoked_unix_ms = ? WHERE name = ? AND revoked_unix_ms = 0').run(this.now(), name);
+    this.db.prepare('UPDATE auth_tokens SET revoked_unix_ms = ? WHERE name = ? AND revoked_unix_ms = 0').run(this.now(), name);
     const row = this.db.prepare('SELECT * FROM auth_tokens WHERE name = ?').get(name) as TokenRow | undefined;
     if (!row) throw new NotFoundError(`token '${name}' does not exist`);
-    void result;
     return toRecord(row);
   }
 

@@ -55,11 +55,6 @@ export class CommandDispatcher {
     });
   }
 
-  /** Resolves when every accepted command has finished. */
-  async idle(): Promise<void> {
-    await Promise.all([...this.running.values()]);
-  }
-
   private async execute(command: Command): Promise<void> {
     const { state, logger } = this.deps;
     const startedUnixMs = Date.now();

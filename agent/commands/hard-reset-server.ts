@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { FleetwaveError } from '../../common/errors.js';
+import { describeExit } from '../supervisor.js';
 import type { CommandContext, CommandHandler } from './types.js';
 
 export const hardResetServer: CommandHandler<'hardResetServer'> = {
@@ -65,7 +66,7 @@ function runResetHook(ctx: CommandContext): Promise<void> {
     child.once('error', (err) => reject(new FleetwaveError(`reset hook could not run: ${err.message}`, { cause: err })));
     child.once('exit', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new FleetwaveError(`reset hook ${signal ? `was killed by ${signal}` : `exited with code ${code}`} (see ${logPath})`));
+      else reject(new FleetwaveError(`reset hook ${describeExit({ code, signal })} (see ${logPath})`));
     });
   }).finally(() => closeSync(log));
 }

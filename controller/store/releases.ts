@@ -43,7 +43,7 @@ export interface NewReleaseInput {
 }
 
 /** Two group selections overlap when equal or when either is "all". */
-export function groupsOverlap(a: string, b: string): boolean {
+function groupsOverlap(a: string, b: string): boolean {
   return a === b || a === 'all' || b === 'all';
 }
 
@@ -157,12 +157,14 @@ export function loadSnapshot(db: Database, id: string): ReleaseSnapshot {
     agentStatus[row.agent_id] = row.agent_status;
   }
   const outcomes: ReleaseSnapshot['outcomes'] = {};
-  const outcomeStmt = db.prepare('SELECT result FROM outbox WHERE command_id = ? AND result IS NOT NULL');
-  for (const instance of instances) {
-    if (!instance.commandId) continue;
-    const result = outcomeStmt.pluck().get(instance.commandId) as string | undefined;
-    if (result) outcomes[instance.commandId] = JSON.parse(result) as CommandOutcome;
-  }
+  // One query for the results of every instance's current command, not one per instance.
+  const results = db
+    .prepare(
+      `SELECT o.command_id, o.result FROM outbox o JOIN release_instances ri ON ri.command_id = o.command_id
+       WHERE ri.release_id = ? AND o.result IS NOT NULL`,
+    )
+    .all(id) as Array<{ command_id: string; result: string }>;
+  for (const row of results) outcomes[row.command_id] = JSON.parse(row.result) as CommandOutcome;
   return { release, batches, instances, app, edition, hosts, agentStatus, outcomes, editions, elsewhere: outOfServiceElsewhere(db, release) };
 }
 

@@ -113,11 +113,6 @@ export class Store {
     return (this.db.prepare('SELECT * FROM editions WHERE app = ? ORDER BY created_unix_ms, name').all(app) as any[]).map(toEdition);
   }
 
-  /** True when some edition (of any app) is stored with this sha256: the artifact endpoint serves only those. */
-  hasArtifact(sha256: string): boolean {
-    return this.db.prepare('SELECT 1 FROM editions WHERE sha256 = ? LIMIT 1').get(sha256) !== undefined;
-  }
-
   // ── agents and instances ─────────────────────────────────────────────────
 
   /** Upserts the agent and the instances it reports, marks it connected; returns its previous status. */
@@ -177,10 +172,6 @@ export class Store {
 
   listAgents(): AgentRecord[] {
     return (this.db.prepare('SELECT * FROM agents ORDER BY id').all() as any[]).map(toAgent);
-  }
-
-  countAgents(status: AgentStatus): number {
-    return this.db.prepare('SELECT count(*) FROM agents WHERE status = ?').pluck().get(status) as number;
   }
 
   /** Instances of an app (all apps when empty), with their agent's status. */
@@ -302,6 +293,11 @@ export class Store {
       this.db.prepare('UPDATE outbox SET done = 1, result = ? WHERE command_id = ?').run(JSON.stringify(outcome), commandId);
       return { releaseId: row.release_id, instance: row.instance, kind: row.kind };
     });
+  }
+
+  /** True when the agent has a command of `kind` (e.g. 'HardResetServer') without a result. */
+  hasPendingCommand(agentId: string, kind: string): boolean {
+    return this.db.prepare('SELECT 1 FROM outbox WHERE agent_id = ? AND done = 0 AND kind = ? LIMIT 1').get(agentId, kind) !== undefined;
   }
 
   /** Commands of the agent without a result yet, oldest first: re-sent on every hello. */

@@ -162,7 +162,8 @@ export async function startNats(dir: string, logFile?: string, auth?: NatsUsers)
   return nats;
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((r) => {
     import('node:net').then(({ connect }) => {
       const socket = connect(port, '127.0.0.1');
