@@ -130,10 +130,7 @@ export class AdminClient {
   }
 
   private metadata(): Metadata {
-    const md = new Metadata();
-    md.set('x-fleetwave-actor', this.actor);
-    if (this.connection.token) md.set('authorization', `Bearer ${this.connection.token}`);
-    return md;
+    return callMetadata(this.actor, this.connection);
   }
 
   private unary<Res>(method: string, invoke: Invoke<Res>, timeoutMs = UNARY_TIMEOUT_MS): Promise<Res> {
@@ -145,37 +142,55 @@ export class AdminClient {
     });
   }
 
-  /** One place where gRPC status codes become fleetwave errors, with the original as cause. */
   mapError(method: string, error: ServiceError): Error {
-    const message = error.details || error.message;
-    const cause = error;
-    switch (error.code) {
-      case grpcStatus.UNAVAILABLE:
-        return this.unreachable(cause);
-      case grpcStatus.DEADLINE_EXCEEDED:
-        // Never connected: the controller is not there. Connected: it is too slow.
-        if (this.raw.getChannel().getConnectivityState(false) !== connectivityState.READY) return this.unreachable(cause);
-        return new UnavailableError(`the controller at ${this.address} did not answer ${method} in time`, { cause });
-      case grpcStatus.INVALID_ARGUMENT:
-      case grpcStatus.OUT_OF_RANGE:
-        return new BadInputError(message, { cause });
-      case grpcStatus.NOT_FOUND:
-        return new NotFoundError(message, { cause });
-      case grpcStatus.ALREADY_EXISTS:
-      case grpcStatus.FAILED_PRECONDITION:
-      case grpcStatus.ABORTED:
-        return new ConflictError(message, { cause });
-      case grpcStatus.UNIMPLEMENTED:
-        return new FleetwaveError(`the controller at ${this.address} does not implement ${method} (version mismatch?)`, { cause });
-      case grpcStatus.PERMISSION_DENIED:
-      case grpcStatus.UNAUTHENTICATED:
-        return new FleetwaveError(`not allowed: ${message}`, { cause });
-      default:
-        return new FleetwaveError(`${method} failed (${grpcStatus[error.code] ?? error.code}): ${message}`, { cause });
-    }
-  }
-
-  private unreachable(cause: unknown): UnavailableError {
-    return new UnavailableError(`cannot reach the controller at ${this.address} (is it running?)`, { cause });
+    return mapCallError(this.address, this.raw.getChannel(), method, error);
   }
 }
+
+/** The metadata every CLI call carries: who acts, and the bearer token when there is one. */
+export function callMetadata(actor: string, connection: Connection): Metadata {
+  const md = new Metadata();
+  md.set('x-fleetwave-actor', actor);
+  if (connection.token) md.set('authorization', `Bearer ${connection.token}`);
+  return md;
+}
+
+function unreachable(address: string, cause: unknown): UnavailableError {
+  return new UnavailableError(`cannot reach the controller at ${address} (is it running?)`, { cause });
+}
+
+/** One place where gRPC status codes become fleetwave errors, with the original as cause. */
+export function mapCallError(
+  address: string,
+  channel: { getConnectivityState(tryToConnect: boolean): connectivityState },
+  method: string,
+  error: ServiceError,
+): Error {
+  const message = error.details || error.message;
+  const cause = error;
+  switch (error.code) {
+    case grpcStatus.UNAVAILABLE:
+      return unreachable(address, cause);
+    case grpcStatus.DEADLINE_EXCEEDED:
+      // Never connected: the controller is not there. Connected: it is too slow.
+      if (channel.getConnectivityState(false) !== connectivityState.READY) return unreachable(address, cause);
+      return new UnavailableError(`the controller at ${address} did not answer ${method} in time`, { cause });
+    case grpcStatus.INVALID_ARGUMENT:
+    case grpcStatus.OUT_OF_RANGE:
+      return new BadInputError(message, { cause });
+    case grpcStatus.NOT_FOUND:
+      return new NotFoundError(message, { cause });
+    case grpcStatus.ALREADY_EXISTS:
+    case grpcStatus.FAILED_PRECONDITION:
+    case grpcStatus.ABORTED:
+      return new ConflictError(message, { cause });
+    case grpcStatus.UNIMPLEMENTED:
+      return new FleetwaveError(`the controller at ${address} does not implement ${method} (version mismatch?)`, { cause });
+    case grpcStatus.PERMISSION_DENIED:
+    case grpcStatus.UNAUTHENTICATED:
+      return new FleetwaveError(`not allowed: ${message}`, { cause });
+    default:
+      return new FleetwaveError(`${method} failed (${grpcStatus[error.code] ?? error.code}): ${message}`, { cause });
+  }
+}
+

@@ -3,9 +3,10 @@
 // `release watch` prints these lines as the WatchRelease stream delivers snapshots.
 import type { Batch, InstanceProgress, ReleaseDetail, StepRecord } from '../proto/gen/fleetwave/v1/admin.js';
 import { formatDuration } from '../common/durations.js';
+import { FINAL_RELEASE_STATUSES } from '../controller/engine/transitions.js';
 
 /** Release statuses after which nothing more happens. */
-export const FINAL_STATUSES: ReadonlySet<string> = new Set(['Released', 'Release failed', 'Rolled back', 'Rollback failed']);
+const FINAL_STATUSES: ReadonlySet<string> = new Set(FINAL_RELEASE_STATUSES);
 
 export function isFinal(detail: ReleaseDetail | undefined): boolean {
   return FINAL_STATUSES.has(detail?.release?.status ?? '');

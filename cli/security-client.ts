@@ -1,17 +1,18 @@
 // The CLI's client of the SecurityService (tokens, agent revocation); errors mapped like the admin client's.
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { Metadata, ServiceError } from '@grpc/grpc-js';
 import { SecurityServiceClient, type CreateTokenResponse, type ListTokensResponse, type RevokeAgentResponse, type TokenInfo } from '../proto/gen/fleetwave/v1/security.js';
-import { AdminClient, UNARY_TIMEOUT_MS } from './client.js';
+import { callMetadata, mapCallError, UNARY_TIMEOUT_MS } from './client.js';
 import type { Connection } from './connection.js';
 
 export class SecurityClient {
   private readonly raw: SecurityServiceClient;
-  /** Shares the admin client's error mapping (one place where gRPC codes become fleetwave errors). */
-  private readonly errors: AdminClient;
 
-  constructor(address: string, actor: string, private readonly connection: Connection) {
+  constructor(
+    private readonly address: string,
+    private readonly actor: string,
+    private readonly connection: Connection,
+  ) {
     this.raw = new SecurityServiceClient(address, connection.credentials);
-    this.errors = new AdminClient(address, actor, connection);
   }
 
   createToken(name: string, role: string, ttlMs: number): Promise<CreateTokenResponse> {
@@ -29,15 +30,14 @@ export class SecurityClient {
 
   close(): void {
     this.raw.close();
-    this.errors.close();
   }
 
   private unary<Res>(method: string, invoke: (md: Metadata, o: { deadline: number }, cb: (e: ServiceError | null, r: Res) => void) => unknown): Promise<Res> {
-    const md = new Metadata();
-    md.set('x-fleetwave-actor', this.errors.actor);
-    if (this.connection.token) md.set('authorization', `Bearer ${this.connection.token}`);
+    const md = callMetadata(this.actor, this.connection);
     return new Promise<Res>((resolve, reject) => {
-      invoke(md, { deadline: Date.now() + UNARY_TIMEOUT_MS }, (err, res) => (err ? reject(this.errors.mapError(method, err)) : resolve(res)));
+      invoke(md, { deadline: Date.now() + UNARY_TIMEOUT_MS }, (err, res) =>
+        err ? reject(mapCallError(this.address, this.raw.getChannel(), method, err)) : resolve(res),
+      );
     });
   }
 }

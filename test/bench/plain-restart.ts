@@ -1,7 +1,8 @@
 // The same load against app processes restarted the way a playbook does it (stop, start, wait for the port), without a gate.
 import { LoadGenerator } from '../../examples/demo/load.js';
 import { freePort, waitFor } from '../harness/fleet.js';
-import { startApp, type Child } from './processes.js';
+import type { Proc } from '../harness/fleet.js';
+import { startApp } from './processes.js';
 import { START_DELAY_MS } from './release-bench.js';
 
 export interface PlainRestartFigures {
@@ -19,7 +20,7 @@ export interface PlainRestartFigures {
 /** One instance at a time: SIGTERM and wait for the exit, start the new edition, wait until it listens, next. */
 export async function benchPlainRestart(instances: number, concurrency: number, appMs: number): Promise<PlainRestartFigures> {
   const ports: number[] = [];
-  const apps: Child[] = [];
+  const apps: Proc[] = [];
   try {
     for (let i = 0; i < instances; i++) {
       ports.push(await freePort());

@@ -5,11 +5,8 @@ import { canConnect, Proc, REPO_ROOT, waitFor } from '../harness/fleet.js';
 
 export const APP_SERVER = join(REPO_ROOT, 'examples', 'app', 'server.js');
 
-/** A started process; `stop()` sends SIGTERM and waits for the exit (SIGKILL after 10 s). */
-export type Child = Proc;
-
 /** The sample app listening on `port` as edition `edition`; resolves once it accepts connections. */
-export async function startApp(port: number, edition: string, startDelayMs = 0): Promise<Child> {
+export async function startApp(port: number, edition: string, startDelayMs = 0): Promise<Proc> {
   const child = spawn(process.execPath, [APP_SERVER], {
     env: { ...process.env, PORT: String(port), START_DELAY_MS: String(startDelayMs), FLEETWAVE_EDITION: edition },
     stdio: 'ignore',
@@ -22,7 +19,7 @@ export async function startApp(port: number, edition: string, startDelayMs = 0):
 }
 
 /** A TrafficGate in its own process (as in the agent) in front of `targetPort`. */
-export async function startGate(targetPort: number): Promise<Child & { port: number }> {
+export async function startGate(targetPort: number): Promise<Proc & { port: number }> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'test', 'bench', 'gate-host.js'), String(targetPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port));

@@ -10,6 +10,7 @@ import { STREAM_NAME } from '../../common/events.js';
 import { buildEdition } from '../../examples/demo/package.js';
 import { ReleaseSpec, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
+import { FINAL_RELEASE_STATUSES } from '../../controller/engine/transitions.js';
 
 export const APP = 'shop';
 export const EDITIONS = ['1.0', '2.0'] as const;
@@ -93,7 +94,7 @@ export class FaultFleet {
   }
 
   async waitEnd(id: string, timeoutMs = 60_000): Promise<ReleaseDetail> {
-    return this.fleet.adminClient.waitForRelease(id, ['Released', 'Release failed', 'Rolled back', 'Rollback failed'], timeoutMs);
+    return this.fleet.adminClient.waitForRelease(id, [...FINAL_RELEASE_STATUSES], timeoutMs);
   }
 
   async release(spec: Partial<ReleaseSpec>, timeoutMs = 60_000): Promise<ReleaseDetail> {

@@ -2,10 +2,11 @@
 // for the integration tests, the demo and the benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials, Metadata } from '@grpc/grpc-js';
+import { freePort } from '../../agent/ports.js';
 import { AdminServiceClient, type AgentInfo, type Instance, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
 
 /** The repository root, whether this file runs from source (vitest) or from dist/. */
@@ -23,18 +24,8 @@ function findRepoRoot(from: string): string {
   return dir;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1 (the agent's own finder). */
+export { freePort };
 
 /** Polls `check` every 25 ms until it returns a truthy value, or fails after `timeoutMs`. */
 export async function waitFor<T>(
@@ -165,14 +156,12 @@ export async function startNats(dir: string, logFile?: string, auth?: NatsUsers)
 /** True when something accepts TCP connections on 127.0.0.1:`port`. */
 export function canConnect(port: number): Promise<boolean> {
   return new Promise((r) => {
-    import('node:net').then(({ connect }) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        r(true);
-      });
-      socket.once('error', () => r(false));
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      r(true);
     });
+    socket.once('error', () => r(false));
   });
 }
 

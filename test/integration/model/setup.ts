@@ -8,6 +8,7 @@ import { expect } from 'vitest';
 import type { ReleaseDetail } from '../../../proto/gen/fleetwave/v1/admin.js';
 import { buildEdition } from '../../../examples/demo/package.js';
 import { Fleet, repoPath, waitFor } from '../../harness/fleet.js';
+import { FINAL_RELEASE_STATUSES } from '../../../controller/engine/transitions.js';
 
 export const AGENTS = [
   { id: 'b1', group: 'blue' },
@@ -122,8 +123,7 @@ export class ModelFleet {
   }
 
   async expectStatus(id: string, status: string, timeoutMs = 60_000): Promise<ReleaseDetail> {
-    const finals = ['Released', 'Release failed', 'Rolled back', 'Rollback failed'];
-    const detail = await this.admin.waitForRelease(id, [...new Set([status, ...finals])], timeoutMs);
+    const detail = await this.admin.waitForRelease(id, [...new Set([status, ...FINAL_RELEASE_STATUSES])], timeoutMs);
     expect(detail.release?.status, detail.release?.message).toBe(status);
     return detail;
   }
