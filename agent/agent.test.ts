@@ -24,7 +24,7 @@ class FakeController {
         call.on('data', (message: AgentMessage) => {
           if (message.hello) {
             this.hellos.push(message.hello);
-            call.write({ welcome: { controllerId: 'fake', heartbeatIntervalMs: 100 } });
+            call.write({ welcome: { controllerId: 'fake', heartbeatIntervalMs: 100, artifactBaseUrl: '' } });
           }
           if (message.heartbeat) this.heartbeats++;
           if (message.result) this.results.push(message.result);

@@ -4,7 +4,7 @@
 //   no credential.json ──Enroll(join token, agent id)──▶ credential.json ──▶ every Session: authorization: Bearer <credential>
 //        ▲                                                                        │ UNAUTHENTICATED (revoked, controller lost it)
 //        └────────────────────── enrol again, if a join token was given ◀─────────┘
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { credentials as grpcCredentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
@@ -13,9 +13,12 @@ import type { Logger } from '../common/logger.js';
 import { channelCredentials } from '../common/tls.js';
 import { SecurityServiceClient } from '../proto/gen/fleetwave/v1/security.js';
 import { writeAtomically } from './json-file.js';
+import type { DownloadAccess } from './package/fetch.js';
 
 export const CREDENTIAL_FILE = 'credential.json';
 const ENROLL_TIMEOUT_MS = 10_000;
+/** Enrolment answers that only an admin can change (new token, `agent rekey`), unlike an unreachable controller. */
+const REFUSALS: number[] = [status.UNAUTHENTICATED, status.PERMISSION_DENIED, status.ALREADY_EXISTS, status.RESOURCE_EXHAUSTED];
 
 /** The controller refused the join token or this agent id; retrying the same way will not help until an admin acts. */
 export class EnrolmentRefusedError extends FleetwaveError {}
@@ -38,6 +41,8 @@ export interface ControllerLink {
   metadata(): Promise<Metadata>;
   /** The controller answered UNAUTHENTICATED: the credential is no good any more. */
   refused(details: string): void;
+  /** The credential in use; '' before enrolment or without TLS. */
+  bearer(): string;
 }
 
 /** Whether the agent can authenticate at all: it has a stored credential or a join token. */
@@ -46,7 +51,7 @@ export function canAuthenticate(o: LinkOptions): boolean {
 }
 
 export function controllerLink(o: LinkOptions, log: Logger): ControllerLink {
-  if (o.insecure) return { credentials: grpcCredentials.createInsecure(), metadata: async () => new Metadata(), refused: () => {} };
+  if (o.insecure) return { credentials: grpcCredentials.createInsecure(), metadata: async () => new Metadata(), refused: () => {}, bearer: () => '' };
   const credentials = channelCredentials(o.caFile, '--ca');
   const file = join(o.dataDir, CREDENTIAL_FILE);
   let credential: string | undefined;
@@ -67,10 +72,35 @@ export function controllerLink(o: LinkOptions, log: Logger): ControllerLink {
       return md;
     },
     refused(details) {
-      log.warn({ controller: o.controller, details }, 'controller refused this agent (revoked, or it no longer knows the credential)');
+      log.warn({ controller: o.controller, details }, 'controller refused this agent (revoked, re-keyed, or it no longer knows the credential)');
       stale = true;
     },
+    bearer: () => credential ?? '',
   };
+}
+
+/**
+ * What artifact downloads carry: URLs under the controller's artifact base (sent in Welcome) get the credential and
+ * are checked against --ca; any other package host gets neither, so the credential never leaves for a third party.
+ */
+export function artifactAccess(o: LinkOptions, link: ControllerLink, artifactBase: () => string): DownloadAccess {
+  const ca = !o.insecure && o.caFile ? readFileSync(o.caFile) : null;
+  return (url) => {
+    const base = artifactBase();
+    if (o.insecure || !base || !isUnder(url, base)) return { authorization: '', ca: null };
+    const credential = link.bearer();
+    return { authorization: credential ? `Bearer ${credential}` : '', ca };
+  };
+}
+
+function isUnder(url: string, base: string): boolean {
+  try {
+    const u = new URL(url);
+    const b = new URL(base);
+    return u.origin === b.origin && u.pathname.startsWith(b.pathname.replace(/\/*$/, '/'));
+  } catch {
+    return false;
+  }
 }
 
 async function readCredential(file: string): Promise<string | undefined> {
@@ -93,7 +123,7 @@ function enroll(o: LinkOptions, credentials: ChannelCredentials): Promise<string
     client.enroll({ joinToken: o.joinToken, agentId: o.id }, new Metadata(), { deadline: Date.now() + ENROLL_TIMEOUT_MS }, (err: ServiceError | null, res) => {
       client.close();
       if (!err) return resolve(res.credential);
-      const refused = err.code === status.UNAUTHENTICATED || err.code === status.PERMISSION_DENIED;
+      const refused = REFUSALS.includes(err.code);
       const message = `enrolment at ${o.controller} failed: ${err.details || err.message}`;
       reject(refused ? new EnrolmentRefusedError(message, { cause: err }) : new FleetwaveError(message, { cause: err, recoverable: true }));
     });

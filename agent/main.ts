@@ -6,7 +6,7 @@ import { CommandDispatcher } from './commands/dispatcher.js';
 import { EventPublisher } from './events.js';
 import { Instance } from './instance.js';
 import type { AgentOptions } from './options.js';
-import { controllerLink } from './credentials.js';
+import { artifactAccess, controllerLink } from './credentials.js';
 import { ControllerSession } from './session.js';
 import { AgentState } from './state.js';
 import { AGENT_VERSION } from './version.js';
@@ -36,14 +36,21 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
   await Promise.all([...instances.values()].map((i) => i.restore(log)));
 
   let session: ControllerSession | undefined;
-  const dispatcher = new CommandDispatcher({ state, instances, events, options, logger: log, send: (result) => session?.sendResult(result) });
+  const link = controllerLink(options, log);
+  /** From the controller's Welcome: artifact URLs under it get the credential. */
+  let artifactBase = '';
+  const downloads = artifactAccess(options, link, () => artifactBase);
+  const dispatcher = new CommandDispatcher({ state, instances, events, options, logger: log, send: (result) => session?.sendResult(result), downloads });
   session = new ControllerSession({
     controller: options.controller,
     logger: log,
     hello: () => buildHello(options, instances),
     onCommand: (command) => dispatcher.dispatch(command),
     runningCommandIds: () => dispatcher.runningIds(),
-    link: controllerLink(options, log),
+    link,
+    onWelcome: (welcome) => {
+      artifactBase = welcome.artifactBaseUrl;
+    },
   });
   session.start();
   if (options.appUser && !options.runAs) log.warn({ appUser: options.appUser }, 'the agent is not root, so apps run as its own user, not --app-user');

@@ -5,7 +5,7 @@
 //      └──── backoff (200 ms doubling to 10 s, full jitter; reset after a Welcome) ◀─┘
 import { credentials, status, type ClientDuplexStream, type Metadata } from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.js';
-import { AgentServiceClient, type AgentMessage, type Command, type CommandResult, type ControllerMessage, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
+import { AgentServiceClient, type AgentMessage, type Command, type CommandResult, type ControllerMessage, type Hello, type Welcome } from '../proto/gen/fleetwave/v1/agent.js';
 import { backoffDelay } from './backoff.js';
 import type { ControllerLink } from './credentials.js';
 
@@ -20,6 +20,8 @@ export interface SessionDeps {
   link?: ControllerLink;
   /** Largest message accepted from the controller. */
   maxMessageBytes?: number;
+  /** Told every Welcome (the controller's artifact base URL comes with it). */
+  onWelcome?: (welcome: Welcome) => void;
 }
 
 const WELCOME_TIMEOUT_MS = 10_000;
@@ -122,6 +124,7 @@ export class ControllerSession {
         const every = message.welcome.heartbeatIntervalMs || DEFAULT_HEARTBEAT_MS;
         clearInterval(heartbeat);
         heartbeat = setInterval(() => call.write({ heartbeat: { sentUnixMs: Date.now(), runningCommandIds: this.deps.runningCommandIds() } }), every);
+        this.deps.onWelcome?.(message.welcome);
         this.deps.logger.info({ controller: this.deps.controller, controllerId: message.welcome.controllerId, heartbeatMs: every }, 'connected to controller');
         this.resendAfterReconnect();
       }

@@ -1,6 +1,14 @@
 // The CLI's client of the SecurityService (tokens, agent revocation); errors mapped like the admin client's.
 import type { Metadata, ServiceError } from '@grpc/grpc-js';
-import { SecurityServiceClient, type CreateTokenResponse, type ListTokensResponse, type RevokeAgentResponse, type TokenInfo } from '../proto/gen/fleetwave/v1/security.js';
+import {
+  SecurityServiceClient,
+  type CreateTokenRequest,
+  type CreateTokenResponse,
+  type ListTokensResponse,
+  type RekeyAgentResponse,
+  type RevokeAgentResponse,
+  type TokenInfo,
+} from '../proto/gen/fleetwave/v1/security.js';
 import { callMetadata, mapCallError, UNARY_TIMEOUT_MS } from './client.js';
 import type { Connection } from './connection.js';
 
@@ -15,8 +23,8 @@ export class SecurityClient {
     this.raw = new SecurityServiceClient(address, connection.credentials);
   }
 
-  createToken(name: string, role: string, ttlMs: number): Promise<CreateTokenResponse> {
-    return this.unary('CreateToken', (md, d, cb) => this.raw.createToken({ name, role, ttlMs }, md, d, cb));
+  createToken(request: CreateTokenRequest): Promise<CreateTokenResponse> {
+    return this.unary('CreateToken', (md, d, cb) => this.raw.createToken(request, md, d, cb));
   }
   listTokens(): Promise<ListTokensResponse> {
     return this.unary('ListTokens', (md, d, cb) => this.raw.listTokens({}, md, d, cb));
@@ -26,6 +34,9 @@ export class SecurityClient {
   }
   revokeAgent(agentId: string): Promise<RevokeAgentResponse> {
     return this.unary('RevokeAgent', (md, d, cb) => this.raw.revokeAgent({ agentId }, md, d, cb));
+  }
+  rekeyAgent(agentId: string, ttlMs: number): Promise<RekeyAgentResponse> {
+    return this.unary('RekeyAgent', (md, d, cb) => this.raw.rekeyAgent({ agentId, ttlMs }, md, d, cb));
   }
 
   close(): void {

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.js';
 import { Command, type AgentMessage, type AgentServiceServer, type CommandResult, type ControllerMessage, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
 import type { CommandSink } from './engine/engine.js';
+import { groupRefusal } from './join-scopes.js';
 import { commandKind } from './engine/commands.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { PendingCommand, Store } from './store/store.js';
@@ -23,8 +24,10 @@ export interface AgentSessionsOptions {
   controllerId?: string;
   metrics?: ControllerMetrics;
   now?: () => number;
-  /** Checks the stream's credential when it opens; returns the agent id it may speak for, or throws to refuse it. */
-  authenticate?: (call: SessionCall) => string;
+  /** Checks the stream's credential when it opens; returns the agent id it may speak for (and its group scope), or throws to refuse it. */
+  authenticate?: (call: SessionCall) => { agentId: string; group: string };
+  /** Sent in Welcome: the agent presents its credential to artifact URLs under this base only. */
+  artifactBaseUrl?: () => string;
 }
 
 type SessionCall = grpc.ServerDuplexStream<AgentMessage, ControllerMessage>;
@@ -110,9 +113,9 @@ export class AgentSessions implements CommandSink {
 
   private onSession(call: SessionCall): void {
     let session: Session | undefined;
-    let allowedAgentId: string | undefined;
+    let allowed: { agentId: string; group: string } | undefined;
     try {
-      allowedAgentId = this.options.authenticate?.(call);
+      allowed = this.options.authenticate?.(call);
     } catch (err) {
       call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: (err as Error).message });
       return;
@@ -120,9 +123,15 @@ export class AgentSessions implements CommandSink {
     call.on('data', (message: AgentMessage) => {
       try {
         if (message.hello) {
-          if (allowedAgentId !== undefined && message.hello.agentId !== allowedAgentId) {
-            this.log.warn({ agent: message.hello.agentId, credentialOf: allowedAgentId }, 'agent stream refused: credential belongs to another agent');
-            call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `this credential belongs to agent '${allowedAgentId}'` });
+          if (allowed && message.hello.agentId !== allowed.agentId) {
+            this.log.warn({ agent: message.hello.agentId, credentialOf: allowed.agentId }, 'agent stream refused: credential belongs to another agent');
+            call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `this credential belongs to agent '${allowed.agentId}'` });
+            return;
+          }
+          const wrongGroup = allowed ? groupRefusal(allowed.group, message.hello.group, allowed.agentId) : null;
+          if (wrongGroup) {
+            this.log.warn({ agent: allowed!.agentId, group: message.hello.group, allowedGroup: allowed!.group }, 'agent stream refused: group outside its join token');
+            call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: wrongGroup });
             return;
           }
           session = this.onHello(call, message.hello, session) ?? session;
@@ -169,7 +178,9 @@ export class AgentSessions implements CommandSink {
     }
     this.sessions.set(hello.agentId, session);
     this.log.info({ agent: hello.agentId, group: hello.group, boot: hello.bootId, instances: hello.instances.length }, 'agent connected');
-    call.write({ welcome: { controllerId: this.options.controllerId ?? 'fleetwave-controller', heartbeatIntervalMs: this.heartbeatIntervalMs } });
+    call.write({
+      welcome: { controllerId: this.options.controllerId ?? 'fleetwave-controller', heartbeatIntervalMs: this.heartbeatIntervalMs, artifactBaseUrl: this.options.artifactBaseUrl?.() ?? '' },
+    });
     const pending = this.store.pendingCommandsForAgent(hello.agentId);
     for (const c of pending) this.write(session, c);
     if (pending.length) this.log.info({ agent: hello.agentId, commands: pending.length }, 're-sent commands without a result');

@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { FleetwaveError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { bearerOf, roleAllows, type Identity, type Role, type TokenStore } from './tokens.js';
+import { bearerOf, roleAllows, type AgentIdentity, type Identity, type Role, type TokenStore } from './tokens.js';
 
 /** No or an unknown, revoked or expired token: gRPC UNAUTHENTICATED. */
 export class UnauthenticatedError extends FleetwaveError {}
@@ -32,6 +32,7 @@ export const RPC_ROLES: Record<string, Requirement> = {
   listTokens: 'admin',
   revokeToken: 'admin',
   revokeAgent: 'admin',
+  rekeyAgent: 'admin',
   enroll: 'public',
 };
 
@@ -51,7 +52,12 @@ export class Authenticator {
 
   /** The identity behind the call's bearer token, if its role allows `needed`; throws otherwise (and logs why). */
   check(metadata: grpc.Metadata, needed: Role, rpc: string, peer: string): Identity {
-    const token = this.tokens.verifyToken(bearerOf(metadata.get('authorization')[0]));
+    return this.checkBearer(metadata.get('authorization')[0], needed, rpc, peer);
+  }
+
+  /** The same check on an `Authorization` header value (the HTTP endpoint uses it too). */
+  checkBearer(header: unknown, needed: Role, rpc: string, peer: string): Identity {
+    const token = this.tokens.verifyToken(bearerOf(header));
     if (!token) {
       this.log.warn({ rpc, peer }, 'admin call refused: missing, unknown, revoked or expired token');
       throw new UnauthenticatedError('a valid bearer token is required (--token or FLEETWAVE_TOKEN)');
@@ -64,8 +70,13 @@ export class Authenticator {
   }
 
   /** The agent id an agent's Session credential belongs to; throws (and logs) when it is missing or revoked. */
-  agentOf(metadata: grpc.Metadata, peer: string): string {
-    const agentId = this.tokens.verifyAgentCredential(bearerOf(metadata.get('authorization')[0]));
+  agentOf(metadata: grpc.Metadata, peer: string): AgentIdentity {
+    return this.agentOfBearer(metadata.get('authorization')[0], peer);
+  }
+
+  /** The same check on an `Authorization` header value (artifact downloads). */
+  agentOfBearer(header: unknown, peer: string): AgentIdentity {
+    const agentId = this.tokens.verifyAgentCredential(bearerOf(header));
     if (!agentId) {
       this.log.warn({ peer }, 'agent stream refused: missing, unknown or revoked agent credential');
       throw new UnauthenticatedError('agent credential missing, unknown or revoked (enrol with --join-token)');

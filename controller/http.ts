@@ -1,7 +1,13 @@
 // The controller's HTTP endpoint: package artifacts, the event stream (SSE) for dashboards, metrics and health.
+//
+// Secure mode (no --insecure): HTTPS with the gRPC listener's certificate, and every path but /healthz needs a
+// credential: a bearer token of role viewer or above for /events and /metrics, an agent's credential for /artifacts.
 import { createReadStream, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Logger } from '../common/logger.js';
+import { readFlagFile } from '../common/flag-file.js';
+import { PermissionDeniedError, UnauthenticatedError, type Authenticator } from './auth.js';
 import { SHA256_PATTERN, artifactPath } from './artifacts.js';
 import type { EventHub } from './event-hub.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -13,20 +19,47 @@ export interface HttpOptions {
   logger: Logger;
   /** SSE comment sent this often so proxies keep the stream open. */
   keepAliveMs?: number;
+  /** HTTPS with these PEM files; plaintext when absent (--insecure). */
+  tls?: { certFile: string; keyFile: string } | null;
+  /** Checks credentials; every path is open when absent (--insecure). */
+  auth?: Authenticator | null;
 }
 
 export function createHttpServer(o: HttpOptions): Server {
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     try {
+      if (!authorized(o, req, res)) return;
       route(o, req, res);
     } catch (err) {
       o.logger.error({ err, url: req.url }, 'http request failed');
       if (!res.headersSent) reply(res, 500, 'internal error\n');
       else res.destroy();
     }
-  });
+  };
+  const server = o.tls
+    ? createHttpsServer({ cert: readFlagFile(o.tls.certFile, '--tls-cert'), key: readFlagFile(o.tls.keyFile, '--tls-key') }, handler)
+    : createServer(handler);
   server.keepAliveTimeout = 5_000;
   return server;
+}
+
+/** Answers 401/403 with one line and returns false when the path needs a credential the request lacks. */
+function authorized(o: HttpOptions, req: IncomingMessage, res: ServerResponse): boolean {
+  if (!o.auth) return true;
+  const path = new URL(req.url ?? '/', 'http://controller').pathname;
+  if (path === '/healthz') return true;
+  const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+  const header = req.headers.authorization;
+  try {
+    if (path.startsWith('/artifacts/')) o.auth.agentOfBearer(header, peer);
+    else o.auth.checkBearer(header, 'viewer', `GET ${path}`, peer);
+    return true;
+  } catch (err) {
+    if (err instanceof UnauthenticatedError) reply(res, 401, `${err.message}\n`, { 'www-authenticate': 'Bearer' });
+    else if (err instanceof PermissionDeniedError) reply(res, 403, `${err.message}\n`);
+    else throw err;
+    return false;
+  }
 }
 
 function route(o: HttpOptions, req: IncomingMessage, res: ServerResponse): void {

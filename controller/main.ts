@@ -1,6 +1,6 @@
 // Assembles and runs the controller: store, engine, agent and admin gRPC services, HTTP endpoint and NATS link.
 import * as grpc from '@grpc/grpc-js';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -56,7 +56,9 @@ export function grpcServerOptions(maxMessageBytes: number): grpc.ChannelOptions 
 export async function runController(input: RawControllerOptions | ControllerOptions, logger?: Logger): Promise<RunningController> {
   const options = compileControllerOptions(input);
   const log = logger ?? createLogger({ name: 'controller', format: options.logFormat, level: options.logLevel });
-  mkdirSync(artifactsDir(options.dataDir), { recursive: true });
+  mkdirSync(artifactsDir(options.dataDir), { recursive: true, mode: 0o700 });
+  // Owner-only: the database and the uploaded packages are the controller's alone (mkdir's mode does not change an existing dir).
+  chmodSync(options.dataDir, 0o700);
   const store = Store.open(join(options.dataDir, 'fleetwave.db'));
   // No stream survives a restart: every agent is unreachable until it says hello again.
   store.markAllAgentsUnreachable();
@@ -65,6 +67,8 @@ export async function runController(input: RawControllerOptions | ControllerOpti
   const auth = options.insecure ? null : new Authenticator(tokens, log);
   if (auth && options.bootstrapTokenFile) bootstrapAdminToken(tokens, options.bootstrapTokenFile, log);
 
+  /** Known once the HTTP listener is bound. */
+  let advertiseHttp = '';
   const hub = new EventHub();
   // The gauge reads the sessions lazily, at scrape time.
   const metrics: ControllerMetrics = new ControllerMetrics(store, () => sessions.connectedCount);
@@ -75,6 +79,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
     controllerId: `${hostname()}:${process.pid}`,
     authenticate: auth ? (call) => auth.agentOf(call.metadata, call.getPeer()) : undefined,
+    artifactBaseUrl: () => advertiseHttp,
   });
   let engine: ReleaseEngine | undefined;
   const nats = new NatsBridge({
@@ -97,16 +102,22 @@ export async function runController(input: RawControllerOptions | ControllerOpti
   });
   sessions.attach(engine);
 
-  const httpServer = createHttpServer({ dataDir: options.dataDir, hub, metrics, logger: log });
+  const httpServer = createHttpServer({ dataDir: options.dataDir, hub, metrics, logger: log, tls: options.tls, auth });
   let grpcServer: grpc.Server | undefined;
   try {
     const httpPort = await listenHttp(httpServer, options.http.host, options.http.port);
-    const advertiseHttp = options.advertiseHttp ?? `http://${advertisedHost(options.http.host)}:${httpPort}`;
+    // The HTTP side speaks TLS exactly when gRPC does, so the default URL follows.
+    advertiseHttp = options.advertiseHttp ?? `${options.tls ? 'https' : 'http'}://${advertisedHost(options.http.host)}:${httpPort}`;
     grpcServer = new grpc.Server(grpcServerOptions(options.maxMessageBytes));
     grpcServer.addService(AgentServiceService, sessions.handlers());
     const admin = createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp });
     grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
-    const security = createSecurityService({ tokens, logger: log, disconnectAgent: (id, reason) => sessions.disconnect(id, reason) });
+    const security = createSecurityService({
+      tokens,
+      logger: log,
+      disconnectAgent: (id, reason) => sessions.disconnect(id, reason),
+      recordChange: (c) => store.recordChange({ ...c, atUnixMs: Date.now(), app: '', releaseId: '' }),
+    });
     grpcServer.addService(SecurityServiceService, auth ? guardService(security, auth) : security);
     const credentials = options.tls ? serverCredentials(options.tls) : grpc.ServerCredentials.createInsecure();
     const grpcPort = await bindGrpc(grpcServer, options.listen.host, options.listen.port, credentials);

@@ -4,6 +4,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { BadInputError, FleetwaveError, NotFoundError } from '../common/errors.js';
+import { compileIdPattern, JoinRefusedError, type JoinScopes } from './join-scopes.js';
 import { AlreadyExistsError } from './store/store.js';
 
 /** viewer: read; operator: also create/start/pause/approve; admin: also tokens and agent revocation; agent: a join token. */
@@ -20,7 +21,23 @@ export interface TokenRecord {
   /** 0: not revoked. */
   revokedUnixMs: number;
   createdBy: string;
+  /** Join tokens: enrolments allowed (0: unlimited) and had so far. */
+  maxUses: number;
+  uses: number;
+  /** Join tokens: glob the agent id must match ('' any), group the agent must declare at Hello ('' any). */
+  idPattern: string;
+  group: string;
 }
+
+/** What an agent credential allows: speaking as this id, and (when set) only in this group. */
+export interface AgentIdentity {
+  agentId: string;
+  /** '' any group. */
+  group: string;
+}
+
+/** Lifetime of the join token `agent rekey` prints when the admin gives none. */
+export const REKEY_TTL_MS = 24 * 3_600_000;
 
 /** Who a valid bearer token belongs to. */
 export interface Identity {
@@ -64,6 +81,10 @@ interface TokenRow {
   expires_unix_ms: number;
   revoked_unix_ms: number;
   created_by: string;
+  max_uses: number;
+  uses: number;
+  id_pattern: string;
+  agent_group: string;
 }
 
 function toRecord(row: TokenRow): TokenRecord {
@@ -74,8 +95,24 @@ function toRecord(row: TokenRow): TokenRecord {
     expiresUnixMs: row.expires_unix_ms,
     revokedUnixMs: row.revoked_unix_ms,
     createdBy: row.created_by,
+    maxUses: row.max_uses,
+    uses: row.uses,
+    idPattern: row.id_pattern,
+    group: row.agent_group,
   };
 }
+
+/** Columns added after the first release of these tables, added in place to older databases. */
+const ADDED_COLUMNS: Array<[table: string, column: string, definition: string]> = [
+  ['auth_tokens', 'max_uses', 'INTEGER NOT NULL DEFAULT 0'],
+  ['auth_tokens', 'uses', 'INTEGER NOT NULL DEFAULT 0'],
+  ['auth_tokens', 'id_pattern', "TEXT NOT NULL DEFAULT ''"],
+  ['auth_tokens', 'agent_group', "TEXT NOT NULL DEFAULT ''"],
+  // The join token's group scope, kept with the credential so Hello can be checked against it.
+  ['agent_credentials', 'agent_group', "TEXT NOT NULL DEFAULT ''"],
+  // Set by `agent rekey`: only this join token may enrol the id until it does.
+  ['agent_credentials', 'rekey_token', "TEXT NOT NULL DEFAULT ''"],
+];
 
 /**
  * The security tables, in the controller's database. Kept beside the main store (same connection, own
@@ -103,19 +140,31 @@ export class TokenStore {
         issued_unix_ms INTEGER NOT NULL,
         revoked_unix_ms INTEGER NOT NULL DEFAULT 0
       );`);
+    for (const [table, column, definition] of ADDED_COLUMNS) {
+      const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
+      if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+    }
   }
 
   /** Makes a token; the secret is returned here and never stored. */
-  createToken(o: { name: string; role: Role; ttlMs?: number; createdBy: string }): { secret: string; record: TokenRecord } {
+  createToken(o: { name: string; role: Role; ttlMs?: number; createdBy: string; scopes?: Partial<JoinScopes> }): { secret: string; record: TokenRecord } {
     if (!TOKEN_NAME.test(o.name)) throw new BadInputError(`token name '${o.name}' must match [A-Za-z0-9][A-Za-z0-9._@-]* (at most 64 characters)`);
+    const scopes: JoinScopes = { maxUses: o.scopes?.maxUses ?? 0, idPattern: o.scopes?.idPattern ?? '', group: o.scopes?.group ?? '' };
+    if (o.role !== 'agent' && (scopes.maxUses || scopes.idPattern || scopes.group)) throw new BadInputError('--uses, --id-pattern and --group scope join tokens (--role agent) only');
+    if (scopes.idPattern) compileIdPattern(scopes.idPattern);
     const secret = newSecret('fwt');
     const now = this.now();
-    const record: TokenRecord = { name: o.name, role: o.role, createdUnixMs: now, expiresUnixMs: o.ttlMs ? now + o.ttlMs : 0, revokedUnixMs: 0, createdBy: o.createdBy };
+    const record: TokenRecord = {
+      name: o.name, role: o.role, createdUnixMs: now, expiresUnixMs: o.ttlMs ? now + o.ttlMs : 0, revokedUnixMs: 0, createdBy: o.createdBy, ...scopes, uses: 0,
+    };
     const insert = this.db.transaction(() => {
       if (this.db.prepare('SELECT 1 FROM auth_tokens WHERE name = ?').get(o.name)) throw new AlreadyExistsError(`token '${o.name}' already exists`);
       this.db
-        .prepare('INSERT INTO auth_tokens (name, role, hash, created_unix_ms, expires_unix_ms, created_by) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(record.name, record.role, hashSecret(secret), record.createdUnixMs, record.expiresUnixMs, record.createdBy);
+        .prepare(
+          `INSERT INTO auth_tokens (name, role, hash, created_unix_ms, expires_unix_ms, created_by, max_uses, id_pattern, agent_group)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(record.name, record.role, hashSecret(secret), record.createdUnixMs, record.expiresUnixMs, record.createdBy, scopes.maxUses, scopes.idPattern, scopes.group);
     });
     insert();
     return { secret, record };
@@ -147,30 +196,67 @@ export class TokenStore {
     return this.isLive(record) ? record : null;
   }
 
-  /** Issues (or re-issues) the credential of `agentId`; a revoked agent id cannot enrol again. */
-  issueAgentCredential(agentId: string, joinToken: string): string {
+  /**
+   * Trades a live join token for `agentId`'s credential, in one immediate transaction so the use count and the
+   * id's state are read and written together (two concurrent enrolments with a single-use token: one wins).
+   * Refused: a used-up token, an id outside its pattern, a revoked id, an id with a live credential (only
+   * `agent rekey` replaces one), and an id awaiting re-keying with any token but the one `agent rekey` printed.
+   */
+  enrollAgent(agentId: string, join: TokenRecord): string {
     const secret = newSecret('fwa');
-    const issue = this.db.transaction(() => {
-      const row = this.db.prepare('SELECT revoked_unix_ms FROM agent_credentials WHERE agent_id = ?').get(agentId) as { revoked_unix_ms: number } | undefined;
+    const enrol = this.db.transaction(() => {
+      if (join.idPattern && !compileIdPattern(join.idPattern).test(agentId)) {
+        throw new JoinRefusedError('permission', `join token '${join.name}' allows agent ids matching '${join.idPattern}', not '${agentId}'`);
+      }
+      const row = this.db.prepare('SELECT revoked_unix_ms, rekey_token FROM agent_credentials WHERE agent_id = ?').get(agentId) as
+        | { revoked_unix_ms: number; rekey_token: string }
+        | undefined;
       if (row && row.revoked_unix_ms > 0) throw new AgentRevokedError(agentId);
+      if (row && row.rekey_token !== join.name) {
+        const why = row.rekey_token ? 'awaits re-keying with the token `fleetwave agent rekey` printed' : 'already has a live credential';
+        throw new JoinRefusedError('exists', `agent '${agentId}' ${why}; to replace its credential an admin runs \`fleetwave agent rekey ${agentId}\``);
+      }
+      // The use is counted by a conditional update, so the check and the count cannot be split by another enrolment.
+      const counted = this.db.prepare('UPDATE auth_tokens SET uses = uses + 1 WHERE name = ? AND (max_uses = 0 OR uses < max_uses)').run(join.name);
+      if (counted.changes !== 1) throw new JoinRefusedError('exhausted', `join token '${join.name}' has no uses left (${join.maxUses} allowed)`);
       this.db
         .prepare(
-          `INSERT INTO agent_credentials (agent_id, hash, join_token, issued_unix_ms) VALUES (?, ?, ?, ?)
-           ON CONFLICT(agent_id) DO UPDATE SET hash = excluded.hash, join_token = excluded.join_token, issued_unix_ms = excluded.issued_unix_ms`,
+          `INSERT INTO agent_credentials (agent_id, hash, join_token, issued_unix_ms, agent_group) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(agent_id) DO UPDATE SET hash = excluded.hash, join_token = excluded.join_token, issued_unix_ms = excluded.issued_unix_ms,
+             agent_group = excluded.agent_group, rekey_token = ''`,
         )
-        .run(agentId, hashSecret(secret), joinToken, this.now());
+        .run(agentId, hashSecret(secret), join.name, this.now(), join.group);
     });
-    issue();
+    enrol.immediate();
     return secret;
   }
 
-  /** The agent id a live credential belongs to, or null. */
-  verifyAgentCredential(secret: string): string | null {
+  /**
+   * `agent rekey`: voids the id's credential (or lifts its revocation) and makes a join token that only this id may
+   * use, once; until it is used no other join token can enrol the id. The group scope of the old credential carries over.
+   */
+  rekeyAgent(agentId: string, o: { ttlMs: number; createdBy: string }): { secret: string; record: TokenRecord } {
+    const rekey = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT agent_group FROM agent_credentials WHERE agent_id = ?').get(agentId) as { agent_group: string } | undefined;
+      if (!row) throw new NotFoundError(`agent '${agentId}' never enrolled; enrol it with a join token`);
+      const name = `rekey-${agentId.slice(0, 40)}-${randomBytes(3).toString('hex')}`;
+      const created = this.createToken({ name, role: 'agent', ttlMs: o.ttlMs, createdBy: o.createdBy, scopes: { maxUses: 1, idPattern: agentId, group: row.agent_group } });
+      // A fresh random hash whose secret nobody holds: the old credential stops working at once.
+      this.db
+        .prepare('UPDATE agent_credentials SET hash = ?, revoked_unix_ms = 0, rekey_token = ? WHERE agent_id = ?')
+        .run(hashSecret(newSecret('fwa')), name, agentId);
+      return created;
+    });
+    return rekey.immediate();
+  }
+
+  /** Who a live credential speaks for, or null. */
+  verifyAgentCredential(secret: string): AgentIdentity | null {
     if (!secret) return null;
-    const row = this.db.prepare('SELECT agent_id, revoked_unix_ms FROM agent_credentials WHERE hash = ?').get(hashSecret(secret)) as
-      | { agent_id: string; revoked_unix_ms: number }
+    const row = this.db.prepare('SELECT agent_id, revoked_unix_ms, rekey_token, agent_group FROM agent_credentials WHERE hash = ?').get(hashSecret(secret)) as
+      | { agent_id: string; revoked_unix_ms: number; rekey_token: string; agent_group: string }
       | undefined;
-    return row && row.revoked_unix_ms === 0 ? row.agent_id : null;
+    return row && row.revoked_unix_ms === 0 && !row.rekey_token ? { agentId: row.agent_id, group: row.agent_group } : null;
   }
 
   /** Revokes the agent's credential (recording the id even if it never enrolled, so it cannot later). */

@@ -4,6 +4,7 @@ import type { Command, CommandResult } from '../../proto/gen/fleetwave/v1/agent.
 import type { EventSink } from '../events.js';
 import type { Instance } from '../instance.js';
 import type { AgentOptions } from '../options.js';
+import type { DownloadAccess } from '../package/fetch.js';
 import type { AgentState, StoredResult } from '../state.js';
 import { handlerFor } from './index.js';
 import { kindOf, type CommandContext, type CommandHandler, type CommandOutcome } from './types.js';
@@ -16,6 +17,8 @@ export interface DispatcherDeps {
   logger: Logger;
   /** Hands a result to the session (which resends it after a reconnect if needed). */
   send: (result: CommandResult) => void;
+  /** Credential and CA for the controller's artifact URLs. */
+  downloads?: DownloadAccess;
 }
 
 type Settled = { ok: true; outcome: CommandOutcome } | { ok: false; error: string };

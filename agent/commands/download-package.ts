@@ -61,7 +61,7 @@ async function install(ctx: CommandContext, body: DownloadPackage): Promise<void
 async function downloadWithRetry(ctx: CommandContext, expected: ExpectedPackage, file: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await downloadVerified(expected, file, ctx.signal);
+      return await downloadVerified(expected, file, ctx.signal, ctx.downloads);
     } catch (err) {
       if (ctx.signal.aborted || !isTransient(err)) throw err;
       const waitMs = Math.min(5_000, 250 * 2 ** attempt);

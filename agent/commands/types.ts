@@ -12,6 +12,7 @@ import type { Command } from '../../proto/gen/fleetwave/v1/agent.js';
 import type { EventSink } from '../events.js';
 import type { Instance } from '../instance.js';
 import type { AgentOptions } from '../options.js';
+import type { DownloadAccess } from '../package/fetch.js';
 import type { AgentState } from '../state.js';
 
 /** The oneof fields of Command, one per kind. */
@@ -29,6 +30,8 @@ export interface CommandContext {
   logger: Logger;
   /** Aborted when the command's deadline passes. */
   signal: AbortSignal;
+  /** Credential and CA for the controller's artifact URLs; none when absent. */
+  downloads?: DownloadAccess;
 }
 
 export interface CommandOutcome {

@@ -1,11 +1,29 @@
 // Downloads a package URL to a file while hashing it, and verifies its sha256 and size.
+//
+// node:http(s) rather than fetch(): the controller's https artifact URLs are checked against the fleetwave CA (--ca)
+// and carry the agent's credential, while other package hosts get neither (system roots, no credential), also
+// across redirects.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { PackageError, UnavailableError } from '../../common/errors.js';
+
+/** What a request to one URL carries: only the controller's own URLs get the credential and the fleetwave CA. */
+export interface UrlAccess {
+  /** `Authorization` header value; '' none. */
+  authorization: string;
+  /** PEM of the CA to trust instead of the system's roots; null: the system's roots. */
+  ca: Buffer | null;
+}
+
+export type DownloadAccess = (url: string) => UrlAccess;
+
+const NO_ACCESS: DownloadAccess = () => ({ authorization: '', ca: null });
+const MAX_REDIRECTS = 5;
 
 export interface ExpectedPackage {
   url: string;
@@ -18,7 +36,7 @@ export interface ExpectedPackage {
 }
 
 /** Streams `expected.url` into `dest`; on any failure `dest` is removed and a one-line error thrown. */
-export async function downloadVerified(expected: ExpectedPackage, dest: string, signal: AbortSignal): Promise<void> {
+export async function downloadVerified(expected: ExpectedPackage, dest: string, signal: AbortSignal, access: DownloadAccess = NO_ACCESS): Promise<void> {
   if (!/^https?:\/\//i.test(expected.url)) throw new PackageError(`package url '${expected.url}' is not http(s)`);
   if (!/^[0-9a-f]{64}$/i.test(expected.sha256)) throw new PackageError(`package sha256 '${expected.sha256}' is not 64 hex digits`);
   const limit = expected.maxBytes ?? Infinity;
@@ -26,15 +44,18 @@ export async function downloadVerified(expected: ExpectedPackage, dest: string, 
   const hash = createHash('sha256');
   let bytes = 0;
   try {
-    let response: Response;
+    let response: IncomingMessage;
     try {
-      response = await fetch(expected.url, { signal, redirect: 'follow' });
+      response = await request(expected.url, signal, access, MAX_REDIRECTS);
     } catch (err) {
       if (signal.aborted) throw err;
       throw new UnavailableError(`package download from ${expected.url} failed: ${describe(err)}`, { cause: err });
     }
-    if (!response.ok || !response.body) {
-      throw new UnavailableError(`package download from ${expected.url} failed: HTTP ${response.status}`);
+    const statusCode = response.statusCode ?? 0;
+    if (statusCode < 200 || statusCode > 299) {
+      response.resume();
+      const why = statusCode === 401 || statusCode === 403 ? ' (the controller refused this agent\'s credential)' : '';
+      throw new UnavailableError(`package download from ${expected.url} failed: HTTP ${statusCode}${why}`);
     }
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
@@ -47,7 +68,7 @@ export async function downloadVerified(expected: ExpectedPackage, dest: string, 
         done(null, chunk);
       },
     });
-    await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), meter, createWriteStream(dest, { mode: 0o600 }), { signal });
+    await pipeline(response, meter, createWriteStream(dest, { mode: 0o600 }), { signal });
     if (expected.size > 0 && bytes !== expected.size) {
       throw new PackageError(`package size mismatch: got ${bytes} bytes, expected ${expected.size}`);
     }
@@ -61,7 +82,29 @@ export async function downloadVerified(expected: ExpectedPackage, dest: string, 
   }
 }
 
+/** GET with redirects followed; each hop gets the access of its own URL, so a redirect never carries the credential away. */
+function request(url: string, signal: AbortSignal, access: DownloadAccess, redirectsLeft: number): Promise<IncomingMessage> {
+  const target = new URL(url);
+  const { authorization, ca } = access(target.href);
+  const headers = authorization ? { authorization } : undefined;
+  return new Promise((resolve, reject) => {
+    const onResponse = (res: IncomingMessage) => {
+      const location = res.headers.location;
+      if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && location) {
+        res.resume();
+        if (redirectsLeft <= 0) return reject(new Error(`more than ${MAX_REDIRECTS} redirects`));
+        const next = new URL(location, target);
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') return reject(new Error(`redirect to '${next.href}' is not http(s)`));
+        return resolve(request(next.href, signal, access, redirectsLeft - 1));
+      }
+      resolve(res);
+    };
+    const req = target.protocol === 'https:' ? httpsGet(target, { signal, headers, ...(ca ? { ca } : {}) }, onResponse) : httpGet(target, { signal, headers }, onResponse);
+    req.on('error', reject);
+  });
+}
+
 function describe(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (err as Error).message;
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  return e.cause?.code ?? e.cause?.message ?? e.code ?? e.message ?? String(err);
 }

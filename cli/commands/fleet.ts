@@ -30,11 +30,11 @@ export function registerFleetCommands(program: Command, io: Io): void {
     });
 
   withListing(program.command('history'))
-    .description('change records of an application: who did what, when, with which comment')
-    .argument('<app>', 'application name')
-    .action(async (app: string, _flags: unknown, cmd: Command) => {
+    .description('change records of an application (without one: all, with agent rekey and revoke): who did what, when, with which comment')
+    .argument('[app]', 'application name')
+    .action(async (app: string | undefined, _flags: unknown, cmd: Command) => {
       const output = outputOf(cmd);
-      const { changes } = await withClient(cmd, io, (client) => client.history(app));
+      const { changes } = await withClient(cmd, io, (client) => client.history(app ?? ''));
       io.out(output === 'json' ? toJson(changes) : historyTable(changes));
     });
 }

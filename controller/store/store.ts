@@ -1,4 +1,5 @@
 // The controller's SQLite store: every read and write as a named atomic operation in domain words.
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
 import { migrate } from './schema.js';
@@ -46,6 +47,7 @@ export class Store {
 
   /** Opens (creating if needed) the database file and applies pending migrations. */
   static open(path: string, now = Date.now()): Store {
+    ownerOnly(path);
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
@@ -368,4 +370,13 @@ export class Store {
     if (app) this.getApp(app);
     return (this.db.prepare(`SELECT * FROM change_records WHERE (? = '' OR app = ?) ORDER BY id`).all(app, app) as any[]).map(toChange);
   }
+}
+
+/**
+ * The database holds token and credential hashes and the fleet's layout: owner-only. It is created 0600 before
+ * SQLite opens it (SQLite gives -wal and -shm the database file's mode), and older, wider files are narrowed.
+ */
+function ownerOnly(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
 }

@@ -83,6 +83,11 @@ export interface Heartbeat {
 export interface Welcome {
   controllerId: string;
   heartbeatIntervalMs: number;
+  /**
+   * Base URL of the controller's artifact endpoint (https://host:port); the agent presents its credential
+   * only to URLs under it, never to other package hosts.
+   */
+  artifactBaseUrl: string;
 }
 
 /**
@@ -945,7 +950,7 @@ export const Heartbeat: MessageFns<Heartbeat> = {
 };
 
 function createBaseWelcome(): Welcome {
-  return { controllerId: "", heartbeatIntervalMs: 0 };
+  return { controllerId: "", heartbeatIntervalMs: 0, artifactBaseUrl: "" };
 }
 
 export const Welcome: MessageFns<Welcome> = {
@@ -955,6 +960,9 @@ export const Welcome: MessageFns<Welcome> = {
     }
     if (message.heartbeatIntervalMs !== 0) {
       writer.uint32(16).uint32(message.heartbeatIntervalMs);
+    }
+    if (message.artifactBaseUrl !== "") {
+      writer.uint32(26).string(message.artifactBaseUrl);
     }
     return writer;
   },
@@ -988,6 +996,14 @@ export const Welcome: MessageFns<Welcome> = {
             message.heartbeatIntervalMs = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.artifactBaseUrl = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1012,6 +1028,11 @@ export const Welcome: MessageFns<Welcome> = {
         : isSet(object.heartbeat_interval_ms)
         ? globalThis.Number(object.heartbeat_interval_ms)
         : 0,
+      artifactBaseUrl: isSet(object.artifactBaseUrl)
+        ? globalThis.String(object.artifactBaseUrl)
+        : isSet(object.artifact_base_url)
+        ? globalThis.String(object.artifact_base_url)
+        : "",
     };
   },
 
@@ -1023,6 +1044,9 @@ export const Welcome: MessageFns<Welcome> = {
     if (message.heartbeatIntervalMs !== 0) {
       obj.heartbeatIntervalMs = Math.round(message.heartbeatIntervalMs);
     }
+    if (message.artifactBaseUrl !== "") {
+      obj.artifactBaseUrl = message.artifactBaseUrl;
+    }
     return obj;
   },
 
@@ -1033,6 +1057,7 @@ export const Welcome: MessageFns<Welcome> = {
     const message = createBaseWelcome();
     message.controllerId = object.controllerId ?? "";
     message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
+    message.artifactBaseUrl = object.artifactBaseUrl ?? "";
     return message;
   },
 };

@@ -49,6 +49,13 @@ export interface TokenInfo {
   /** 0: not revoked. */
   revokedUnixMs: number;
   createdBy: string;
+  /** Join tokens: how many enrolments it allows (0: unlimited) and how many it has had. */
+  maxUses: number;
+  uses: number;
+  /** Join tokens: glob (* and ?) the enrolling agent id must match; '' any id. */
+  idPattern: string;
+  /** Join tokens: the group an agent enrolled with it must declare in its Hello; '' any group. */
+  group: string;
 }
 
 export interface CreateTokenRequest {
@@ -56,6 +63,10 @@ export interface CreateTokenRequest {
   role: string;
   /** 0: never expires. */
   ttlMs: number;
+  /** Join-token scopes (role "agent" only): see TokenInfo. */
+  maxUses: number;
+  idPattern: string;
+  group: string;
 }
 
 export interface CreateTokenResponse {
@@ -82,6 +93,23 @@ export interface RevokeAgentRequest {
 export interface RevokeAgentResponse {
   agentId: string;
   /** Whether its stream was open and has been closed. */
+  disconnected: boolean;
+}
+
+export interface RekeyAgentRequest {
+  agentId: string;
+  /** Lifetime of the new join token; 0: the default (24h). */
+  ttlMs: number;
+}
+
+export interface RekeyAgentResponse {
+  agentId: string;
+  /** The new join token (single use, this id only), shown only here. */
+  token: string;
+  info:
+    | TokenInfo
+    | undefined;
+  /** Whether the agent's stream was open and has been closed. */
   disconnected: boolean;
 }
 
@@ -246,7 +274,18 @@ export const EnrollResponse: MessageFns<EnrollResponse> = {
 };
 
 function createBaseTokenInfo(): TokenInfo {
-  return { name: "", role: "", createdUnixMs: 0, expiresUnixMs: 0, revokedUnixMs: 0, createdBy: "" };
+  return {
+    name: "",
+    role: "",
+    createdUnixMs: 0,
+    expiresUnixMs: 0,
+    revokedUnixMs: 0,
+    createdBy: "",
+    maxUses: 0,
+    uses: 0,
+    idPattern: "",
+    group: "",
+  };
 }
 
 export const TokenInfo: MessageFns<TokenInfo> = {
@@ -268,6 +307,18 @@ export const TokenInfo: MessageFns<TokenInfo> = {
     }
     if (message.createdBy !== "") {
       writer.uint32(50).string(message.createdBy);
+    }
+    if (message.maxUses !== 0) {
+      writer.uint32(56).uint32(message.maxUses);
+    }
+    if (message.uses !== 0) {
+      writer.uint32(64).uint32(message.uses);
+    }
+    if (message.idPattern !== "") {
+      writer.uint32(74).string(message.idPattern);
+    }
+    if (message.group !== "") {
+      writer.uint32(82).string(message.group);
     }
     return writer;
   },
@@ -333,6 +384,38 @@ export const TokenInfo: MessageFns<TokenInfo> = {
             message.createdBy = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.maxUses = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.uses = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.idPattern = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -369,6 +452,18 @@ export const TokenInfo: MessageFns<TokenInfo> = {
         : isSet(object.created_by)
         ? globalThis.String(object.created_by)
         : "",
+      maxUses: isSet(object.maxUses)
+        ? globalThis.Number(object.maxUses)
+        : isSet(object.max_uses)
+        ? globalThis.Number(object.max_uses)
+        : 0,
+      uses: isSet(object.uses) ? globalThis.Number(object.uses) : 0,
+      idPattern: isSet(object.idPattern)
+        ? globalThis.String(object.idPattern)
+        : isSet(object.id_pattern)
+        ? globalThis.String(object.id_pattern)
+        : "",
+      group: isSet(object.group) ? globalThis.String(object.group) : "",
     };
   },
 
@@ -392,6 +487,18 @@ export const TokenInfo: MessageFns<TokenInfo> = {
     if (message.createdBy !== "") {
       obj.createdBy = message.createdBy;
     }
+    if (message.maxUses !== 0) {
+      obj.maxUses = Math.round(message.maxUses);
+    }
+    if (message.uses !== 0) {
+      obj.uses = Math.round(message.uses);
+    }
+    if (message.idPattern !== "") {
+      obj.idPattern = message.idPattern;
+    }
+    if (message.group !== "") {
+      obj.group = message.group;
+    }
     return obj;
   },
 
@@ -406,12 +513,16 @@ export const TokenInfo: MessageFns<TokenInfo> = {
     message.expiresUnixMs = object.expiresUnixMs ?? 0;
     message.revokedUnixMs = object.revokedUnixMs ?? 0;
     message.createdBy = object.createdBy ?? "";
+    message.maxUses = object.maxUses ?? 0;
+    message.uses = object.uses ?? 0;
+    message.idPattern = object.idPattern ?? "";
+    message.group = object.group ?? "";
     return message;
   },
 };
 
 function createBaseCreateTokenRequest(): CreateTokenRequest {
-  return { name: "", role: "", ttlMs: 0 };
+  return { name: "", role: "", ttlMs: 0, maxUses: 0, idPattern: "", group: "" };
 }
 
 export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
@@ -424,6 +535,15 @@ export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
     }
     if (message.ttlMs !== 0) {
       writer.uint32(24).uint64(message.ttlMs);
+    }
+    if (message.maxUses !== 0) {
+      writer.uint32(32).uint32(message.maxUses);
+    }
+    if (message.idPattern !== "") {
+      writer.uint32(42).string(message.idPattern);
+    }
+    if (message.group !== "") {
+      writer.uint32(50).string(message.group);
     }
     return writer;
   },
@@ -465,6 +585,30 @@ export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
             message.ttlMs = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxUses = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.idPattern = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -486,6 +630,17 @@ export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
         : isSet(object.ttl_ms)
         ? globalThis.Number(object.ttl_ms)
         : 0,
+      maxUses: isSet(object.maxUses)
+        ? globalThis.Number(object.maxUses)
+        : isSet(object.max_uses)
+        ? globalThis.Number(object.max_uses)
+        : 0,
+      idPattern: isSet(object.idPattern)
+        ? globalThis.String(object.idPattern)
+        : isSet(object.id_pattern)
+        ? globalThis.String(object.id_pattern)
+        : "",
+      group: isSet(object.group) ? globalThis.String(object.group) : "",
     };
   },
 
@@ -500,6 +655,15 @@ export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
     if (message.ttlMs !== 0) {
       obj.ttlMs = Math.round(message.ttlMs);
     }
+    if (message.maxUses !== 0) {
+      obj.maxUses = Math.round(message.maxUses);
+    }
+    if (message.idPattern !== "") {
+      obj.idPattern = message.idPattern;
+    }
+    if (message.group !== "") {
+      obj.group = message.group;
+    }
     return obj;
   },
 
@@ -511,6 +675,9 @@ export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
     message.name = object.name ?? "";
     message.role = object.role ?? "";
     message.ttlMs = object.ttlMs ?? 0;
+    message.maxUses = object.maxUses ?? 0;
+    message.idPattern = object.idPattern ?? "";
+    message.group = object.group ?? "";
     return message;
   },
 };
@@ -950,6 +1117,220 @@ export const RevokeAgentResponse: MessageFns<RevokeAgentResponse> = {
   },
 };
 
+function createBaseRekeyAgentRequest(): RekeyAgentRequest {
+  return { agentId: "", ttlMs: 0 };
+}
+
+export const RekeyAgentRequest: MessageFns<RekeyAgentRequest> = {
+  encode(message: RekeyAgentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agentId !== "") {
+      writer.uint32(10).string(message.agentId);
+    }
+    if (message.ttlMs !== 0) {
+      writer.uint32(16).uint64(message.ttlMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RekeyAgentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRekeyAgentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RekeyAgentRequest {
+    return {
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      ttlMs: isSet(object.ttlMs)
+        ? globalThis.Number(object.ttlMs)
+        : isSet(object.ttl_ms)
+        ? globalThis.Number(object.ttl_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: RekeyAgentRequest): unknown {
+    const obj: any = {};
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.ttlMs !== 0) {
+      obj.ttlMs = Math.round(message.ttlMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RekeyAgentRequest>, I>>(base?: I): RekeyAgentRequest {
+    return RekeyAgentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RekeyAgentRequest>, I>>(object: I): RekeyAgentRequest {
+    const message = createBaseRekeyAgentRequest();
+    message.agentId = object.agentId ?? "";
+    message.ttlMs = object.ttlMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseRekeyAgentResponse(): RekeyAgentResponse {
+  return { agentId: "", token: "", info: undefined, disconnected: false };
+}
+
+export const RekeyAgentResponse: MessageFns<RekeyAgentResponse> = {
+  encode(message: RekeyAgentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agentId !== "") {
+      writer.uint32(10).string(message.agentId);
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    if (message.info !== undefined) {
+      TokenInfo.encode(message.info, writer.uint32(26).fork()).join();
+    }
+    if (message.disconnected !== false) {
+      writer.uint32(32).bool(message.disconnected);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RekeyAgentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRekeyAgentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.info = TokenInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.disconnected = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RekeyAgentResponse {
+    return {
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      info: isSet(object.info) ? TokenInfo.fromJSON(object.info) : undefined,
+      disconnected: isSet(object.disconnected) ? globalThis.Boolean(object.disconnected) : false,
+    };
+  },
+
+  toJSON(message: RekeyAgentResponse): unknown {
+    const obj: any = {};
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.info !== undefined) {
+      obj.info = TokenInfo.toJSON(message.info);
+    }
+    if (message.disconnected !== false) {
+      obj.disconnected = message.disconnected;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RekeyAgentResponse>, I>>(base?: I): RekeyAgentResponse {
+    return RekeyAgentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RekeyAgentResponse>, I>>(object: I): RekeyAgentResponse {
+    const message = createBaseRekeyAgentResponse();
+    message.agentId = object.agentId ?? "";
+    message.token = object.token ?? "";
+    message.info = (object.info !== undefined && object.info !== null) ? TokenInfo.fromPartial(object.info) : undefined;
+    message.disconnected = object.disconnected ?? false;
+    return message;
+  },
+};
+
 export type SecurityServiceService = typeof SecurityServiceService;
 export const SecurityServiceService = {
   /** An agent trades a join token (role "agent") for its own credential, once. */
@@ -999,6 +1380,19 @@ export const SecurityServiceService = {
     responseSerialize: (value: RevokeAgentResponse): Buffer => Buffer.from(RevokeAgentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RevokeAgentResponse => RevokeAgentResponse.decode(value),
   },
+  /**
+   * Revokes the agent's current credential (closing its stream) and returns a single-use join token
+   * valid only for that id: the one way to enrol an id that already has (or had) a credential.
+   */
+  rekeyAgent: {
+    path: "/fleetwave.v1.SecurityService/RekeyAgent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RekeyAgentRequest): Buffer => Buffer.from(RekeyAgentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RekeyAgentRequest => RekeyAgentRequest.decode(value),
+    responseSerialize: (value: RekeyAgentResponse): Buffer => Buffer.from(RekeyAgentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RekeyAgentResponse => RekeyAgentResponse.decode(value),
+  },
 } as const;
 
 export interface SecurityServiceServer extends UntypedServiceImplementation {
@@ -1009,6 +1403,11 @@ export interface SecurityServiceServer extends UntypedServiceImplementation {
   revokeToken: handleUnaryCall<RevokeTokenRequest, TokenInfo>;
   /** Revokes the agent's credential and closes its stream; the id cannot enrol again. */
   revokeAgent: handleUnaryCall<RevokeAgentRequest, RevokeAgentResponse>;
+  /**
+   * Revokes the agent's current credential (closing its stream) and returns a single-use join token
+   * valid only for that id: the one way to enrol an id that already has (or had) a credential.
+   */
+  rekeyAgent: handleUnaryCall<RekeyAgentRequest, RekeyAgentResponse>;
 }
 
 export interface SecurityServiceClient extends Client {
@@ -1088,6 +1487,25 @@ export interface SecurityServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RevokeAgentResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Revokes the agent's current credential (closing its stream) and returns a single-use join token
+   * valid only for that id: the one way to enrol an id that already has (or had) a credential.
+   */
+  rekeyAgent(
+    request: RekeyAgentRequest,
+    callback: (error: ServiceError | null, response: RekeyAgentResponse) => void,
+  ): ClientUnaryCall;
+  rekeyAgent(
+    request: RekeyAgentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RekeyAgentResponse) => void,
+  ): ClientUnaryCall;
+  rekeyAgent(
+    request: RekeyAgentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RekeyAgentResponse) => void,
   ): ClientUnaryCall;
 }
 
