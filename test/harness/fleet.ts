@@ -204,7 +204,7 @@ export async function startController(o: {
   });
   return {
     grpcAddress: `127.0.0.1:${ready.grpc}`,
-    httpUrl: `http://127.0.0.1:${ready.http}`,
+    httpUrl: `${o.insecure === false ? 'https' : 'http'}://127.0.0.1:${ready.http}`,
     pid: proc.pid,
     proc,
     stop: () => proc.stop(),
