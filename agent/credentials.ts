@@ -11,6 +11,7 @@ import { credentials as grpcCredentials, Metadata, status, type ChannelCredentia
 import { FleetwaveError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { channelCredentials } from '../common/tls.js';
+import { mismatchFromDetails } from '../common/tls-mismatch.js';
 import { SecurityServiceClient } from '../proto/gen/fleetwave/v1/security.js';
 import { writeAtomically } from './json-file.js';
 import type { DownloadAccess } from './package/fetch.js';
@@ -124,7 +125,9 @@ function enroll(o: LinkOptions, credentials: ChannelCredentials): Promise<string
       client.close();
       if (!err) return resolve(res.credential);
       const refused = REFUSALS.includes(err.code);
-      const message = `enrolment at ${o.controller} failed: ${err.details || err.message}`;
+      const plaintext = mismatchFromDetails(true, err.details ?? '') === 'speaks-plaintext';
+      const why = plaintext ? 'the controller does not speak TLS (it runs --insecure); start the agent with --insecure, or give the controller TLS' : err.details || err.message;
+      const message = `enrolment at ${o.controller} failed: ${why}`;
       reject(refused ? new EnrolmentRefusedError(message, { cause: err }) : new FleetwaveError(message, { cause: err, recoverable: true }));
     });
   });

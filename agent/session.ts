@@ -5,6 +5,7 @@
 //      └──── backoff (200 ms doubling to 10 s, full jitter; reset after a Welcome) ◀─┘
 import { credentials, status, type ClientDuplexStream, type Metadata } from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.js';
+import { detectTlsMismatch, type TlsMismatch } from '../common/tls-mismatch.js';
 import { AgentServiceClient, type AgentMessage, type Command, type CommandResult, type ControllerMessage, type Hello, type Welcome } from '../proto/gen/fleetwave/v1/agent.js';
 import { backoffDelay } from './backoff.js';
 import type { ControllerLink } from './credentials.js';
@@ -49,6 +50,8 @@ export class ControllerSession {
   /** Results that could not be written (no stream, or before Welcome). */
   private readonly unsent: CommandResult[] = [];
   private recent: { result: CommandResult; at: number }[] = [];
+  /** The TLS mismatch last logged, so a reconnect loop says it once, not every backoff. */
+  private mismatchLogged: TlsMismatch | null = null;
 
   constructor(private readonly deps: SessionDeps) {}
 
@@ -114,6 +117,7 @@ export class ControllerSession {
       call.on('error', (err: Error & { code?: number; details?: string }) => {
         this.deps.logger.debug({ code: err.code, details: err.details }, 'controller stream error');
         if (err.code === status.UNAUTHENTICATED) this.deps.link?.refused(err.details ?? err.message);
+        if (err.code === status.UNAVAILABLE) void this.explainUnavailable(err.details ?? err.message);
       });
     });
     call.on('data', (message: ControllerMessage) => {
@@ -149,6 +153,14 @@ export class ControllerSession {
     return everWelcomed;
   }
 
+  /** Names a TLS mismatch (plaintext agent at a TLS controller, or the reverse) instead of a bare reconnect loop. */
+  private async explainUnavailable(details: string): Promise<void> {
+    const mismatch = await detectTlsMismatch(this.deps.controller, this.deps.link?.credentials._isSecure() ?? false, details);
+    if (!mismatch || mismatch === this.mismatchLogged) return;
+    this.mismatchLogged = mismatch;
+    this.deps.logger.error({ controller: this.deps.controller }, agentMismatchMessage(this.deps.controller, mismatch));
+  }
+
   private resendAfterReconnect(): void {
     const pending = this.unsent.splice(0);
     if (pending.length > 0) this.deps.logger.info({ results: pending.length }, 'sending results of commands finished while disconnected');
@@ -156,4 +168,10 @@ export class ControllerSession {
     const cutoff = Date.now() - RESEND_WINDOW_MS;
     this.recent = this.recent.filter((r) => r.at >= cutoff);
   }
+}
+
+export function agentMismatchMessage(controller: string, mismatch: TlsMismatch): string {
+  return mismatch === 'speaks-tls'
+    ? `controller at ${controller} speaks TLS; drop --insecure and pass --ca FILE (its CA certificate) and a join token`
+    : `controller at ${controller} does not speak TLS (it runs --insecure); start the agent with --insecure, or give the controller TLS`;
 }

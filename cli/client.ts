@@ -28,6 +28,7 @@ import {
   type ReleaseSpec,
 } from '../proto/gen/fleetwave/v1/admin.js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, UnavailableError } from '../common/errors.js';
+import { detectTlsMismatch, type TlsMismatch } from '../common/tls-mismatch.js';
 import type { Connection } from './connection.js';
 
 export const DEFAULT_CONTROLLER = '127.0.0.1:7400';
@@ -136,7 +137,7 @@ export class AdminClient {
   private unary<Res>(method: string, invoke: Invoke<Res>, timeoutMs = UNARY_TIMEOUT_MS): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       invoke(this.metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
-        if (error) reject(this.mapError(method, error));
+        if (error) explainCallError(this.address, this.raw.getChannel(), method, error, this.connection.credentials._isSecure()).then(reject);
         else resolve(response);
       });
     });
@@ -153,6 +154,30 @@ export function callMetadata(actor: string, connection: Connection): Metadata {
   md.set('x-fleetwave-actor', actor);
   if (connection.token) md.set('authorization', `Bearer ${connection.token}`);
   return md;
+}
+
+/**
+ * mapCallError, except that an UNAVAILABLE which is really a TLS mismatch (plaintext client at a TLS port, or the
+ * reverse) says so in one line. Costs one TLS probe, and only when a plaintext call has already failed.
+ */
+export async function explainCallError(
+  address: string,
+  channel: { getConnectivityState(tryToConnect: boolean): connectivityState },
+  method: string,
+  error: ServiceError,
+  secure: boolean,
+): Promise<Error> {
+  if (error.code === grpcStatus.UNAVAILABLE) {
+    const mismatch = await detectTlsMismatch(address, secure, error.details ?? '');
+    if (mismatch) return new UnavailableError(tlsMismatchMessage(address, mismatch), { cause: error });
+  }
+  return mapCallError(address, channel, method, error);
+}
+
+export function tlsMismatchMessage(address: string, mismatch: TlsMismatch): string {
+  return mismatch === 'speaks-tls'
+    ? `the controller at ${address} speaks TLS; pass --ca FILE (its CA certificate, env FLEETWAVE_CA) or --tls`
+    : `the controller at ${address} does not speak TLS (it runs --insecure); drop --ca, --tls and FLEETWAVE_CA`;
 }
 
 function unreachable(address: string, cause: unknown): UnavailableError {

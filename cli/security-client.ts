@@ -9,7 +9,7 @@ import {
   type RevokeAgentResponse,
   type TokenInfo,
 } from '../proto/gen/fleetwave/v1/security.js';
-import { callMetadata, mapCallError, UNARY_TIMEOUT_MS } from './client.js';
+import { callMetadata, explainCallError, UNARY_TIMEOUT_MS } from './client.js';
 import type { Connection } from './connection.js';
 
 export class SecurityClient {
@@ -47,7 +47,7 @@ export class SecurityClient {
     const md = callMetadata(this.actor, this.connection);
     return new Promise<Res>((resolve, reject) => {
       invoke(md, { deadline: Date.now() + UNARY_TIMEOUT_MS }, (err, res) =>
-        err ? reject(mapCallError(this.address, this.raw.getChannel(), method, err)) : resolve(res),
+        err ? explainCallError(this.address, this.raw.getChannel(), method, err, this.connection.credentials._isSecure()).then(reject) : resolve(res),
       );
     });
   }
