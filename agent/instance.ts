@@ -1,8 +1,10 @@
 // One application instance on this host: its traffic gate, its supervised process and its durable record.
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { AppSpec, InstanceReport } from '../proto/gen/fleetwave/v1/agent.js';
+import { grantAppDir } from './app-access.js';
 import type { EventSink } from './events.js';
 import { TrafficGate } from './gate.js';
 import type { AgentOptions, InstanceOption } from './options.js';
@@ -31,6 +33,11 @@ export class Instance {
     const record = state.app(app);
     if (record.pid) reapOrphan(record.pid, record.pidStartTime, logger);
     await removeLeftovers(appDir);
+    if (options.runAs) {
+      // Editions unpacked before --app-user was set (or by an older agent) become readable by the app user too.
+      await mkdir(appDir, { recursive: true, mode: 0o750 });
+      await grantAppDir(options.dataDir, appDir, options.runAs);
+    }
     const internalPort = await freeInternalPort();
     const supervisor = new AppSupervisor({
       app,

@@ -8,6 +8,7 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, read
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
+import { whyUnreadable } from './app-access.js';
 import type { EventSink } from './events.js';
 import { decideRestart, STABLE_UPTIME_MS } from './restart-policy.js';
 
@@ -38,7 +39,7 @@ export interface SupervisorOptions {
   events: EventSink;
   logger: Logger;
   /** The unprivileged uid/gid the app runs as (--app-user, agent running as root); absent: the agent's own. */
-  runAs?: { uid: number; gid: number };
+  runAs?: { uid: number; gid: number; user?: string };
   /** Called with the new pid (and its /proc start time) or undefined once it exited, to persist it. */
   onPid: (pid: number | undefined, startTime: string | undefined) => void;
 }
@@ -137,6 +138,9 @@ export class AppSupervisor {
       FLEETWAVE_INSTANCE: this.options.instanceId,
     };
     if (!findProgram(program, dir, env.PATH)) throw new Error(`app ${this.options.app} could not start '${program}': not found`);
+    // Otherwise the app starts and dies with its runtime's own words ("Cannot find module"), which name no permission.
+    const unreadable = this.options.runAs ? whyUnreadable(dir, this.options.runAs) : null;
+    if (unreadable) throw new Error(`app ${this.options.app} could not start edition ${edition}: ${unreadable}`);
     const argv = withParentDeathSignal([program, ...args]);
     const log = openLog(this.options.logPath);
     let child: ChildProcess;

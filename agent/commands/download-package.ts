@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BadInputError, FleetwaveError, PackageError, UnavailableError } from '../../common/errors.js';
 import type { DownloadPackage } from '../../proto/gen/fleetwave/v1/agent.js';
+import { grantTree } from '../app-access.js';
 import { isSafeName } from '../options.js';
 import { editionDir, editionsDir, listEditions, MARKER_FILE, pruneEditions, readMarker, type EditionMarker } from '../package/editions.js';
 import { extractPackage } from '../package/extract.js';
@@ -46,6 +47,12 @@ async function install(ctx: CommandContext, body: DownloadPackage): Promise<void
     await unpack(body, file, staging);
     const marker: EditionMarker = { edition: body.edition, sha256: body.sha256.toLowerCase(), size: body.size, format: body.format || 'tar.gz', installedAt: Date.now() };
     await writeFile(join(staging, MARKER_FILE), JSON.stringify(marker));
+    const runAs = ctx.options.runAs;
+    if (runAs) {
+      // The app runs as --app-user: it must read what was unpacked as root (its parents were opened at start-up).
+      await grantTree(editionsDir(appDir), runAs.gid, false);
+      await grantTree(staging, runAs.gid);
+    }
     const final = editionDir(appDir, body.edition);
     // A directory left without a matching marker (another sha256, or a hand-made one) is replaced whole.
     await rm(final, { recursive: true, force: true });
