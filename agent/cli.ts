@@ -27,14 +27,15 @@ export function registerAgentCommand(program: Command): void {
   natsAuthFlags(cmd)
     .option('--insecure', 'plaintext gRPC without authentication (demo, tests)', false)
     .option('--ca <file>', "CA certificate (PEM) the controller's certificate is checked against (default: system roots)")
-    .option('--join-token <token>', 'join token for the first connect (env FLEETWAVE_JOIN_TOKEN); the credential it buys is kept in the data dir')
+    .option('--join-token-file <path>', 'file holding the join token for the first connect; the credential it buys is kept in the data dir')
+    .option('--join-token <token>', 'join token given on the command line: visible in ps, prefer --join-token-file or env FLEETWAVE_JOIN_TOKEN')
     .option('--max-package-size <size>', 'largest package accepted', '2GiB')
     .option('--app-user <user>', 'when the agent runs as root, apps run as this unprivileged user')
     .option('--log-format <format>', 'json or pretty', 'json')
     .option('--log-level <level>', 'log level', 'info')
     .action(async (raw: RawAgentOptions) => {
       const options = compileOrExit(raw);
-      if (!canAuthenticate(options)) fail(`no --join-token and no ${CREDENTIAL_FILE} in ${options.dataDir}: give a join token (fleetwave token create NAME --role agent) or --insecure`);
+      if (!canAuthenticate(options)) fail(`no join token and no ${CREDENTIAL_FILE} in ${options.dataDir}: give --join-token-file (or FLEETWAVE_JOIN_TOKEN) with a join token (fleetwave token create NAME --role agent), or --insecure`);
       let handle: AgentHandle;
       try {
         handle = await runAgent(options);

@@ -62,7 +62,7 @@ export function controllerLink(o: LinkOptions, log: Logger): ControllerLink {
     async metadata() {
       if (credential === undefined && !stale) credential = await readCredential(file);
       if (credential === undefined || (stale && o.joinToken)) {
-        if (!o.joinToken) throw new EnrolmentRefusedError(`no credential in ${file} and no --join-token to enrol with`);
+        if (!o.joinToken) throw new EnrolmentRefusedError(`no credential in ${file} and no join token to enrol with (--join-token-file or FLEETWAVE_JOIN_TOKEN)`);
         credential = await enroll(o, credentials);
         await saveCredential(file, { agentId: o.id, credential });
         stale = false;

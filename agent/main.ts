@@ -53,6 +53,9 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
     },
   });
   session.start();
+  if (options.joinTokenSource === 'flag' && !options.insecure) {
+    log.warn('the join token was given as --join-token, which any local user can read in ps; use --join-token-file or FLEETWAVE_JOIN_TOKEN');
+  }
   if (options.appUser && !options.runAs) log.warn({ appUser: options.appUser }, 'the agent is not root, so apps run as its own user, not --app-user');
   log.info({ controller: options.controller, instances: options.instances.map((i) => i.app), dataDir: options.dataDir }, 'agent started');
 

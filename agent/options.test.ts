@@ -1,4 +1,7 @@
 // compileAgentOptions: defaults, repeatable flags, and one clear error per bad value.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BadInputError } from '../common/errors.js';
 import { compileAgentOptions } from './options.js';
@@ -45,5 +48,29 @@ describe('compileAgentOptions', () => {
   ])('refuses %j', (raw, message) => {
     expect(() => compileAgentOptions(raw)).toThrow(BadInputError);
     expect(() => compileAgentOptions(raw)).toThrow(message);
+  });
+});
+
+describe('the join token', () => {
+  it('comes from --join-token-file, --join-token or FLEETWAVE_JOIN_TOKEN, and says which', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleetwave-join-'));
+    const saved = process.env.FLEETWAVE_JOIN_TOKEN;
+    try {
+      writeFileSync(join(dir, 'join.token'), 'fwt_from-file\n', { mode: 0o600 });
+      expect(compileAgentOptions({ bootId: 'b', joinTokenFile: join(dir, 'join.token') })).toMatchObject({ joinToken: 'fwt_from-file', joinTokenSource: 'file' });
+      expect(compileAgentOptions({ bootId: 'b', joinToken: 'fwt_flag' })).toMatchObject({ joinToken: 'fwt_flag', joinTokenSource: 'flag' });
+      process.env.FLEETWAVE_JOIN_TOKEN = 'fwt_env';
+      expect(compileAgentOptions({ bootId: 'b' })).toMatchObject({ joinToken: 'fwt_env', joinTokenSource: 'env' });
+      delete process.env.FLEETWAVE_JOIN_TOKEN;
+      expect(compileAgentOptions({ bootId: 'b' })).toMatchObject({ joinToken: '', joinTokenSource: 'none' });
+      expect(() => compileAgentOptions({ bootId: 'b', joinToken: 'x', joinTokenFile: join(dir, 'join.token') })).toThrow(/give the join token once/);
+      expect(() => compileAgentOptions({ bootId: 'b', joinTokenFile: join(dir, 'missing') })).toThrow(/--join-token-file: cannot read/);
+      writeFileSync(join(dir, 'empty'), '\n');
+      expect(() => compileAgentOptions({ bootId: 'b', joinTokenFile: join(dir, 'empty') })).toThrow(/must hold one token/);
+    } finally {
+      if (saved === undefined) delete process.env.FLEETWAVE_JOIN_TOKEN;
+      else process.env.FLEETWAVE_JOIN_TOKEN = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

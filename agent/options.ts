@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { BadInputError } from '../common/errors.js';
 import { parseDuration } from '../common/durations.js';
 import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
+import { readFlagFile } from '../common/flag-file.js';
 import { parseByteSize } from '../common/sizes.js';
 import { resolveAppUser, type RunAs } from './app-user.js';
 import type { LogFormat } from '../common/logger.js';
@@ -27,8 +28,10 @@ export interface RawAgentOptions extends RawNatsAuth {
   insecure?: boolean;
   /** CA certificate (PEM) the controller's TLS certificate is checked against. */
   ca?: string;
-  /** Join token (role agent) for the first connect; env FLEETWAVE_JOIN_TOKEN otherwise. */
+  /** Join token (role agent) for the first connect; env FLEETWAVE_JOIN_TOKEN otherwise. Visible in ps: prefer the file. */
   joinToken?: string;
+  /** File holding the join token (not visible in ps, unlike --join-token). */
+  joinTokenFile?: string;
   maxPackageSize?: string | number;
   /** Unprivileged user apps run as when the agent runs as root. */
   appUser?: string;
@@ -72,6 +75,8 @@ export interface AgentOptions {
   caFile: string | null;
   /** '' when none. */
   joinToken: string;
+  /** Where the join token came from; 'flag' earns a warning, since any local user sees it in ps. */
+  joinTokenSource: JoinTokenSource;
   natsAuth: NatsAuth;
   /** Largest package download accepted. */
   maxPackageBytes: number;
@@ -84,6 +89,8 @@ export interface AgentOptions {
   gateHost: string;
   startGraceMs: number;
 }
+
+export type JoinTokenSource = 'file' | 'env' | 'flag' | 'none';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -117,7 +124,7 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     bootId: raw.bootId ?? readBootId(),
     insecure: raw.insecure ?? false,
     caFile: raw.ca ? resolve(raw.ca) : null,
-    joinToken: (raw.joinToken ?? process.env.FLEETWAVE_JOIN_TOKEN ?? '').trim(),
+    ...compileJoinToken(raw),
     natsAuth: compileNatsAuth(raw),
     maxPackageBytes: parseByteSize(raw.maxPackageSize ?? '2GiB', '--max-package-size'),
     appUser: parseAppUser(raw.appUser),
@@ -127,6 +134,19 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     gateHost: raw.gateHost ?? '0.0.0.0',
     startGraceMs: raw.startGraceMs ?? 500,
   };
+}
+
+/** --join-token-file, else --join-token, else FLEETWAVE_JOIN_TOKEN; both flags at once is a mistake worth naming. */
+function compileJoinToken(raw: RawAgentOptions): { joinToken: string; joinTokenSource: JoinTokenSource } {
+  if (raw.joinTokenFile && raw.joinToken) throw new BadInputError('give the join token once: --join-token-file or --join-token');
+  if (raw.joinTokenFile) {
+    const token = readFlagFile(resolve(raw.joinTokenFile), '--join-token-file').toString('utf8').trim();
+    if (!token || /\s/.test(token)) throw new BadInputError(`--join-token-file: '${raw.joinTokenFile}' must hold one token and nothing else`);
+    return { joinToken: token, joinTokenSource: 'file' };
+  }
+  if (raw.joinToken?.trim()) return { joinToken: raw.joinToken.trim(), joinTokenSource: 'flag' };
+  const env = (process.env.FLEETWAVE_JOIN_TOKEN ?? '').trim();
+  return { joinToken: env, joinTokenSource: env ? 'env' : 'none' };
 }
 
 function parseAppUser(user: string | undefined): string {

@@ -1,7 +1,7 @@
 // Agent ids are bound to their enrolment (issue 8, defect 2): a join token cannot take over an enrolled id, only an
 // admin's `agent rekey` replaces a credential, and join tokens carry scopes (uses, expiry, id pattern, group).
 // Real TLS controller, real agents, raw Enroll calls as an attacker holding a join token would make them.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -16,6 +16,7 @@ describe('enrolment binds an agent id to its credential', () => {
   let fleet: SecureFleet;
   let admin: AdminClient;
   const statusOf = async (id: string) => (await admin.listAgents()).agents.find((a) => a.id === id)?.status;
+  const psWarnings = (id: string) => readFileSync(join(dir, `agent-${id}.log`), 'utf8').split('\n').filter((l) => l.includes('--join-token, which any local user can read in ps')).length;
   const credentialOf = (id: string) => JSON.parse(readFileSync(join(dir, 'agents', id, 'credential.json'), 'utf8')).credential as string;
 
   beforeAll(async () => {
@@ -46,6 +47,8 @@ describe('enrolment binds an agent id to its credential', () => {
     }
     // And a2's credential is unchanged, and it stays connected and gets back in after a restart
     expect(credentialOf('a2')).toBe(credential);
+    // (having warned once that --join-token shows in ps)
+    expect(psWarnings('a2')).toBe(1);
     expect(await statusOf('a2')).toBe('connected');
     await a2.stop();
     await waitFor('a2 unreachable', async () => (await statusOf('a2')) === 'unreachable', 30_000);
@@ -70,10 +73,13 @@ describe('enrolment binds an agent id to its credential', () => {
     expect((await fleet.enroll('a3', token)).error?.code).toBe(grpc.status.ALREADY_EXISTS);
     // And the new token enrols no other id
     expect((await fleet.enroll('a3-impostor', fresh)).error?.code).toBe(grpc.status.PERMISSION_DENIED);
-    // When the real host enrols again with the new token
+    // When the real host enrols again with the new token, from a file this time
     await a3.stop();
-    await fleet.launchAgent('a3', { args: ['--join-token', fresh] });
+    writeFileSync(join(dir, 'a3.token'), `${fresh}\n`, { mode: 0o600 });
+    await fleet.launchAgent('a3', { args: ['--join-token-file', join(dir, 'a3.token')] });
     await waitFor('a3 connected with a new credential', async () => (await statusOf('a3')) === 'connected', 30_000);
+    // (only the first run, given --join-token, warned about ps)
+    expect(psWarnings('a3')).toBe(1);
     // Then the token is used up, and the change record names the admin token
     expect((await fleet.enroll('a3', fresh)).error).toBeDefined();
     const history = await fleet.cli(fleet.admin, ['history', '--output', 'json']);
