@@ -14,6 +14,8 @@ export interface FaultRow {
   rerunsAfterAgentDeath: number;
   wrongEditions: number;
   eventsLost: number;
+  /** Attack rows (stolen ids, forged events): attempts the controller accepted; must be 0. */
+  accepted?: number;
   notes: string;
 }
 
