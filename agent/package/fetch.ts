@@ -54,7 +54,7 @@ export async function downloadVerified(expected: ExpectedPackage, dest: string, 
     const statusCode = response.statusCode ?? 0;
     if (statusCode < 200 || statusCode > 299) {
       response.resume();
-      const why = statusCode === 401 || statusCode === 403 ? ' (the controller refused this agent\'s credential)' : '';
+      const why = statusCode === 401 || statusCode === 403 ? refusalHint(expected.url, access) : '';
       throw new UnavailableError(`package download from ${expected.url} failed: HTTP ${statusCode}${why}`);
     }
     const meter = new Transform({
@@ -102,6 +102,12 @@ function request(url: string, signal: AbortSignal, access: DownloadAccess, redir
     const req = target.protocol === 'https:' ? httpsGet(target, { signal, headers, ...(ca ? { ca } : {}) }, onResponse) : httpGet(target, { signal, headers }, onResponse);
     req.on('error', reject);
   });
+}
+
+function refusalHint(url: string, access: DownloadAccess): string {
+  return access(url).authorization
+    ? " (the controller refused this agent's credential)"
+    : " (no credential sent: the URL is not under the artifact base URL the controller announced; was the edition installed under another --advertise-http?)";
 }
 
 function describe(err: unknown): string {
