@@ -68,7 +68,13 @@ export async function downloadVerified(expected: ExpectedPackage, dest: string, 
         done(null, chunk);
       },
     });
-    await pipeline(response, meter, createWriteStream(dest, { mode: 0o600 }), { signal });
+    try {
+      await pipeline(response, meter, createWriteStream(dest, { mode: 0o600 }), { signal });
+    } catch (err) {
+      // A connection cut mid-body (the controller restarting) is worth a retry; a full disk is not.
+      if (!signal.aborted && brokeOff(err)) throw new UnavailableError(`package download from ${expected.url} broke off: ${describe(err)}`, { cause: err });
+      throw err;
+    }
     if (expected.size > 0 && bytes !== expected.size) {
       throw new PackageError(`package size mismatch: got ${bytes} bytes, expected ${expected.size}`);
     }
@@ -102,6 +108,13 @@ function request(url: string, signal: AbortSignal, access: DownloadAccess, redir
     const req = target.protocol === 'https:' ? httpsGet(target, { signal, headers, ...(ca ? { ca } : {}) }, onResponse) : httpGet(target, { signal, headers }, onResponse);
     req.on('error', reject);
   });
+}
+
+const BROKEN_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+function brokeOff(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return (e.code !== undefined && BROKEN_CONNECTION.has(e.code)) || e.message === 'aborted';
 }
 
 function refusalHint(url: string, access: DownloadAccess): string {
