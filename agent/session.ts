@@ -52,6 +52,8 @@ export class ControllerSession {
   private recent: { result: CommandResult; at: number }[] = [];
   /** The TLS mismatch last logged, so a reconnect loop says it once, not every backoff. */
   private mismatchLogged: TlsMismatch | null = null;
+  /** Likewise for a refusal (PERMISSION_DENIED) the agent cannot fix by retrying. */
+  private refusalLogged: string | undefined;
 
   constructor(private readonly deps: SessionDeps) {}
 
@@ -118,6 +120,11 @@ export class ControllerSession {
         this.deps.logger.debug({ code: err.code, details: err.details }, 'controller stream error');
         if (err.code === status.UNAUTHENTICATED) this.deps.link?.refused(err.details ?? err.message);
         if (err.code === status.UNAVAILABLE) void this.explainUnavailable(err.details ?? err.message);
+        if (err.code === status.PERMISSION_DENIED && err.details !== this.refusalLogged) {
+          // E.g. a group outside the join token's scope: only an operator can fix it, so say it once, loudly.
+          this.refusalLogged = err.details;
+          this.deps.logger.error({ controller: this.deps.controller, details: err.details }, 'controller refused this agent');
+        }
       });
     });
     call.on('data', (message: ControllerMessage) => {
