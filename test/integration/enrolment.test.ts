@@ -114,6 +114,8 @@ describe('enrolment binds an agent id to its credential', () => {
     await fleet.launchAgent('g-wrong', { group: 'blue', args: ['--join-token', token] });
     await waitFor('the refusal', () => /group outside its join token/.test(fleet.controllerLog()), 30_000);
     expect(await statusOf('g-wrong')).toBeUndefined();
+    // And the agent's log says why, in the controller's words
+    await waitFor('the agent to log the refusal', () => /enrolled for group 'green' and may not declare group 'blue'/.test(readFileSync(join(dir, 'agent-g-wrong.log'), 'utf8')), 30_000);
     // While one in that group connects
     await fleet.launchAgent('g-right', { group: 'green', args: ['--join-token', token] });
     await waitFor('g-right connected', async () => (await statusOf('g-right')) === 'connected', 30_000);

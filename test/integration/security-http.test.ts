@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../cli/client.js';
 import { channelCredentials } from '../../common/tls.js';
 import { buildEdition } from '../../examples/demo/package.js';
-import { freePort, repoPath, runCli, waitFor } from '../harness/fleet.js';
+import { freePort, repoPath, runCli, startAgent, waitFor } from '../harness/fleet.js';
 import { httpsGet, startSecureFleet, type SecureFleet } from './secure-fleet.js';
 
 describe('the HTTP side of a secured controller', () => {
@@ -101,6 +101,11 @@ describe('the HTTP side of a secured controller', () => {
     expect(plaintext.code).toBe(3);
     expect(plaintext.stderr.trim()).toMatch(/the controller at 127\.0\.0\.1:\d+ speaks TLS; pass --ca FILE/);
     expect(plaintext.stderr.trim().split('\n')).toHaveLength(1);
+    // And an agent started --insecure against it logs the same, instead of reconnecting in silence
+    const agent = await startAgent({ id: 'plain', group: 'blue', controller: fleet.controller.grpcAddress, natsUrl: fleet.nats.url, dataDir: join(dir, 'agents', 'plain'), instances: {}, logFile: join(dir, 'agent-plain.log') });
+    fleet.agents.push(agent);
+    await waitFor('the agent to name the mismatch', () => /speaks TLS; drop --insecure and pass --ca FILE/.test(readFileSync(join(dir, 'agent-plain.log'), 'utf8')), 30_000);
+    await agent.stop();
     const server = new grpc.Server();
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
