@@ -1,7 +1,7 @@
 // The release engine's shell: turns every input into a reconcile of the release, then sends and publishes after commit.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ConflictError, NotFoundError } from '../../common/errors.js';
+import { ConflictError } from '../../common/errors.js';
 import type { ReleaseEventReason } from '../../common/events.js';
 import type { Logger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
@@ -94,8 +94,9 @@ export class ReleaseEngine {
 
   // ── inputs ────────────────────────────────────────────────────────────────
 
+  /** Creates (and by default starts) a release; a refused create is recorded in the app's history, then rethrown. */
   createRelease(raw: Partial<ReleaseSpec>, actor: string): ReleaseRecord {
-    return this.createFromSpec(compileReleaseSpec(raw), actor);
+    return this.recordingRefusal(raw.app ?? '', actor, 'create', '', () => this.createFromSpec(compileReleaseSpec(raw), actor));
   }
 
   /**
@@ -103,10 +104,14 @@ export class ReleaseEngine {
    * or any group when empty), with that release's policy; the agents still keep it, so nothing is downloaded.
    */
   backOut(app: string, group: string, actor: string, comment: string): ReleaseRecord {
+    return this.recordingRefusal(app, actor, 'back-out', comment, () => this.backOutOf(app, group, actor, comment));
+  }
+
+  private backOutOf(app: string, group: string, actor: string, comment: string): ReleaseRecord {
     this.store.getApp(app);
     const wanted = group.trim();
     const last = this.store.listReleases(app).find((r) => r.status === 'Released' && (wanted === '' || r.group === wanted));
-    if (!last) throw new NotFoundError(`app '${app}' has no Released release${wanted ? ` for group '${wanted}'` : ''} to back out`);
+    if (!last) throw new ConflictError(`app '${app}' has no Released release${wanted ? ` for group '${wanted}'` : ''} to back out`);
     const detail = this.store.getReleaseDetail(last.id);
     const edition = previousEdition(detail.instances, last.edition);
     if (!edition) throw new ConflictError(`release ${last.id} deployed ${last.edition} to instances that ran no edition before; nothing to back out to`);
@@ -137,6 +142,22 @@ export class ReleaseEngine {
     this.changes.emit('changed', release.id);
     if (spec.start) this.act(release.id, 'start', actor, '');
     return this.store.getRelease(release.id);
+  }
+
+  /**
+   * Runs `fn`; when it throws, writes a change record "refused: <reason>" for the app and rethrows. The record
+   * has its own transaction, after `fn`'s was rolled back. An app that does not exist has no history to write to.
+   */
+  private recordingRefusal<T>(app: string, actor: string, action: string, comment: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (this.store.hasApp(app)) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.store.recordChange({ atUnixMs: this.now(), actor, action, app, releaseId: '', comment, result: `refused: ${message}` });
+      }
+      throw err;
+    }
   }
 
   /** An operator action; refused actions are recorded too, then rethrown. */
