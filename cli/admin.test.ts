@@ -215,6 +215,26 @@ describe('fleetwave admin verbs', () => {
     const failed = await cli('release', 'watch', 'r-7');
     expect(failed.code).toBe(1);
     expect(failed.stdout).toContain('next: fleetwave release retry r-7');
+    expect(failed.stderr).toBe('fleetwave: release r-7 ended Release failed, not Released');
+  });
+
+  it('every watch exits 0 when the release ends where the watched action aimed, 1 with one line otherwise', async () => {
+    const rollingBack = () => [release('Rolling back', [{ instance: 'blue-1', status: 'released' }]), release('Rolled back', [{ instance: 'blue-1', status: 'rolled back' }])];
+    // An operator's rollback, watched by the operator and by a colleague: both end Rolled back, both exit 0.
+    fake.replies.releaseAction = release('Rolling back');
+    fake.watchSnapshots = rollingBack();
+    expect(await cli('release', 'rollback', 'r-7', '--watch')).toMatchObject({ code: 0, stderr: '' });
+    fake.watchSnapshots = rollingBack();
+    expect(await cli('release', 'watch', 'r-7')).toMatchObject({ code: 0, stderr: '' });
+    // A watch that began on the forward release aimed at Released: someone rolled it back.
+    fake.watchSnapshots = [release('Releasing'), ...rollingBack()];
+    expect(await cli('release', 'watch', 'r-7')).toMatchObject({ code: 1, stderr: 'fleetwave: release r-7 ended Rolled back, not Released' });
+    fake.watchSnapshots = [release('Rolling back'), release('Rollback failed')];
+    expect(await cli('release', 'rollback', 'r-7', '--watch')).toMatchObject({ code: 1, stderr: 'fleetwave: release r-7 ended Rollback failed, not Rolled back' });
+    // A cancel aims at the failed release it asks for.
+    fake.replies.releaseAction = release('Releasing');
+    fake.watchSnapshots = [release('Releasing'), release('Release failed')];
+    expect(await cli('release', 'cancel', 'r-7', '--watch')).toMatchObject({ code: 0, stderr: '' });
   });
 
   it('rollback APP sends a back-out and prints the new release id; release rollback takes --batches', async () => {
