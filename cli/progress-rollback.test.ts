@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
 import { renderChanges, renderSummary } from './progress.js';
+import { renderReleaseDetail } from './show.js';
 
 // Fixtures: shop 2.0 was Released to a1 (batch 1) and a2 (batch 2) a minute before bob rolls it back at
 // T0 + 60 s; the rollback goes newest batch first: a2 in rollback batch 1, a1 in rollback batch 2.
@@ -137,5 +138,9 @@ describe('renderChanges of a rollback', () => {
 describe('renderSummary of a rollback', () => {
   it('counts the time from the start of the rollback, not from the creation of the release', () => {
     expect(renderSummary(done)).toEqual(['release r-1 Rolled back in 4.00s: 2 rolled back (2 instance(s) back on their previous edition)']);
+  });
+
+  it('release show gives the rollback its own start and time', () => {
+    expect(renderReleaseDetail(done)).toMatch(/^Rollback  batch 2\/2 \(newest release batch first\), began \d\d:\d\d:\d\d \(took 4\.00s\)$/m);
   });
 });
