@@ -77,6 +77,8 @@ describe('CLI errors', () => {
     ['rollback (back-out, unknown app)', ['rollback', 'nope'], /app 'nope' does not exist/],
     ['instance list', ['instance', 'list', 'nope'], /app 'nope' does not exist/],
     ['history', ['history', 'nope'], /app 'nope' does not exist/],
+    ['token revoke', ['token', 'revoke', 'nope'], /token 'nope' does not exist/],
+    ['token create (unknown role)', ['token', 'create', 'ci', '--role', 'boss'], /role 'boss' must be one of/],
     ['an unknown verb', ['frobnicate'], /unknown command/i],
   ];
 
