@@ -28,6 +28,7 @@ const back = (offset: number): Step[] => [
 
 interface InstanceFixture {
   status: string;
+  step?: string;
   edition?: string;
   error?: string;
   steps: Step[];
@@ -121,6 +122,7 @@ describe('renderChanges of a rollback', () => {
       2,
       {
         status: 'failed',
+        step: 'restart',
         error: 'rollback failed: restart: restart: no such edition',
         steps: [...forward(100), ['quiesce', 'ok', 62_000, 62_010], ['drain', 'ok', 62_010, 62_500], ['restart', 'failed', 62_500, 62_600, 'restart: restart: no such edition']],
       },
@@ -131,7 +133,10 @@ describe('renderChanges of a rollback', () => {
       '  a1  quiesce → drain → restart ✗ no such edition',
       'release Rolling back → Rollback failed: rollback failed on 1 instance(s): a1: rollback failed: restart: restart: no such edition',
     ]);
-    expect(renderSummary(failed).at(-1)).toBe('next: fleetwave release rollback r-1  (tries the instances that did not go back again)');
+    expect(renderSummary(failed).slice(1)).toEqual([
+      '  a1: failed at restart: no such edition',
+      'next: fleetwave release rollback r-1  (tries the instances that did not go back again)',
+    ]);
   });
 });
 

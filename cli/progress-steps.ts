@@ -30,7 +30,7 @@ export function markOf(step: StepRecord): string {
  * "restart: restart: "): the line already names the step, as in "restart ✗ no such edition".
  */
 export function stepError(step: string, error: string): string {
-  const prefixes = ['rollback failed: ', 'revert failed: ', `${step}: `];
+  const prefixes = ['rollback failed: ', 'revert failed: ', ...(step ? [`${step}: `] : [])];
   let text = error.trim();
   for (let found = true; found; ) {
     const prefix = prefixes.find((p) => text.startsWith(p));
@@ -52,12 +52,13 @@ export function rollbackStart(detail: ReleaseDetail | undefined): number | undef
 }
 
 /**
- * A step of the rollback that began at `since`. A controller that records each step's pipeline says so in
- * `phase`; otherwise a step counts when it began once the rollback had (forward steps all began before).
+ * A step of the rollback that began at `since`: it began once the rollback had (forward steps all began
+ * before; an earlier rollback attempt's steps too), and, where the controller records each step's pipeline
+ * in `phase`, it says rollback.
  */
 export function isRollbackStep(step: StepRecord, since: number): boolean {
   const phase = (step as { phase?: string }).phase;
-  return phase ? phase === 'rollback' : Number(step.startedUnixMs) >= since;
+  return (!phase || phase === 'rollback') && Number(step.startedUnixMs) >= since;
 }
 
 /** True when a rollback would move something: some instance is off the edition it ran before. */

@@ -170,7 +170,7 @@ export function renderSummary(detail: ReleaseDetail): string[] {
   for (const i of detail.instances) {
     if (i.status === 'failed' || i.status === 'unreachable') {
       const step = [...i.steps].reverse().find((s) => s.status === 'failed');
-      lines.push(`  ${i.instance}: ${i.status}${i.step ? ` at ${i.step}` : ''}: ${i.error || step?.error || 'no detail'}`);
+      lines.push(`  ${i.instance}: ${i.status}${i.step ? ` at ${i.step}` : ''}: ${stepError(i.step || step?.step || '', i.error || step?.error || 'no detail')}`);
     }
   }
   const next = nextCommands(detail);
