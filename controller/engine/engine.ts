@@ -144,22 +144,6 @@ export class ReleaseEngine {
     return this.store.getRelease(release.id);
   }
 
-  /**
-   * Runs `fn`; when it throws, writes a change record "refused: <reason>" for the app and rethrows. The record
-   * has its own transaction, after `fn`'s was rolled back. An app that does not exist has no history to write to.
-   */
-  private recordingRefusal<T>(app: string, actor: string, action: string, comment: string, fn: () => T): T {
-    try {
-      return fn();
-    } catch (err) {
-      if (this.store.hasApp(app)) {
-        const message = err instanceof Error ? err.message : String(err);
-        this.store.recordChange({ atUnixMs: this.now(), actor, action, app, releaseId: '', comment, result: `refused: ${message}` });
-      }
-      throw err;
-    }
-  }
-
   /** An operator action; refused actions are recorded too, then rethrown. */
   act(releaseId: string, action: string, actor: string, comment: string, options: { batches?: number } = {}): string {
     try {
@@ -276,6 +260,22 @@ export class ReleaseEngine {
     const delay = Math.min(MAX_TIMER_MS, Math.max(MIN_TIMER_MS, next - this.now()));
     this.timer = setTimeout(() => this.fireDeadlines(), delay);
     this.timer.unref?.();
+  }
+
+  /**
+   * Runs `fn`; when it throws, writes a change record "refused: <reason>" for the app and rethrows. The record
+   * has its own transaction, after `fn`'s was rolled back. An app that does not exist has no history to write to.
+   */
+  private recordingRefusal<T>(app: string, actor: string, action: string, comment: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (this.store.hasApp(app)) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.store.recordChange({ atUnixMs: this.now(), actor, action, app, releaseId: '', comment, result: `refused: ${message}` });
+      }
+      throw err;
+    }
   }
 
   private tryGetRelease(id: string): ReleaseRecord | null {
