@@ -1,7 +1,7 @@
 // The release engine's shell: turns every input into a reconcile of the release, then sends and publishes after commit.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ConflictError } from '../../common/errors.js';
+import { ConflictError, NotFoundError } from '../../common/errors.js';
 import type { ReleaseEventReason } from '../../common/events.js';
 import type { Logger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
@@ -110,6 +110,10 @@ export class ReleaseEngine {
   private backOutOf(app: string, group: string, actor: string, comment: string): ReleaseRecord {
     this.store.getApp(app);
     const wanted = group.trim();
+    // A group nobody is in is a bad name (rc 2); a real group with nothing to back out is refused (rc 1).
+    if (wanted && !this.store.listInstances(app).some((i) => i.group === wanted)) {
+      throw new NotFoundError(`group '${wanted}' has no instance of app '${app}'`);
+    }
     const last = this.store.listReleases(app).find((r) => r.status === 'Released' && (wanted === '' || r.group === wanted));
     if (!last) throw new ConflictError(`app '${app}' has no Released release${wanted ? ` for group '${wanted}'` : ''} to back out`);
     const detail = this.store.getReleaseDetail(last.id);

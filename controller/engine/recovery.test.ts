@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { NotFoundError } from '../../common/errors.js';
 import { createLogger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Store } from '../store/store.js';
@@ -212,7 +213,11 @@ describe('back-out', () => {
   it('refuses when nothing was released or nothing ran before', () => {
     expect(() => engine.backOut('shop', '', 'carol', '')).toThrow(/no Released release/);
     expect(() => engine.backOut('nope', '', 'carol', '')).toThrow(/app 'nope' does not exist/);
-    expect(store.history('shop').at(-1)).toMatchObject({ actor: 'carol', action: 'back-out', result: expect.stringMatching(/^refused: app 'shop' has no Released release/) });
+    expect(() => engine.backOut('shop', 'purple', 'carol', '')).toThrow(NotFoundError);
+    expect(store.history('shop').map((c) => c.result)).toEqual([
+      "refused: app 'shop' has no Released release to back out",
+      "refused: group 'purple' has no instance of app 'shop'",
+    ]);
   });
 });
 

@@ -75,6 +75,7 @@ describe('CLI errors', () => {
     ['release watch', ['release', 'watch', 'nope'], /release 'nope' does not exist/],
     ...ACTIONS.map((action): [string, string[], RegExp] => [`release ${action}`, ['release', action, 'nope'], /release 'nope' does not exist/]),
     ['rollback (back-out, unknown app)', ['rollback', 'nope'], /app 'nope' does not exist/],
+    ['rollback (back-out, unknown group)', ['rollback', 'web', '--group', 'nope'], /group 'nope' has no instance of app 'web'/],
     ['instance list', ['instance', 'list', 'nope'], /app 'nope' does not exist/],
     ['history', ['history', 'nope'], /app 'nope' does not exist/],
     ['token revoke', ['token', 'revoke', 'nope'], /token 'nope' does not exist/],
