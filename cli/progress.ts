@@ -1,6 +1,7 @@
 // Live progress of a release: a pure function of (previous, next) ReleaseDetail
 // snapshots → the lines that describe what changed, plus a final summary.
-// `release watch` prints these lines as the WatchRelease stream delivers snapshots.
+// `release watch` prints these lines as the WatchRelease stream delivers snapshots; a release in a rollback
+// is rendered by progress-rollback.ts (only the rollback's own steps).
 import type { Batch, InstanceProgress, ReleaseDetail, StepRecord } from '../proto/gen/fleetwave/v1/admin.js';
 import { formatDuration } from '../common/durations.js';
 import { FINAL_RELEASE_STATUSES } from '../controller/engine/transitions.js';
