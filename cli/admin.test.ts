@@ -157,11 +157,26 @@ describe('fleetwave admin verbs', () => {
 
   it('server errors become one line with the right exit code', async () => {
     fake.replies.getRelease = { code: status.NOT_FOUND, details: "release 'r-9' not found" };
-    expect(await cli('release', 'show', 'r-9')).toEqual({ code: 1, stdout: '', stderr: "fleetwave: release 'r-9' not found" });
+    expect(await cli('release', 'show', 'r-9')).toEqual({ code: 2, stdout: '', stderr: "fleetwave: release 'r-9' not found" });
     fake.replies.createRelease = { code: status.FAILED_PRECONDITION, details: 'release r-7 is already active for shop/blue' };
     expect(await cli('release', 'create', 'shop', '--edition', '2.0')).toMatchObject({ code: 1, stderr: 'fleetwave: release r-7 is already active for shop/blue' });
     fake.replies.releaseAction = { code: status.INVALID_ARGUMENT, details: 'cannot approve: not waiting' };
     expect(await cli('release', 'approve', 'r-7')).toMatchObject({ code: 2, stderr: 'fleetwave: cannot approve: not waiting' });
+  });
+
+  it.each([
+    [status.NOT_FOUND, 2],
+    [status.INVALID_ARGUMENT, 2],
+    [status.OUT_OF_RANGE, 2],
+    [status.FAILED_PRECONDITION, 1],
+    [status.ALREADY_EXISTS, 1],
+    [status.ABORTED, 1],
+    [status.UNAVAILABLE, 3],
+  ])('gRPC status %s gives exit code %s', async (code, rc) => {
+    fake.replies.getRelease = { code, details: 'no' };
+    const r = await cli('release', 'show', 'r-9');
+    expect(r.code).toBe(rc);
+    expect(r.stderr.split('\n')).toHaveLength(1);
   });
 
   it('an unreachable controller is one line and exit 3', async () => {
@@ -200,6 +215,26 @@ describe('fleetwave admin verbs', () => {
     const failed = await cli('release', 'watch', 'r-7');
     expect(failed.code).toBe(1);
     expect(failed.stdout).toContain('next: fleetwave release retry r-7');
+    expect(failed.stderr).toBe('fleetwave: release r-7 ended Release failed, not Released');
+  });
+
+  it('every watch exits 0 when the release ends where the watched action aimed, 1 with one line otherwise', async () => {
+    const rollingBack = () => [release('Rolling back', [{ instance: 'blue-1', status: 'released' }]), release('Rolled back', [{ instance: 'blue-1', status: 'rolled back' }])];
+    // An operator's rollback, watched by the operator and by a colleague: both end Rolled back, both exit 0.
+    fake.replies.releaseAction = release('Rolling back');
+    fake.watchSnapshots = rollingBack();
+    expect(await cli('release', 'rollback', 'r-7', '--watch')).toMatchObject({ code: 0, stderr: '' });
+    fake.watchSnapshots = rollingBack();
+    expect(await cli('release', 'watch', 'r-7')).toMatchObject({ code: 0, stderr: '' });
+    // A watch that began on the forward release aimed at Released: someone rolled it back.
+    fake.watchSnapshots = [release('Releasing'), ...rollingBack()];
+    expect(await cli('release', 'watch', 'r-7')).toMatchObject({ code: 1, stderr: 'fleetwave: release r-7 ended Rolled back, not Released' });
+    fake.watchSnapshots = [release('Rolling back'), release('Rollback failed')];
+    expect(await cli('release', 'rollback', 'r-7', '--watch')).toMatchObject({ code: 1, stderr: 'fleetwave: release r-7 ended Rollback failed, not Rolled back' });
+    // A cancel aims at the failed release it asks for.
+    fake.replies.releaseAction = release('Releasing');
+    fake.watchSnapshots = [release('Releasing'), release('Release failed')];
+    expect(await cli('release', 'cancel', 'r-7', '--watch')).toMatchObject({ code: 0, stderr: '' });
   });
 
   it('rollback APP sends a back-out and prints the new release id; release rollback takes --batches', async () => {
@@ -225,7 +260,7 @@ describe('fleetwave admin verbs', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Active on blue-1');
     expect(r.stdout).toMatch(/blue-2\s+blue\s+no\s+yes/);
-    expect(await cli('edition', 'show', 'shop', '3.0')).toMatchObject({ code: 1, stderr: "fleetwave: edition '3.0' of app 'shop' does not exist" });
+    expect(await cli('edition', 'show', 'shop', '3.0')).toMatchObject({ code: 2, stderr: "fleetwave: edition '3.0' of app 'shop' does not exist" });
   });
 
   it('release show prints the summary and timeline', async () => {

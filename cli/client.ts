@@ -184,7 +184,11 @@ function unreachable(address: string, cause: unknown): UnavailableError {
   return new UnavailableError(`cannot reach the controller at ${address} (is it running?)`, { cause });
 }
 
-/** One place where gRPC status codes become fleetwave errors, with the original as cause. */
+/**
+ * One place where gRPC status codes become fleetwave errors, with the original as cause; the error class
+ * decides the exit code (cli/program.ts): NOT_FOUND, INVALID_ARGUMENT, OUT_OF_RANGE → 2;
+ * FAILED_PRECONDITION, ALREADY_EXISTS, ABORTED → 1; UNAVAILABLE, DEADLINE_EXCEEDED → 3.
+ */
 export function mapCallError(
   address: string,
   channel: { getConnectivityState(tryToConnect: boolean): connectivityState },

@@ -1,11 +1,16 @@
 // The `fleetwave` command line: the program, its admin verbs, and how any error
 // becomes one line on stderr and an exit code (never a stack trace).
 //
-// Exit codes: 0 ok; 1 the request failed (not found, conflict, release not
-// Released); 2 bad usage or input; 3 the controller cannot be reached.
+// Exit codes, one rule for every verb (README "Exit codes"):
+//   0 ok;
+//   1 refused: the request was valid but the state refuses it (a second active release, an action the
+//     release's status does not allow, a duplicate name), or a watched release did not end where the
+//     watched action aimed;
+//   2 bad input: a malformed flag or spec, or a name that does not exist (app, edition, group, release);
+//   3 the controller cannot be reached (or did not answer in time).
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { BadInputError, FleetwaveError, UnavailableError } from '../common/errors.js';
+import { BadInputError, FleetwaveError, NotFoundError, UnavailableError } from '../common/errors.js';
 import { DEFAULT_CONTROLLER } from './client.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerFleetCommands } from './commands/fleet.js';
@@ -16,7 +21,9 @@ import { QuietExit } from './commands/shared.js';
 import type { Io } from './io.js';
 
 export const EXIT_OK = 0;
+/** Refused by the state, or a watched release ended elsewhere than aimed. */
 export const EXIT_FAILED = 1;
+/** Bad input, including names that do not exist. */
 export const EXIT_USAGE = 2;
 export const EXIT_UNREACHABLE = 3;
 
@@ -74,7 +81,7 @@ export function reportError(err: unknown, io: Io): number {
   if (err instanceof FleetwaveError) {
     io.err(`fleetwave: ${err.message}`);
     if (io.env.FLEETWAVE_DEBUG && err.cause) io.err(String((err.cause as Error).stack ?? err.cause));
-    if (err instanceof BadInputError) return EXIT_USAGE;
+    if (err instanceof BadInputError || err instanceof NotFoundError) return EXIT_USAGE;
     if (err instanceof UnavailableError) return EXIT_UNREACHABLE;
     return EXIT_FAILED;
   }

@@ -11,7 +11,7 @@ function step(name: string, status: string, startOffset: number, endOffset = 0, 
 }
 
 function instance(id: string, batch: number, fields: Partial<InstanceProgress> = {}): InstanceProgress {
-  return { instance: id, group: 'blue', batch, status: 'pending', step: '', edition: '1.0', error: '', steps: [], rollbackBatch: 0, ...fields };
+  return { instance: id, group: 'blue', batch, status: 'pending', step: '', edition: '1.0', error: '', steps: [], rollbackBatch: 0, moved: 'none', ...fields };
 }
 
 function batch(number: number, status: string, instances: string[], fields: Partial<Batch> = {}): Batch {
@@ -82,7 +82,7 @@ describe('renderChanges', () => {
       { message: 'first batch failed' },
     );
     expect(renderChanges(running, failed)).toEqual([
-      '  agent-1  restart → health ✗ health: GET /healthz: 500',
+      '  agent-1  restart → health ✗ GET /healthz: 500',
       'batch 1/2 (blue) failed',
       'release Releasing → Release failed: first batch failed',
     ]);
@@ -114,13 +114,21 @@ describe('renderChanges', () => {
     ]);
   });
 
-  it('aligns instance names and reports unreachable and rolled-back instances', () => {
-    const before = detail('Rolling back', [], [instance('a', 1, { status: 'in progress', steps: [step('drain', 'running', 0)] }), instance('agent-22', 1, { status: 'released', steps: [] })]);
-    const after = detail('Rolling back', [], [
+  it('aligns instance names and reports unreachable and reverted instances', () => {
+    const before = detail('Releasing', [], [instance('a', 1, { status: 'in progress', steps: [step('drain', 'running', 0)] }), instance('agent-22', 1, { status: 'in progress', steps: [] })]);
+    const after = detail('Releasing', [], [
       instance('a', 1, { status: 'unreachable', step: 'drain', steps: [step('drain', 'running', 0)] }),
       instance('agent-22', 1, { status: 'rolled back', edition: '1.0', steps: [] }),
     ]);
     expect(renderChanges(before, after)).toEqual(['  a         unreachable during drain', '  agent-22  rolled back to 1.0']);
+  });
+
+  it('names a failed step once, whatever prefixes its error collected on the way up', () => {
+    const running = detail('Releasing', [], [instance('a', 2, { status: 'in progress', steps: [step('restart', 'running', 0)] })]);
+    const failed = detail('Releasing', [], [
+      instance('a', 2, { status: 'failed', step: 'restart', error: 'restart: restart: exited with code 1', steps: [step('restart', 'failed', 0, 90, 'restart: restart: exited with code 1')] }),
+    ]);
+    expect(renderChanges(running, failed)).toEqual(['  a  restart ✗ exited with code 1']);
   });
 });
 
@@ -131,16 +139,26 @@ describe('renderSummary', () => {
     expect(isFinal(done)).toBe(true);
   });
 
-  it('lists failed instances and the next commands', () => {
+  it('lists failed instances and the next commands, rollback only when something moved', () => {
     const failed = detail('Release failed', [], [
-      instance('agent-1', 1, { status: 'failed', step: 'health', error: 'unhealthy after 3 tries' }),
-      instance('agent-2', 2, { status: 'pending' }),
+      instance('agent-1', 1, { status: 'released', edition: '2.0', moved: 'switched' }),
+      instance('agent-2', 2, { status: 'failed', step: 'health', error: 'unhealthy after 3 tries', moved: 'switched' }),
     ]);
     expect(renderSummary(failed)).toEqual([
-      'release r-1 Release failed: 1 failed, 1 pending',
-      '  agent-1: failed at health: unhealthy after 3 tries',
+      'release r-1 Release failed: 1 released, 1 failed',
+      '  agent-2: failed at health: unhealthy after 3 tries',
       'next: fleetwave release retry r-1  or  fleetwave release rollback r-1',
     ]);
     expect(isFinal(detail('Suspended', [], []))).toBe(false);
+  });
+
+  it('does not suggest a rollback after a first-batch failure: nothing moved', () => {
+    const failed = detail('Release failed', [], [
+      instance('agent-1', 1, { status: 'failed', step: 'health', error: 'health: unhealthy; back on 1.0' }),
+      instance('agent-2', 2, { status: 'pending' }),
+    ]);
+    const lines = renderSummary(failed);
+    expect(lines.at(-1)).toBe('next: fleetwave release retry r-1  (nothing to roll back: no instance left its previous edition)');
+    expect(lines.join('\n')).not.toContain('release rollback');
   });
 });

@@ -1,9 +1,12 @@
 // Live progress of a release: a pure function of (previous, next) ReleaseDetail
 // snapshots → the lines that describe what changed, plus a final summary.
-// `release watch` prints these lines as the WatchRelease stream delivers snapshots.
+// `release watch` prints these lines as the WatchRelease stream delivers snapshots; a release in a rollback
+// is rendered by progress-rollback.ts (only the rollback's own steps).
 import type { Batch, InstanceProgress, ReleaseDetail, StepRecord } from '../proto/gen/fleetwave/v1/admin.js';
 import { formatDuration } from '../common/durations.js';
 import { FINAL_RELEASE_STATUSES } from '../controller/engine/transitions.js';
+import { renderRollbackChanges } from './progress-rollback.js';
+import { canRollBack, chain, FAILED, markOf, OK, rollbackStart, spanOf, stepError } from './progress-steps.js';
 
 /** Release statuses after which nothing more happens. */
 const FINAL_STATUSES: ReadonlySet<string> = new Set(FINAL_RELEASE_STATUSES);
@@ -11,10 +14,6 @@ const FINAL_STATUSES: ReadonlySet<string> = new Set(FINAL_RELEASE_STATUSES);
 export function isFinal(detail: ReleaseDetail | undefined): boolean {
   return FINAL_STATUSES.has(detail?.release?.status ?? '');
 }
-
-const OK = '✓';
-const FAILED = '✗';
-const RUNNING = '…';
 
 /** Instance statuses that end its part in the release (or this attempt of it). */
 const SETTLED = new Set(['released', 'failed', 'unreachable', 'rolled back']);
@@ -26,6 +25,8 @@ const BATCH_ENDED = new Set(['done', 'failed']);
  * `next`, in reading order: what finished, then the release itself, then what began.
  */
 export function renderChanges(prev: ReleaseDetail | undefined, next: ReleaseDetail): string[] {
+  const since = rollbackStart(next);
+  if (since !== undefined) return renderRollbackChanges(prev, next, since, releaseLines);
   return [
     ...(prev ? [] : introLine(next)),
     ...instanceLines(prev, next, (i) => SETTLED.has(i.status)),
@@ -120,16 +121,6 @@ function pipelineSteps(instance: InstanceProgress): StepRecord[] {
   return instance.steps.filter((s) => s.step !== 'download');
 }
 
-function chain(steps: StepRecord[]): string {
-  return steps.map((s) => s.step).join(' → ');
-}
-
-function spanOf(steps: StepRecord[]): number | undefined {
-  const start = steps[0]?.startedUnixMs;
-  const end = steps[steps.length - 1]?.finishedUnixMs;
-  return start && end ? end - start : undefined;
-}
-
 function instanceLine(instance: InstanceProgress): string | undefined {
   const steps = pipelineSteps(instance);
   const last = instance.steps[instance.steps.length - 1];
@@ -140,8 +131,7 @@ function instanceLine(instance: InstanceProgress): string | undefined {
     }
     case 'failed': {
       const failed = [...instance.steps].reverse().find((s) => s.status === 'failed') ?? last;
-      const error = instance.error || failed?.error || 'failed';
-      return `${chain(steps.length ? steps : instance.steps)} ${FAILED} ${failed ? `${failed.step}: ` : ''}${error}`;
+      return `${chain(steps.length ? steps : instance.steps)} ${FAILED} ${stepError(failed?.step ?? '', instance.error || failed?.error || '')}`;
     }
     case 'unreachable':
       return `unreachable${instance.step ? ` during ${instance.step}` : ''}${instance.error ? `: ${instance.error}` : ''}`;
@@ -157,8 +147,7 @@ function instanceLine(instance: InstanceProgress): string | undefined {
     if (last.status === 'failed') return `download ${FAILED} ${last.error || 'failed'}`;
     return `download ${OK}${last.startedUnixMs && last.finishedUnixMs ? ` (${formatDuration(last.finishedUnixMs - last.startedUnixMs)})` : ''}`;
   }
-  const mark = last.status === 'running' ? RUNNING : last.status === 'failed' ? FAILED : OK;
-  return `${chain(steps)} ${mark}`;
+  return `${chain(steps)} ${markOf(last)}`;
 }
 
 /** Counts of instance statuses, e.g. {released: 4, failed: 1}. */
@@ -172,7 +161,9 @@ export function countInstances(detail: ReleaseDetail): Record<string, number> {
 export function renderSummary(detail: ReleaseDetail): string[] {
   const r = detail.release;
   if (!r) return ['release: no data'];
-  const took = r.finishedUnixMs && r.createdUnixMs ? ` in ${formatDuration(r.finishedUnixMs - r.createdUnixMs)}` : '';
+  // A rollback's time is the rollback's own, from when it began.
+  const since = rollbackStart(detail) || r.createdUnixMs;
+  const took = r.finishedUnixMs && since ? ` in ${formatDuration(r.finishedUnixMs - since)}` : '';
   const counts = Object.entries(countInstances(detail))
     .map(([status, n]) => `${n} ${status}`)
     .join(', ');
@@ -180,9 +171,23 @@ export function renderSummary(detail: ReleaseDetail): string[] {
   for (const i of detail.instances) {
     if (i.status === 'failed' || i.status === 'unreachable') {
       const step = [...i.steps].reverse().find((s) => s.status === 'failed');
-      lines.push(`  ${i.instance}: ${i.status}${i.step ? ` at ${i.step}` : ''}: ${i.error || step?.error || 'no detail'}`);
+      lines.push(`  ${i.instance}: ${i.status}${i.step ? ` at ${i.step}` : ''}: ${stepError(i.step || step?.step || '', i.error || step?.error || 'no detail')}`);
     }
   }
-  if (r.status === 'Release failed') lines.push(`next: fleetwave release retry ${r.id}  or  fleetwave release rollback ${r.id}`);
+  const next = nextCommands(detail);
+  if (next) lines.push(`next: ${next}`);
   return lines;
+}
+
+/** What the operator can do about a release that did not end well; rollback only when it would move something. */
+function nextCommands(detail: ReleaseDetail): string | undefined {
+  const r = detail.release!;
+  const rollback = canRollBack(detail);
+  if (r.status === 'Release failed') {
+    return rollback
+      ? `fleetwave release retry ${r.id}  or  fleetwave release rollback ${r.id}`
+      : `fleetwave release retry ${r.id}  (nothing to roll back: no instance left its previous edition)`;
+  }
+  if (r.status === 'Rollback failed' && rollback) return `fleetwave release rollback ${r.id}  (tries the instances that did not go back again)`;
+  return undefined;
 }

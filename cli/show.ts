@@ -3,6 +3,7 @@
 import type { ReleaseDetail, ReleaseSpec } from '../proto/gen/fleetwave/v1/admin.js';
 import { formatDuration } from '../common/durations.js';
 import { formatDateTime, formatSpan, formatTime, orDash, table } from './format.js';
+import { rollbackStart } from './progress-steps.js';
 
 export function describeSpec(spec: ReleaseSpec | undefined): string {
   if (!spec) return '-';
@@ -30,7 +31,7 @@ export function renderReleaseDetail(detail: ReleaseDetail): string {
   field('Release', r.id);
   field('App', `${r.app}  edition ${r.edition}  group ${r.group || 'all'}`);
   field('Status', `${r.status}${r.batchCount ? `  (batch ${r.currentBatch}/${r.batchCount})` : ''}`);
-  if (r.rollbackBatchCount) field('Rollback', `batch ${r.rollbackCurrentBatch}/${r.rollbackBatchCount} (newest release batch first)`);
+  if (r.rollbackBatchCount) field('Rollback', rollbackField(detail));
   if (r.waitingFor) field('Waiting', r.waitingFor);
   if (r.message) field('Message', r.message);
   field('Created', `${formatDateTime(r.createdUnixMs)}${r.createdBy ? ` by ${r.createdBy}` : ''}`);
@@ -78,6 +79,14 @@ export function renderReleaseDetail(detail: ReleaseDetail): string {
     );
   }
   return out.join('\n');
+}
+
+/** The rollback's batch, and when it began and how long it took (its own time, not the release's). */
+function rollbackField(detail: ReleaseDetail): string {
+  const r = detail.release!;
+  const since = rollbackStart(detail);
+  const timing = since ? `, began ${formatTime(since)}${r.finishedUnixMs ? ` (took ${formatSpan(since, r.finishedUnixMs)})` : ''}` : '';
+  return `batch ${r.rollbackCurrentBatch}/${r.rollbackBatchCount} (newest release batch first)${timing}`;
 }
 
 function indent(text: string): string {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
 import { UnavailableError } from '../common/errors.js';
 import { bufferIo } from './io.js';
-import { watchRelease, type ReleaseSource } from './watch.js';
+import { watchRelease, watchUntil, WatchOutcomeError, type ReleaseSource } from './watch.js';
 
 function snapshot(status: string): ReleaseDetail {
   return ReleaseDetail.fromPartial({ release: { id: 'r-1', app: 'shop', edition: '2.0', status, batchCount: 1 } });
@@ -58,5 +58,23 @@ describe('watchRelease', () => {
     const io = bufferIo();
     const fake = source([[snapshot('Releasing')]], snapshot('Released'));
     expect((await watchRelease(fake, 'r-1', io, noWait)).release?.status).toBe('Released');
+  });
+});
+
+describe('watchUntil', () => {
+  const rollback = () => [snapshot('Rolling back'), snapshot('Rolled back')];
+
+  it('aims at Rolled back when the release is already rolling back as the watch begins', async () => {
+    const last = await watchUntil(source([rollback()]), 'r-1', bufferIo(), 'auto', noWait);
+    expect(last.release?.status).toBe('Rolled back');
+    await expect(watchUntil(source([rollback()]), 'r-1', bufferIo(), 'Rolled back', noWait)).resolves.toBeDefined();
+  });
+
+  it('aims at Released otherwise, and says in one line where the release ended', async () => {
+    const watched = watchUntil(source([[snapshot('Releasing'), ...rollback()]]), 'r-1', bufferIo(), 'auto', noWait);
+    await expect(watched).rejects.toThrow(WatchOutcomeError);
+    await expect(watchUntil(source([[snapshot('Releasing'), snapshot('Release failed')]]), 'r-1', bufferIo(), 'auto', noWait)).rejects.toThrow(
+      /^release r-1 ended Release failed, not Released$/,
+    );
   });
 });

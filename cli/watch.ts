@@ -1,10 +1,23 @@
 // `release watch`: follows the WatchRelease stream and prints what changed,
 // reconnecting while the controller restarts (it resumes releases where they were).
+//
+// Exit rule of every watch (README "Exit codes"): 0 when the release ends where the watched action aimed,
+// 1 otherwise, with one line on stderr saying where it ended. `release create --watch`, `release watch` and
+// the forward actions aim at Released; `release rollback --watch` at Rolled back; cancel and reject at
+// Release failed. `release watch` of a release that is already in a rollback (an operator's or the
+// automatic one) aims at Rolled back, so it agrees with the `release rollback --watch` beside it.
 import type { ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
-import { UnavailableError } from '../common/errors.js';
+import { FleetwaveError, UnavailableError } from '../common/errors.js';
 import { formatTime } from './format.js';
 import type { Io } from './io.js';
 import { isFinal, renderChanges, renderSummary } from './progress.js';
+import { rollbackStart } from './progress-steps.js';
+
+/** The end a watch counts as success; `auto`: Rolled back when the release is in a rollback as the watch begins, else Released. */
+export type WatchAim = 'Released' | 'Rolled back' | 'Release failed' | 'auto';
+
+/** The watched release ended elsewhere than the watch aimed (exit 1). */
+export class WatchOutcomeError extends FleetwaveError {}
 
 /** What watching needs from the controller (AdminClient has it; tests fake it). */
 export interface ReleaseSource {
@@ -18,6 +31,8 @@ export interface WatchOptions {
   /** Clock, for tests. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Called with every snapshot, in order. */
+  onSnapshot?: (detail: ReleaseDetail) => void;
 }
 
 const sleepReal = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -38,6 +53,7 @@ export async function watchRelease(client: ReleaseSource, id: string, io: Io, op
         lostSince = undefined;
         attempt = 0;
         for (const line of renderChanges(previous, detail)) print(line);
+        options.onSnapshot?.(detail);
         previous = detail;
         if (isFinal(detail)) break;
       }
@@ -56,6 +72,18 @@ export async function watchRelease(client: ReleaseSource, id: string, io: Io, op
   }
   for (const line of renderSummary(previous!)) io.out(line);
   return previous!;
+}
+
+/** Watches the release to its end; throws WatchOutcomeError when it ends elsewhere than `aim`. */
+export async function watchUntil(client: ReleaseSource, id: string, io: Io, aim: WatchAim, options: WatchOptions = {}): Promise<ReleaseDetail> {
+  let first: ReleaseDetail | undefined;
+  const last = await watchRelease(client, id, io, { ...options, onSnapshot: (d) => (first ??= d) });
+  const wanted = aim === 'auto' ? (rollbackStart(first) !== undefined ? 'Rolled back' : 'Released') : aim;
+  const r = last.release;
+  if (r?.status !== wanted) {
+    throw new WatchOutcomeError(`release ${id} ended ${r?.status ?? 'unknown'}${r?.message ? ` (${r.message})` : ''}, not ${wanted}`);
+  }
+  return last;
 }
 
 async function catchUp(

@@ -97,6 +97,7 @@ export function detailToProto(d: ReleaseDetailRecord): ReleaseDetail {
       group: i.group,
       batch: i.batch,
       status: i.status,
+      moved: i.moved,
       step: i.step,
       edition: d.editions[i.instance] ?? i.fromEdition ?? '',
       error: i.error,

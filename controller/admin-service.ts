@@ -1,6 +1,6 @@
 // The admin gRPC service used by the CLI; fleetwave errors become gRPC status codes here and nowhere else.
 import * as grpc from '@grpc/grpc-js';
-import { BadInputError, ConflictError, FleetwaveError, NotFoundError } from '../common/errors.js';
+import { BadInputError, ConflictError, FleetwaveError, NotFoundError, PackageError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { AdminServiceServer, InstallEditionRequest, ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
 import { agentToProto, appToProto, detailToProto, editionToProto, changeToProto, instanceToProto, releaseToProto } from './admin-mapping.js';
@@ -34,11 +34,16 @@ export function actorOf(metadata: grpc.Metadata): string {
   return text || 'cli';
 }
 
-/** Maps an error to a gRPC status with a one-line message. */
+/**
+ * Maps an error to a gRPC status with a one-line message. The CLI's exit code follows the status
+ * (cli/client.ts mapCallError): INVALID_ARGUMENT and NOT_FOUND → 2 (bad input, unknown name);
+ * FAILED_PRECONDITION and ALREADY_EXISTS → 1 (refused by the state); UNAVAILABLE → 3.
+ */
 export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
   let code = grpc.status.INTERNAL;
-  if (err instanceof BadInputError) code = grpc.status.INVALID_ARGUMENT;
+  // A package refused at install is bad input, like a malformed flag.
+  if (err instanceof BadInputError || err instanceof PackageError) code = grpc.status.INVALID_ARGUMENT;
   else if (err instanceof NotFoundError) code = grpc.status.NOT_FOUND;
   else if (err instanceof AlreadyExistsError) code = grpc.status.ALREADY_EXISTS;
   else if (err instanceof ConflictError) code = grpc.status.FAILED_PRECONDITION;

@@ -1,13 +1,12 @@
 // `fleetwave release create|show|list|watch` and the operator actions.
 import type { Command } from 'commander';
 import type { Release, ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
-import type { AdminClient } from '../client.js';
 import { formatDateTime, table, toJson } from '../format.js';
 import type { Io } from '../io.js';
 import { buildReleaseSpec, parseCount, type ReleaseFlags } from '../options.js';
 import { renderReleaseDetail } from '../show.js';
-import { watchRelease } from '../watch.js';
-import { QuietExit, outputOf, withClient, withController, withListing } from './shared.js';
+import { watchUntil, type WatchAim } from '../watch.js';
+import { outputOf, withClient, withController, withListing } from './shared.js';
 
 /** Operator actions, each a ReleaseAction call (see admin.proto). */
 const ACTIONS: Record<string, string> = {
@@ -22,6 +21,9 @@ const ACTIONS: Record<string, string> = {
   rollback: 'roll the release back to the previous edition (from the kept editions, no download)',
   cancel: 'stop a release that has not finished',
 };
+
+/** Where `release ACTION --watch` counts as success (exit 0); see cli/watch.ts. */
+const ACTION_AIMS: Record<string, WatchAim> = { rollback: 'Rolled back', cancel: 'Release failed', reject: 'Release failed' };
 
 export function registerReleaseCommands(program: Command, io: Io): void {
   const release = program.command('release').description('phased releases of an edition');
@@ -56,7 +58,7 @@ export function registerReleaseCommands(program: Command, io: Io): void {
         const detail = await client.createRelease(spec);
         const id = detail.release?.id ?? '';
         io.out(id);
-        if (flags.watch) await watchAndExit(client, id);
+        if (flags.watch) await watchUntil(client, id, io, 'Released');
       });
     });
 
@@ -79,10 +81,10 @@ export function registerReleaseCommands(program: Command, io: Io): void {
     });
 
   withController(release.command('watch'))
-    .description('follow a release until it ends; exit 0 if it is Released, 1 otherwise')
+    .description('follow a release until it ends; exit 0 if it ends Released (Rolled back for a release already rolling back), 1 otherwise')
     .argument('<id>', 'release id')
     .action(async (id: string, _flags: unknown, cmd: Command) => {
-      await withClient(cmd, io, (client) => watchAndExit(client, id));
+      await withClient(cmd, io, (client) => watchUntil(client, id, io, 'auto'));
     });
 
   for (const [action, description] of Object.entries(ACTIONS)) {
@@ -90,16 +92,14 @@ export function registerReleaseCommands(program: Command, io: Io): void {
       .description(description)
       .argument('<id>', 'release id')
       .option('--comment <text>', 'why (kept in the change records)')
-      .option('--watch', 'follow the release until it ends');
+      .option('--watch', `follow the release until it ends (exit 0 only if ${ACTION_AIMS[action] ?? 'Released'})`);
     if (action === 'rollback') verb.option('--batches <n>', 'batches for the rollback (default: as the release)');
     verb.action(async (id: string, flags: { comment?: string; watch?: boolean; batches?: string }, cmd: Command) => {
       const batches = flags.batches === undefined ? 0 : parseCount(flags.batches, '--batches');
       await withClient(cmd, io, async (client) => {
         const detail = await client.releaseAction({ id, action, comment: flags.comment ?? '', batches });
         io.out(statusLine(detail));
-        // A rollback succeeds when it ends Rolled back.
-        if (flags.watch && action === 'rollback') await watchUntil(client, id, 'Rolled back');
-        else if (flags.watch) await watchAndExit(client, id);
+        if (flags.watch) await watchUntil(client, id, io, ACTION_AIMS[action] ?? 'Released');
       });
     });
   }
@@ -115,18 +115,10 @@ export function registerReleaseCommands(program: Command, io: Io): void {
         const detail = await client.backOut({ app, group: flags.group ?? '', comment: flags.comment ?? '' });
         const id = detail.release?.id ?? '';
         io.out(id);
-        if (flags.watch) await watchAndExit(client, id);
+        // The back-out is a forward release of the older edition: it succeeds when it ends Released.
+        if (flags.watch) await watchUntil(client, id, io, 'Released');
       });
     });
-
-  async function watchAndExit(client: AdminClient, id: string): Promise<void> {
-    await watchUntil(client, id, 'Released');
-  }
-
-  async function watchUntil(client: AdminClient, id: string, success: string): Promise<void> {
-    const last = await watchRelease(client, id, io);
-    if (last.release?.status !== success) throw new QuietExit(1);
-  }
 }
 
 function statusLine(detail: ReleaseDetail): string {

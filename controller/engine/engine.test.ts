@@ -7,7 +7,7 @@ import { createLogger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Store } from '../store/store.js';
 import { ReleaseEngine, type CommandSink } from './engine.js';
-import { FakeFleet, HOSTS, seed, type Sent } from './fake-fleet.js';
+import { baseSpec, FakeFleet, HOSTS, seed, type Sent } from './fake-fleet.js';
 
 const logger = createLogger({ name: 'engine-test', level: 'silent' });
 
@@ -275,5 +275,20 @@ describe('operator actions', () => {
     release({ group: 'east' });
     expect(() => release({ group: 'all' })).toThrow(/still active/);
     expect(() => release({ group: 'west' })).not.toThrow();
+  });
+
+  it('records a refused create in the history (actor, action, reason), though the create itself is rolled back', () => {
+    fleet.answer = () => 'hold';
+    const first = release({ group: 'east' });
+    expect(() => engine.createRelease(baseSpec({ group: 'all' }), 'bob@host')).toThrow(/still active/);
+    expect(() => engine.createRelease(baseSpec({ edition: '9.9' }), 'bob@host')).toThrow(/edition '9.9'/);
+    const refused = store.history('shop').filter((c) => c.result.startsWith('refused'));
+    expect(refused).toEqual([
+      expect.objectContaining({ actor: 'bob@host', action: 'create', releaseId: '', result: expect.stringMatching(/^refused: release .* is still active/) }),
+      expect.objectContaining({ actor: 'bob@host', action: 'create', releaseId: '', result: "refused: edition '9.9' of app 'shop' does not exist" }),
+    ]);
+    expect(store.listReleases('shop').map((r) => r.id)).toEqual([first]);
+    // An app that does not exist has no history to write to.
+    expect(() => engine.createRelease(baseSpec({ app: 'nope' }), 'bob@host')).toThrow(/app 'nope'/);
   });
 });

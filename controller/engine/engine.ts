@@ -94,8 +94,9 @@ export class ReleaseEngine {
 
   // ── inputs ────────────────────────────────────────────────────────────────
 
+  /** Creates (and by default starts) a release; a refused create is recorded in the app's history, then rethrown. */
   createRelease(raw: Partial<ReleaseSpec>, actor: string): ReleaseRecord {
-    return this.createFromSpec(compileReleaseSpec(raw), actor);
+    return this.recordingRefusal(raw.app ?? '', actor, 'create', '', () => this.createFromSpec(compileReleaseSpec(raw), actor));
   }
 
   /**
@@ -103,10 +104,18 @@ export class ReleaseEngine {
    * or any group when empty), with that release's policy; the agents still keep it, so nothing is downloaded.
    */
   backOut(app: string, group: string, actor: string, comment: string): ReleaseRecord {
+    return this.recordingRefusal(app, actor, 'back-out', comment, () => this.backOutOf(app, group, actor, comment));
+  }
+
+  private backOutOf(app: string, group: string, actor: string, comment: string): ReleaseRecord {
     this.store.getApp(app);
     const wanted = group.trim();
+    // A group nobody is in is a bad name (rc 2); a real group with nothing to back out is refused (rc 1).
+    if (wanted && !this.store.listInstances(app).some((i) => i.group === wanted)) {
+      throw new NotFoundError(`group '${wanted}' has no instance of app '${app}'`);
+    }
     const last = this.store.listReleases(app).find((r) => r.status === 'Released' && (wanted === '' || r.group === wanted));
-    if (!last) throw new NotFoundError(`app '${app}' has no Released release${wanted ? ` for group '${wanted}'` : ''} to back out`);
+    if (!last) throw new ConflictError(`app '${app}' has no Released release${wanted ? ` for group '${wanted}'` : ''} to back out`);
     const detail = this.store.getReleaseDetail(last.id);
     const edition = previousEdition(detail.instances, last.edition);
     if (!edition) throw new ConflictError(`release ${last.id} deployed ${last.edition} to instances that ran no edition before; nothing to back out to`);
@@ -255,6 +264,22 @@ export class ReleaseEngine {
     const delay = Math.min(MAX_TIMER_MS, Math.max(MIN_TIMER_MS, next - this.now()));
     this.timer = setTimeout(() => this.fireDeadlines(), delay);
     this.timer.unref?.();
+  }
+
+  /**
+   * Runs `fn`; when it throws, writes a change record "refused: <reason>" for the app and rethrows. The record
+   * has its own transaction, after `fn`'s was rolled back. An app that does not exist has no history to write to.
+   */
+  private recordingRefusal<T>(app: string, actor: string, action: string, comment: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (this.store.hasApp(app)) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.store.recordChange({ atUnixMs: this.now(), actor, action, app, releaseId: '', comment, result: `refused: ${message}` });
+      }
+      throw err;
+    }
   }
 
   private tryGetRelease(id: string): ReleaseRecord | null {

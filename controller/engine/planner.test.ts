@@ -1,6 +1,6 @@
 // planBatches, table-driven.
 import { describe, expect, it } from 'vitest';
-import { BadInputError, NotFoundError } from '../../common/errors.js';
+import { BadInputError, ConflictError, NotFoundError } from '../../common/errors.js';
 import { planBatches, type PlanInput } from './planner.js';
 
 const fleet = [
@@ -54,7 +54,8 @@ describe('planBatches', () => {
     expect(() => planBatches(spec, fleet)).toThrow(message);
   });
 
-  it('refuses an app without instances', () => {
-    expect(() => planBatches(rolling('all', 1), [])).toThrow(NotFoundError);
+  it('refuses an app without instances (the state: rc 1), and a named group without instances (a bad name: rc 2)', () => {
+    expect(() => planBatches(rolling('all', 1), [])).toThrow(ConflictError);
+    expect(() => planBatches(rolling('blue', 1), [])).toThrow(NotFoundError);
   });
 });

@@ -1,5 +1,5 @@
 // Pure batch planning: a release spec and the target instances in, the ordered batches out.
-import { BadInputError, NotFoundError } from '../../common/errors.js';
+import { BadInputError, ConflictError, NotFoundError } from '../../common/errors.js';
 
 export interface PlanInput {
   /** A group name or "all" (every group, sorted by name). */
@@ -27,7 +27,8 @@ export interface PlannedBatch {
 export function planBatches(spec: PlanInput, instances: readonly PlanInstance[]): PlannedBatch[] {
   const byGroup = groupInstances(instances);
   const groups = spec.group === 'all' ? [...byGroup.keys()].sort() : [spec.group];
-  if (groups.length === 0) throw new NotFoundError('no instance is known for this app yet');
+  // No instance at all is the fleet's state (rc 1); a named group nobody is in is a bad name (rc 2).
+  if (groups.length === 0) throw new ConflictError('no instance is known for this app yet');
   const chunks: Array<{ group: string; instances: string[] }> = [];
   for (const group of groups) {
     const members = byGroup.get(group);

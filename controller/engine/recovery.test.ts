@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { NotFoundError } from '../../common/errors.js';
 import { createLogger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Store } from '../store/store.js';
@@ -111,6 +112,20 @@ describe('rollback', () => {
     expect(statuses(id).a2).toBe('rolled back');
   });
 
+  it('refuses to roll back a release whose first batch failed (nothing moved) and leaves it unchanged', () => {
+    fleet.answer = failOn('HealthCheck', ['a1']);
+    const id = release({ group: 'east' });
+    fleet.pump(engine);
+    expect(status(id)).toBe('Release failed');
+    const before = store.getReleaseDetail(id);
+    expect(() => engine.act(id, 'rollback', 'bob', 'undo')).toThrow(/^nothing to roll back: release r-\S+ moved no instance off its previous edition \(its failed first batch was already put back\)$/);
+    const after = store.getReleaseDetail(id);
+    expect(after.release).toEqual(before.release);
+    expect(after.batches).toEqual(before.batches);
+    expect(after.instances).toEqual(before.instances);
+    expect(after.changes.at(-1)).toMatchObject({ actor: 'bob', action: 'rollback', comment: 'undo', result: expect.stringMatching(/^refused: nothing to roll back/) });
+  });
+
   it('downloads the old edition again only when the agent no longer keeps it', () => {
     const id = release({ group: 'east', batches: 1 });
     fleet.pump(engine);
@@ -198,6 +213,11 @@ describe('back-out', () => {
   it('refuses when nothing was released or nothing ran before', () => {
     expect(() => engine.backOut('shop', '', 'carol', '')).toThrow(/no Released release/);
     expect(() => engine.backOut('nope', '', 'carol', '')).toThrow(/app 'nope' does not exist/);
+    expect(() => engine.backOut('shop', 'purple', 'carol', '')).toThrow(NotFoundError);
+    expect(store.history('shop').map((c) => c.result)).toEqual([
+      "refused: app 'shop' has no Released release to back out",
+      "refused: group 'purple' has no instance of app 'shop'",
+    ]);
   });
 });
 

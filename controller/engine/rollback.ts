@@ -26,7 +26,10 @@ export function startRollback(p: Pass, batches: number, message: string): string
   const targets = p.s.instances
     .filter((i) => i.moved !== 'none')
     .sort((a, b) => b.batch - a.batch || a.instance.localeCompare(b.instance));
-  if (batches > 0 && targets.length > 0 && batches > targets.length) {
+  // Nothing left its old edition (a first-batch failure already put its batch back): a rollback would only
+  // relabel the release, so it is refused and the release stays as it is.
+  if (targets.length === 0) throw new ConflictError(`nothing to roll back: ${nothingMovedReason(p)}`);
+  if (batches > 0 && batches > targets.length) {
     throw new BadInputError(`--batches ${batches} for a rollback of ${targets.length} instance(s)`);
   }
   const plan = batches > 0 ? splitEvenly(targets.map((t) => t.instance), batches) : byReleaseBatch(targets);
@@ -50,6 +53,18 @@ export function startRollback(p: Pass, batches: number, message: string): string
   r.rollbackCurrent = 0;
   p.setReleaseStatus('Rolling back', message);
   return `rolling back ${targets.length} instance(s) in ${plan.length} batch(es)`;
+}
+
+/** Why no instance of the release is off its old edition, in the operator's words. */
+function nothingMovedReason(p: Pass): string {
+  const r = p.release;
+  const reverted = p.s.instances.some((i) => i.phase === 'revert');
+  const active = r.status === 'Releasing' || r.status === 'Suspending' || r.status === 'Suspended';
+  return (
+    `release ${r.id} moved no instance off its previous edition` +
+    (reverted ? ' (its failed first batch was already put back)' : '') +
+    (active ? `; to stop it: fleetwave release cancel ${r.id}` : '')
+  );
 }
 
 function byReleaseBatch(targets: ReleaseInstanceRecord[]): string[][] {

@@ -53,13 +53,14 @@ export function insertRelease(db: Database, input: NewReleaseInput): ReleaseReco
   if (!appRow) throw new NotFoundError(`app '${spec.app}' does not exist`);
   const editionRow = db.prepare('SELECT * FROM editions WHERE app = ? AND name = ?').get(spec.app, spec.edition);
   if (!editionRow) throw new NotFoundError(`edition '${spec.edition}' of app '${spec.app}' does not exist`);
+  const instances = (db.prepare('SELECT * FROM instances WHERE app = ? ORDER BY agent_id').all(spec.app) as any[]).map(toInstance);
+  // Planning first: a spec that does not fit (bad group, too many batches) is bad input whatever else is active.
+  const batches = input.plan({ app: toApp(appRow as any), edition: toEdition(editionRow as any), instances });
   const active = db.prepare(`SELECT id, grp FROM releases WHERE app = ? AND ${ACTIVE_RELEASE_WHERE}`).all(spec.app) as Array<{ id: string; grp: string }>;
   const clash = active.find((r) => groupsOverlap(r.grp, spec.group));
   if (clash) {
     throw new ConflictError(`release ${clash.id} of app '${spec.app}' is still active for group '${clash.grp}'; finish or cancel it first`);
   }
-  const instances = (db.prepare('SELECT * FROM instances WHERE app = ? ORDER BY agent_id').all(spec.app) as any[]).map(toInstance);
-  const batches = input.plan({ app: toApp(appRow as any), edition: toEdition(editionRow as any), instances });
   const release: ReleaseRecord = {
     id: input.id,
     app: spec.app,

@@ -84,6 +84,10 @@ export class Store {
     return toApp(row as any);
   }
 
+  hasApp(name: string): boolean {
+    return this.db.prepare('SELECT 1 FROM apps WHERE name = ?').get(name) !== undefined;
+  }
+
   listApps(): AppRecord[] {
     return (this.db.prepare('SELECT * FROM apps ORDER BY name').all() as any[]).map(toApp);
   }
@@ -178,6 +182,7 @@ export class Store {
 
   /** Instances of an app (all apps when empty), with their agent's status. */
   listInstances(app: string): Array<InstanceRecord & { agentStatus: AgentStatus }> {
+    if (app) this.getApp(app);
     const rows = this.db
       .prepare(
         `SELECT i.*, a.status AS agent_status FROM instances i JOIN agents a ON a.id = i.agent_id

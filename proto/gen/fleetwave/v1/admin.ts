@@ -217,6 +217,11 @@ export interface InstanceProgress {
   steps: StepRecord[];
   /** Its rollback batch (1-based), 0 when the rollback does not move it. */
   rollbackBatch: number;
+  /**
+   * How far the release moved it off its old edition: "none", "quiesced" or "switched".
+   * A rollback puts back the instances that are not "none"; with none, there is nothing to roll back.
+   */
+  moved: string;
 }
 
 export interface ChangeRecord {
@@ -3168,6 +3173,7 @@ function createBaseInstanceProgress(): InstanceProgress {
     error: "",
     steps: [],
     rollbackBatch: 0,
+    moved: "",
   };
 }
 
@@ -3199,6 +3205,9 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     }
     if (message.rollbackBatch !== 0) {
       writer.uint32(72).uint32(message.rollbackBatch);
+    }
+    if (message.moved !== "") {
+      writer.uint32(82).string(message.moved);
     }
     return writer;
   },
@@ -3288,6 +3297,14 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
             message.rollbackBatch = reader.uint32();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.moved = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3315,6 +3332,7 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
         : isSet(object.rollback_batch)
         ? globalThis.Number(object.rollback_batch)
         : 0,
+      moved: isSet(object.moved) ? globalThis.String(object.moved) : "",
     };
   },
 
@@ -3347,6 +3365,9 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     if (message.rollbackBatch !== 0) {
       obj.rollbackBatch = Math.round(message.rollbackBatch);
     }
+    if (message.moved !== "") {
+      obj.moved = message.moved;
+    }
     return obj;
   },
 
@@ -3364,6 +3385,7 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     message.error = object.error ?? "";
     message.steps = object.steps?.map((e) => StepRecord.fromPartial(e)) || [];
     message.rollbackBatch = object.rollbackBatch ?? 0;
+    message.moved = object.moved ?? "";
     return message;
   },
 };
