@@ -24,6 +24,7 @@ import { EventHub } from './event-hub.js';
 import { createHttpServer } from './http.js';
 import { ControllerMetrics } from './metrics.js';
 import { NatsBridge } from './nats.js';
+import { publishReachability } from './reachability.js';
 import { compileControllerOptions, type ControllerOptions, type RawControllerOptions } from './options.js';
 import { Store } from './store/store.js';
 
@@ -75,6 +76,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
     controllerId: `${hostname()}:${process.pid}`,
     authenticate: auth ? (call) => auth.agentOf(call.metadata, call.getPeer()) : undefined,
+    onReachability: (change) => publishReachability(EVENT_SOURCE, change, (subject, event) => nats.publish(subject, event)),
   });
   let engine: ReleaseEngine | undefined;
   const nats = new NatsBridge({

@@ -3,7 +3,7 @@
 // The controller must work without NATS: connecting is retried forever in the background, publishing never
 // blocks, and a lost `drained` event only makes a drain last its full interval.
 import { connect, nanos, StorageType, type NatsConnection, type Subscription } from 'nats';
-import { INSTANCE_EVENTS, STREAM_NAME, SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../common/events.js';
+import { CONTROLLER_SOURCE, INSTANCE_EVENTS, STREAM_NAME, SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
 import type { NatsAuth } from '../common/nats-auth.js';
 import { NatsOutbox } from '../common/nats-outbox.js';
@@ -160,6 +160,8 @@ export class NatsBridge {
     } catch {
       return this.log.debug({ subject }, 'ignored an event that is not JSON');
     }
+    // Our own instance events (unreachable, reachable) come back on the subscription; the hub has them already.
+    if (event.source === CONTROLLER_SOURCE) return;
     this.o.hub.publish(subject, event);
     this.o.onEvent?.('received');
     if (event.type === DRAINED_TYPE) {

@@ -145,7 +145,7 @@ export function rollbackEnded(p: Pass, i: ReleaseInstanceRecord, error: string, 
   }
   i.moved = 'none';
   const back = i.fromEdition ? `back on ${i.fromEdition}` : 'stopped (it ran no edition before)';
-  p.setInstanceStatus(i, 'rolled back', i.status === 'released' ? back : [i.error, back].filter(Boolean).join('; '));
+  p.setInstanceStatus(i, 'rolled back', [i.error, back].filter(Boolean).join('; '));
 }
 
 /** The instance is back on its old edition (error "") or the controller gave up reverting it. */

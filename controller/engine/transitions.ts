@@ -10,7 +10,8 @@
 //            (rollback: from Releasing, Suspending, Suspended, Released, Release failed, Rollback failed)
 //
 //  batch:     pending ─▶ waiting (checkpoint / continue) ─▶ running ─▶ done | failed
-//  instance:  pending ─▶ in progress ─▶ released | failed | unreachable ─(revert, rollback)─▶ rolled back
+//  instance:  pending ─▶ in progress ─▶ released | failed | unreachable ─(revert)─▶ rolled back
+//             any moved instance ─(rollback)─▶ rolling back ─▶ rolled back | failed | unreachable
 //             (retry: failed | unreachable | rolled back ─▶ pending)
 import { IllegalTransitionError } from '../../common/errors.js';
 
@@ -64,6 +65,8 @@ export const INSTANCE_STATUSES = [
   'failed',
   /** A step timed out while its agent was unreachable. */
   'unreachable',
+  /** Going back to the edition it ran before the release, in an operator's (or automatic) rollback. */
+  'rolling back',
   /** Back on the edition it ran before the release. */
   'rolled back',
 ] as const;
@@ -94,14 +97,17 @@ const BATCH_MOVES: Table<BatchStatus> = {
 };
 
 const INSTANCE_MOVES: Table<InstanceStatus> = {
-  // released: already on the edition; failed/unreachable: its download failed.
-  pending: ['in progress', 'released', 'failed', 'unreachable'],
-  'in progress': ['released', 'failed', 'unreachable', 'rolled back'],
+  // released: already on the edition; failed/unreachable: its download failed; rolling back: a retried moved instance.
+  pending: ['in progress', 'released', 'failed', 'unreachable', 'rolling back'],
+  // rolled back: a first-batch revert; rolling back: an operator's rollback.
+  'in progress': ['released', 'failed', 'unreachable', 'rolled back', 'rolling back'],
   // failed/unreachable: its revert failed.
-  released: ['rolled back', 'failed', 'unreachable'],
+  released: ['rolled back', 'failed', 'unreachable', 'rolling back'],
   // pending: retry; rolled back: a moved failed instance went back (a first-batch revert keeps it failed).
-  failed: ['pending', 'rolled back'],
-  unreachable: ['pending', 'rolled back', 'failed'],
+  failed: ['pending', 'rolled back', 'rolling back'],
+  unreachable: ['pending', 'rolled back', 'failed', 'rolling back'],
+  // failed/unreachable: the rollback could not put it back.
+  'rolling back': ['rolled back', 'failed', 'unreachable'],
   // pending: retry of a release whose first batch was reverted.
   'rolled back': ['pending'],
 };
