@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { UnavailableError } from '../common/errors.js';
-import { releaseEvent } from '../common/events.js';
+import { CONTROLLER_SOURCE, releaseEvent } from '../common/events.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { AdminServiceService } from '../proto/gen/fleetwave/v1/admin.js';
 import { AgentServiceService } from '../proto/gen/fleetwave/v1/agent.js';
@@ -37,7 +37,7 @@ export interface RunningController {
 
 /** Admin uploads carry whole packages. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-const EVENT_SOURCE = 'fleetwave/controller';
+const EVENT_SOURCE = CONTROLLER_SOURCE;
 
 const GRPC_SERVER_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,

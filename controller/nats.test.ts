@@ -94,7 +94,7 @@ describe.skipIf(!hasNats)('NatsBridge', () => {
     }
   });
 
-  it('hands its own instance events (unreachable, reachable) to the hub once, not again when NATS echoes them', async () => {
+  it('hands its own instance events (unreachable, reachable) to the hub once, and none that others publish', async () => {
     const port = await freePort();
     await startNats(port);
     const hub = new EventHub();
@@ -116,7 +116,10 @@ describe.skipIf(!hasNats)('NatsBridge', () => {
       const lost = instanceEvent(CONTROLLER_SOURCE, 'shop', 'h2', INSTANCE_EVENTS.unreachable, { reason: 'heartbeat timeout' });
       bridge.publish(lost.subject, lost.event);
       for await (const _ of reached) break;
-      // An agent's event published after the controller's reached NATS arrives after any echo of it.
+      // An agent claiming an instance unreachable is not believed.
+      const forged = instanceEvent('fleetwave/agent/h1', 'shop', 'h2', INSTANCE_EVENTS.unreachable, { reason: 'heartbeat timeout' });
+      nc.publish(forged.subject, JSON.stringify(forged.event));
+      // An agent's event published after those arrives after any echo of them.
       const started = instanceEvent('fleetwave/agent/h2', 'shop', 'h2', INSTANCE_EVENTS.started, { edition: '1.0' });
       nc.publish(started.subject, JSON.stringify(started.event));
       await until('the agent event in the hub', () => seen.includes('io.fleetwave.instance.started'));
