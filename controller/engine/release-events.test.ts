@@ -78,6 +78,11 @@ describe('release events', () => {
       'health:running',
       'health:ok',
     ]);
+    // Its released sibling goes back too, saying so rather than `released`
+    const a2 = steps().filter((s) => s.instance === 'a2' && s.phase === 'revert');
+    expect(a2.map((s) => s.status)).not.toContain('released');
+    expect(a2[0]).toMatchObject({ step: '', status: 'rolling back' });
+    expect(a2.at(-1)).toMatchObject({ status: 'rolled back' });
   });
 
   it('reports a rollback as rolling back with steps of phase rollback, then rolled back, never released', () => {

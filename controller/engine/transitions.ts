@@ -10,8 +10,9 @@
 //            (rollback: from Releasing, Suspending, Suspended, Released, Release failed, Rollback failed)
 //
 //  batch:     pending ─▶ waiting (checkpoint / continue) ─▶ running ─▶ done | failed
-//  instance:  pending ─▶ in progress ─▶ released | failed | unreachable ─(revert)─▶ rolled back
-//             any moved instance ─(rollback)─▶ rolling back ─▶ rolled back | failed | unreachable
+//  instance:  pending ─▶ in progress ─▶ released | failed | unreachable
+//             a moved instance going back (first-batch revert, rollback) ─▶ rolling back ─▶ rolled back | failed | unreachable
+//             (a failed or unreachable one keeps its status during a revert: unreachable ─▶ rolled back)
 //             (retry: failed | unreachable | rolled back ─▶ pending)
 import { IllegalTransitionError } from '../../common/errors.js';
 
@@ -99,7 +100,7 @@ const BATCH_MOVES: Table<BatchStatus> = {
 const INSTANCE_MOVES: Table<InstanceStatus> = {
   // released: already on the edition; failed/unreachable: its download failed; rolling back: a retried moved instance.
   pending: ['in progress', 'released', 'failed', 'unreachable', 'rolling back'],
-  // rolled back: a first-batch revert; rolling back: an operator's rollback.
+  // rolled back (here and from released, failed): a revert or rollback a controller before `rolling back` began.
   'in progress': ['released', 'failed', 'unreachable', 'rolled back', 'rolling back'],
   // failed/unreachable: its revert failed.
   released: ['rolled back', 'failed', 'unreachable', 'rolling back'],
