@@ -66,7 +66,7 @@ export const INSTANCE_STATUSES = [
   'failed',
   /** A step timed out while its agent was unreachable. */
   'unreachable',
-  /** Going back to the edition it ran before the release, in an operator's (or automatic) rollback. */
+  /** Going back to the edition it ran before the release: a rollback, or the revert of a failed first batch. */
   'rolling back',
   /** Back on the edition it ran before the release. */
   'rolled back',
