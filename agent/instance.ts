@@ -7,6 +7,7 @@ import type { AppSpec, InstanceReport } from '../proto/gen/fleetwave/v1/agent.js
 import { grantAppDir } from './app-access.js';
 import type { EventSink } from './events.js';
 import { TrafficGate } from './gate.js';
+import { CRASH_RESTART_RETRIES, probeUntilHealthy, publishHealth, type HealthProbeSettings } from './health-probe.js';
 import type { AgentOptions, InstanceOption } from './options.js';
 import { editionDir, listEditions, readMarker, removeLeftovers } from './package/editions.js';
 import { freeInternalPort } from './ports.js';
@@ -17,6 +18,9 @@ import { AppSupervisor, reapOrphan } from './supervisor.js';
 const DEFAULT_HEALTH_PATH = '/healthz';
 
 export class Instance {
+  /** How the last HealthCheck command probed this app; the probe after a crash restart does the same. */
+  healthSettings: HealthProbeSettings | undefined;
+
   private constructor(
     readonly app: string,
     readonly appDir: string,
@@ -24,6 +28,7 @@ export class Instance {
     readonly gate: TrafficGate,
     readonly supervisor: AppSupervisor,
     private readonly state: AgentState,
+    private readonly events: EventSink,
   ) {}
 
   /** Reaps a process a previous agent run left, picks the internal port and opens the gate. */
@@ -39,6 +44,7 @@ export class Instance {
       await grantAppDir(options.dataDir, appDir, options.runAs);
     }
     const internalPort = await freeInternalPort();
+    let instance: Instance | undefined;
     const supervisor = new AppSupervisor({
       app,
       instanceId: options.id,
@@ -49,6 +55,7 @@ export class Instance {
       runAs: options.runAs ?? undefined,
       events,
       logger,
+      afterCrashRestart: (edition, failure, signal) => void instance?.afterCrashRestart(edition, failure, signal),
       onPid: (pid, pidStartTime) => void state.updateApp(app, { pid, pidStartTime }).catch((err: Error) => logger.error({ app, err: err.message }, 'could not record app pid')),
     });
     const gate = new TrafficGate({
@@ -70,7 +77,26 @@ export class Instance {
       throw new Error(`cannot open the gate of app ${app} on ${options.gateHost}:${option.servicePort}: ${(err as Error).message}`, { cause: err });
     }
     logger.info({ app, servicePort: gate.port, internalPort }, 'instance gate listening');
-    return new Instance(app, appDir, internalPort, gate, supervisor, state);
+    instance = new Instance(app, appDir, internalPort, gate, supervisor, state, events);
+    return instance;
+  }
+
+  /** Says what became of an automatic restart: `healthy` once the app answers its health path, else `unhealthy` with why. */
+  private async afterCrashRestart(edition: string, failure: string | undefined, signal: AbortSignal): Promise<void> {
+    const report = { events: this.events, app: this.app, edition, trigger: 'crash-restart' as const };
+    if (failure) return publishHealth({ healthy: false, tries: 0, elapsedMs: 0, error: failure }, report);
+    const last = this.healthSettings;
+    const settings: HealthProbeSettings = {
+      path: last?.path || this.spec?.healthPath || DEFAULT_HEALTH_PATH,
+      expectedStatus: last?.expectedStatus || 200,
+      // A command's "until the deadline" (0) has no deadline here.
+      retries: last?.retries || CRASH_RESTART_RETRIES,
+      intervalMs: last?.intervalMs || 0,
+      timeoutMs: last?.timeoutMs || 0,
+    };
+    const outcome = await probeUntilHealthy(this, settings, signal);
+    // A command took the app over meanwhile: its own HealthCheck reports.
+    if (!signal.aborted) publishHealth(outcome, report);
   }
 
   get activeEdition(): string {

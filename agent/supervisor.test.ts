@@ -16,9 +16,13 @@ afterEach(async () => {
 });
 afterAll(() => dir.remove());
 
-function supervisor(events: { reason: string; data: Record<string, unknown> }[] = [], startGraceMs = 150): AppSupervisor {
+function supervisor(
+  events: { reason: string; data: Record<string, unknown> }[] = [],
+  startGraceMs = 150,
+  afterCrashRestart?: (edition: string, failure: string | undefined) => void,
+): AppSupervisor {
   const sink: EventSink = { publish: (_app, reason, data) => void events.push({ reason, data }) };
-  const s = new AppSupervisor({ app: 'shop', instanceId: 'agent-1', internalPort: 41234, logPath: join(dir.path, 'app.log'), startGraceMs, events: sink, logger, onPid: () => {} });
+  const s = new AppSupervisor({ app: 'shop', instanceId: 'agent-1', internalPort: 41234, logPath: join(dir.path, 'app.log'), startGraceMs, events: sink, logger, onPid: () => {}, afterCrashRestart });
   supervisors.push(s);
   return s;
 }
@@ -84,5 +88,23 @@ describe('AppSupervisor', () => {
     expect(s.expected).toBe(true);
     await waitFor('restarted', () => s.pid !== undefined && s.pid !== first && s.state === 'running', 5000);
     expect(events.filter((e) => e.reason === 'started')).toHaveLength(2);
+  });
+
+  it('says why a crash happened and hands the restarted app over for a health probe once past its grace', async () => {
+    const events: { reason: string; data: Record<string, unknown> }[] = [];
+    const handedOver: Array<{ edition: string; failure: string | undefined; state: string }> = [];
+    const s: AppSupervisor = supervisor(events, 150, (edition, failure) => handedOver.push({ edition, failure, state: s.state }));
+    const marker = join(dir.path, 'crash-then-probe');
+    writeFileSync(marker, '');
+    const script = `const fs = require('node:fs'); if (fs.existsSync(${JSON.stringify(marker)})) { fs.rmSync(${JSON.stringify(marker)}); setTimeout(() => process.exit(7), 300); } setInterval(() => {}, 1000)`;
+    await s.start('1.0', spec(script), dir.path);
+    const crash = await waitFor('crash seen', () => events.find((e) => e.reason === 'stopped' && e.data.expected === false));
+    expect(crash.data.error).toBe('app shop exited with code 7');
+    await waitFor('handed over', () => handedOver.length > 0, 5000);
+    expect(handedOver).toEqual([{ edition: '1.0', failure: undefined, state: 'running' }]);
+    expect(events.filter((e) => e.reason === 'started').map((e) => e.data.trigger)).toEqual(['command', 'crash-restart']);
+    // A stop on purpose says nothing went wrong
+    await s.stop();
+    expect(events.at(-1)).toMatchObject({ reason: 'stopped', data: { expected: true, error: '' } });
   });
 });

@@ -42,6 +42,11 @@ export interface SupervisorOptions {
   runAs?: { uid: number; gid: number; user?: string };
   /** Called with the new pid (and its /proc start time) or undefined once it exited, to persist it. */
   onPid: (pid: number | undefined, startTime: string | undefined) => void;
+  /**
+   * After an automatic restart of a crashed app: the process outlived its start grace (`failure` undefined: probe its
+   * health now) or did not (`failure` says why, one line). `signal` aborts once a command stops or starts the app.
+   */
+  afterCrashRestart?: (edition: string, failure: string | undefined, signal: AbortSignal) => void;
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
@@ -55,6 +60,8 @@ export class AppSupervisor {
   private stopping = false;
   private crashesInARow = 0;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Aborted when a command takes the process over from an automatic restart (and its health probe). */
+  private crashRestart: AbortController | undefined;
   private shutDown = false;
 
   constructor(private readonly options: SupervisorOptions) {}
@@ -95,6 +102,8 @@ export class AppSupervisor {
   async stop(timeoutMs?: number): Promise<ExitInfo | undefined> {
     clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
+    this.crashRestart?.abort();
+    this.crashRestart = undefined;
     const child = this.child;
     const exited = this.exited;
     if (!child || !exited) {
@@ -125,7 +134,7 @@ export class AppSupervisor {
   }
 
   /** Resolves once spawned; `exited` (wrapped, or awaiting spawn would wait for the exit) settles when it ends. */
-  private async spawn(edition: string, spec: AppSpec, dir: string): Promise<{ exited: Promise<ExitInfo> }> {
+  private async spawn(edition: string, spec: AppSpec, dir: string, trigger: 'command' | 'crash-restart' = 'command'): Promise<{ exited: Promise<ExitInfo> }> {
     if (this.shutDown) throw new Error(`app ${this.options.app} not started: the agent is shutting down`);
     const [program, ...args] = spec.startCommand;
     if (!program) throw new Error(`app ${this.options.app} has no start command`);
@@ -168,7 +177,7 @@ export class AppSupervisor {
     void exited.then((exit) => this.onExit(child, exit));
     this.setState('starting');
     this.options.onPid(child.pid, processStartTime(child.pid!));
-    this.options.events.publish(this.options.app, 'started', { edition, pid: child.pid });
+    this.options.events.publish(this.options.app, 'started', { edition, pid: child.pid, trigger });
     return { exited };
   }
 
@@ -179,7 +188,8 @@ export class AppSupervisor {
     this.child = undefined;
     this.exited = undefined;
     this.options.onPid(undefined, undefined);
-    this.options.events.publish(this.options.app, 'stopped', { edition: launch.edition, exitCode: exit.code, signal: exit.signal, expected });
+    const error = expected ? '' : `app ${this.options.app} ${describeExit(exit)}`;
+    this.options.events.publish(this.options.app, 'stopped', { edition: launch.edition, exitCode: exit.code, signal: exit.signal, expected, error });
     if (expected) return;
     const wasRunning = this.stateValue === 'running';
     this.setState('failed');
@@ -191,11 +201,27 @@ export class AppSupervisor {
     if (!decision.restart) return;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
-      this.spawn(launch.edition, launch.spec, launch.dir)
-        .then(() => delay(this.options.startGraceMs))
-        .then(() => this.stateValue === 'starting' && this.setState('running'))
-        .catch((err: Error) => this.options.logger.error({ app: this.options.app, err: err.message }, 'crash restart failed'));
+      void this.restartAfterCrash(launch);
     }, decision.delayMs);
+  }
+
+  /** Starts the crashed app again and hands it to `afterCrashRestart` (which probes its health) once past its grace. */
+  private async restartAfterCrash(launch: { edition: string; spec: AppSpec; dir: string }): Promise<void> {
+    this.crashRestart?.abort();
+    const restart = new AbortController();
+    this.crashRestart = restart;
+    let failure: string | undefined;
+    try {
+      const { exited } = await this.spawn(launch.edition, launch.spec, launch.dir, 'crash-restart');
+      const exit = await Promise.race([exited, delay(this.options.startGraceMs).then(() => undefined)]);
+      if (exit) failure = `app ${this.options.app} ${describeExit(exit)} right after its crash restart (see ${this.options.logPath})`;
+      else if (this.stateValue === 'starting') this.setState('running');
+    } catch (err) {
+      failure = (err as Error).message;
+      this.options.logger.error({ app: this.options.app, err: failure }, 'crash restart failed');
+    }
+    if (restart.signal.aborted) return;
+    this.options.afterCrashRestart?.(launch.edition, failure, restart.signal);
   }
 
   private setState(next: ProcessState): void {

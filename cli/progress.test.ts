@@ -7,7 +7,7 @@ import { isFinal, renderChanges, renderSummary } from './progress.js';
 const T0 = 1_700_000_000_000;
 
 function step(name: string, status: string, startOffset: number, endOffset = 0, error = ''): StepRecord {
-  return { step: name, status, startedUnixMs: T0 + startOffset, finishedUnixMs: endOffset ? T0 + endOffset : 0, error };
+  return { step: name, phase: '', status, startedUnixMs: T0 + startOffset, finishedUnixMs: endOffset ? T0 + endOffset : 0, error };
 }
 
 function instance(id: string, batch: number, fields: Partial<InstanceProgress> = {}): InstanceProgress {

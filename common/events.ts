@@ -6,8 +6,10 @@ import { randomUUID } from 'node:crypto';
 export const SUBJECT_ROOT = 'fleetwave.events';
 export const STREAM_NAME = 'FLEETWAVE_EVENTS';
 export const TYPE_PREFIX = 'io.fleetwave';
+/** CloudEvents `source` of everything the controller publishes. */
+export const CONTROLLER_SOURCE = 'fleetwave/controller';
 
-/** Events about one application instance, published by the agent that serves it. */
+/** Events about one application instance, published by the agent that serves it (the controller: unreachable, reachable). */
 export const INSTANCE_EVENTS = {
   /** The instance stopped taking new work; drain begins. */
   quiesceStarted: 'quiesce.started',
@@ -23,7 +25,14 @@ export const INSTANCE_EVENTS = {
   healthy: 'healthy',
   /** The health check failed after its retries. */
   unhealthy: 'unhealthy',
+  /** The controller lost the instance's agent (heartbeat timeout or stream closed); published by the controller. */
+  unreachable: 'unreachable',
+  /** The instance's agent is connected again after being unreachable; published by the controller. */
+  reachable: 'reachable',
 } as const;
+
+/** Instance events only the controller publishes (on the instance's subject, source `fleetwave/controller`). */
+export const CONTROLLER_INSTANCE_EVENTS: readonly InstanceEventReason[] = [INSTANCE_EVENTS.unreachable, INSTANCE_EVENTS.reachable];
 
 /** Events about a release, published by the controller. */
 export const RELEASE_EVENTS = {
@@ -37,6 +46,8 @@ export const RELEASE_EVENTS = {
   checkpointWaiting: 'checkpoint.waiting',
   /** One instance moved to a new step or status within the release. */
   instanceStep: 'instance.step',
+  /** The release was created, with its planned batches. */
+  created: 'created',
 } as const;
 
 export type InstanceEventReason = (typeof INSTANCE_EVENTS)[keyof typeof INSTANCE_EVENTS];

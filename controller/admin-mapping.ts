@@ -104,7 +104,7 @@ export function detailToProto(d: ReleaseDetailRecord): ReleaseDetail {
       rollbackBatch: i.rollbackBatch,
       steps: d.steps
         .filter((s) => s.instance === i.instance)
-        .map((s) => ({ step: s.step, status: s.status, startedUnixMs: s.startedUnixMs, finishedUnixMs: s.finishedUnixMs, error: s.error })),
+        .map((s) => ({ step: s.step, phase: s.phase, status: s.status, startedUnixMs: s.startedUnixMs, finishedUnixMs: s.finishedUnixMs, error: s.error })),
     })),
     changes: d.changes.map(changeToProto),
   };

@@ -11,6 +11,23 @@ import { commandKind } from './engine/commands.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { PendingCommand, Store } from './store/store.js';
 
+/** Why the controller lost an agent: it fell silent, or its stream ended or broke. */
+export type UnreachableReason = 'heartbeat timeout' | 'stream closed';
+
+/** An agent became unreachable, or reachable again; `apps` are the instances it serves. */
+export interface ReachabilityChange {
+  agentId: string;
+  reachable: boolean;
+  /** Why it became unreachable ('reconnected' when it is back). */
+  reason: UnreachableReason | 'reconnected';
+  /** The words the log uses, one line. */
+  detail: string;
+  lastSeenUnixMs: number;
+  /** A hard reset may reboot the host: the loss was expected. */
+  expected: boolean;
+  apps: string[];
+}
+
 /** What the agent service tells the engine. */
 export interface AgentEvents {
   commandResult(agentId: string, result: CommandResult): void;
@@ -28,6 +45,8 @@ export interface AgentSessionsOptions {
   authenticate?: (call: SessionCall) => { agentId: string; group: string };
   /** Sent in Welcome: the agent presents its credential to artifact URLs under this base only. */
   artifactBaseUrl?: () => string;
+  /** Told when an agent becomes unreachable or reachable again (the controller publishes it per instance). */
+  onReachability?: (change: ReachabilityChange) => void;
 }
 
 type SessionCall = grpc.ServerDuplexStream<AgentMessage, ControllerMessage>;
@@ -74,7 +93,8 @@ export class AgentSessions implements CommandSink {
   /** Ends every stream (controller shutting down); agents reconnect to the next controller. */
   stop(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    for (const session of [...this.sessions.values()]) this.drop(session, 'controller stopping', grpc.status.UNAVAILABLE);
+    // The controller going away says nothing about the agents: no unreachable event.
+    for (const session of [...this.sessions.values()]) this.drop(session, 'controller stopping', grpc.status.UNAVAILABLE, null);
   }
 
   get connectedCount(): number {
@@ -107,7 +127,7 @@ export class AgentSessions implements CommandSink {
   /** Closes the agent's stream (it was revoked); true when one was open. */
   disconnect(agentId: string, reason: string): boolean {
     const session = this.sessions.get(agentId);
-    if (session) this.drop(session, reason, grpc.status.UNAUTHENTICATED);
+    if (session) this.drop(session, reason, grpc.status.UNAUTHENTICATED, 'stream closed');
     return session !== undefined;
   }
 
@@ -151,7 +171,7 @@ export class AgentSessions implements CommandSink {
       }
     });
     const closed = (reason: string) => {
-      if (session) this.lost(session, reason);
+      if (session) this.lost(session, reason, 'stream closed');
     };
     call.on('end', () => {
       closed('stream ended');
@@ -168,7 +188,7 @@ export class AgentSessions implements CommandSink {
       return undefined;
     }
     const now = this.now();
-    this.store.markAgentConnected(toAgentHello(hello), now);
+    const before = this.store.markAgentConnected(toAgentHello(hello), now);
     const previous = this.sessions.get(hello.agentId);
     const session: Session = current ?? { agentId: hello.agentId, call, lastSeen: now };
     session.lastSeen = now;
@@ -184,18 +204,22 @@ export class AgentSessions implements CommandSink {
     const pending = this.store.pendingCommandsForAgent(hello.agentId);
     for (const c of pending) this.write(session, c);
     if (pending.length) this.log.info({ agent: hello.agentId, commands: pending.length }, 're-sent commands without a result');
+    if (before === 'unreachable') {
+      const apps = hello.instances.map((i) => i.app);
+      this.options.onReachability?.({ agentId: hello.agentId, reachable: true, reason: 'reconnected', detail: 'agent connected again', lastSeenUnixMs: now, expected: false, apps });
+    }
     return session;
   }
 
   private sweep(): void {
     const cutoff = this.now() - this.options.heartbeatTimeoutMs;
     for (const session of [...this.sessions.values()]) {
-      if (session.lastSeen < cutoff) this.drop(session, 'no heartbeat within the heartbeat timeout', grpc.status.UNAVAILABLE);
+      if (session.lastSeen < cutoff) this.drop(session, 'no heartbeat within the heartbeat timeout', grpc.status.UNAVAILABLE, 'heartbeat timeout');
     }
   }
 
-  private drop(session: Session, reason: string, code: grpc.status): void {
-    this.lost(session, reason);
+  private drop(session: Session, reason: string, code: grpc.status, cause: UnreachableReason | null): void {
+    this.lost(session, reason, cause);
     try {
       session.call.emit('error', { code, details: reason });
     } catch {
@@ -203,14 +227,18 @@ export class AgentSessions implements CommandSink {
     }
   }
 
-  /** Marks the agent unreachable, unless a newer session replaced this one. */
-  private lost(session: Session, reason: string): void {
+  /** Marks the agent unreachable, unless a newer session replaced this one; `cause` null: the controller stops. */
+  private lost(session: Session, reason: string, cause: UnreachableReason | null): void {
     if (this.sessions.get(session.agentId) !== session) return;
     this.sessions.delete(session.agentId);
     if (!this.store.markAgentUnreachable(session.agentId, session.lastSeen)) return;
     // A hard reset may reboot the host: the disconnect is expected, and the step keeps its deadline.
-    if (this.hardResetPending(session.agentId)) this.log.info({ agent: session.agentId, reason }, 'agent disconnected during a hard reset (expected)');
+    const expected = this.hardResetPending(session.agentId);
+    if (expected) this.log.info({ agent: session.agentId, reason }, 'agent disconnected during a hard reset (expected)');
     else this.log.warn({ agent: session.agentId, reason }, 'agent unreachable');
+    if (!cause || !this.options.onReachability) return;
+    const apps = this.store.appsOfAgent(session.agentId);
+    this.options.onReachability({ agentId: session.agentId, reachable: false, reason: cause, detail: reason, lastSeenUnixMs: session.lastSeen, expected, apps });
   }
 
   private hardResetPending(agentId: string): boolean {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { UnavailableError } from '../common/errors.js';
-import { releaseEvent } from '../common/events.js';
+import { CONTROLLER_SOURCE, releaseEvent } from '../common/events.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { AdminServiceService } from '../proto/gen/fleetwave/v1/admin.js';
 import { AgentServiceService } from '../proto/gen/fleetwave/v1/agent.js';
@@ -24,6 +24,7 @@ import { EventHub } from './event-hub.js';
 import { createHttpServer } from './http.js';
 import { ControllerMetrics } from './metrics.js';
 import { NatsBridge } from './nats.js';
+import { publishReachability } from './reachability.js';
 import { compileControllerOptions, type ControllerOptions, type RawControllerOptions } from './options.js';
 import { Store } from './store/store.js';
 
@@ -36,7 +37,7 @@ export interface RunningController {
 
 /** Admin uploads carry whole packages. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-const EVENT_SOURCE = 'fleetwave/controller';
+const EVENT_SOURCE = CONTROLLER_SOURCE;
 
 const GRPC_SERVER_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
@@ -80,6 +81,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     controllerId: `${hostname()}:${process.pid}`,
     authenticate: auth ? (call) => auth.agentOf(call.metadata, call.getPeer()) : undefined,
     artifactBaseUrl: () => advertiseHttp,
+    onReachability: (change) => publishReachability(EVENT_SOURCE, change, (subject, event) => nats.publish(subject, event)),
   });
   let engine: ReleaseEngine | undefined;
   const nats = new NatsBridge({

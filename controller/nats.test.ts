@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
-import { instanceEvent, INSTANCE_EVENTS, releaseEvent, RELEASE_EVENTS, STREAM_NAME } from '../common/events.js';
+import { CONTROLLER_SOURCE, instanceEvent, INSTANCE_EVENTS, releaseEvent, RELEASE_EVENTS, STREAM_NAME } from '../common/events.js';
 import { createLogger } from '../common/logger.js';
 import { EventHub } from './event-hub.js';
 import { NatsBridge } from './nats.js';
@@ -89,6 +89,41 @@ describe.skipIf(!hasNats)('NatsBridge', () => {
       await until('drained fed to the engine', () => drained.length === 1);
       expect(drained).toEqual(['shop/h1']);
       expect(seen).toContain('io.fleetwave.instance.drained');
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('hands its own instance events (unreachable, reachable) to the hub once, and none that others publish', async () => {
+    const port = await freePort();
+    await startNats(port);
+    const hub = new EventHub();
+    const seen: string[] = [];
+    hub.subscribe((_subject, event) => seen.push(event.type));
+    let drained = 0;
+    bridge = new NatsBridge({ url: `nats://127.0.0.1:${port}`, logger, hub, onDrained: () => drained++ });
+    bridge.start();
+    const nc = await connect({ servers: `nats://127.0.0.1:${port}` });
+    try {
+      // The bridge subscribes once connected: an agent's `drained` reaching it says it listens.
+      await until('the bridge subscribed', () => {
+        const probe = instanceEvent('fleetwave/agent/h1', 'shop', 'h1', INSTANCE_EVENTS.drained, { inFlight: 0 });
+        nc.publish(probe.subject, JSON.stringify(probe.event));
+        return drained > 0;
+      });
+      const reached = nc.subscribe('fleetwave.events.shop.instance.h2', { max: 1 });
+      await nc.flush();
+      const lost = instanceEvent(CONTROLLER_SOURCE, 'shop', 'h2', INSTANCE_EVENTS.unreachable, { reason: 'heartbeat timeout' });
+      bridge.publish(lost.subject, lost.event);
+      for await (const _ of reached) break;
+      // An agent claiming an instance unreachable is not believed.
+      const forged = instanceEvent('fleetwave/agent/h1', 'shop', 'h2', INSTANCE_EVENTS.unreachable, { reason: 'heartbeat timeout' });
+      nc.publish(forged.subject, JSON.stringify(forged.event));
+      // An agent's event published after those arrives after any echo of them.
+      const started = instanceEvent('fleetwave/agent/h2', 'shop', 'h2', INSTANCE_EVENTS.started, { edition: '1.0' });
+      nc.publish(started.subject, JSON.stringify(started.event));
+      await until('the agent event in the hub', () => seen.includes('io.fleetwave.instance.started'));
+      expect(seen.filter((t) => t === 'io.fleetwave.instance.unreachable')).toHaveLength(1);
     } finally {
       await nc.close();
     }

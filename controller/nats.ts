@@ -3,7 +3,7 @@
 // The controller must work without NATS: connecting is retried forever in the background, publishing never
 // blocks, and a lost `drained` event only makes a drain last its full interval.
 import { connect, nanos, StorageType, type NatsConnection, type Subscription } from 'nats';
-import { INSTANCE_EVENTS, STREAM_NAME, SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../common/events.js';
+import { CONTROLLER_INSTANCE_EVENTS, INSTANCE_EVENTS, STREAM_NAME, SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
 import type { NatsAuth } from '../common/nats-auth.js';
 import { NatsOutbox } from '../common/nats-outbox.js';
@@ -25,6 +25,7 @@ export interface NatsBridgeOptions {
 }
 
 const DRAINED_TYPE = `${TYPE_PREFIX}.instance.${INSTANCE_EVENTS.drained}`;
+const CONTROLLER_INSTANCE_TYPES: ReadonlySet<string> = new Set(CONTROLLER_INSTANCE_EVENTS.map((r) => `${TYPE_PREFIX}.instance.${r}`));
 const INSTANCE_SUBJECTS = `${SUBJECT_ROOT}.*.instance.*`;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10_000;
@@ -160,6 +161,9 @@ export class NatsBridge {
     } catch {
       return this.log.debug({ subject }, 'ignored an event that is not JSON');
     }
+    // Instance events only the controller publishes are never taken from NATS: its own reached the hub when
+    // published (the subscription echoes them), and anyone else's are forged.
+    if (CONTROLLER_INSTANCE_TYPES.has(event.type)) return;
     this.o.hub.publish(subject, event);
     this.o.onEvent?.('received');
     if (event.type === DRAINED_TYPE) {

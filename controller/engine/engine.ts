@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
-import type { ReleaseEventReason } from '../../common/events.js';
+import { RELEASE_EVENTS, type ReleaseEventReason } from '../../common/events.js';
 import type { Logger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import type { CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
@@ -143,9 +143,22 @@ export class ReleaseEngine {
       plan: ({ instances }) => planBatches(spec, instances.map((i) => ({ id: i.agentId, group: i.group }))),
     });
     this.log.info({ release: release.id, app: release.app, edition: release.edition, group: release.group, actor }, 'release created');
+    this.publishCreated(release);
     this.changes.emit('changed', release.id);
     if (spec.start) this.act(release.id, 'start', actor, '');
     return this.store.getRelease(release.id);
+  }
+
+  /** The plan, before any status change, so a dashboard can draw every batch from the events alone. */
+  private publishCreated(release: ReleaseRecord): void {
+    const batches = this.store.getReleaseDetail(release.id).batches.map((b) => ({ batch: b.number, group: b.group, instances: b.instances }));
+    this.publish(release.app, release.id, RELEASE_EVENTS.created, {
+      edition: release.edition,
+      group: release.group,
+      status: release.status,
+      createdBy: release.createdBy,
+      batches,
+    });
   }
 
   /** An operator action; refused actions are recorded too, then rethrown. */

@@ -2,7 +2,8 @@
 //
 //  upgrade:  download ─▶ (batch runs) quiesce ─▶ drain ─▶ restart | hard-reset ─▶ health ─▶ released
 //  deploy:   download ─▶ (batch runs) start ───────────────────────────────────▶ health ─▶ released
-//  revert:   (first batch failed) restart on the old edition | stop (deploy) ─▶ health ─▶ rolled back
+//  revert:   (first batch failed) rolling back: restart on the old edition | stop (deploy) ─▶ health ─▶ rolled back
+//            (a failed or unreachable instance keeps its status while it goes back)
 import type { ReleaseInstanceRecord, StepName } from '../store/types.js';
 import { hasSlot } from './availability.js';
 import type { Pass } from './pass.js';
@@ -126,6 +127,12 @@ function continueRevert(p: Pass, i: ReleaseInstanceRecord): void {
   const from = i.fromEdition ?? '';
   if (i.phase !== 'revert') {
     i.phase = 'revert';
+    // A failed (or unreachable) instance keeps saying so while it goes back; the others say where they are going.
+    if (!isFailed(i)) {
+      i.step = '';
+      i.stepState = '';
+      p.setInstanceStatus(i, 'rolling back');
+    }
     if (i.moved === 'quiesced') return p.beginStep(i, 'health');
     return from ? p.beginStep(i, 'restart', from) : p.beginStep(i, 'stop');
   }
@@ -145,7 +152,7 @@ export function rollbackEnded(p: Pass, i: ReleaseInstanceRecord, error: string, 
   }
   i.moved = 'none';
   const back = i.fromEdition ? `back on ${i.fromEdition}` : 'stopped (it ran no edition before)';
-  p.setInstanceStatus(i, 'rolled back', i.status === 'released' ? back : [i.error, back].filter(Boolean).join('; '));
+  p.setInstanceStatus(i, 'rolled back', [i.error, back].filter(Boolean).join('; '));
 }
 
 /** The instance is back on its old edition (error "") or the controller gave up reverting it. */
@@ -165,4 +172,8 @@ function revertEnded(p: Pass, i: ReleaseInstanceRecord, error: string, unreachab
   }
   if (i.status === 'unreachable') i.error = [i.error, back].filter(Boolean).join('; ');
   p.setInstanceStatus(i, 'rolled back');
+}
+
+function isFailed(i: ReleaseInstanceRecord): boolean {
+  return i.status === 'failed' || i.status === 'unreachable';
 }

@@ -8,6 +8,7 @@ import type {
   ReleaseInstanceRecord,
   ReleaseSnapshot,
   StepName,
+  StepPhase,
 } from '../store/types.js';
 import { commandKind, encodeCommand, stepCommand, stepTimeout } from './commands.js';
 import { isFinalRelease, transition, type BatchStatus, type InstanceStatus, type ReleaseStatus } from './transitions.js';
@@ -84,7 +85,10 @@ export class Pass {
     instance.status = transition('instance', instance.status, to);
     if (error !== undefined) instance.error = error;
     this.touch();
-    this.emitStep(instance, instance.stepState === 'running' ? 'running' : 'ok');
+    // A move to failed or unreachable is the outcome of a failed step: the event says so, with why.
+    const stepStatus = instance.stepState === 'running' ? 'running' : isFailure(to) ? 'failed' : 'ok';
+    // A rolled-back instance's message says where it went back to; one on its way carries no error.
+    this.emitStep(instance, stepStatus, isFailure(to) || to === 'rolled back' ? instance.error : '');
   }
 
   /** Starts a step: enqueues its command (if it has one) and persists its deadline. */
@@ -122,14 +126,14 @@ export class Pass {
     instance.stepStartedUnixMs = this.now;
     instance.commandId = commandId;
     instance.deadlineUnixMs = deadline;
-    this.out.steps.push({ op: 'start', instance: instance.instance, step, at: this.now });
+    this.out.steps.push({ op: 'start', instance: instance.instance, step, phase: stepPhase(instance), at: this.now });
     this.touch();
-    this.emitStep(instance, 'running');
+    this.emitStep(instance, 'running', this.standingError(instance));
   }
 
   /** Records a step that had nothing to do (e.g. a download of a kept edition) in the timeline, with why. */
   skipStep(instance: ReleaseInstanceRecord, step: StepName, note: string): void {
-    this.out.steps.push({ op: 'start', instance: instance.instance, step, at: this.now });
+    this.out.steps.push({ op: 'start', instance: instance.instance, step, phase: stepPhase(instance), at: this.now });
     this.out.steps.push({ op: 'end', instance: instance.instance, step, status: 'ok', at: this.now, error: note, startedAt: this.now });
     this.touch();
   }
@@ -141,14 +145,20 @@ export class Pass {
     instance.commandId = null;
     instance.deadlineUnixMs = null;
     this.touch();
-    this.emitStep(instance, status, error);
+    this.emitStep(instance, status, error || this.standingError(instance));
   }
 
-  private emitStep(instance: ReleaseInstanceRecord, stepStatus: 'running' | 'ok' | 'failed', error = instance.error): void {
+  /** A step of a failed (or unreachable) instance still carries its failure; others carry none. */
+  private standingError(instance: ReleaseInstanceRecord): string {
+    return isFailure(instance.status) ? instance.error : '';
+  }
+
+  private emitStep(instance: ReleaseInstanceRecord, stepStatus: 'running' | 'ok' | 'failed', error: string): void {
     this.emit(RELEASE_EVENTS.instanceStep, {
       instance: instance.instance,
       batch: instance.batch,
       step: instance.step,
+      phase: stepPhase(instance),
       stepStatus,
       status: instance.status,
       error,
@@ -176,4 +186,13 @@ export class Pass {
   private batchData(batch: BatchRecord): Record<string, unknown> {
     return { batch: batch.number, batches: this.s.batches.length, group: batch.group, instances: batch.instances };
   }
+}
+
+/** The pipeline the instance's step runs in; a finished rollback's last step still belongs to the rollback. */
+function stepPhase(instance: ReleaseInstanceRecord): StepPhase {
+  return instance.phase === 'rollback-ended' ? 'rollback' : instance.phase;
+}
+
+function isFailure(status: InstanceStatus): boolean {
+  return status === 'failed' || status === 'unreachable';
 }

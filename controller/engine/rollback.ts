@@ -1,7 +1,8 @@
 // Rollback: the instances a release moved go back to the edition they ran before, newest batch first.
 //
 //   Rolling back ─▶ rollback batch 1 … N (no checkpoint, no wait) ─▶ Rolled back | Rollback failed
-//   per instance:  quiesced only:  health (the old edition still runs; healthy lets traffic in again)
+//   per instance:  status rolling back ─▶ rolled back | failed | unreachable; its steps are reported with phase rollback
+//                  quiesced only:  health (the old edition still runs; healthy lets traffic in again)
 //                  switched:       [download, only if the agent no longer keeps it] ─▶ quiesce ─▶ drain
 //                                  ─▶ restart | hard-reset on the old edition ─▶ health   (stop when it ran none)
 import { BadInputError, ConflictError } from '../../common/errors.js';
@@ -113,6 +114,11 @@ function rollbackSlot(p: Pass): boolean {
 
 function beginRollback(p: Pass, i: ReleaseInstanceRecord): void {
   i.phase = 'rollback';
+  // Its status says where it is going (no more `released` while it goes back); its error keeps the forward failure.
+  // The forward pipeline's last step is history now: the rollback's own steps follow.
+  i.step = '';
+  i.stepState = '';
+  p.setInstanceStatus(i, 'rolling back');
   if (i.moved === 'quiesced') return p.beginStep(i, 'health');
   const from = i.fromEdition ?? '';
   if (from && !keeps(p, i.instance, from)) return p.beginStep(i, 'download', from);

@@ -10,7 +10,9 @@
 //            (rollback: from Releasing, Suspending, Suspended, Released, Release failed, Rollback failed)
 //
 //  batch:     pending ─▶ waiting (checkpoint / continue) ─▶ running ─▶ done | failed
-//  instance:  pending ─▶ in progress ─▶ released | failed | unreachable ─(revert, rollback)─▶ rolled back
+//  instance:  pending ─▶ in progress ─▶ released | failed | unreachable
+//             a moved instance going back (first-batch revert, rollback) ─▶ rolling back ─▶ rolled back | failed | unreachable
+//             (a failed or unreachable one keeps its status during a revert: unreachable ─▶ rolled back)
 //             (retry: failed | unreachable | rolled back ─▶ pending)
 import { IllegalTransitionError } from '../../common/errors.js';
 
@@ -64,6 +66,8 @@ export const INSTANCE_STATUSES = [
   'failed',
   /** A step timed out while its agent was unreachable. */
   'unreachable',
+  /** Going back to the edition it ran before the release: a rollback, or the revert of a failed first batch. */
+  'rolling back',
   /** Back on the edition it ran before the release. */
   'rolled back',
 ] as const;
@@ -94,14 +98,17 @@ const BATCH_MOVES: Table<BatchStatus> = {
 };
 
 const INSTANCE_MOVES: Table<InstanceStatus> = {
-  // released: already on the edition; failed/unreachable: its download failed.
-  pending: ['in progress', 'released', 'failed', 'unreachable'],
-  'in progress': ['released', 'failed', 'unreachable', 'rolled back'],
+  // released: already on the edition; failed/unreachable: its download failed; rolling back: a retried moved instance.
+  pending: ['in progress', 'released', 'failed', 'unreachable', 'rolling back'],
+  // rolled back (here and from released, failed): a revert or rollback a controller before `rolling back` began.
+  'in progress': ['released', 'failed', 'unreachable', 'rolled back', 'rolling back'],
   // failed/unreachable: its revert failed.
-  released: ['rolled back', 'failed', 'unreachable'],
+  released: ['rolled back', 'failed', 'unreachable', 'rolling back'],
   // pending: retry; rolled back: a moved failed instance went back (a first-batch revert keeps it failed).
-  failed: ['pending', 'rolled back'],
-  unreachable: ['pending', 'rolled back', 'failed'],
+  failed: ['pending', 'rolled back', 'rolling back'],
+  unreachable: ['pending', 'rolled back', 'failed', 'rolling back'],
+  // failed/unreachable: the rollback could not put it back.
+  'rolling back': ['rolled back', 'failed', 'unreachable'],
   // pending: retry of a release whose first batch was reverted.
   'rolled back': ['pending'],
 };

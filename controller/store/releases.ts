@@ -215,8 +215,8 @@ export function persistReconcile(db: Database, before: ReleaseSnapshot, after: R
   for (const s of out.steps) {
     if (s.op === 'start') {
       db.prepare(
-        `INSERT INTO steps (release_id, instance, step, status, started_unix_ms, finished_unix_ms, error) VALUES (?, ?, ?, 'running', ?, 0, '')`,
-      ).run(after.release.id, s.instance, s.step, s.at);
+        `INSERT INTO steps (release_id, instance, step, phase, status, started_unix_ms, finished_unix_ms, error) VALUES (?, ?, ?, ?, 'running', ?, 0, '')`,
+      ).run(after.release.id, s.instance, s.step, s.phase, s.at);
     } else {
       db.prepare(
         `UPDATE steps SET status = ?, finished_unix_ms = ?, error = ? WHERE id = (

@@ -200,6 +200,7 @@ export function toStep(r: Row): StepRow {
     releaseId: r.release_id,
     instance: r.instance,
     step: r.step,
+    phase: r.phase,
     status: r.status,
     startedUnixMs: r.started_unix_ms,
     finishedUnixMs: r.finished_unix_ms,

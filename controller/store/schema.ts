@@ -160,6 +160,12 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE apps ADD COLUMN inflight_path TEXT NOT NULL DEFAULT '';
     `,
   },
+  {
+    version: 4,
+    name: 'step phase',
+    // upgrade / deploy / revert / rollback: a rollback's steps are told apart from the forward ones of the same name.
+    sql: `ALTER TABLE steps ADD COLUMN phase TEXT NOT NULL DEFAULT '';`,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

@@ -171,6 +171,11 @@ export class Store {
     });
   }
 
+  /** Apps the agent serves (its instances), as it last reported them. */
+  appsOfAgent(agentId: string): string[] {
+    return this.db.prepare('SELECT app FROM instances WHERE agent_id = ? ORDER BY app').pluck().all(agentId) as string[];
+  }
+
   /** At start-up no stream is open yet: every agent is unreachable until it says hello again. */
   markAllAgentsUnreachable(): number {
     return this.transaction(() => this.db.prepare(`UPDATE agents SET status = 'unreachable' WHERE status != 'unreachable'`).run().changes);

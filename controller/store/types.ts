@@ -106,6 +106,8 @@ export type StepName = 'download' | 'quiesce' | 'drain' | 'restart' | 'hard-rese
  * rollback: going back in an operator's (or automatic) rollback; rollback-ended: its rollback finished, ok or not.
  */
 export type InstancePhase = '' | 'upgrade' | 'deploy' | 'revert' | 'rollback' | 'rollback-ended';
+/** The pipeline a step runs in (an instance's phase, `rollback-ended` counting as rollback). */
+export type StepPhase = '' | 'upgrade' | 'deploy' | 'revert' | 'rollback';
 /** How far the instance moved: nothing yet, quiesced (old edition still running), switched to the new edition. */
 export type Moved = 'none' | 'quiesced' | 'switched';
 
@@ -136,6 +138,8 @@ export interface StepRow {
   releaseId: string;
   instance: string;
   step: string;
+  /** The pipeline the step belongs to: upgrade, deploy, revert or rollback. */
+  phase: StepPhase;
   status: 'running' | 'ok' | 'failed';
   startedUnixMs: number;
   finishedUnixMs: number;
@@ -193,7 +197,7 @@ export interface ReleaseSnapshot {
 }
 
 export type StepOp =
-  | { op: 'start'; instance: string; step: string; at: number }
+  | { op: 'start'; instance: string; step: string; phase: StepPhase; at: number }
   | { op: 'end'; instance: string; step: string; status: 'ok' | 'failed'; at: number; error: string; startedAt: number };
 
 /** What a reconcile pass decided, persisted with the snapshot's changed rows in the same transaction. */

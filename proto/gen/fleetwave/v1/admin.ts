@@ -201,6 +201,8 @@ export interface StepRecord {
   startedUnixMs: number;
   finishedUnixMs: number;
   error: string;
+  /** The pipeline it ran in: "upgrade", "deploy", "revert" (first batch going back) or "rollback". */
+  phase: string;
 }
 
 export interface InstanceProgress {
@@ -208,7 +210,7 @@ export interface InstanceProgress {
   instance: string;
   group: string;
   batch: number;
-  /** "pending", "in progress", "released", "failed", "unreachable", "rolled back". */
+  /** "pending", "in progress", "released", "failed", "unreachable", "rolling back", "rolled back". */
   status: string;
   /** Current step: "download", "quiesce", "drain", "restart", "hard-reset", "start", "health". */
   step: string;
@@ -3022,7 +3024,7 @@ export const Batch: MessageFns<Batch> = {
 };
 
 function createBaseStepRecord(): StepRecord {
-  return { step: "", status: "", startedUnixMs: 0, finishedUnixMs: 0, error: "" };
+  return { step: "", status: "", startedUnixMs: 0, finishedUnixMs: 0, error: "", phase: "" };
 }
 
 export const StepRecord: MessageFns<StepRecord> = {
@@ -3041,6 +3043,9 @@ export const StepRecord: MessageFns<StepRecord> = {
     }
     if (message.error !== "") {
       writer.uint32(42).string(message.error);
+    }
+    if (message.phase !== "") {
+      writer.uint32(50).string(message.phase);
     }
     return writer;
   },
@@ -3098,6 +3103,14 @@ export const StepRecord: MessageFns<StepRecord> = {
             message.error = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3125,6 +3138,7 @@ export const StepRecord: MessageFns<StepRecord> = {
         ? globalThis.Number(object.finished_unix_ms)
         : 0,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
     };
   },
 
@@ -3145,6 +3159,9 @@ export const StepRecord: MessageFns<StepRecord> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
     return obj;
   },
 
@@ -3158,6 +3175,7 @@ export const StepRecord: MessageFns<StepRecord> = {
     message.startedUnixMs = object.startedUnixMs ?? 0;
     message.finishedUnixMs = object.finishedUnixMs ?? 0;
     message.error = object.error ?? "";
+    message.phase = object.phase ?? "";
     return message;
   },
 };
