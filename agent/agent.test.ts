@@ -39,7 +39,7 @@ class FakeController {
   }
 
   send(command: Partial<Command> & { commandId: string }): void {
-    this.stream!.write({ command: { app: 'shop', deadlineUnixMs: Date.now() + 20_000, releaseId: 'r1', ...command } });
+    this.stream!.write({ command: { app: 'shop', deadlineUnixMs: 0, timeoutMs: 20_000, releaseId: 'r1', ...command } });
   }
 
   /** Sends a command and waits for its (next) result. */
@@ -218,7 +218,8 @@ describe('agent', () => {
     const failed = await controller.run({ commandId: 'c15', healthCheck: { ...health, path: '/missing', expectedStatus: 204, retries: 2, intervalMs: 10 } });
     expect(failed.ok).toBe(false);
     expect(failed.error).toMatch(/unhealthy after 3 tries: GET \/missing answered 200, expected 204/);
-    const late = await controller.run({ commandId: 'c16', deadlineUnixMs: Date.now() - 1, healthCheck: health });
+    // A controller older than timeout_ms sends only its wall-clock deadline.
+    const late = await controller.run({ commandId: 'c16', timeoutMs: 0, deadlineUnixMs: Date.now() - 1, healthCheck: health });
     expect(late).toMatchObject({ ok: false, error: 'deadline passed before the command could start' });
     const unknown = await controller.run({ commandId: 'c17', app: 'billing', stopApp: {} });
     expect(unknown.error).toMatch(/not served by this agent/);

@@ -82,7 +82,7 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
       return detailToProto(store.getReleaseDetail(release.id));
     }),
     listAgents: unary(log, 'ListAgents', () => ({
-      agents: store.listAgents().map((a) => agentToProto(a, o.sessions.lastSeen(a.id))),
+      agents: store.listAgents().map((a) => agentToProto(a, o.sessions.lastSeen(a.id), o.sessions.clockSkew(a.id))),
     })),
     listInstances: unary(log, 'ListInstances', (req) => ({ instances: store.listInstances(req.app).map(instanceToProto) })),
     history: unary(log, 'History', (req) => ({ changes: store.history(req.app).map(changeToProto) })),

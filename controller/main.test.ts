@@ -16,6 +16,8 @@ let controller: RunningController;
 let admin: AdminServiceClient;
 let agents: AgentServiceClient;
 const sessions: Session[] = [];
+/** timeout_ms of every command the scripted agents received. */
+const timeouts: number[] = [];
 
 function call<Req, Res>(method: (req: Req, md: Metadata, cb: (err: any, res: Res) => void) => unknown, req: Req): Promise<Res> {
   const md = new Metadata();
@@ -23,13 +25,14 @@ function call<Req, Res>(method: (req: Req, md: Metadata, cb: (err: any, res: Res
   return new Promise((resolve, reject) => method.call(admin, req, md, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
-/** A scripted agent: says hello, answers every command ok and publishes nothing (NATS is away). */
-function startAgent(id: string, group: string, activeEdition: string): Session {
+/** A scripted agent: says hello (its clock `clockOffsetMs` off), answers every command ok and publishes nothing (NATS is away). */
+function startAgent(id: string, group: string, activeEdition: string, clockOffsetMs = 0): Session {
   const session = agents.session();
   let edition = activeEdition;
   session.on('data', (m: ControllerMessage) => {
     const c = m.command;
     if (!c) return;
+    timeouts.push(c.timeoutMs);
     edition = c.restartApp?.edition ?? c.startApp?.edition ?? edition;
     session.write({ result: { commandId: c.commandId, ok: true, error: '', replayed: false, startedUnixMs: Date.now(), finishedUnixMs: Date.now(), activeEdition: edition, instance: undefined } });
   });
@@ -42,6 +45,7 @@ function startAgent(id: string, group: string, activeEdition: string): Session {
       labels: {},
       bootId: 'boot-1',
       version: 'test',
+      sentUnixMs: Date.now() + clockOffsetMs,
       instances: [{ app: 'shop', servicePort: 9000, activeEdition, keptEditions: [activeEdition], processState: 'running', quiesced: false }],
     },
   });
@@ -92,7 +96,8 @@ describe('the controller', () => {
   });
 
   it('releases an uploaded edition to connected agents without NATS', async () => {
-    for (const [id, group] of [['h1', 'blue'], ['h2', 'blue'], ['h3', 'green']] as const) startAgent(id, group, '1.0');
+    // h3's clock is ten minutes fast: deadlines travel as time left, so its release goes as the others'.
+    for (const [id, group, offset] of [['h1', 'blue', 0], ['h2', 'blue', 0], ['h3', 'green', 600_000]] as const) startAgent(id, group, '1.0', offset);
     await call(admin.createApp, { app: { name: 'shop', startCommand: ['node', 'app.js'], env: {}, portEnv: '', healthPath: '', stopTimeoutMs: 0, createdUnixMs: 0, drainMode: '', quiesceHook: '', inflightPath: '' } });
     const content = Buffer.from('not really a tarball');
     const edition: any = await call(admin.installEdition, { app: 'shop', name: '2.0', description: 'new', content, url: '', sha256: '', size: 0, format: '', fileName: '' });
@@ -115,6 +120,12 @@ describe('the controller', () => {
       watch.on('error', reject);
     });
     expect(seen.at(-1)).toBe('Released');
+    expect(timeouts.length).toBeGreaterThan(0);
+    for (const t of timeouts) expect(t).toBeGreaterThan(0);
+    const listed: any = await call(admin.listAgents, {});
+    const skew = Object.fromEntries(listed.agents.map((a: any) => [a.id, Number(a.clockSkewMs)]));
+    expect(Math.abs(skew.h1)).toBeLessThan(5_000);
+    expect(skew.h3).toBeGreaterThan(590_000);
     const instances: any = await call(admin.listInstances, { app: 'shop' });
     expect(instances.instances.map((i: any) => i.edition)).toEqual(['2.0', '2.0', '2.0']);
     const history: any = await call(admin.history, { app: 'shop' });

@@ -33,7 +33,7 @@ function context(activeEdition = ''): CommandContext {
   // Only what the handler reads of an instance.
   const instance = { app: 'shop', appDir, activeEdition, supervisor: { edition: activeEdition } } as unknown as Instance;
   return {
-    command: { commandId: 'x', app: 'shop', deadlineUnixMs: 0, releaseId: '' },
+    command: { commandId: 'x', app: 'shop', deadlineUnixMs: 0, timeoutMs: 0, releaseId: '' },
     instance,
     instances: new Map([['shop', instance]]),
     state,

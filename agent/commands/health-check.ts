@@ -26,6 +26,8 @@ export const healthCheck: CommandHandler<'healthCheck'> = {
       tries++;
       lastError = await probe(instance.appPort, path, expected, body.timeoutMs || DEFAULT_TIMEOUT_MS, ctx.signal);
       if (!lastError) {
+        // Cleared before the gate opens: a failed write leaves it quiesced, as the failed step tells the controller.
+        if (ctx.state.app(ctx.command.app).quiesced) await ctx.state.updateApp(ctx.command.app, { quiesced: false });
         instance.gate.release();
         ctx.events.publish(ctx.command.app, 'healthy', { edition, tries, elapsedMs: Date.now() - started });
         return { activeEdition: instance.activeEdition };
