@@ -5,7 +5,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import * as tar from 'tar';
+import { AgentServiceService, type AgentMessage, type Command, type CommandResult, type ControllerMessage, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
 
 export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), `fleetwave-${prefix}-`));
@@ -107,5 +109,51 @@ export function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** A hand-written controller: welcomes, records hellos, heartbeats and results, sends commands. */
+export class FakeController {
+  readonly server = new Server();
+  readonly hellos: Hello[] = [];
+  readonly results: CommandResult[] = [];
+  heartbeats = 0;
+  private stream: ServerDuplexStream<AgentMessage, ControllerMessage> | undefined;
+  port = 0;
+
+  async start(port = 0): Promise<void> {
+    this.server.addService(AgentServiceService, {
+      session: (call: ServerDuplexStream<AgentMessage, ControllerMessage>) => {
+        this.stream = call;
+        call.on('data', (message: AgentMessage) => {
+          if (message.hello) {
+            this.hellos.push(message.hello);
+            call.write({ welcome: { controllerId: 'fake', heartbeatIntervalMs: 100 } });
+          }
+          if (message.heartbeat) this.heartbeats++;
+          if (message.result) this.results.push(message.result);
+        });
+        call.on('error', () => {});
+        call.on('end', () => call.end());
+      },
+    });
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+  }
+
+  send(command: Partial<Command> & { commandId: string }): void {
+    this.stream!.write({ command: { app: 'shop', deadlineUnixMs: 0, timeoutMs: 20_000, releaseId: 'r1', ...command } });
+  }
+
+  /** Sends a command and waits for its (next) result. */
+  async run(command: Partial<Command> & { commandId: string }): Promise<CommandResult> {
+    const before = this.results.length;
+    this.send(command);
+    return waitFor(`result of ${command.commandId}`, () => this.results.slice(before).find((r) => r.commandId === command.commandId), 20_000);
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
   }
 }
