@@ -29,6 +29,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--ca <file>', "CA certificate (PEM) the controller's certificate is checked against (default: system roots)")
     .option('--join-token <token>', 'join token for the first connect (env FLEETWAVE_JOIN_TOKEN); the credential it buys is kept in the data dir')
     .option('--max-package-size <size>', 'largest package accepted', '2GiB')
+    .option('--max-unpacked-size <size>', 'most bytes a tar.gz package may unpack to', '8GiB')
+    .option('--max-package-entries <n>', 'most entries (files, directories, links) a package may hold', '100000')
     .option('--app-user <user>', 'when the agent runs as root, apps run as this unprivileged user')
     .option('--log-format <format>', 'json or pretty', 'json')
     .option('--log-level <level>', 'log level', 'info')

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { DEFAULT_MAX_PACKAGE_ENTRIES, DEFAULT_MAX_UNPACKED_BYTES, type ArchiveLimits } from '../common/archive.js';
 import { BadInputError } from '../common/errors.js';
 import { parseDuration } from '../common/durations.js';
 import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
@@ -30,6 +31,8 @@ export interface RawAgentOptions extends RawNatsAuth {
   /** Join token (role agent) for the first connect; env FLEETWAVE_JOIN_TOKEN otherwise. */
   joinToken?: string;
   maxPackageSize?: string | number;
+  maxUnpackedSize?: string | number;
+  maxPackageEntries?: string | number;
   /** Unprivileged user apps run as when the agent runs as root. */
   appUser?: string;
   logFormat?: string;
@@ -75,6 +78,8 @@ export interface AgentOptions {
   natsAuth: NatsAuth;
   /** Largest package download accepted. */
   maxPackageBytes: number;
+  /** What a tar.gz package may unpack to (bytes, entries): a package bomb is refused while it streams. */
+  archiveLimits: ArchiveLimits;
   /** '' when apps run as the agent's own user. */
   appUser: string;
   /** appUser resolved (only when the agent runs as root); null: apps run as the agent's user. */
@@ -120,6 +125,10 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     joinToken: (raw.joinToken ?? process.env.FLEETWAVE_JOIN_TOKEN ?? '').trim(),
     natsAuth: compileNatsAuth(raw),
     maxPackageBytes: parseByteSize(raw.maxPackageSize ?? '2GiB', '--max-package-size'),
+    archiveLimits: {
+      maxUnpackedBytes: parseByteSize(raw.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED_BYTES, '--max-unpacked-size'),
+      maxEntries: parseCount(raw.maxPackageEntries ?? DEFAULT_MAX_PACKAGE_ENTRIES, '--max-package-entries', 1),
+    },
     appUser: parseAppUser(raw.appUser),
     runAs: resolveAppUser(parseAppUser(raw.appUser)),
     logFormat,
