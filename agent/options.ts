@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { DEFAULT_MAX_PACKAGE_ENTRIES, DEFAULT_MAX_UNPACKED_BYTES, type ArchiveLimits } from '../common/archive.js';
 import { BadInputError } from '../common/errors.js';
+import { isSafeName } from '../common/names.js';
 import { parseDuration } from '../common/durations.js';
 import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
 import { parseByteSize } from '../common/sizes.js';
@@ -145,9 +146,7 @@ function parseAppUser(user: string | undefined): string {
 }
 
 /** Validates an app or edition name that will become a directory name. */
-export function isSafeName(name: string): boolean {
-  return NAME.test(name) && name !== '.' && name !== '..';
-}
+export { isSafeName };
 
 function parseHostPort(text: string, flag: string): string {
   const match = /^(.+):(\d+)$/.exec(text);

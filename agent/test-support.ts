@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import * as tar from 'tar';
 import { AgentServiceService, type AgentMessage, type Command, type CommandResult, type ControllerMessage, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
@@ -59,6 +60,41 @@ export async function buildPackage(dir: string, name: string, files: Record<stri
   await tar.c({ gzip: true, file, cwd: src }, Object.keys(files));
   const bytes = readFileSync(file);
   return { file, sha256: createHash('sha256').update(bytes).digest('hex'), size: statSync(file).size };
+}
+
+/** A raw ustar header (typeflag '0' file, '1' hard link, '2' symlink, '5' directory, 'S' GNU sparse, …), built by hand
+ *  so a test can make what tar's own writer never would ('..' entries, links out of the tree, sparse files). */
+export function tarHeader(path: string, size: number, type = '0', linkpath = ''): Buffer {
+  const h = Buffer.alloc(512);
+  const put = (text: string, offset: number, length: number) => h.write(text, offset, length, 'utf8');
+  const octal = (value: number, offset: number, length: number) => put(value.toString(8).padStart(length - 1, '0') + '\0', offset, length);
+  put(path, 0, 100);
+  octal(type === '5' ? 0o755 : 0o644, 100, 8);
+  octal(0, 108, 8);
+  octal(0, 116, 8);
+  octal(size, 124, 12);
+  octal(1_700_000_000, 136, 12);
+  put('        ', 148, 8);
+  put(type, 156, 1);
+  put(linkpath, 157, 100);
+  put('ustar\0', 257, 6);
+  put('00', 263, 2);
+  let sum = 0;
+  for (const byte of h) sum += byte;
+  put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
+  return h;
+}
+
+/** A gzipped tar of hand-made entries (see tarHeader), written to `file`. */
+export function rawTarball(file: string, entries: Array<{ path: string; type?: string; linkpath?: string; body?: string }>): string {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const body = Buffer.from(e.body ?? '');
+    blocks.push(tarHeader(e.path, body.length, e.type ?? '0', e.linkpath ?? ''), body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  writeFileSync(file, gzipSync(Buffer.concat(blocks)));
+  return file;
 }
 
 /** Serves files of `dir` at `/<name>`; counts requests. */

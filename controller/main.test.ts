@@ -99,12 +99,13 @@ describe('the controller', () => {
     // h3's clock is ten minutes fast: deadlines travel as time left, so its release goes as the others'.
     for (const [id, group, offset] of [['h1', 'blue', 0], ['h2', 'blue', 0], ['h3', 'green', 600_000]] as const) startAgent(id, group, '1.0', offset);
     await call(admin.createApp, { app: { name: 'shop', startCommand: ['node', 'app.js'], env: {}, portEnv: '', healthPath: '', stopTimeoutMs: 0, createdUnixMs: 0, drainMode: '', quiesceHook: '', inflightPath: '' } });
+    // Not a tarball: installed as a single file (a tar.gz upload is inspected at install and this would be refused).
     const content = Buffer.from('not really a tarball');
-    const edition: any = await call(admin.installEdition, { app: 'shop', name: '2.0', description: 'new', content, url: '', sha256: '', size: 0, format: '', fileName: '' });
+    const edition: any = await call(admin.installEdition, { app: 'shop', name: '2.0', description: 'new', content, url: '', sha256: '', size: 0, format: 'file', fileName: 'app.bin' });
     expect(edition.url).toBe(`http://127.0.0.1:${controller.httpPort}/artifacts/${edition.sha256}`);
     const artifact = await fetch(edition.url);
     expect(Buffer.from(await artifact.arrayBuffer())).toEqual(content);
-    await expect(call(admin.installEdition, { app: 'shop', name: '2.0', description: '', content, url: '', sha256: '', size: 0, format: '', fileName: '' })).rejects.toMatchObject({
+    await expect(call(admin.installEdition, { app: 'shop', name: '2.0', description: '', content, url: '', sha256: '', size: 0, format: 'file', fileName: 'app.bin' })).rejects.toMatchObject({
       code: status.ALREADY_EXISTS,
     });
 

@@ -27,6 +27,9 @@ import { NatsBridge } from './nats.js';
 import { compileControllerOptions, type ControllerOptions, type RawControllerOptions } from './options.js';
 import { Store } from './store/store.js';
 
+/** `edition install --url` fetches the package once to check it; a stuck server does not hold the CLI forever. */
+const PACKAGE_FETCH_TIMEOUT_MS = 10 * 60_000;
+
 export interface RunningController {
   grpcPort: number;
   httpPort: number;
@@ -104,7 +107,8 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     const advertiseHttp = options.advertiseHttp ?? `http://${advertisedHost(options.http.host)}:${httpPort}`;
     grpcServer = new grpc.Server(grpcServerOptions(options.maxMessageBytes));
     grpcServer.addService(AgentServiceService, sessions.handlers());
-    const admin = createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp });
+    const packageChecks = { limits: options.archiveLimits, maxPackageBytes: options.maxPackageBytes, fetchTimeoutMs: PACKAGE_FETCH_TIMEOUT_MS };
+    const admin = createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
     grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
     const security = createSecurityService({ tokens, logger: log, disconnectAgent: (id, reason) => sessions.disconnect(id, reason) });
     grpcServer.addService(SecurityServiceService, auth ? guardService(security, auth) : security);

@@ -8,32 +8,12 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PackageError } from '../../common/errors.js';
-import { tempDir } from '../test-support.js';
+import { tarHeader, tempDir } from '../test-support.js';
 import { extractPackage } from './extract.js';
 
 const MiB = 1024 ** 2;
 const dir = tempDir('extract-limits');
 afterAll(() => dir.remove());
-
-function header(path: string, size: number, type = '0'): Buffer {
-  const h = Buffer.alloc(512);
-  const put = (text: string, offset: number, length: number) => h.write(text, offset, length, 'utf8');
-  const octal = (value: number, offset: number, length: number) => put(value.toString(8).padStart(length - 1, '0') + '\0', offset, length);
-  put(path, 0, 100);
-  octal(0o644, 100, 8);
-  octal(0, 108, 8);
-  octal(0, 116, 8);
-  octal(size, 124, 12);
-  octal(1_700_000_000, 136, 12);
-  put('        ', 148, 8);
-  put(type, 156, 1);
-  put('ustar\0', 257, 6);
-  put('00', 263, 2);
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
-  return h;
-}
 
 /** Streams `zeros` bytes of zeros (a 1 MiB buffer reused): the test never holds what the archive inflates to. */
 function* zeros(bytes: number): Generator<Buffer> {
@@ -46,7 +26,7 @@ async function bomb(name: string, files: Record<string, number>, trailing = 0): 
   const file = join(dir.path, `${name}.tar.gz`);
   function* tarStream(): Generator<Buffer> {
     for (const [path, size] of Object.entries(files)) {
-      yield header(path, size);
+      yield tarHeader(path, size);
       yield* zeros(size);
       yield Buffer.alloc((512 - (size % 512)) % 512);
     }
