@@ -85,8 +85,8 @@ describe('extractPackage within limits', () => {
       clearInterval(sampler);
     }
     expect(statSync(join(dest, 'data.bin')).size).toBe(size);
-    // Half the entry: a reader that buffers it whole cannot stay under this; a streaming one stays far below.
-    expect((peak - before) / MiB).toBeLessThan(128);
+    // Measured: about 40 MiB streaming, 176 MiB with the reader that inflated whole reads into memory.
+    expect((peak - before) / MiB).toBeLessThan(96);
   }, 60_000);
 
   it('refuses sparse files made by GNU tar (GNU and PAX formats) instead of dropping them', async (ctx) => {
