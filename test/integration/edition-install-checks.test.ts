@@ -4,8 +4,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPackage, rawTarball, serveFiles } from '../../agent/test-support.js';
+import type { Edition } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Fleet } from '../harness/fleet.js';
 
 type CliResult = { code: number; stdout: string; stderr: string };
@@ -22,11 +24,11 @@ describe('edition install checks the package', () => {
   const fleet = new Fleet(dir);
   let files: Awaited<ReturnType<typeof serveFiles>>;
   const artifacts = () => readdirSync(join(dir, 'controller', 'artifacts'));
-  const editions = async (): Promise<Array<{ name: string; size: number; fileName: string; format: string }>> => {
-    const listed = await fleet.cli(['edition', 'list', 'web', '--output', 'json']);
-    expect(listed.code, listed.stderr).toBe(0);
-    return JSON.parse(listed.stdout);
-  };
+  /** What the controller lists, read over gRPC (a CLI process per check would only slow the suite). */
+  const editions = (): Promise<Edition[]> =>
+    new Promise((resolve, reject) =>
+      fleet.adminClient.client.listEditions({ app: 'web' }, new Metadata(), (err, res) => (err ? reject(err) : resolve(res.editions))),
+    );
 
   beforeAll(async () => {
     files = await serveFiles(dir);
