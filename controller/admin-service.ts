@@ -62,10 +62,12 @@ function unary<Req, Res>(log: Logger, name: string, fn: (request: Req, call: grp
   };
 }
 
-/** As unary, for a call that waits on I/O (a package checked at install). */
-function unaryAsync<Req, Res>(log: Logger, name: string, fn: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+/** As unary, for a call that waits on I/O (a package checked at install); `signal` aborts when the caller goes away. */
+function unaryAsync<Req, Res>(log: Logger, name: string, fn: (request: Req, signal: AbortSignal) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    fn(call.request).then(
+    const gone = new AbortController();
+    call.on('cancelled', () => gone.abort(new Error('the caller went away (deadline or cancel)')));
+    fn(call.request, gone.signal).then(
       (res) => callback(null, res),
       (err: unknown) => {
         const status = toServiceError(err);
@@ -82,7 +84,12 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
   return {
     createApp: unary(log, 'CreateApp', (req) => appToProto(store.createApp(validateApp(req.app, now())))),
     listApps: unary(log, 'ListApps', () => ({ apps: store.listApps().map(appToProto) })),
-    installEdition: unaryAsync(log, 'InstallEdition', async (req) => editionToProto(store.installEdition(await toEdition(req, o, now())))),
+    installEdition: unaryAsync(log, 'InstallEdition', async (req, signal) => {
+      const edition = await toEdition(req, o, now(), signal);
+      // A caller that gave up while the package was checked is told nothing: nothing must be listed behind its back.
+      signal.throwIfAborted();
+      return editionToProto(store.installEdition(edition));
+    }),
     listEditions: unary(log, 'ListEditions', (req) => ({ editions: store.listEditions(req.app).map(editionToProto) })),
     createRelease: unary(log, 'CreateRelease', (req, call) => {
       const release = engine.createRelease(req.spec ?? {}, actorOf(call.metadata));
@@ -184,7 +191,7 @@ function validateDrain(app: Partial<AppRecord>): Pick<AppRecord, 'drainMode' | '
   return { drainMode, quiesceHook, inflightPath };
 }
 
-async function toEdition(req: InstallEditionRequest, o: AdminServiceOptions, now: number): Promise<EditionRecord> {
+async function toEdition(req: InstallEditionRequest, o: AdminServiceOptions, now: number, signal: AbortSignal): Promise<EditionRecord> {
   const name = req.name.trim();
   if (!EDITION_NAME.test(name)) throw new BadInputError(`edition: name '${name}' must match [A-Za-z0-9][A-Za-z0-9._-]*`);
   o.store.getApp(req.app);
@@ -206,6 +213,6 @@ async function toEdition(req: InstallEditionRequest, o: AdminServiceOptions, now
   if (!/^https?:\/\//.test(req.url)) throw new BadInputError(`edition: url '${req.url}' must be http(s)`);
   const sha256 = req.sha256.trim().toLowerCase();
   if (!SHA256_PATTERN.test(sha256)) throw new BadInputError('edition: a url needs the package sha256 (64 hex digits)');
-  const size = await checkUrlPackage(o.dataDir, req.url, sha256, req.size, format, o.packageChecks);
+  const size = await checkUrlPackage(o.dataDir, req.url, sha256, req.size, format, o.packageChecks, signal);
   return { ...base, url: req.url, sha256, size };
 }

@@ -36,12 +36,20 @@ export async function storeCheckedUpload(dataDir: string, content: Uint8Array, f
 }
 
 /** Fetches `url` once into a temporary file to verify its sha256 (and size when given); returns the size it has. */
-export async function checkUrlPackage(dataDir: string, url: string, sha256: string, size: number, format: string, checks: PackageChecks): Promise<number> {
+export async function checkUrlPackage(
+  dataDir: string,
+  url: string,
+  sha256: string,
+  size: number,
+  format: string,
+  checks: PackageChecks,
+  callerGone: AbortSignal,
+): Promise<number> {
   mkdirSync(artifactsDir(dataDir), { recursive: true });
   const temp = join(artifactsDir(dataDir), `.fetch-${randomUUID()}.tmp`);
   try {
     try {
-      const signal = AbortSignal.timeout(checks.fetchTimeoutMs);
+      const signal = AbortSignal.any([AbortSignal.timeout(checks.fetchTimeoutMs), callerGone]);
       await downloadVerified({ url, sha256, size, maxBytes: checks.maxPackageBytes, limitOwner: "controller's" }, temp, signal);
     } catch (err) {
       throw new BadInputError(`edition: ${url} was refused: ${oneLine(err)}`, { cause: err });
