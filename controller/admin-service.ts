@@ -2,10 +2,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { isSafeName } from '../common/names.js';
 import type { AdminServiceServer, InstallEditionRequest, ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
 import { agentToProto, appToProto, detailToProto, editionToProto, changeToProto, instanceToProto, releaseToProto } from './admin-mapping.js';
 import type { AgentSessions } from './agent-service.js';
-import { isSafeName } from '../common/names.js';
 import { SHA256_PATTERN, sha256Of } from './artifacts.js';
 import { checkUrlPackage, storeCheckedUpload, type PackageChecks } from './package-check.js';
 import type { ReleaseEngine } from './engine/engine.js';
@@ -205,7 +205,8 @@ async function toEdition(req: InstallEditionRequest, o: AdminServiceOptions, now
   }
   const base = { app: req.app, name, description: req.description, format, fileName: req.fileName, createdUnixMs: now };
   if (req.content && req.content.length > 0) {
-    if (req.sha256 && req.sha256.toLowerCase() !== sha256Of(req.content)) throw new BadInputError(`edition: content has sha256 ${sha256Of(req.content)}, not ${req.sha256}`);
+    const digest = sha256Of(req.content);
+    if (req.sha256 && req.sha256.toLowerCase() !== digest) throw new BadInputError(`edition: content has sha256 ${digest}, not ${req.sha256}`);
     const { sha256, size } = await storeCheckedUpload(o.dataDir, req.content, format, o.packageChecks);
     return { ...base, url: `${o.advertiseHttp().replace(/\/+$/, '')}/artifacts/${sha256}`, sha256, size };
   }
