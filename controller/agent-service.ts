@@ -8,6 +8,7 @@ import type { Logger } from '../common/logger.js';
 import { Command, type AgentMessage, type AgentServiceServer, type CommandResult, type ControllerMessage, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
 import type { CommandSink } from './engine/engine.js';
 import { commandKind } from './engine/commands.js';
+import { recordUnquiesceResult, unquiesceCommands } from './unquiesce.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { PendingCommand, Store } from './store/store.js';
 
@@ -144,7 +145,7 @@ export class AgentSessions implements CommandSink {
         session.lastSeen = this.now();
         if (message.result) {
           this.options.metrics?.commandResults.inc({ outcome: message.result.ok ? 'ok' : 'failed' });
-          this.events?.commandResult(session.agentId, message.result);
+          if (!recordUnquiesceResult(this.store, session.agentId, message.result, this.now())) this.events?.commandResult(session.agentId, message.result);
         }
       } catch (err) {
         this.log.error({ err, agent: session?.agentId }, 'agent message failed');
@@ -187,6 +188,10 @@ export class AgentSessions implements CommandSink {
     const pending = this.store.pendingCommandsForAgent(hello.agentId);
     for (const c of pending) this.write(session, c);
     if (pending.length) this.log.info({ agent: hello.agentId, commands: pending.length }, 're-sent commands without a result');
+    for (const command of unquiesceCommands(this.store, hello, now)) {
+      this.log.info({ agent: hello.agentId, app: command.app }, 'instance back quiesced with no release to finish it: checking its health to let it in');
+      call.write({ command });
+    }
     return session;
   }
 

@@ -18,6 +18,8 @@ let agents: AgentServiceClient;
 const sessions: Session[] = [];
 /** timeout_ms of every command the scripted agents received. */
 const timeouts: number[] = [];
+/** Ids of the commands each scripted agent received. */
+const received: Record<string, string[]> = {};
 
 function call<Req, Res>(method: (req: Req, md: Metadata, cb: (err: any, res: Res) => void) => unknown, req: Req): Promise<Res> {
   const md = new Metadata();
@@ -26,15 +28,16 @@ function call<Req, Res>(method: (req: Req, md: Metadata, cb: (err: any, res: Res
 }
 
 /** A scripted agent: says hello (its clock `clockOffsetMs` off), answers every command ok and publishes nothing (NATS is away). */
-function startAgent(id: string, group: string, activeEdition: string, clockOffsetMs = 0): Session {
+function startAgent(id: string, group: string, activeEdition: string, clockOffsetMs = 0, quiesced = false): Session {
   const session = agents.session();
   let edition = activeEdition;
   session.on('data', (m: ControllerMessage) => {
     const c = m.command;
     if (!c) return;
     timeouts.push(c.timeoutMs);
+    (received[id] ??= []).push(c.commandId);
     edition = c.restartApp?.edition ?? c.startApp?.edition ?? edition;
-    session.write({ result: { commandId: c.commandId, ok: true, error: '', replayed: false, startedUnixMs: Date.now(), finishedUnixMs: Date.now(), activeEdition: edition, instance: undefined } });
+    session.write({ result: { commandId: c.commandId, ok: true, error: '', replayed: false, startedUnixMs: Date.now(), finishedUnixMs: Date.now(), activeEdition: edition, instance: { app: 'shop', servicePort: 9000, activeEdition: edition, keptEditions: [edition], processState: 'running', quiesced: false } } });
   });
   session.on('error', () => {});
   session.write({
@@ -46,7 +49,7 @@ function startAgent(id: string, group: string, activeEdition: string, clockOffse
       bootId: 'boot-1',
       version: 'test',
       sentUnixMs: Date.now() + clockOffsetMs,
-      instances: [{ app: 'shop', servicePort: 9000, activeEdition, keptEditions: [activeEdition], processState: 'running', quiesced: false }],
+      instances: [{ app: 'shop', servicePort: 9000, activeEdition, keptEditions: [activeEdition], processState: 'running', quiesced }],
     },
   });
   sessions.push(session);
@@ -131,6 +134,17 @@ describe('the controller', () => {
     expect(instances.instances.map((i: any) => i.edition)).toEqual(['2.0', '2.0', '2.0']);
     const history: any = await call(admin.history, { app: 'shop' });
     expect(history.changes.map((c: any) => c.action)).toEqual(['create', 'start']);
+  });
+
+  it('lets in an instance that comes back quiesced with no release to finish it', async () => {
+    // An agent restarted after its release step timed out keeps its gate quiesced until a health check passes.
+    startAgent('q1', 'blue', '1.0', 0, true);
+    const ids = await until('the un-quiesce health check', async () => received.q1?.find((c) => c.startsWith('unquiesce-shop-')));
+    expect(ids).toBeTruthy();
+    await until('the instance reported open again', async () => {
+      const listed: any = await call(admin.listInstances, { app: 'shop' });
+      return listed.instances.some((i: any) => i.instance === 'q1' && i.quiesced === false);
+    });
   });
 
   it('maps errors to status codes with one clear line', async () => {
