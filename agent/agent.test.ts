@@ -1,58 +1,11 @@
 // The agent end to end in-process: a fake controller drives download → start → health → quiesce → restart → health.
-import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentServiceService, type AgentMessage, type AppSpec, type Command, type CommandResult, type ControllerMessage, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
+import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
 import { runAgent, type AgentHandle } from './main.js';
 import { compileAgentOptions } from './options.js';
-import { alive, buildPackage, get, serveFiles, tempDir, waitFor, type BuiltPackage } from './test-support.js';
-
-/** A hand-written controller: welcomes, records hellos, heartbeats and results, sends commands. */
-class FakeController {
-  readonly server = new Server();
-  readonly hellos: Hello[] = [];
-  readonly results: CommandResult[] = [];
-  heartbeats = 0;
-  private stream: ServerDuplexStream<AgentMessage, ControllerMessage> | undefined;
-  port = 0;
-
-  async start(port = 0): Promise<void> {
-    this.server.addService(AgentServiceService, {
-      session: (call: ServerDuplexStream<AgentMessage, ControllerMessage>) => {
-        this.stream = call;
-        call.on('data', (message: AgentMessage) => {
-          if (message.hello) {
-            this.hellos.push(message.hello);
-            call.write({ welcome: { controllerId: 'fake', heartbeatIntervalMs: 100, artifactBaseUrl: '' } });
-          }
-          if (message.heartbeat) this.heartbeats++;
-          if (message.result) this.results.push(message.result);
-        });
-        call.on('error', () => {});
-        call.on('end', () => call.end());
-      },
-    });
-    this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-    );
-  }
-
-  send(command: Partial<Command> & { commandId: string }): void {
-    this.stream!.write({ command: { app: 'shop', deadlineUnixMs: Date.now() + 20_000, releaseId: 'r1', ...command } });
-  }
-
-  /** Sends a command and waits for its (next) result. */
-  async run(command: Partial<Command> & { commandId: string }): Promise<CommandResult> {
-    const before = this.results.length;
-    this.send(command);
-    return waitFor(`result of ${command.commandId}`, () => this.results.slice(before).find((r) => r.commandId === command.commandId), 20_000);
-  }
-
-  stop(): void {
-    this.server.forceShutdown();
-  }
-}
+import { alive, buildPackage, FakeController, get, serveFiles, tempDir, waitFor, type BuiltPackage } from './test-support.js';
 
 const spec: AppSpec = { name: 'shop', startCommand: [process.execPath, 'server.js'], env: { GREETING: 'hi' }, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 5000, drainMode: '', quiesceHook: '', inflightPath: '' };
 const health = { path: '/healthz', expectedStatus: 200, retries: 20, intervalMs: 50, timeoutMs: 1000 };
@@ -218,7 +171,8 @@ describe('agent', () => {
     const failed = await controller.run({ commandId: 'c15', healthCheck: { ...health, path: '/missing', expectedStatus: 204, retries: 2, intervalMs: 10 } });
     expect(failed.ok).toBe(false);
     expect(failed.error).toMatch(/unhealthy after 3 tries: GET \/missing answered 200, expected 204/);
-    const late = await controller.run({ commandId: 'c16', deadlineUnixMs: Date.now() - 1, healthCheck: health });
+    // A controller older than timeout_ms sends only its wall-clock deadline.
+    const late = await controller.run({ commandId: 'c16', timeoutMs: 0, deadlineUnixMs: Date.now() - 1, healthCheck: health });
     expect(late).toMatchObject({ ok: false, error: 'deadline passed before the command could start' });
     const unknown = await controller.run({ commandId: 'c17', app: 'billing', stopApp: {} });
     expect(unknown.error).toMatch(/not served by this agent/);

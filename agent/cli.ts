@@ -30,6 +30,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--join-token-file <path>', 'file holding the join token for the first connect; the credential it buys is kept in the data dir')
     .option('--join-token <token>', 'join token given on the command line: visible in ps, prefer --join-token-file or env FLEETWAVE_JOIN_TOKEN')
     .option('--max-package-size <size>', 'largest package accepted', '2GiB')
+    .option('--max-unpacked-size <size>', 'most bytes a tar.gz package may unpack to', '8GiB')
+    .option('--max-package-entries <n>', 'most entries (files, directories, links) a package may hold', '100000')
     .option('--app-user <user>', 'when the agent runs as root, apps run as this unprivileged user')
     .option('--log-format <format>', 'json or pretty', 'json')
     .option('--log-level <level>', 'log level', 'info')

@@ -69,6 +69,11 @@ export class Instance {
       isAppExpected: () => supervisor.expected,
       logger,
     });
+    if (record.quiesced && !isSelfDrained(record.spec)) {
+      // Quiesced before this agent restarted and not healthy since: the controller still counts it drained.
+      logger.info({ app }, 'gate opens quiesced: the instance was quiesced before the agent restarted');
+      gate.quiesce();
+    }
     try {
       // An app that drains itself listens on the service port; the gate binds it only to learn a port 0 choice.
       await gate.listen();

@@ -83,5 +83,7 @@ async function buildHello(options: AgentOptions, instances: Map<string, Instance
     bootId: options.bootId,
     version: AGENT_VERSION,
     instances: await Promise.all([...instances.values()].map((i) => i.report())),
+    // Last, so the controller compares clocks with as little delay between stamping and sending as it can.
+    sentUnixMs: Date.now(),
   };
 }

@@ -23,6 +23,7 @@ describe('compileAgentOptions', () => {
       insecure: false,
       logFormat: 'json',
       gateHost: '0.0.0.0',
+      archiveLimits: { maxUnpackedBytes: 8 * 1024 ** 3, maxEntries: 100_000 },
     });
     expect(options.dataDir).toMatch(/\/fleetwave-agent$/);
     expect(options.id.length).toBeGreaterThan(0);
@@ -45,6 +46,8 @@ describe('compileAgentOptions', () => {
     [{ label: ['novalue'] }, /--label/],
     [{ controller: 'nowhere' }, /--controller/],
     [{ logFormat: 'xml' }, /--log-format/],
+    [{ maxUnpackedSize: 'lots' }, /--max-unpacked-size/],
+    [{ maxPackageEntries: '0' }, /--max-package-entries/],
   ])('refuses %j', (raw, message) => {
     expect(() => compileAgentOptions(raw)).toThrow(BadInputError);
     expect(() => compileAgentOptions(raw)).toThrow(message);

@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { DEFAULT_MAX_PACKAGE_ENTRIES, DEFAULT_MAX_UNPACKED_BYTES, type ArchiveLimits } from '../common/archive.js';
 import { BadInputError } from '../common/errors.js';
+import { isSafeName } from '../common/names.js';
 import { parseDuration } from '../common/durations.js';
 import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
 import { readFlagFile } from '../common/flag-file.js';
@@ -33,6 +35,8 @@ export interface RawAgentOptions extends RawNatsAuth {
   /** File holding the join token (not visible in ps, unlike --join-token). */
   joinTokenFile?: string;
   maxPackageSize?: string | number;
+  maxUnpackedSize?: string | number;
+  maxPackageEntries?: string | number;
   /** Unprivileged user apps run as when the agent runs as root. */
   appUser?: string;
   logFormat?: string;
@@ -80,6 +84,8 @@ export interface AgentOptions {
   natsAuth: NatsAuth;
   /** Largest package download accepted. */
   maxPackageBytes: number;
+  /** What a tar.gz package may unpack to (bytes, entries): a package bomb is refused while it streams. */
+  archiveLimits: ArchiveLimits;
   /** '' when apps run as the agent's own user. */
   appUser: string;
   /** appUser resolved (only when the agent runs as root); null: apps run as the agent's user. */
@@ -127,6 +133,10 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     ...compileJoinToken(raw),
     natsAuth: compileNatsAuth(raw),
     maxPackageBytes: parseByteSize(raw.maxPackageSize ?? '2GiB', '--max-package-size'),
+    archiveLimits: {
+      maxUnpackedBytes: parseByteSize(raw.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED_BYTES, '--max-unpacked-size'),
+      maxEntries: parseCount(raw.maxPackageEntries ?? DEFAULT_MAX_PACKAGE_ENTRIES, '--max-package-entries', 1),
+    },
     appUser: parseAppUser(raw.appUser),
     runAs: resolveAppUser(parseAppUser(raw.appUser)),
     logFormat,
@@ -156,9 +166,7 @@ function parseAppUser(user: string | undefined): string {
 }
 
 /** Validates an app or edition name that will become a directory name. */
-export function isSafeName(name: string): boolean {
-  return NAME.test(name) && name !== '.' && name !== '..';
-}
+export { isSafeName };
 
 function parseHostPort(text: string, flag: string): string {
   const match = /^(.+):(\d+)$/.exec(text);

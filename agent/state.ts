@@ -42,6 +42,11 @@ export interface AppRecord {
   spec?: AppSpec;
   /** Editions on disk, newest first (a copy; the edition directories are the truth). */
   keptEditions: string[];
+  /**
+   * Set by Quiesce, cleared by a successful HealthCheck: a restarted agent opens the gate quiesced again, since the
+   * controller believes this instance drained until it sees it healthy.
+   */
+  quiesced?: boolean;
   /** The running process, so a restarted agent can reap one its predecessor left behind. */
   pid?: number;
   pidStartTime?: string;

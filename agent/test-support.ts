@@ -5,7 +5,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import * as tar from 'tar';
+import { AgentServiceService, type AgentMessage, type Command, type CommandResult, type ControllerMessage, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
 
 export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), `fleetwave-${prefix}-`));
@@ -59,6 +62,41 @@ export async function buildPackage(dir: string, name: string, files: Record<stri
   return { file, sha256: createHash('sha256').update(bytes).digest('hex'), size: statSync(file).size };
 }
 
+/** A raw ustar header (typeflag '0' file, '1' hard link, '2' symlink, '5' directory, 'S' GNU sparse, …), built by hand
+ *  so a test can make what tar's own writer never would ('..' entries, links out of the tree, sparse files). */
+export function tarHeader(path: string, size: number, type = '0', linkpath = ''): Buffer {
+  const h = Buffer.alloc(512);
+  const put = (text: string, offset: number, length: number) => h.write(text, offset, length, 'utf8');
+  const octal = (value: number, offset: number, length: number) => put(value.toString(8).padStart(length - 1, '0') + '\0', offset, length);
+  put(path, 0, 100);
+  octal(type === '5' ? 0o755 : 0o644, 100, 8);
+  octal(0, 108, 8);
+  octal(0, 116, 8);
+  octal(size, 124, 12);
+  octal(1_700_000_000, 136, 12);
+  put('        ', 148, 8);
+  put(type, 156, 1);
+  put(linkpath, 157, 100);
+  put('ustar\0', 257, 6);
+  put('00', 263, 2);
+  let sum = 0;
+  for (const byte of h) sum += byte;
+  put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
+  return h;
+}
+
+/** A gzipped tar of hand-made entries (see tarHeader), written to `file`. */
+export function rawTarball(file: string, entries: Array<{ path: string; type?: string; linkpath?: string; body?: string }>): string {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const body = Buffer.from(e.body ?? '');
+    blocks.push(tarHeader(e.path, body.length, e.type ?? '0', e.linkpath ?? ''), body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  writeFileSync(file, gzipSync(Buffer.concat(blocks)));
+  return file;
+}
+
 /** Serves files of `dir` at `/<name>`; counts requests. */
 export async function serveFiles(dir: string): Promise<{ url: string; requests: () => number; close(): Promise<void> }> {
   let requests = 0;
@@ -107,5 +145,51 @@ export function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** A hand-written controller: welcomes, records hellos, heartbeats and results, sends commands. */
+export class FakeController {
+  readonly server = new Server();
+  readonly hellos: Hello[] = [];
+  readonly results: CommandResult[] = [];
+  heartbeats = 0;
+  private stream: ServerDuplexStream<AgentMessage, ControllerMessage> | undefined;
+  port = 0;
+
+  async start(port = 0): Promise<void> {
+    this.server.addService(AgentServiceService, {
+      session: (call: ServerDuplexStream<AgentMessage, ControllerMessage>) => {
+        this.stream = call;
+        call.on('data', (message: AgentMessage) => {
+          if (message.hello) {
+            this.hellos.push(message.hello);
+            call.write({ welcome: { controllerId: 'fake', heartbeatIntervalMs: 100, artifactBaseUrl: '' } });
+          }
+          if (message.heartbeat) this.heartbeats++;
+          if (message.result) this.results.push(message.result);
+        });
+        call.on('error', () => {});
+        call.on('end', () => call.end());
+      },
+    });
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+  }
+
+  send(command: Partial<Command> & { commandId: string }): void {
+    this.stream!.write({ command: { app: 'shop', deadlineUnixMs: 0, timeoutMs: 20_000, releaseId: 'r1', ...command } });
+  }
+
+  /** Sends a command and waits for its (next) result. */
+  async run(command: Partial<Command> & { commandId: string }): Promise<CommandResult> {
+    const before = this.results.length;
+    this.send(command);
+    return waitFor(`result of ${command.commandId}`, () => this.results.slice(before).find((r) => r.commandId === command.commandId), 20_000);
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
   }
 }

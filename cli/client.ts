@@ -34,8 +34,8 @@ import type { Connection } from './connection.js';
 export const DEFAULT_CONTROLLER = '127.0.0.1:7400';
 /** Deadline of a unary call. */
 export const UNARY_TIMEOUT_MS = 10_000;
-/** Uploading a package may take longer than a plain call. */
-export const UPLOAD_TIMEOUT_MS = 120_000;
+/** Installing an edition uploads the package, or has the controller fetch a --url package to check it (10 min at most there). */
+export const UPLOAD_TIMEOUT_MS = 11 * 60_000;
 /** Largest package the CLI sends in one message (the controller's limit must match). */
 const MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { App, InstallEditionRequest, ReleaseSpec } from '../proto/gen/fleetwave/v1/admin.js';
 import { parseDuration } from '../common/durations.js';
 import { BadInputError } from '../common/errors.js';
+import { isSafeName } from '../common/names.js';
 
 /** commander accumulator for repeatable flags. */
 export function collect(value: string, previous: string[] = []): string[] {
@@ -94,6 +95,8 @@ export interface EditionFlags {
   size?: string;
   description?: string;
   format?: string;
+  /** The file name a single-file package gets on the hosts (default: the uploaded or downloaded name). */
+  as?: string;
 }
 
 /** "tar.gz" for .tar.gz/.tgz names, else "file". */
@@ -118,6 +121,19 @@ export function buildInstallRequest(app: string, edition: string, flags: Edition
   }
   const source = flags.file ?? new URL(flags.url!).pathname;
   const format = oneOf(flags.format, ['tar.gz', 'file'] as const, '--format') || inferFormat(source);
+  return installSource(app, edition, flags, format, source);
+}
+
+/** The request, once the single-file name (--as, or the package's own name) is checked as the agents will. */
+function installSource(app: string, edition: string, flags: EditionFlags, format: 'tar.gz' | 'file', source: string): InstallEditionRequest {
+  if (flags.as !== undefined && format !== 'file') {
+    throw new BadInputError('--as names a single-file package; a tar.gz package is unpacked (add --format file to keep it as one file)');
+  }
+  const fileName = format === 'file' ? (flags.as ?? path.basename(source)) : '';
+  if (format === 'file' && !isSafeName(fileName)) {
+    const flag = flags.as !== undefined ? '--as' : 'the package file name';
+    throw new BadInputError(`${flag}: '${fileName}' is not a plain file name (letters, digits, '.', '_', '-'; no '/' or '..')${flags.as === undefined ? '; choose one with --as NAME' : ''}`);
+  }
   return {
     app,
     name: edition,
@@ -127,7 +143,7 @@ export function buildInstallRequest(app: string, edition: string, flags: Edition
     sha256: flags.sha256?.toLowerCase() ?? '',
     size: flags.size === undefined ? 0 : parseCount(flags.size, '--size', 0),
     format,
-    fileName: format === 'file' ? path.basename(source) : '',
+    fileName,
   };
 }
 

@@ -110,7 +110,7 @@ export function detailToProto(d: ReleaseDetailRecord): ReleaseDetail {
   };
 }
 
-export function agentToProto(a: AgentRecord, lastSeen: number | undefined): AgentInfo {
+export function agentToProto(a: AgentRecord, lastSeen: number | undefined, clockSkewMs = 0): AgentInfo {
   return {
     id: a.id,
     host: a.host,
@@ -121,6 +121,7 @@ export function agentToProto(a: AgentRecord, lastSeen: number | undefined): Agen
     connectedUnixMs: a.connectedUnixMs,
     bootId: a.bootId,
     version: a.version,
+    clockSkewMs,
   };
 }
 

@@ -2,10 +2,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, PackageError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { isSafeName } from '../common/names.js';
 import type { AdminServiceServer, InstallEditionRequest, ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
 import { agentToProto, appToProto, detailToProto, editionToProto, changeToProto, instanceToProto, releaseToProto } from './admin-mapping.js';
 import type { AgentSessions } from './agent-service.js';
-import { SHA256_PATTERN, storeArtifact } from './artifacts.js';
+import { SHA256_PATTERN, sha256Of } from './artifacts.js';
+import { checkUrlPackage, storeCheckedUpload, type PackageChecks } from './package-check.js';
 import type { ReleaseEngine } from './engine/engine.js';
 import { isFinalRelease } from './engine/transitions.js';
 import { AlreadyExistsError, type Store } from './store/store.js';
@@ -19,6 +21,8 @@ export interface AdminServiceOptions {
   dataDir: string;
   /** Base URL agents download uploaded artifacts from (known once the HTTP server listens). */
   advertiseHttp: () => string;
+  /** How `edition install` checks a package before it is listed. */
+  packageChecks: PackageChecks;
   now?: () => number;
 }
 
@@ -63,13 +67,34 @@ function unary<Req, Res>(log: Logger, name: string, fn: (request: Req, call: grp
   };
 }
 
+/** As unary, for a call that waits on I/O (a package checked at install); `signal` aborts when the caller goes away. */
+function unaryAsync<Req, Res>(log: Logger, name: string, fn: (request: Req, signal: AbortSignal) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const gone = new AbortController();
+    call.on('cancelled', () => gone.abort(new Error('the caller went away (deadline or cancel)')));
+    fn(call.request, gone.signal).then(
+      (res) => callback(null, res),
+      (err: unknown) => {
+        const status = toServiceError(err);
+        if (status.code === grpc.status.INTERNAL) log.error({ err, rpc: name }, 'admin call failed');
+        callback(status as grpc.ServiceError);
+      },
+    );
+  };
+}
+
 export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
   const { store, engine, logger: log } = o;
   const now = o.now ?? (() => Date.now());
   return {
     createApp: unary(log, 'CreateApp', (req) => appToProto(store.createApp(validateApp(req.app, now())))),
     listApps: unary(log, 'ListApps', () => ({ apps: store.listApps().map(appToProto) })),
-    installEdition: unary(log, 'InstallEdition', (req) => editionToProto(store.installEdition(toEdition(req, o, now())))),
+    installEdition: unaryAsync(log, 'InstallEdition', async (req, signal) => {
+      const edition = await toEdition(req, o, now(), signal);
+      // A caller that gave up while the package was checked is told nothing: nothing must be listed behind its back.
+      signal.throwIfAborted();
+      return editionToProto(store.installEdition(edition));
+    }),
     listEditions: unary(log, 'ListEditions', (req) => ({ editions: store.listEditions(req.app).map(editionToProto) })),
     createRelease: unary(log, 'CreateRelease', (req, call) => {
       const release = engine.createRelease(req.spec ?? {}, actorOf(call.metadata));
@@ -87,7 +112,7 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
       return detailToProto(store.getReleaseDetail(release.id));
     }),
     listAgents: unary(log, 'ListAgents', () => ({
-      agents: store.listAgents().map((a) => agentToProto(a, o.sessions.lastSeen(a.id))),
+      agents: store.listAgents().map((a) => agentToProto(a, o.sessions.lastSeen(a.id), o.sessions.clockSkew(a.id))),
     })),
     listInstances: unary(log, 'ListInstances', (req) => ({ instances: store.listInstances(req.app).map(instanceToProto) })),
     history: unary(log, 'History', (req) => ({ changes: store.history(req.app).map(changeToProto) })),
@@ -171,25 +196,29 @@ function validateDrain(app: Partial<AppRecord>): Pick<AppRecord, 'drainMode' | '
   return { drainMode, quiesceHook, inflightPath };
 }
 
-function toEdition(req: InstallEditionRequest, o: AdminServiceOptions, now: number): EditionRecord {
+async function toEdition(req: InstallEditionRequest, o: AdminServiceOptions, now: number, signal: AbortSignal): Promise<EditionRecord> {
   const name = req.name.trim();
   if (!EDITION_NAME.test(name)) throw new BadInputError(`edition: name '${name}' must match [A-Za-z0-9][A-Za-z0-9._-]*`);
   o.store.getApp(req.app);
+  // Before the package is fetched or stored: a refused install leaves nothing behind.
+  if (o.store.listEditions(req.app).some((e) => e.name === name)) throw new AlreadyExistsError(`edition '${name}' of app '${req.app}' already exists`);
   const format = req.format.trim() || 'tar.gz';
   if (format !== 'tar.gz' && format !== 'file') throw new BadInputError(`edition: format must be tar.gz or file (got '${format}')`);
   if (format === 'file' && !req.fileName) throw new BadInputError('edition: format file needs a file name');
-  if (req.fileName && (req.fileName.includes('/') || req.fileName.startsWith('.'))) {
-    throw new BadInputError(`edition: file name '${req.fileName}' must be a plain file name`);
+  if (req.fileName && !isSafeName(req.fileName)) {
+    throw new BadInputError(`edition: file name '${req.fileName}' must be a plain file name (letters, digits, '.', '_', '-'; no '/' or '..')`);
   }
   const base = { app: req.app, name, description: req.description, format, fileName: req.fileName, createdUnixMs: now };
   if (req.content && req.content.length > 0) {
-    const { sha256, size } = storeArtifact(o.dataDir, req.content);
-    if (req.sha256 && req.sha256.toLowerCase() !== sha256) throw new BadInputError(`edition: content has sha256 ${sha256}, not ${req.sha256}`);
+    const digest = sha256Of(req.content);
+    if (req.sha256 && req.sha256.toLowerCase() !== digest) throw new BadInputError(`edition: content has sha256 ${digest}, not ${req.sha256}`);
+    const { sha256, size } = await storeCheckedUpload(o.dataDir, req.content, format, o.packageChecks);
     return { ...base, url: `${o.advertiseHttp().replace(/\/+$/, '')}/artifacts/${sha256}`, sha256, size };
   }
   if (!req.url) throw new BadInputError('edition: give either the package content or its url and sha256');
   if (!/^https?:\/\//.test(req.url)) throw new BadInputError(`edition: url '${req.url}' must be http(s)`);
   const sha256 = req.sha256.trim().toLowerCase();
   if (!SHA256_PATTERN.test(sha256)) throw new BadInputError('edition: a url needs the package sha256 (64 hex digits)');
-  return { ...base, url: req.url, sha256, size: req.size };
+  const size = await checkUrlPackage(o.dataDir, req.url, sha256, req.size, format, o.packageChecks, signal);
+  return { ...base, url: req.url, sha256, size };
 }

@@ -3,11 +3,13 @@
 //   stream opens ─▶ Hello ─▶ connected (Welcome, pending commands re-sent) ─▶ heartbeats / results …
 //                                  └─ silent > heartbeat timeout, stream closed, or newer session ─▶ unreachable
 import * as grpc from '@grpc/grpc-js';
+import { CLOCK_SKEW_WARN_MS } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import { Command, type AgentMessage, type AgentServiceServer, type CommandResult, type ControllerMessage, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
 import type { CommandSink } from './engine/engine.js';
 import { groupRefusal } from './join-scopes.js';
 import { commandKind } from './engine/commands.js';
+import { recordUnquiesceResult, unquiesceCommands } from './unquiesce.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { PendingCommand, Store } from './store/store.js';
 
@@ -56,6 +58,8 @@ interface Session {
   call: SessionCall;
   /** In memory only: no SQLite write per heartbeat. */
   lastSeen: number;
+  /** Agent clock minus ours at its Hello (0 when the agent does not say). */
+  clockSkewMs: number;
 }
 
 const SWEEP_INTERVAL_MS = 1_000;
@@ -110,6 +114,11 @@ export class AgentSessions implements CommandSink {
     return this.sessions.get(agentId)?.lastSeen;
   }
 
+  /** 0 for an agent not connected. */
+  clockSkew(agentId: string): number {
+    return this.sessions.get(agentId)?.clockSkewMs ?? 0;
+  }
+
   /** Writes committed commands to the streams of connected agents; the others get them on their next hello. */
   deliver(commands: PendingCommand[]): void {
     for (const c of commands) {
@@ -120,6 +129,7 @@ export class AgentSessions implements CommandSink {
 
   private write(session: Session, c: PendingCommand): void {
     const command = Command.decode(c.payload);
+    command.timeoutMs = timeLeft(command.deadlineUnixMs, this.now());
     session.call.write({ command });
     this.options.metrics?.commandsSent.inc({ kind: commandKind(command) });
   }
@@ -164,7 +174,7 @@ export class AgentSessions implements CommandSink {
         session.lastSeen = this.now();
         if (message.result) {
           this.options.metrics?.commandResults.inc({ outcome: message.result.ok ? 'ok' : 'failed' });
-          this.events?.commandResult(session.agentId, message.result);
+          if (!recordUnquiesceResult(this.store, session.agentId, message.result, this.now())) this.events?.commandResult(session.agentId, message.result);
         }
       } catch (err) {
         this.log.error({ err, agent: session?.agentId }, 'agent message failed');
@@ -190,8 +200,13 @@ export class AgentSessions implements CommandSink {
     const now = this.now();
     const before = this.store.markAgentConnected(toAgentHello(hello), now);
     const previous = this.sessions.get(hello.agentId);
-    const session: Session = current ?? { agentId: hello.agentId, call, lastSeen: now };
+    const session: Session = current ?? { agentId: hello.agentId, call, lastSeen: now, clockSkewMs: 0 };
     session.lastSeen = now;
+    session.clockSkewMs = hello.sentUnixMs > 0 ? hello.sentUnixMs - now : 0;
+    if (Math.abs(session.clockSkewMs) > CLOCK_SKEW_WARN_MS) {
+      // Deadlines travel as durations, so nothing breaks; but this host's logs and event times are off by as much.
+      this.log.warn({ agent: hello.agentId, clockSkewMs: session.clockSkewMs }, 'agent clock differs from the controller clock');
+    }
     if (previous && previous.call !== call) {
       this.sessions.delete(hello.agentId);
       previous.call.emit('error', { code: grpc.status.ABORTED, details: 'replaced by a newer session of the same agent' });
@@ -207,6 +222,10 @@ export class AgentSessions implements CommandSink {
     if (before === 'unreachable') {
       const apps = hello.instances.map((i) => i.app);
       this.options.onReachability?.({ agentId: hello.agentId, reachable: true, reason: 'reconnected', detail: 'agent connected again', lastSeenUnixMs: now, expected: false, apps });
+    }
+    for (const command of unquiesceCommands(this.store, hello, now)) {
+      this.log.info({ agent: hello.agentId, app: command.app }, 'instance back quiesced with no release to finish it: checking its health to let it in');
+      call.write({ command });
     }
     return session;
   }
@@ -263,4 +282,13 @@ function toAgentHello(hello: Hello) {
       quiesced: i.quiesced,
     })),
   };
+}
+
+/**
+ * What is left of a deadline, sent with every delivery: the agent counts it on its own clock, so a host whose
+ * clock is off neither fails the command at once nor waits forever. 0 means no deadline; a passed one leaves 1 ms.
+ */
+export function timeLeft(deadlineUnixMs: number, now: number): number {
+  if (deadlineUnixMs <= 0) return 0;
+  return Math.min(0xffffffff, Math.max(1, deadlineUnixMs - now));
 }

@@ -23,7 +23,10 @@ export function registerControllerCommand(program: Command): void {
     .option('--tls-key <file>', 'TLS private key (PEM) of the gRPC listener')
     .option('--tls-dir <dir>', 'a `fleetwave ca init` directory: uses its controller.crt and controller.key')
     .option('--bootstrap-token-file <path>', 'when no admin token exists yet, create one and write it here (mode 0600)')
-    .option('--max-message-size <size>', 'largest gRPC message (bounds package uploads)', CONTROLLER_DEFAULTS.maxMessageSize);
+    .option('--max-message-size <size>', 'largest gRPC message (bounds package uploads)', CONTROLLER_DEFAULTS.maxMessageSize)
+    .option('--max-package-size <size>', 'edition install: largest package accepted at a --url', CONTROLLER_DEFAULTS.maxPackageSize)
+    .option('--max-unpacked-size <size>', 'edition install: most bytes a tar.gz package may unpack to', CONTROLLER_DEFAULTS.maxUnpackedSize)
+    .option('--max-package-entries <n>', 'edition install: most entries a tar.gz package may hold', CONTROLLER_DEFAULTS.maxPackageEntries);
   natsAuthFlags(cmd)
     .option('--log-format <format>', 'json or pretty', CONTROLLER_DEFAULTS.logFormat)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', CONTROLLER_DEFAULTS.logLevel)

@@ -16,6 +16,10 @@ let controller: RunningController;
 let admin: AdminServiceClient;
 let agents: AgentServiceClient;
 const sessions: Session[] = [];
+/** timeout_ms of every command the scripted agents received. */
+const timeouts: number[] = [];
+/** Ids of the commands each scripted agent received. */
+const received: Record<string, string[]> = {};
 
 function call<Req, Res>(method: (req: Req, md: Metadata, cb: (err: any, res: Res) => void) => unknown, req: Req): Promise<Res> {
   const md = new Metadata();
@@ -23,15 +27,17 @@ function call<Req, Res>(method: (req: Req, md: Metadata, cb: (err: any, res: Res
   return new Promise((resolve, reject) => method.call(admin, req, md, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
-/** A scripted agent: says hello, answers every command ok and publishes nothing (NATS is away). */
-function startAgent(id: string, group: string, activeEdition: string): Session {
+/** A scripted agent: says hello (its clock `clockOffsetMs` off), answers every command ok and publishes nothing (NATS is away). */
+function startAgent(id: string, group: string, activeEdition: string, clockOffsetMs = 0, quiesced = false): Session {
   const session = agents.session();
   let edition = activeEdition;
   session.on('data', (m: ControllerMessage) => {
     const c = m.command;
     if (!c) return;
+    timeouts.push(c.timeoutMs);
+    (received[id] ??= []).push(c.commandId);
     edition = c.restartApp?.edition ?? c.startApp?.edition ?? edition;
-    session.write({ result: { commandId: c.commandId, ok: true, error: '', replayed: false, startedUnixMs: Date.now(), finishedUnixMs: Date.now(), activeEdition: edition, instance: undefined } });
+    session.write({ result: { commandId: c.commandId, ok: true, error: '', replayed: false, startedUnixMs: Date.now(), finishedUnixMs: Date.now(), activeEdition: edition, instance: { app: 'shop', servicePort: 9000, activeEdition: edition, keptEditions: [edition], processState: 'running', quiesced: false } } });
   });
   session.on('error', () => {});
   session.write({
@@ -42,7 +48,8 @@ function startAgent(id: string, group: string, activeEdition: string): Session {
       labels: {},
       bootId: 'boot-1',
       version: 'test',
-      instances: [{ app: 'shop', servicePort: 9000, activeEdition, keptEditions: [activeEdition], processState: 'running', quiesced: false }],
+      sentUnixMs: Date.now() + clockOffsetMs,
+      instances: [{ app: 'shop', servicePort: 9000, activeEdition, keptEditions: [activeEdition], processState: 'running', quiesced }],
     },
   });
   sessions.push(session);
@@ -92,14 +99,16 @@ describe('the controller', () => {
   });
 
   it('releases an uploaded edition to connected agents without NATS', async () => {
-    for (const [id, group] of [['h1', 'blue'], ['h2', 'blue'], ['h3', 'green']] as const) startAgent(id, group, '1.0');
+    // h3's clock is ten minutes fast: deadlines travel as time left, so its release goes as the others'.
+    for (const [id, group, offset] of [['h1', 'blue', 0], ['h2', 'blue', 0], ['h3', 'green', 600_000]] as const) startAgent(id, group, '1.0', offset);
     await call(admin.createApp, { app: { name: 'shop', startCommand: ['node', 'app.js'], env: {}, portEnv: '', healthPath: '', stopTimeoutMs: 0, createdUnixMs: 0, drainMode: '', quiesceHook: '', inflightPath: '' } });
+    // Not a tarball: installed as a single file (a tar.gz upload is inspected at install and this would be refused).
     const content = Buffer.from('not really a tarball');
-    const edition: any = await call(admin.installEdition, { app: 'shop', name: '2.0', description: 'new', content, url: '', sha256: '', size: 0, format: '', fileName: '' });
+    const edition: any = await call(admin.installEdition, { app: 'shop', name: '2.0', description: 'new', content, url: '', sha256: '', size: 0, format: 'file', fileName: 'app.bin' });
     expect(edition.url).toBe(`http://127.0.0.1:${controller.httpPort}/artifacts/${edition.sha256}`);
     const artifact = await fetch(edition.url);
     expect(Buffer.from(await artifact.arrayBuffer())).toEqual(content);
-    await expect(call(admin.installEdition, { app: 'shop', name: '2.0', description: '', content, url: '', sha256: '', size: 0, format: '', fileName: '' })).rejects.toMatchObject({
+    await expect(call(admin.installEdition, { app: 'shop', name: '2.0', description: '', content, url: '', sha256: '', size: 0, format: 'file', fileName: 'app.bin' })).rejects.toMatchObject({
       code: status.ALREADY_EXISTS,
     });
 
@@ -115,10 +124,27 @@ describe('the controller', () => {
       watch.on('error', reject);
     });
     expect(seen.at(-1)).toBe('Released');
+    expect(timeouts.length).toBeGreaterThan(0);
+    for (const t of timeouts) expect(t).toBeGreaterThan(0);
+    const listed: any = await call(admin.listAgents, {});
+    const skew = Object.fromEntries(listed.agents.map((a: any) => [a.id, Number(a.clockSkewMs)]));
+    expect(Math.abs(skew.h1)).toBeLessThan(5_000);
+    expect(skew.h3).toBeGreaterThan(590_000);
     const instances: any = await call(admin.listInstances, { app: 'shop' });
     expect(instances.instances.map((i: any) => i.edition)).toEqual(['2.0', '2.0', '2.0']);
     const history: any = await call(admin.history, { app: 'shop' });
     expect(history.changes.map((c: any) => c.action)).toEqual(['create', 'start']);
+  });
+
+  it('lets in an instance that comes back quiesced with no release to finish it', async () => {
+    // An agent restarted after its release step timed out keeps its gate quiesced until a health check passes.
+    startAgent('q1', 'blue', '1.0', 0, true);
+    const ids = await until('the un-quiesce health check', async () => received.q1?.find((c) => c.startsWith('unquiesce-shop-')));
+    expect(ids).toBeTruthy();
+    await until('the instance reported open again', async () => {
+      const listed: any = await call(admin.listInstances, { app: 'shop' });
+      return listed.instances.some((i: any) => i.instance === 'q1' && i.quiesced === false);
+    });
   });
 
   it('maps errors to status codes with one clear line', async () => {

@@ -28,6 +28,9 @@ import { publishReachability } from './reachability.js';
 import { compileControllerOptions, type ControllerOptions, type RawControllerOptions } from './options.js';
 import { Store } from './store/store.js';
 
+/** `edition install --url` fetches the package once to check it; a stuck server does not hold the CLI forever. */
+const PACKAGE_FETCH_TIMEOUT_MS = 10 * 60_000;
+
 export interface RunningController {
   grpcPort: number;
   httpPort: number;
@@ -112,7 +115,8 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     advertiseHttp = options.advertiseHttp ?? `${options.tls ? 'https' : 'http'}://${advertisedHost(options.http.host)}:${httpPort}`;
     grpcServer = new grpc.Server(grpcServerOptions(options.maxMessageBytes));
     grpcServer.addService(AgentServiceService, sessions.handlers());
-    const admin = createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp });
+    const packageChecks = { limits: options.archiveLimits, maxPackageBytes: options.maxPackageBytes, fetchTimeoutMs: PACKAGE_FETCH_TIMEOUT_MS };
+    const admin = createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
     grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
     const security = createSecurityService({
       tokens,

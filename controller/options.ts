@@ -1,6 +1,7 @@
 // Compiles the controller's raw options (flags) once into complete, validated options; nothing downstream reads raw config.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_MAX_PACKAGE_ENTRIES, type ArchiveLimits } from '../common/archive.js';
 import { BadInputError } from '../common/errors.js';
 import { parseDuration } from '../common/durations.js';
 import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
@@ -27,6 +28,11 @@ export interface RawControllerOptions extends RawNatsAuth {
   bootstrapTokenFile?: string;
   /** Largest gRPC message accepted or sent (bytes, or "64MiB"); bounds package uploads too. */
   maxMessageSize?: string | number;
+  /** `edition install` refuses bigger packages at a URL (uploads are bounded by maxMessageSize). */
+  maxPackageSize?: string | number;
+  /** `edition install` refuses a tar.gz that unpacks beyond these, as the agents would. */
+  maxUnpackedSize?: string | number;
+  maxPackageEntries?: string | number;
   logFormat?: string;
   logLevel?: string;
 }
@@ -56,6 +62,9 @@ export interface ControllerOptions {
   bootstrapTokenFile: string | null;
   natsAuth: NatsAuth;
   maxMessageBytes: number;
+  /** Checks of `edition install` (the same defaults as the agents' flags). */
+  maxPackageBytes: number;
+  archiveLimits: ArchiveLimits;
   logFormat: LogFormat;
   logLevel: string;
 }
@@ -67,6 +76,9 @@ export const CONTROLLER_DEFAULTS = {
   nats: 'nats://127.0.0.1:4222',
   heartbeatTimeout: '15s',
   maxMessageSize: '64MiB',
+  maxPackageSize: '2GiB',
+  maxUnpackedSize: '8GiB',
+  maxPackageEntries: String(DEFAULT_MAX_PACKAGE_ENTRIES),
   logFormat: 'json',
   logLevel: 'info',
 } as const;
@@ -97,9 +109,20 @@ export function compileControllerOptions(raw: RawControllerOptions | ControllerO
     bootstrapTokenFile: r.bootstrapTokenFile ? resolve(r.bootstrapTokenFile) : null,
     natsAuth: compileNatsAuth(r),
     maxMessageBytes: parseByteSize(r.maxMessageSize ?? CONTROLLER_DEFAULTS.maxMessageSize, '--max-message-size', 1024),
+    maxPackageBytes: parseByteSize(r.maxPackageSize ?? CONTROLLER_DEFAULTS.maxPackageSize, '--max-package-size'),
+    archiveLimits: {
+      maxUnpackedBytes: parseByteSize(r.maxUnpackedSize ?? CONTROLLER_DEFAULTS.maxUnpackedSize, '--max-unpacked-size'),
+      maxEntries: parseEntries(r.maxPackageEntries ?? CONTROLLER_DEFAULTS.maxPackageEntries),
+    },
     logFormat,
     logLevel,
   };
+}
+
+function parseEntries(value: string | number): number {
+  const text = String(value);
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new BadInputError(`--max-package-entries: '${text}' is not a whole number >= 1`);
+  return Number(text);
 }
 
 function compileTls(r: RawControllerOptions): { certFile: string; keyFile: string } | null {

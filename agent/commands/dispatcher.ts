@@ -48,7 +48,9 @@ export class CommandDispatcher {
       return;
     }
     const app = command.app;
-    const run = (this.tails.get(app) ?? Promise.resolve()).then(() => this.execute(command));
+    // Fixed on receipt, on this host's clock: a command queued behind others of its app does not get more time.
+    const deadline = localDeadline(command, Date.now());
+    const run = (this.tails.get(app) ?? Promise.resolve()).then(() => this.execute(command, deadline));
     const tail = run.catch((err: Error) => logger.error({ commandId: command.commandId, err: err.message }, 'command dispatch failed'));
     this.tails.set(app, tail);
     this.running.set(command.commandId, tail);
@@ -58,7 +60,8 @@ export class CommandDispatcher {
     });
   }
 
-  private async execute(command: Command): Promise<void> {
+  /** `deadline` is on this host's clock (0: none). */
+  private async execute(command: Command, deadline: number): Promise<void> {
     const { state, logger } = this.deps;
     const startedUnixMs = Date.now();
     const kind = kindOf(command);
@@ -68,13 +71,22 @@ export class CommandDispatcher {
     let work: Promise<Settled> | undefined;
     if (!kind) first = { ok: false, error: 'command has no kind this agent knows' };
     else if (!instance) first = { ok: false, error: `app ${command.app} is not served by this agent (no --instance ${command.app}:PORT)` };
-    else if (command.deadlineUnixMs > 0 && startedUnixMs >= command.deadlineUnixMs) first = { ok: false, error: 'deadline passed before the command could start' };
+    else if (deadline > 0 && startedUnixMs >= deadline) first = { ok: false, error: 'deadline passed before the command could start' };
     else {
-      await state.beginCommand(command.commandId, kind, command.app, startedUnixMs).catch((err: Error) => log.error({ err: err.message }, 'could not journal command'));
-      log.info('command started');
-      const run = this.runHandler(handlerFor(kind)!, command, instance, log);
-      work = run.work;
-      first = await run.first;
+      const journalError = await state.beginCommand(command.commandId, kind, command.app, startedUnixMs).then(
+        () => undefined,
+        (err: unknown) => describeError(err, this.deps.options.dataDir),
+      );
+      if (journalError !== undefined) {
+        // Run unjournalled, a command could run twice after an agent restart: exactly-once matters more than this step.
+        log.error({ err: journalError }, 'could not journal the command; not running it');
+        first = { ok: false, error: `${kind} not run: the agent could not journal its start (${journalError})` };
+      } else {
+        log.info('command started');
+        const run = this.runHandler(handlerFor(kind)!, command, instance, deadline, log);
+        work = run.work;
+        first = await run.first;
+      }
     }
     const finishedUnixMs = Date.now();
     const result: StoredResult = {
@@ -100,7 +112,7 @@ export class CommandDispatcher {
   }
 
   /** Runs the handler; at the deadline it answers failure, and the app's next command still waits for the handler to stop. */
-  private runHandler(handler: CommandHandler, command: Command, instance: Instance, log: Logger): { first: Promise<Settled>; work: Promise<Settled> } {
+  private runHandler(handler: CommandHandler, command: Command, instance: Instance, deadlineMs: number, log: Logger): { first: Promise<Settled>; work: Promise<Settled> } {
     const abort = new AbortController();
     const ctx: CommandContext = { ...this.deps, command, instance, logger: log, signal: abort.signal };
     const body = command[handler.kind] as never;
@@ -108,18 +120,27 @@ export class CommandDispatcher {
       (outcome): Settled => ({ ok: true, outcome }),
       (err: unknown): Settled => ({ ok: false, error: describeError(err, this.deps.options.dataDir) }),
     );
-    if (command.deadlineUnixMs <= 0) return { first: work, work };
+    if (deadlineMs <= 0) return { first: work, work };
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<Settled>((resolve) => {
       timer = setTimeout(() => {
         abort.abort(new Error('deadline passed'));
         resolve({ ok: false, error: `deadline passed after ${Date.now() - started} ms of ${handler.kind}` });
-      }, command.deadlineUnixMs - started);
+      }, deadlineMs - started);
     });
     void work.finally(() => clearTimeout(timer));
     return { first: Promise.race([work, deadline]), work };
   }
+}
+
+/**
+ * The command's deadline on this host's clock. The controller sends the time left (timeout_ms) so a host whose clock
+ * is off neither fails at once nor waits forever; an older controller sends only its own wall-clock deadline.
+ */
+export function localDeadline(command: Pick<Command, 'timeoutMs' | 'deadlineUnixMs'>, receivedAt: number): number {
+  if (command.timeoutMs > 0) return receivedAt + command.timeoutMs;
+  return command.deadlineUnixMs > 0 ? command.deadlineUnixMs : 0;
 }
 
 /** A full or read-only disk is named in words an operator acts on (Node's message for a failed write has no path). */

@@ -1,5 +1,5 @@
 // DownloadPackage against a real local HTTP server: verify, unpack, idempotence, file format, pruning.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../common/logger.js';
@@ -28,17 +28,17 @@ afterAll(async () => {
   dir.remove();
 });
 
-function context(activeEdition = ''): CommandContext {
+function context(activeEdition = '', flags: { maxUnpackedSize?: string } = {}): CommandContext {
   const appDir = state.appDir('shop');
   // Only what the handler reads of an instance.
   const instance = { app: 'shop', appDir, activeEdition, supervisor: { edition: activeEdition } } as unknown as Instance;
   return {
-    command: { commandId: 'x', app: 'shop', deadlineUnixMs: 0, releaseId: '' },
+    command: { commandId: 'x', app: 'shop', deadlineUnixMs: 0, timeoutMs: 0, releaseId: '' },
     instance,
     instances: new Map([['shop', instance]]),
     state,
     events: { publish: () => {} },
-    options: compileAgentOptions({ keepEditions: '3', bootId: 'b' }),
+    options: compileAgentOptions({ keepEditions: '3', bootId: 'b', ...flags }),
     logger,
     signal: new AbortController().signal,
   };
@@ -69,6 +69,16 @@ describe('downloadPackage', () => {
     await expect(downloadPackage.run(context(), body('2.0', { sha256: '0'.repeat(64) }))).rejects.toThrow(/^package sha256 mismatch/);
     await expect(downloadPackage.run(context(), body('2.0', { url: `${files.url}/missing.tar.gz` }))).rejects.toThrow(/HTTP 404/);
     expect(existsSync(join(state.appDir('shop'), 'editions/2.0'))).toBe(false);
+  });
+
+  it('fails on a package over --max-unpacked-size with one line and leaves no partial edition behind', async () => {
+    const big = await buildPackage(dir.path, 'big', { 'data.bin': 'x'.repeat(200_000) });
+    const step = downloadPackage.run(context('', { maxUnpackedSize: '100kB' }), body('1.0', { edition: '6.0', url: `${files.url}/big.tar.gz`, sha256: big.sha256, size: big.size }));
+    await expect(step).rejects.toThrow(/^package refused: it unpacks to more than 100000 bytes \(--max-unpacked-size\)$/);
+    const appDir = state.appDir('shop');
+    expect(existsSync(join(appDir, 'editions/6.0'))).toBe(false);
+    expect(readdirSync(join(appDir, 'editions')).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    expect(readdirSync(join(appDir, 'downloads'))).toEqual([]);
   });
 
   it('stores a "file" package under its file name', async () => {

@@ -8,7 +8,7 @@ import type { DownloadPackage } from '../../proto/gen/fleetwave/v1/agent.js';
 import { grantTree } from '../app-access.js';
 import { isSafeName } from '../options.js';
 import { editionDir, editionsDir, listEditions, MARKER_FILE, pruneEditions, readMarker, type EditionMarker } from '../package/editions.js';
-import { extractPackage } from '../package/extract.js';
+import { extractPackage, type ArchiveLimits } from '../package/extract.js';
 import { downloadVerified, type ExpectedPackage } from '../package/fetch.js';
 import type { CommandContext, CommandHandler } from './types.js';
 
@@ -44,7 +44,7 @@ async function install(ctx: CommandContext, body: DownloadPackage): Promise<void
   try {
     const started = Date.now();
     await downloadWithRetry(ctx, { url: body.url, sha256: body.sha256.toLowerCase(), size: body.size, maxBytes: ctx.options.maxPackageBytes }, file);
-    await unpack(body, file, staging);
+    await unpack(body, file, staging, ctx.options.archiveLimits);
     const marker: EditionMarker = { edition: body.edition, sha256: body.sha256.toLowerCase(), size: body.size, format: body.format || 'tar.gz', installedAt: Date.now() };
     await writeFile(join(staging, MARKER_FILE), JSON.stringify(marker));
     const runAs = ctx.options.runAs;
@@ -85,9 +85,9 @@ function isTransient(err: unknown): boolean {
   return !(err as NodeJS.ErrnoException).code;
 }
 
-async function unpack(body: DownloadPackage, file: string, staging: string): Promise<void> {
+async function unpack(body: DownloadPackage, file: string, staging: string, limits: ArchiveLimits): Promise<void> {
   const format = body.format || 'tar.gz';
-  if (format === 'tar.gz') return extractPackage(file, staging);
+  if (format === 'tar.gz') return extractPackage(file, staging, limits);
   if (format === 'file') {
     if (!isSafeName(body.fileName) || body.fileName === MARKER_FILE) throw new BadInputError(`file_name '${body.fileName}' is not a plain file name`);
     return rename(file, join(staging, body.fileName));

@@ -25,6 +25,8 @@ export const quiesce: CommandHandler<'quiesce'> = {
         source.close();
       });
     } else {
+      // Durable first: an agent restarted before the next HealthCheck must come back quiesced, not open.
+      await ctx.state.updateApp(ctx.command.app, { quiesced: true });
       gate.quiesce();
       watchers.set(gate, watchDrain(gate, ctx.command.app, drainMs, ctx.events));
     }

@@ -9,8 +9,8 @@ import { checkEntries, extractPackage } from './extract.js';
 
 interface RawEntry {
   path: string;
-  /** ustar typeflag: 0 file, 1 hard link, 2 symlink, 3 char device, 4 block device, 5 directory, 6 FIFO. */
-  type: '0' | '1' | '2' | '3' | '4' | '5' | '6';
+  /** ustar typeflag: 0 file, 1 hard link, 2 symlink, 3 char device, 4 block device, 5 directory, 6 FIFO, S GNU sparse file. */
+  type: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'S';
   linkpath?: string;
   body?: string;
 }
@@ -85,6 +85,9 @@ describe('extractPackage', () => {
     ['a character device', [{ path: 'tty', type: '3' }], /CharacterDevice/],
     ['a block device', [{ path: 'disk', type: '4' }], /BlockDevice/],
     ['a FIFO', [{ path: 'pipe', type: '6' }], /FIFO/],
+    // tar skips a type it does not know without a word: the file would be missing, not refused.
+    ['a GNU sparse file', [{ path: 'big.dat', type: 'S', body: 'x' }], /'big\.dat' is a sparse file/],
+    ['a PAX sparse file (GNU tar names it GNUSparseFile.N)', [{ path: 'GNUSparseFile.42/big.dat', type: '0', body: 'map' }], /is a sparse file/],
   ];
 
   it.each(unsafe)('refuses %s and writes nothing', async (name, entries, message) => {

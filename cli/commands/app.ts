@@ -49,6 +49,7 @@ export function registerAppCommands(program: Command, io: Io): void {
     .option('--size <bytes>', 'size of the package at --url')
     .option('--description <text>', 'what this edition is')
     .option('--format <format>', 'tar.gz or file (default: from the file name)')
+    .option('--as <name>', 'file name a single-file package gets on the hosts, e.g. hello.jar (default: its own name)')
     .action(async (appName: string, editionName: string, flags: EditionFlags, cmd: Command) => {
       const request = buildInstallRequest(appName, editionName, flags);
       if (flags.file !== undefined) request.content = await readPackage(flags.file);

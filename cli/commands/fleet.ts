@@ -1,5 +1,6 @@
 // `fleetwave agent list`, `instance list` and `history`: what the fleet looks like.
 import type { Command } from 'commander';
+import { describeSkew } from '../../common/clock.js';
 import type { AgentInfo, ChangeRecord, Instance } from '../../proto/gen/fleetwave/v1/admin.js';
 import { formatDateTime, formatTime, orDash, table, toJson } from '../format.js';
 import type { Io } from '../io.js';
@@ -45,7 +46,7 @@ function agentTable(agents: AgentInfo[]): string {
     agents.map((a) => [
       a.id,
       a.group,
-      a.status,
+      describeSkew(a.clockSkewMs) ? `${a.status} (clock ${describeSkew(a.clockSkewMs)})` : a.status,
       orDash(a.host),
       formatTime(a.lastSeenUnixMs),
       formatDateTime(a.connectedUnixMs),

@@ -37,6 +37,8 @@ export function stepCommand(step: StepName, input: StepCommandInput): Command | 
     commandId: input.commandId,
     app: input.app.name,
     deadlineUnixMs: input.deadlineUnixMs,
+    // Set on every delivery from the deadline (see agent-service timeLeft): a stored time left would go stale.
+    timeoutMs: 0,
     releaseId: input.releaseId,
   } as Command;
   const edition = input.targetEdition ?? input.edition.name;

@@ -307,6 +307,29 @@ export class Store {
     });
   }
 
+  /**
+   * True when an active release will still act on this instance (it is pending or in progress, or the release is
+   * rolling back): that release checks its health itself, so the controller must not let it in early.
+   */
+  releaseWillAct(app: string, instance: string): boolean {
+    return (
+      this.db
+        .prepare(
+          `SELECT 1 FROM release_instances ri JOIN releases r ON r.id = ri.release_id
+           WHERE r.app = ? AND ri.instance = ? AND r.${ACTIVE_RELEASE_WHERE}
+             AND (ri.status IN ('pending', 'in progress') OR r.status = 'Rolling back') LIMIT 1`,
+        )
+        .get(app, instance) !== undefined
+    );
+  }
+
+  /** What an agent said of an instance outside a release command (the answer to an un-quiesce). */
+  updateInstanceReport(app: string, agentId: string, report: { activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean }, now: number): void {
+    this.db
+      .prepare('UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?')
+      .run(report.activeEdition, JSON.stringify(report.keptEditions), report.processState, report.quiesced ? 1 : 0, now, app, agentId);
+  }
+
   /** True when the agent has a command of `kind` (e.g. 'HardResetServer') without a result. */
   hasPendingCommand(agentId: string, kind: string): boolean {
     return this.db.prepare('SELECT 1 FROM outbox WHERE agent_id = ? AND done = 0 AND kind = ? LIMIT 1').get(agentId, kind) !== undefined;

@@ -266,6 +266,11 @@ export interface AgentInfo {
   connectedUnixMs: number;
   bootId: string;
   version: string;
+  /**
+   * Agent clock minus controller clock at the agent's last Hello (0 when
+   * unknown or not connected); `agent list` shows it beyond 5 s.
+   */
+  clockSkewMs: number;
 }
 
 export interface AgentInfo_LabelsEntry {
@@ -3832,6 +3837,7 @@ function createBaseAgentInfo(): AgentInfo {
     connectedUnixMs: 0,
     bootId: "",
     version: "",
+    clockSkewMs: 0,
   };
 }
 
@@ -3863,6 +3869,9 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     }
     if (message.version !== "") {
       writer.uint32(74).string(message.version);
+    }
+    if (message.clockSkewMs !== 0) {
+      writer.uint32(80).int64(message.clockSkewMs);
     }
     return writer;
   },
@@ -3955,6 +3964,14 @@ export const AgentInfo: MessageFns<AgentInfo> = {
             message.version = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.clockSkewMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4003,6 +4020,11 @@ export const AgentInfo: MessageFns<AgentInfo> = {
         ? globalThis.String(object.boot_id)
         : "",
       version: isSet(object.version) ? globalThis.String(object.version) : "",
+      clockSkewMs: isSet(object.clockSkewMs)
+        ? globalThis.Number(object.clockSkewMs)
+        : isSet(object.clock_skew_ms)
+        ? globalThis.Number(object.clock_skew_ms)
+        : 0,
     };
   },
 
@@ -4041,6 +4063,9 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     if (message.version !== "") {
       obj.version = message.version;
     }
+    if (message.clockSkewMs !== 0) {
+      obj.clockSkewMs = Math.round(message.clockSkewMs);
+    }
     return obj;
   },
 
@@ -4066,6 +4091,7 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     message.connectedUnixMs = object.connectedUnixMs ?? 0;
     message.bootId = object.bootId ?? "";
     message.version = object.version ?? "";
+    message.clockSkewMs = object.clockSkewMs ?? 0;
     return message;
   },
 };

@@ -54,6 +54,11 @@ export interface Hello {
   version: string;
   /** One entry per application instance this host serves. */
   instances: InstanceReport[];
+  /**
+   * The agent's wall clock when it sent this Hello: the controller warns about
+   * clock skew (deadlines do not depend on it, see Command.timeout_ms).
+   */
+  sentUnixMs: number;
 }
 
 export interface Hello_LabelsEntry {
@@ -130,9 +135,19 @@ export interface Command {
   /** Unique; a command delivered again with the same id is not run again. */
   commandId: string;
   app: string;
-  /** The agent gives up and reports failure at this time. */
+  /**
+   * The controller's deadline on its own clock. Agents use it only when
+   * timeout_ms is 0 (a controller older than timeout_ms).
+   */
   deadlineUnixMs: number;
   releaseId: string;
+  /**
+   * Time left until the deadline when the command was sent (re-computed on
+   * every delivery). The agent gives up and reports failure this long after it
+   * received the command, on its own clock, so clock skew between hosts does
+   * not matter.
+   */
+  timeoutMs: number;
   downloadPackage?: DownloadPackage | undefined;
   quiesce?: Quiesce | undefined;
   stopApp?: StopApp | undefined;
@@ -402,7 +417,7 @@ export const ControllerMessage: MessageFns<ControllerMessage> = {
 };
 
 function createBaseHello(): Hello {
-  return { agentId: "", host: "", group: "", labels: {}, bootId: "", version: "", instances: [] };
+  return { agentId: "", host: "", group: "", labels: {}, bootId: "", version: "", instances: [], sentUnixMs: 0 };
 }
 
 export const Hello: MessageFns<Hello> = {
@@ -427,6 +442,9 @@ export const Hello: MessageFns<Hello> = {
     }
     for (const v of message.instances) {
       InstanceReport.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.sentUnixMs !== 0) {
+      writer.uint32(64).int64(message.sentUnixMs);
     }
     return writer;
   },
@@ -503,6 +521,14 @@ export const Hello: MessageFns<Hello> = {
             message.instances.push(InstanceReport.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.sentUnixMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -547,6 +573,11 @@ export const Hello: MessageFns<Hello> = {
       instances: globalThis.Array.isArray(object?.instances)
         ? object.instances.map((e: any) => InstanceReport.fromJSON(e))
         : [],
+      sentUnixMs: isSet(object.sentUnixMs)
+        ? globalThis.Number(object.sentUnixMs)
+        : isSet(object.sent_unix_ms)
+        ? globalThis.Number(object.sent_unix_ms)
+        : 0,
     };
   },
 
@@ -579,6 +610,9 @@ export const Hello: MessageFns<Hello> = {
     if (message.instances?.length) {
       obj.instances = message.instances.map((e) => InstanceReport.toJSON(e));
     }
+    if (message.sentUnixMs !== 0) {
+      obj.sentUnixMs = Math.round(message.sentUnixMs);
+    }
     return obj;
   },
 
@@ -602,6 +636,7 @@ export const Hello: MessageFns<Hello> = {
     message.bootId = object.bootId ?? "";
     message.version = object.version ?? "";
     message.instances = object.instances?.map((e) => InstanceReport.fromPartial(e)) || [];
+    message.sentUnixMs = object.sentUnixMs ?? 0;
     return message;
   },
 };
@@ -1418,6 +1453,7 @@ function createBaseCommand(): Command {
     app: "",
     deadlineUnixMs: 0,
     releaseId: "",
+    timeoutMs: 0,
     downloadPackage: undefined,
     quiesce: undefined,
     stopApp: undefined,
@@ -1441,6 +1477,9 @@ export const Command: MessageFns<Command> = {
     }
     if (message.releaseId !== "") {
       writer.uint32(34).string(message.releaseId);
+    }
+    if (message.timeoutMs !== 0) {
+      writer.uint32(40).uint32(message.timeoutMs);
     }
     if (message.downloadPackage !== undefined) {
       DownloadPackage.encode(message.downloadPackage, writer.uint32(82).fork()).join();
@@ -1509,6 +1548,14 @@ export const Command: MessageFns<Command> = {
             }
 
             message.releaseId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.timeoutMs = reader.uint32();
             continue;
           }
           case 10: {
@@ -1597,6 +1644,11 @@ export const Command: MessageFns<Command> = {
         : isSet(object.release_id)
         ? globalThis.String(object.release_id)
         : "",
+      timeoutMs: isSet(object.timeoutMs)
+        ? globalThis.Number(object.timeoutMs)
+        : isSet(object.timeout_ms)
+        ? globalThis.Number(object.timeout_ms)
+        : 0,
       downloadPackage: isSet(object.downloadPackage)
         ? DownloadPackage.fromJSON(object.downloadPackage)
         : isSet(object.download_package)
@@ -1645,6 +1697,9 @@ export const Command: MessageFns<Command> = {
     if (message.releaseId !== "") {
       obj.releaseId = message.releaseId;
     }
+    if (message.timeoutMs !== 0) {
+      obj.timeoutMs = Math.round(message.timeoutMs);
+    }
     if (message.downloadPackage !== undefined) {
       obj.downloadPackage = DownloadPackage.toJSON(message.downloadPackage);
     }
@@ -1678,6 +1733,7 @@ export const Command: MessageFns<Command> = {
     message.app = object.app ?? "";
     message.deadlineUnixMs = object.deadlineUnixMs ?? 0;
     message.releaseId = object.releaseId ?? "";
+    message.timeoutMs = object.timeoutMs ?? 0;
     message.downloadPackage = (object.downloadPackage !== undefined && object.downloadPackage !== null)
       ? DownloadPackage.fromPartial(object.downloadPackage)
       : undefined;
