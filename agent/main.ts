@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { createLogger, type Logger } from '../common/logger.js';
 import type { Hello } from '../proto/gen/fleetwave/v1/agent.js';
 import { CommandDispatcher } from './commands/dispatcher.js';
+import { loadEventSigner, type EventSigner } from './event-key.js';
 import { EventPublisher } from './events.js';
 import { Instance } from './instance.js';
 import type { AgentOptions } from './options.js';
@@ -21,8 +22,8 @@ export interface AgentHandle {
 export async function runAgent(options: AgentOptions, logger: Logger = createLogger({ name: 'agent', format: options.logFormat, level: options.logLevel })): Promise<AgentHandle> {
   const log = logger.child({ agent: options.id });
   const state = await AgentState.open(options.dataDir);
-  const events = new EventPublisher(options.nats, options.id, log, options.natsAuth);
-  events.start();
+  const signer = loadEventSigner(options.dataDir);
+  const events = new EventPublisher(options.nats, options.id, log, options.natsAuth, signer);
 
   const instances = new Map<string, Instance>();
   try {
@@ -40,7 +41,9 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
   session = new ControllerSession({
     controller: options.controller,
     logger: log,
-    hello: () => buildHello(options, instances),
+    hello: () => buildHello(options, instances, signer),
+    // Events wait (in order) until the controller has our Hello and key: it refuses events of agents it does not know.
+    onWelcome: () => events.start(),
     onCommand: (command) => dispatcher.dispatch(command),
     runningCommandIds: () => dispatcher.runningIds(),
     link: controllerLink(options, log),
@@ -64,7 +67,7 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
   };
 }
 
-async function buildHello(options: AgentOptions, instances: Map<string, Instance>): Promise<Hello> {
+async function buildHello(options: AgentOptions, instances: Map<string, Instance>, signer: EventSigner): Promise<Hello> {
   return {
     agentId: options.id,
     host: hostname(),
@@ -73,5 +76,6 @@ async function buildHello(options: AgentOptions, instances: Map<string, Instance
     bootId: options.bootId,
     version: AGENT_VERSION,
     instances: await Promise.all([...instances.values()].map((i) => i.report())),
+    eventPublicKey: signer.publicKey,
   };
 }

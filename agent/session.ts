@@ -18,6 +18,8 @@ export interface SessionDeps {
   runningCommandIds: () => string[];
   /** TLS and the agent's credential; plaintext without one when absent. */
   link?: ControllerLink;
+  /** Called on every Welcome (the controller knows this agent and its event key from then on). */
+  onWelcome?: () => void;
   /** Largest message accepted from the controller. */
   maxMessageBytes?: number;
 }
@@ -124,6 +126,7 @@ export class ControllerSession {
         heartbeat = setInterval(() => call.write({ heartbeat: { sentUnixMs: Date.now(), runningCommandIds: this.deps.runningCommandIds() } }), every);
         this.deps.logger.info({ controller: this.deps.controller, controllerId: message.welcome.controllerId, heartbeatMs: every }, 'connected to controller');
         this.resendAfterReconnect();
+        this.deps.onWelcome?.();
       }
       if (message.command) this.deps.onCommand(message.command);
     });

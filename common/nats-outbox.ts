@@ -14,6 +14,8 @@ interface Item {
   data: Uint8Array;
   id: string;
   seq: number;
+  /** Extra NATS headers (the agent's signature). */
+  extra?: Record<string, string>;
 }
 
 export class NatsOutbox {
@@ -51,8 +53,8 @@ export class NatsOutbox {
     this.trim();
   }
 
-  publish(subject: string, data: Uint8Array, id: string): void {
-    this.queue.push({ subject, data, id, seq: ++this.seq });
+  publish(subject: string, data: Uint8Array, id: string, extra?: Record<string, string>): void {
+    this.queue.push({ subject, data, id, seq: ++this.seq, extra });
     this.trim();
     this.sendQueued();
   }
@@ -69,6 +71,7 @@ export class NatsOutbox {
       try {
         const h = headers();
         h.set('Nats-Msg-Id', item.id);
+        for (const [name, value] of Object.entries(item.extra ?? {})) h.set(name, value);
         this.nc!.publish(item.subject, item.data, { headers: h });
       } catch (err) {
         this.logger.debug({ err: String(err) }, 'NATS publish failed; keeping the event');

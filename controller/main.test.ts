@@ -42,6 +42,7 @@ function startAgent(id: string, group: string, activeEdition: string): Session {
       labels: {},
       bootId: 'boot-1',
       version: 'test',
+      eventPublicKey: Buffer.alloc(0),
       instances: [{ app: 'shop', servicePort: 9000, activeEdition, keptEditions: [activeEdition], processState: 'running', quiesced: false }],
     },
   });

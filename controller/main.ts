@@ -5,7 +5,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { UnavailableError } from '../common/errors.js';
+import { ConflictError, UnavailableError } from '../common/errors.js';
 import { releaseEvent } from '../common/events.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { AdminServiceService } from '../proto/gen/fleetwave/v1/admin.js';
@@ -23,7 +23,8 @@ import { ReleaseEngine } from './engine/engine.js';
 import { EventHub } from './event-hub.js';
 import { createHttpServer } from './http.js';
 import { ControllerMetrics } from './metrics.js';
-import { NatsBridge } from './nats.js';
+import { validateIngest } from './event-validation.js';
+import { NATS_OPEN_MESSAGE, NatsBridge, natsRequiresAuth } from './nats.js';
 import { compileControllerOptions, type ControllerOptions, type RawControllerOptions } from './options.js';
 import { Store } from './store/store.js';
 
@@ -56,6 +57,10 @@ export function grpcServerOptions(maxMessageBytes: number): grpc.ChannelOptions 
 export async function runController(input: RawControllerOptions | ControllerOptions, logger?: Logger): Promise<RunningController> {
   const options = compileControllerOptions(input);
   const log = logger ?? createLogger({ name: 'controller', format: options.logFormat, level: options.logLevel });
+  // A NATS anyone may publish on makes every agent event forgeable: refused before anything starts (an unreachable
+  // one is checked by the bridge once it connects).
+  const requireNatsAuth = !options.insecure && !options.natsInsecure;
+  if (requireNatsAuth && (await natsRequiresAuth(options.natsUrl, options.natsAuth)) === false) throw new ConflictError(NATS_OPEN_MESSAGE);
   mkdirSync(artifactsDir(options.dataDir), { recursive: true });
   const store = Store.open(join(options.dataDir, 'fleetwave.db'));
   // No stream survives a restart: every agent is unreachable until it says hello again.
@@ -83,6 +88,9 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     logger: log,
     hub,
     onDrained: (app, instance) => engine?.drained(app, instance),
+    validate: (message) => validateIngest(message, { requireSignature: !options.insecure, agentKey: (id) => store.agentEventKey(id) }),
+    onRejected: (reason) => metrics.eventsRejected.inc({ reason }),
+    requireAuth: requireNatsAuth,
     onEvent: (source) => metrics.eventsPublished.inc({ source }),
   });
   engine = new ReleaseEngine({
@@ -106,7 +114,9 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     grpcServer.addService(AgentServiceService, sessions.handlers());
     const admin = createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp });
     grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
-    const security = createSecurityService({ tokens, logger: log, disconnectAgent: (id, reason) => sessions.disconnect(id, reason) });
+    // A revoked agent's event key goes with its credential: its events are refused from that moment.
+    const revoked = (id: string, reason: string) => (store.clearAgentEventKey(id), sessions.disconnect(id, reason));
+    const security = createSecurityService({ tokens, logger: log, disconnectAgent: revoked });
     grpcServer.addService(SecurityServiceService, auth ? guardService(security, auth) : security);
     const credentials = options.tls ? serverCredentials(options.tls) : grpc.ServerCredentials.createInsecure();
     const grpcPort = await bindGrpc(grpcServer, options.listen.host, options.listen.port, credentials);

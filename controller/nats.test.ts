@@ -1,4 +1,4 @@
-// The NATS bridge against a real nats-server (skipped when none is installed): stream, buffering, drained feed.
+// The NATS bridge against a real nats-server (skipped when none is installed): stream, buffering, ingest validation, drained feed.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
-import { instanceEvent, INSTANCE_EVENTS, releaseEvent, RELEASE_EVENTS, STREAM_NAME } from '../common/events.js';
+import { agentSource, ingestSubject, instanceEvent, INSTANCE_EVENTS, instanceSubject, releaseEvent, RELEASE_EVENTS, STREAM_NAME } from '../common/events.js';
 import { createLogger } from '../common/logger.js';
 import { EventHub } from './event-hub.js';
+import { validateIngest } from './event-validation.js';
 import { NatsBridge } from './nats.js';
 
 const hasNats = spawnSync('nats-server', ['--version']).status === 0;
@@ -69,7 +70,16 @@ describe.skipIf(!hasNats)('NatsBridge', () => {
     const seen: string[] = [];
     hub.subscribe((_subject, event) => seen.push(event.type));
     const drained: string[] = [];
-    bridge = new NatsBridge({ url: `nats://127.0.0.1:${port}`, logger, hub, onDrained: (app, instance) => drained.push(`${app}/${instance}`) });
+    const rejected: string[] = [];
+    bridge = new NatsBridge({
+      url: `nats://127.0.0.1:${port}`,
+      logger,
+      hub,
+      onDrained: (app, instance) => drained.push(`${app}/${instance}`),
+      // h1 is a known agent without a key (insecure mode), h2 is not known.
+      validate: (m) => validateIngest(m, { requireSignature: false, agentKey: (id) => (id === 'h1' ? '' : undefined) }),
+      onRejected: (reason) => rejected.push(reason),
+    });
     bridge.start();
     const early = releaseEvent('test', 'shop', 'r-1', RELEASE_EVENTS.statusChanged, { from: 'To release', to: 'Releasing' });
     bridge.publish(early.subject, early.event);
@@ -84,11 +94,19 @@ describe.skipIf(!hasNats)('NatsBridge', () => {
       const stored = await jsm.streams.getMessage(STREAM_NAME, { seq: 1 });
       expect(stored.json<{ id: string }>().id).toBe(early.event.id);
 
-      const { subject, event } = instanceEvent('agent-h1', 'shop', 'h1', INSTANCE_EVENTS.drained, { in_flight: 0 });
-      nc.publish(subject, JSON.stringify(event));
+      const stranger = instanceEvent(agentSource('h2'), 'shop', 'h2', INSTANCE_EVENTS.drained, { in_flight: 0 });
+      nc.publish(ingestSubject('shop', 'h2'), JSON.stringify(stranger.event));
+      const { event } = instanceEvent(agentSource('h1'), 'shop', 'h1', INSTANCE_EVENTS.drained, { in_flight: 0 });
+      nc.publish(ingestSubject('shop', 'h1'), JSON.stringify(event));
       await until('drained fed to the engine', () => drained.length === 1);
       expect(drained).toEqual(['shop/h1']);
+      expect(rejected).toEqual(['unknown_agent']);
       expect(seen).toContain('io.fleetwave.instance.drained');
+      // Republished on the instance subject, kept by the stream; the ingest subject is not in it.
+      await until('the drained event kept by the stream', async () => (await jsm.streams.info(STREAM_NAME)).state.messages >= 2);
+      const kept = await jsm.streams.getMessage(STREAM_NAME, { last_by_subj: instanceSubject('shop', 'h1') });
+      expect(kept.json<{ id: string }>().id).toBe(event.id);
+      expect((await jsm.streams.info(STREAM_NAME)).state.messages).toBe(2);
     } finally {
       await nc.close();
     }

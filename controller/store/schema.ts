@@ -160,6 +160,12 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE apps ADD COLUMN inflight_path TEXT NOT NULL DEFAULT '';
     `,
   },
+  {
+    version: 4,
+    name: 'agent event keys',
+    // The Ed25519 public key (SPKI DER, base64) an agent gave in its last Hello; '' when none (or revoked).
+    sql: `ALTER TABLE agents ADD COLUMN event_key TEXT NOT NULL DEFAULT '';`,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

@@ -54,6 +54,8 @@ export interface Hello {
   version: string;
   /** One entry per application instance this host serves. */
   instances: InstanceReport[];
+  /** The agent's Ed25519 public key (SPKI DER) that signs its NATS events; the controller verifies every event with it. */
+  eventPublicKey: Buffer;
 }
 
 export interface Hello_LabelsEntry {
@@ -397,7 +399,16 @@ export const ControllerMessage: MessageFns<ControllerMessage> = {
 };
 
 function createBaseHello(): Hello {
-  return { agentId: "", host: "", group: "", labels: {}, bootId: "", version: "", instances: [] };
+  return {
+    agentId: "",
+    host: "",
+    group: "",
+    labels: {},
+    bootId: "",
+    version: "",
+    instances: [],
+    eventPublicKey: Buffer.alloc(0),
+  };
 }
 
 export const Hello: MessageFns<Hello> = {
@@ -422,6 +433,9 @@ export const Hello: MessageFns<Hello> = {
     }
     for (const v of message.instances) {
       InstanceReport.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.eventPublicKey.length !== 0) {
+      writer.uint32(66).bytes(message.eventPublicKey);
     }
     return writer;
   },
@@ -498,6 +512,14 @@ export const Hello: MessageFns<Hello> = {
             message.instances.push(InstanceReport.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.eventPublicKey = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -542,6 +564,11 @@ export const Hello: MessageFns<Hello> = {
       instances: globalThis.Array.isArray(object?.instances)
         ? object.instances.map((e: any) => InstanceReport.fromJSON(e))
         : [],
+      eventPublicKey: isSet(object.eventPublicKey)
+        ? Buffer.from(bytesFromBase64(object.eventPublicKey))
+        : isSet(object.event_public_key)
+        ? Buffer.from(bytesFromBase64(object.event_public_key))
+        : Buffer.alloc(0),
     };
   },
 
@@ -574,6 +601,9 @@ export const Hello: MessageFns<Hello> = {
     if (message.instances?.length) {
       obj.instances = message.instances.map((e) => InstanceReport.toJSON(e));
     }
+    if (message.eventPublicKey.length !== 0) {
+      obj.eventPublicKey = base64FromBytes(message.eventPublicKey);
+    }
     return obj;
   },
 
@@ -597,6 +627,7 @@ export const Hello: MessageFns<Hello> = {
     message.bootId = object.bootId ?? "";
     message.version = object.version ?? "";
     message.instances = object.instances?.map((e) => InstanceReport.fromPartial(e)) || [];
+    message.eventPublicKey = object.eventPublicKey ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2615,6 +2646,14 @@ export const AgentServiceClient = makeGenericClientConstructor(
   service: typeof AgentServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
