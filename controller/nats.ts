@@ -46,6 +46,8 @@ export class NatsBridge {
   /** Release events in order until the server confirmed them (nats.js drops what it holds when a connection breaks). */
   private readonly outbox: NatsOutbox;
   private stopped = false;
+  /** The server was refused for letting anyone in; logged once until a connection is accepted. */
+  private refusedOpen = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly encoder = new TextEncoder();
@@ -101,9 +103,11 @@ export class NatsBridge {
       if (this.o.requireAuth && !nc.info?.auth_required) {
         // Refused, not used: checked again on the next try, in case the operator secures the server meanwhile.
         await nc.close().catch(() => {});
-        if (delayMs === RETRY_MIN_MS) this.log.error({ url: this.o.url }, NATS_OPEN_MESSAGE);
+        if (!this.refusedOpen) this.log.error({ url: this.o.url }, NATS_OPEN_MESSAGE);
+        this.refusedOpen = true;
         return this.scheduleRetry(RETRY_MAX_MS);
       }
+      this.refusedOpen = false;
       this.nc = nc;
       this.log.info({ url: this.o.url }, 'nats connected');
       void this.watchStatus(nc);
