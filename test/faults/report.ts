@@ -14,6 +14,8 @@ export interface FaultRow {
   rerunsAfterAgentDeath: number;
   wrongEditions: number;
   eventsLost: number;
+  /** Forged or stolen inputs the fleet believed (rows of the trust faults only). */
+  accepted?: number;
   notes: string;
 }
 

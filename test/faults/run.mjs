@@ -1,5 +1,5 @@
 // `make faults`: runs the fault suites alone, then prints one table (fault, trials, releases completed,
-// duplicate executions, instances on a wrong edition, events lost) from the rows the suites wrote.
+// duplicate executions, instances on a wrong edition, events lost, forged inputs accepted) from the rows the suites wrote.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,19 +14,19 @@ const run = spawnSync('node_modules/.bin/vitest', ['run', 'test/faults', ...proc
 const rows = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
 rmSync(dir, { recursive: true, force: true });
 
-const ORDER = ['controller', 'agent killed', 'agent not back', 'nats', 'stream', 'hard reset', 'disk'];
+const ORDER = ['controller', 'agent killed', 'agent not back', 'nats', 'stream', 'hard reset', 'disk', 'forged'];
 const rank = (fault) => { const i = ORDER.findIndex((o) => fault.toLowerCase().startsWith(o)); return i < 0 ? ORDER.length : i; };
 rows.sort((a, b) => rank(a.fault) - rank(b.fault));
 
 const table = new Table({
-  head: ['fault', 'trials', 'releases completed', 'duplicate executions', 'instances on a wrong edition', 'events lost', 're-runs after agent death'],
+  head: ['fault', 'trials', 'releases completed', 'duplicate executions', 'instances on a wrong edition', 'events lost', 're-runs after agent death', 'accepted'],
   style: { head: [], border: [] },
 });
 for (const r of rows) {
-  table.push([r.fault, r.trials, `${r.releasesCompleted}/${r.releases}`, r.duplicateExecutions, r.wrongEditions, r.eventsLost, r.rerunsAfterAgentDeath]);
+  table.push([r.fault, r.trials, `${r.releasesCompleted}/${r.releases}`, r.duplicateExecutions, r.wrongEditions, r.eventsLost, r.rerunsAfterAgentDeath, r.accepted ?? '-']);
 }
 console.log('\nfleetwave faults\n' + table.toString());
 for (const r of rows) if (r.notes) console.log(`- ${r.fault}: ${r.notes}`);
-const bad = rows.filter((r) => r.duplicateExecutions || r.wrongEditions || r.eventsLost || r.releasesCompleted !== r.releases);
+const bad = rows.filter((r) => r.duplicateExecutions || r.wrongEditions || r.eventsLost || r.accepted || r.releasesCompleted !== r.releases);
 if (rows.length === 0) console.log('no fault rows were written (see the vitest output above)');
 process.exit(run.status === 0 && bad.length === 0 && rows.length > 0 ? 0 : 1);

@@ -14,7 +14,7 @@ import { AdminClient } from '../../cli/client.js';
 import { EVENT_KEY_FILE } from '../../agent/event-key.js';
 import { buildEdition } from '../../examples/demo/package.js';
 import { freePort, repoPath, runCli, startAgent, startController, startNats, waitFor, type AgentProc, type ControllerProc, type Nats, type NatsUsers } from '../harness/fleet.js';
-import { readSse, rejectedCount, runControllerOnce } from './forged-support.js';
+import { readSse, readStream, rejectedCount, runControllerOnce } from './forged-support.js';
 
 const PASS = 'pw';
 /** The deploy/ example: an agent publishes only on its own ingest subject and reads nothing. */
@@ -238,18 +238,4 @@ function holdRequest(port: number): Promise<{ finish(): Promise<{ status: number
     req.write('x');
     req.flushHeaders();
   });
-}
-
-/** Every message the events stream holds, with its subject. */
-async function readStream(nc: NatsConnection): Promise<Array<{ subject: string; text: string }>> {
-  const consumer = await nc.jetstream().consumers.get(STREAM_NAME);
-  const out: Array<{ subject: string; text: string }> = [];
-  for (let got = -1; got !== 0; ) {
-    got = 0;
-    for await (const m of await consumer.fetch({ max_messages: 1_000, expires: 1_000 })) {
-      got++;
-      out.push({ subject: m.subject, text: m.string() });
-    }
-  }
-  return out;
 }

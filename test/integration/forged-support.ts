@@ -1,6 +1,8 @@
-// Helpers of forged-events.test.ts: read the controller's SSE stream and its refusal counter, run a controller that should refuse to start.
+// Helpers of the forged-events suites: read the controller's SSE stream, its refusal counter and the events stream, run a controller that should refuse to start.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import type { NatsConnection } from 'nats';
+import { STREAM_NAME } from '../../common/events.js';
 import { CLI_MAIN } from '../harness/fleet.js';
 
 export interface SseEvent {
@@ -58,4 +60,18 @@ export function runControllerOnce(dataDir: string, natsUrl: string, args: string
       resolve({ code: code ?? -1, stderr });
     }),
   );
+}
+
+/** Every message the events stream holds, with its subject. */
+export async function readStream(nc: NatsConnection): Promise<Array<{ subject: string; text: string }>> {
+  const consumer = await nc.jetstream().consumers.get(STREAM_NAME);
+  const out: Array<{ subject: string; text: string }> = [];
+  for (let got = -1; got !== 0; ) {
+    got = 0;
+    for await (const m of await consumer.fetch({ max_messages: 1_000, expires: 1_000 })) {
+      got++;
+      out.push({ subject: m.subject, text: m.string() });
+    }
+  }
+  return out;
 }
