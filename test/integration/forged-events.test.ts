@@ -21,7 +21,7 @@ const PASS = 'pw';
 const agentUser = (id: string) => ({ user: id, password: PASS, permissions: { publish: { allow: [`fleetwave.ingest.*.instance.${id}`] }, subscribe: { deny: ['>'] } } });
 const USERS: NatsUsers = {
   users: [
-    { user: 'controller', password: PASS, permissions: { publish: { allow: ['fleetwave.events.>', '$JS.API.>', '$JS.ACK.>'] }, subscribe: { allow: ['fleetwave.ingest.>', '_INBOX.>'] } } },
+    { user: 'controller', password: PASS, permissions: { publish: { allow: ['fleetwave.events.>', '$JS.API.>', '$JS.ACK.FLEETWAVE_INGEST.>'] }, subscribe: { allow: ['fleetwave.ingest.>', '_INBOX.>'] } } },
     agentUser('a1'),
     agentUser('a2'),
     { user: 'watcher', password: PASS },
