@@ -16,6 +16,8 @@ interface Item {
   seq: number;
   /** Extra NATS headers (the agent's signature). */
   extra?: Record<string, string>;
+  /** Called once the server has it (the controller then acks the ingest message it came from). */
+  onConfirmed?: () => void;
 }
 
 export class NatsOutbox {
@@ -53,8 +55,8 @@ export class NatsOutbox {
     this.trim();
   }
 
-  publish(subject: string, data: Uint8Array, id: string, extra?: Record<string, string>): void {
-    this.queue.push({ subject, data, id, seq: ++this.seq, extra });
+  publish(subject: string, data: Uint8Array, id: string, extra?: Record<string, string>, onConfirmed?: () => void): void {
+    this.queue.push({ subject, data, id, seq: ++this.seq, extra, onConfirmed });
     this.trim();
     this.sendQueued();
   }
@@ -90,7 +92,9 @@ export class NatsOutbox {
     const upTo = this.seq;
     this.nc!.flush().then(
       () => {
+        const confirmed = this.unconfirmed.filter((item) => item.seq <= upTo);
         this.unconfirmed = this.unconfirmed.filter((item) => item.seq > upTo);
+        for (const item of confirmed) item.onConfirmed?.();
       },
       () => {
         // Disconnected: disconnected() puts them back.

@@ -23,32 +23,52 @@ const DURABLE = 'fleetwave-controller';
 /** Unchecked events are worth little after an hour, and the queue must not grow without bound while no controller reads it. */
 const INGEST_MAX_AGE_MS = 3600_000;
 const INGEST_MAX_MSG_BYTES = 64 * 1024;
+/** A message a killed controller had taken comes back to its successor this soon (acks normally take milliseconds). */
+const ACK_WAIT_MS = 5_000;
 const WARN_EVERY_MS = 10_000;
 
-/** Starts reading ingest subjects; returns how to stop. Never throws: without JetStream it falls back to core NATS. */
-export async function consumeIngest(nc: NatsConnection, log: Logger, handle: (m: IngestMessage) => void): Promise<() => void> {
+/**
+ * Starts reading ingest subjects; returns how to stop. Never throws: without JetStream it falls back to core NATS.
+ * `handle` calls `done` once the message may be forgotten: at once when refused, once republished and confirmed when
+ * believed, so a controller killed in between gets it again (the published copy keeps its id: duplicates are dropped).
+ */
+export async function consumeIngest(nc: NatsConnection, log: Logger, handle: (m: IngestMessage, done: () => void) => void): Promise<() => void> {
   try {
     const jsm = await nc.jetstreamManager({ timeout: 5_000 });
     await ensureIngestQueue(jsm);
     const consumer = await nc.jetstream().consumers.get(INGEST_STREAM_NAME, DURABLE);
     const messages = await consumer.consume({
       callback: (m) => {
-        // Acked whatever the verdict: a refused event is not retried, it is counted and gone.
-        handle({ subject: m.subject, payload: m.data, signature: signatureOf(m.headers) });
-        m.ack();
+        handle({ subject: m.subject, payload: m.data, signature: signatureOf(m.headers) }, () => {
+          try {
+            m.ack();
+          } catch {
+            // Disconnected: the queue delivers it again after the ack wait.
+          }
+        });
       },
     });
-    return () => void messages.close().catch(() => {});
+    return once(() => void messages.close().catch(() => {}));
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'jetstream ingest queue unavailable; reading agent events live only');
     const sub = nc.subscribe(INGEST_SUBJECTS, {
       callback: (subErr, msg) => {
         if (subErr) return log.warn({ err: subErr.message }, 'nats ingest subscription error');
-        handle({ subject: msg.subject, payload: msg.data, signature: signatureOf(msg.headers) });
+        handle({ subject: msg.subject, payload: msg.data, signature: signatureOf(msg.headers) }, () => {});
       },
     });
-    return () => sub.unsubscribe();
+    return once(() => sub.unsubscribe());
   }
+}
+
+/** Stopping is asked for both by stop() and by the connection closing. */
+function once(stop: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    stop();
+  };
 }
 
 function signatureOf(headers: MsgHdrs | undefined): string | undefined {
@@ -72,7 +92,7 @@ async function ensureIngestQueue(jsm: JetStreamManager): Promise<void> {
   try {
     await jsm.consumers.info(INGEST_STREAM_NAME, DURABLE);
   } catch {
-    await jsm.consumers.add(INGEST_STREAM_NAME, { durable_name: DURABLE, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All });
+    await jsm.consumers.add(INGEST_STREAM_NAME, { durable_name: DURABLE, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: nanos(ACK_WAIT_MS) });
   }
 }
 

@@ -112,7 +112,7 @@ export class NatsBridge {
       this.log.info({ url: this.o.url }, 'nats connected');
       void this.watchStatus(nc);
       await this.ensureStream(nc);
-      this.stopIngest = await consumeIngest(nc, this.log, (m) => this.onIngest(m));
+      this.stopIngest = await consumeIngest(nc, this.log, (m, done) => this.onIngest(m, done));
       this.outbox.connectedTo(nc);
       void nc.closed().then((err) => {
         if (this.nc === nc) this.nc = null;
@@ -180,9 +180,10 @@ export class NatsBridge {
   }
 
   /** A believed event goes out again on the published subject (JetStream, SSE); a refused one only counts. */
-  private onIngest(message: IngestMessage): void {
+  private onIngest(message: IngestMessage, done: () => void): void {
     const verdict = this.o.validate(message);
     if (!verdict.ok) {
+      done();
       this.o.onRejected?.(verdict.reason);
       return this.rejections.refused(verdict.reason, message.subject, verdict.detail);
     }
@@ -190,7 +191,7 @@ export class NatsBridge {
     const subject = instanceSubject(app, instance);
     this.o.hub.publish(subject, event);
     this.o.onEvent?.('received');
-    this.outbox.publish(subject, this.encoder.encode(JSON.stringify(event)), event.id);
+    this.outbox.publish(subject, this.encoder.encode(JSON.stringify(event)), event.id, undefined, done);
     if (event.type === DRAINED_TYPE) this.o.onDrained(app, instance);
   }
 }
