@@ -93,7 +93,7 @@ describe('forged events in a secured fleet', () => {
     await Promise.all(agents.map((a) => a.stop()));
     await controller?.stop();
     await nats?.stop();
-    if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("does not let a2's forged `drained` cut a1's drain short: the drain ends with the test's request, which gets 200", async () => {
@@ -190,7 +190,7 @@ describe('a secure controller and a NATS server that lets anyone in', () => {
 
   afterAll(async () => {
     await open?.stop();
-    if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses to start with one line and a non-zero exit, and starts with --nats-insecure', async () => {
