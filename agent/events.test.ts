@@ -1,9 +1,14 @@
-// The event publisher against a real nats-server: CloudEvents on instance subjects, buffered while NATS is down at start.
+// The event publisher against a real nats-server: signed CloudEvents on the agent's ingest subject, buffered while NATS is down at start.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createPublicKey, verify } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { instanceSubject } from '../common/events.js';
+import { ingestSubject, SIGNATURE_HEADER, signedBytes } from '../common/events.js';
 import { createLogger } from '../common/logger.js';
+import { EVENT_KEY_FILE, loadEventSigner } from './event-key.js';
 import { EventPublisher } from './events.js';
 import { freePort } from './ports.js';
 import { waitFor } from './test-support.js';
@@ -25,24 +30,34 @@ async function natsServer(port: number): Promise<ChildProcess> {
   return proc;
 }
 
-async function subscribe(port: number, subject: string): Promise<{ nc: NatsConnection; received: Record<string, unknown>[] }> {
+async function subscribe(port: number, subject: string): Promise<{ nc: NatsConnection; received: Record<string, unknown>[]; raw: Array<{ data: Uint8Array; signature?: string }> }> {
   const nc = await connect({ servers: `127.0.0.1:${port}` });
   cleanups.push(() => nc.close());
   const received: Record<string, unknown>[] = [];
+  const raw: Array<{ data: Uint8Array; signature?: string }> = [];
   const sub = nc.subscribe(subject);
   void (async () => {
-    for await (const m of sub) received.push(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>);
+    for await (const m of sub) {
+      received.push(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>);
+      raw.push({ data: m.data, signature: m.headers?.get(SIGNATURE_HEADER) || undefined });
+    }
   })();
   await nc.flush();
-  return { nc, received };
+  return { nc, received, raw };
 }
 
 describe('EventPublisher', () => {
-  it('publishes CloudEvents on the instance subject', async () => {
+  it('publishes CloudEvents on the ingest subject, signed with the key it keeps in its data dir', async () => {
     const port = await freePort();
     await natsServer(port);
-    const { received } = await subscribe(port, instanceSubject('shop', 'agent-1'));
-    const publisher = new EventPublisher(`nats://127.0.0.1:${port}`, 'agent-1', logger);
+    const dataDir = mkdtempSync(join(tmpdir(), 'fleetwave-event-key-'));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const signer = loadEventSigner(dataDir);
+    expect(statSync(join(dataDir, EVENT_KEY_FILE)).mode & 0o777).toBe(0o600);
+    expect(loadEventSigner(dataDir).publicKey).toEqual(signer.publicKey);
+    const subject = ingestSubject('shop', 'agent-1');
+    const { received, raw } = await subscribe(port, subject);
+    const publisher = new EventPublisher(`nats://127.0.0.1:${port}`, 'agent-1', logger, {}, signer);
     cleanups.push(() => publisher.close());
     publisher.start();
     publisher.publish('shop', 'drained', { inFlight: 0, timedOut: false });
@@ -54,6 +69,8 @@ describe('EventPublisher', () => {
       subject: 'shop/agent-1',
       data: { app: 'shop', instance: 'agent-1', inFlight: 0, timedOut: false },
     });
+    const key = createPublicKey({ key: Buffer.from(signer.publicKey), format: 'der', type: 'spki' });
+    expect(verify(null, signedBytes(subject, raw[0]!.data), key, Buffer.from(raw[0]!.signature!, 'base64'))).toBe(true);
   });
 
   it('buffers events while NATS is unreachable and sends them in order once it is up', async () => {
@@ -64,7 +81,7 @@ describe('EventPublisher', () => {
     for (let i = 0; i < 5; i++) publisher.publish('shop', 'drain.progress', { inFlight: 5 - i });
     expect(publisher.buffered).toBe(5);
     await natsServer(port);
-    const { received } = await subscribe(port, instanceSubject('shop', 'agent-1'));
+    const { received } = await subscribe(port, ingestSubject('shop', 'agent-1'));
     await waitFor('five events', () => received.length === 5, 10_000);
     expect(received.map((e) => (e.data as { inFlight: number }).inFlight)).toEqual([5, 4, 3, 2, 1]);
     await waitFor('the server to confirm them', () => publisher.buffered === 0);

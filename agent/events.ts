@@ -1,9 +1,11 @@
-// Publishes instance events as CloudEvents on NATS, keeping them in order until the server confirmed them (common/nats-outbox.ts).
+// Publishes instance events as signed CloudEvents on the agent's NATS ingest subject, keeping them in order until the server
+// confirmed them (common/nats-outbox.ts); the controller checks and republishes them (docs/events.md).
 import { connect, Events, type NatsConnection } from 'nats';
-import { instanceEvent, type InstanceEventReason } from '../common/events.js';
+import { agentSource, ingestSubject, instanceEvent, SIGNATURE_HEADER, type InstanceEventReason } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
 import type { NatsAuth } from '../common/nats-auth.js';
 import { NatsOutbox } from '../common/nats-outbox.js';
+import type { EventSigner } from './event-key.js';
 
 /** What commands and the supervisor need; tests fake it with a plain object. */
 export interface EventSink {
@@ -18,6 +20,7 @@ const RECONNECT_WAIT_MS = 1000;
 export class EventPublisher implements EventSink {
   private nc: NatsConnection | undefined;
   private closed = false;
+  private started = false;
   private readonly outbox: NatsOutbox;
   private readonly encoder = new TextEncoder();
   private readonly source: string;
@@ -27,14 +30,17 @@ export class EventPublisher implements EventSink {
     private readonly agentId: string,
     private readonly logger: Logger,
     private readonly auth: NatsAuth = {},
+    /** Signs every event; without one events go unsigned (a secure controller refuses them). */
+    private readonly signer?: EventSigner,
   ) {
-    this.source = `fleetwave/agent/${agentId}`;
+    this.source = agentSource(agentId);
     this.outbox = new NatsOutbox(logger, BUFFER_LIMIT);
   }
 
   /** Starts connecting in the background; never throws, never waits for NATS. */
   start(): void {
-    if (!this.url) return;
+    if (!this.url || this.started) return;
+    this.started = true;
     connect({
       ...this.auth,
       servers: this.url,
@@ -61,9 +67,12 @@ export class EventPublisher implements EventSink {
   }
 
   publish(app: string, reason: InstanceEventReason, data: Record<string, unknown>): void {
-    const { subject, event } = instanceEvent(this.source, app, this.agentId, reason, data);
+    const { event } = instanceEvent(this.source, app, this.agentId, reason, data);
+    const subject = ingestSubject(app, this.agentId);
     this.logger.debug({ subject, type: event.type, data: event.data }, 'event');
-    this.outbox.publish(subject, this.encoder.encode(JSON.stringify(event)), event.id);
+    const payload = this.encoder.encode(JSON.stringify(event));
+    const signature = this.signer?.sign(subject, payload);
+    this.outbox.publish(subject, payload, event.id, signature ? { [SIGNATURE_HEADER]: signature } : undefined);
   }
 
   /** A host about to go down (a reset hook that reboots it) must not take unconfirmed events along. */

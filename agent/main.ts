@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { createLogger, type Logger } from '../common/logger.js';
 import type { Hello } from '../proto/gen/fleetwave/v1/agent.js';
 import { CommandDispatcher } from './commands/dispatcher.js';
+import { loadEventSigner, type EventSigner } from './event-key.js';
 import { EventPublisher } from './events.js';
 import { Instance } from './instance.js';
 import type { AgentOptions } from './options.js';
@@ -21,8 +22,8 @@ export interface AgentHandle {
 export async function runAgent(options: AgentOptions, logger: Logger = createLogger({ name: 'agent', format: options.logFormat, level: options.logLevel })): Promise<AgentHandle> {
   const log = logger.child({ agent: options.id });
   const state = await AgentState.open(options.dataDir);
-  const events = new EventPublisher(options.nats, options.id, log, options.natsAuth);
-  events.start();
+  const signer = loadEventSigner(options.dataDir);
+  const events = new EventPublisher(options.nats, options.id, log, options.natsAuth, signer);
 
   const instances = new Map<string, Instance>();
   try {
@@ -44,12 +45,14 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
   session = new ControllerSession({
     controller: options.controller,
     logger: log,
-    hello: () => buildHello(options, instances),
+    hello: () => buildHello(options, instances, signer),
     onCommand: (command) => dispatcher.dispatch(command),
     runningCommandIds: () => dispatcher.runningIds(),
     link,
     onWelcome: (welcome) => {
       artifactBase = welcome.artifactBaseUrl;
+      // Events wait (in order) until the controller has our Hello and key: it refuses events of agents it does not know.
+      events.start();
     },
   });
   session.start();
@@ -74,7 +77,7 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
   };
 }
 
-async function buildHello(options: AgentOptions, instances: Map<string, Instance>): Promise<Hello> {
+async function buildHello(options: AgentOptions, instances: Map<string, Instance>, signer: EventSigner): Promise<Hello> {
   return {
     agentId: options.id,
     host: hostname(),
@@ -85,5 +88,6 @@ async function buildHello(options: AgentOptions, instances: Map<string, Instance
     instances: await Promise.all([...instances.values()].map((i) => i.report())),
     // Last, so the controller compares clocks with as little delay between stamping and sending as it can.
     sentUnixMs: Date.now(),
+    eventPublicKey: signer.publicKey,
   };
 }

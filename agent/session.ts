@@ -21,7 +21,7 @@ export interface SessionDeps {
   link?: ControllerLink;
   /** Largest message accepted from the controller. */
   maxMessageBytes?: number;
-  /** Told every Welcome (the controller's artifact base URL comes with it). */
+  /** Told every Welcome: the controller's artifact base URL comes with it, and it knows this agent and its event key from then on. */
   onWelcome?: (welcome: Welcome) => void;
 }
 

@@ -8,6 +8,12 @@ export const STREAM_NAME = 'FLEETWAVE_EVENTS';
 export const TYPE_PREFIX = 'io.fleetwave';
 /** CloudEvents `source` of everything the controller publishes. */
 export const CONTROLLER_SOURCE = 'fleetwave/controller';
+/** Agents publish instance events only here; the controller validates them and republishes under SUBJECT_ROOT (docs/events.md). */
+export const INGEST_ROOT = 'fleetwave.ingest';
+/** Work queue of ingest subjects the controller consumes, so events published while it is down are checked when it is back. */
+export const INGEST_STREAM_NAME = 'FLEETWAVE_INGEST';
+/** NATS header with the agent's Ed25519 signature (base64) over signedBytes(subject, payload). */
+export const SIGNATURE_HEADER = 'Fleetwave-Signature';
 
 /** Events about one application instance, published by the agent that serves it (the controller: unreachable, reachable). */
 export const INSTANCE_EVENTS = {
@@ -77,6 +83,21 @@ export function subjectToken(value: string): string {
 
 export function instanceSubject(app: string, instance: string): string {
   return `${SUBJECT_ROOT}.${subjectToken(app)}.instance.${subjectToken(instance)}`;
+}
+
+/** Where agent `agentId` publishes the events of its instance of `app` (NATS permissions allow it only its own). */
+export function ingestSubject(app: string, agentId: string): string {
+  return `${INGEST_ROOT}.${subjectToken(app)}.instance.${subjectToken(agentId)}`;
+}
+
+/** The CloudEvents `source` of an agent's events. */
+export function agentSource(agentId: string): string {
+  return `fleetwave/agent/${agentId}`;
+}
+
+/** What an agent signs: the ingest subject, a newline, the payload bytes. */
+export function signedBytes(subject: string, payload: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(`${subject}\n`, 'utf8'), payload]);
 }
 
 export function releaseSubject(app: string, releaseId: string): string {

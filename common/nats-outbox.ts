@@ -14,6 +14,10 @@ interface Item {
   data: Uint8Array;
   id: string;
   seq: number;
+  /** Extra NATS headers (the agent's signature). */
+  extra?: Record<string, string>;
+  /** Called once the server has it (the controller then acks the ingest message it came from). */
+  onConfirmed?: () => void;
 }
 
 export class NatsOutbox {
@@ -51,8 +55,8 @@ export class NatsOutbox {
     this.trim();
   }
 
-  publish(subject: string, data: Uint8Array, id: string): void {
-    this.queue.push({ subject, data, id, seq: ++this.seq });
+  publish(subject: string, data: Uint8Array, id: string, extra?: Record<string, string>, onConfirmed?: () => void): void {
+    this.queue.push({ subject, data, id, seq: ++this.seq, extra, onConfirmed });
     this.trim();
     this.sendQueued();
   }
@@ -69,6 +73,7 @@ export class NatsOutbox {
       try {
         const h = headers();
         h.set('Nats-Msg-Id', item.id);
+        for (const [name, value] of Object.entries(item.extra ?? {})) h.set(name, value);
         this.nc!.publish(item.subject, item.data, { headers: h });
       } catch (err) {
         this.logger.debug({ err: String(err) }, 'NATS publish failed; keeping the event');
@@ -87,7 +92,9 @@ export class NatsOutbox {
     const upTo = this.seq;
     this.nc!.flush().then(
       () => {
+        const confirmed = this.unconfirmed.filter((item) => item.seq <= upTo);
         this.unconfirmed = this.unconfirmed.filter((item) => item.seq > upTo);
+        for (const item of confirmed) item.onConfirmed?.();
       },
       () => {
         // Disconnected: disconnected() puts them back.

@@ -273,6 +273,7 @@ function toAgentHello(hello: Hello) {
     labels: hello.labels,
     bootId: hello.bootId,
     version: hello.version,
+    eventKey: hello.eventPublicKey.length > 0 ? Buffer.from(hello.eventPublicKey).toString('base64') : '',
     instances: hello.instances.map((i) => ({
       app: i.app,
       servicePort: i.servicePort,

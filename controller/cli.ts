@@ -19,6 +19,7 @@ export function registerControllerCommand(program: Command): void {
     .option('--heartbeat-timeout <duration>', 'an agent silent this long is unreachable', CONTROLLER_DEFAULTS.heartbeatTimeout)
     .option('--ready-file <path>', 'written with {"grpc":PORT,"http":PORT,"pid":PID} once listening')
     .option('--insecure', 'plaintext gRPC and no authentication (demo, tests)', false)
+    .option('--nats-insecure', 'accept a NATS server that requires no authentication (refused otherwise unless --insecure)', false)
     .option('--tls-cert <file>', 'TLS certificate (PEM) of the gRPC listener')
     .option('--tls-key <file>', 'TLS private key (PEM) of the gRPC listener')
     .option('--tls-dir <dir>', 'a `fleetwave ca init` directory: uses its controller.crt and controller.key')

@@ -48,6 +48,7 @@ function startAgent(id: string, group: string, activeEdition: string, clockOffse
       labels: {},
       bootId: 'boot-1',
       version: 'test',
+      eventPublicKey: Buffer.alloc(0),
       sentUnixMs: Date.now() + clockOffsetMs,
       instances: [{ app: 'shop', servicePort: 9000, activeEdition, keptEditions: [activeEdition], processState: 'running', quiesced }],
     },

@@ -5,7 +5,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { UnavailableError } from '../common/errors.js';
+import { ConflictError, UnavailableError } from '../common/errors.js';
 import { CONTROLLER_SOURCE, releaseEvent } from '../common/events.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { AdminServiceService } from '../proto/gen/fleetwave/v1/admin.js';
@@ -23,7 +23,8 @@ import { ReleaseEngine } from './engine/engine.js';
 import { EventHub } from './event-hub.js';
 import { createHttpServer } from './http.js';
 import { ControllerMetrics } from './metrics.js';
-import { NatsBridge } from './nats.js';
+import { validateIngest } from './event-validation.js';
+import { NATS_OPEN_MESSAGE, NatsBridge, natsRequiresAuth } from './nats.js';
 import { publishReachability } from './reachability.js';
 import { compileControllerOptions, type ControllerOptions, type RawControllerOptions } from './options.js';
 import { Store } from './store/store.js';
@@ -60,6 +61,10 @@ export function grpcServerOptions(maxMessageBytes: number): grpc.ChannelOptions 
 export async function runController(input: RawControllerOptions | ControllerOptions, logger?: Logger): Promise<RunningController> {
   const options = compileControllerOptions(input);
   const log = logger ?? createLogger({ name: 'controller', format: options.logFormat, level: options.logLevel });
+  // A NATS anyone may publish on makes every agent event forgeable: refused before anything starts (an unreachable
+  // one is checked by the bridge once it connects).
+  const requireNatsAuth = !options.insecure && !options.natsInsecure;
+  if (requireNatsAuth && (await natsRequiresAuth(options.natsUrl, options.natsAuth)) === false) throw new ConflictError(NATS_OPEN_MESSAGE);
   mkdirSync(artifactsDir(options.dataDir), { recursive: true, mode: 0o700 });
   // Owner-only: the database and the uploaded packages are the controller's alone (mkdir's mode does not change an existing dir).
   chmodSync(options.dataDir, 0o700);
@@ -93,6 +98,9 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     logger: log,
     hub,
     onDrained: (app, instance) => engine?.drained(app, instance),
+    validate: (message) => validateIngest(message, { requireSignature: !options.insecure, agentKey: (id) => store.agentEventKey(id) }),
+    onRejected: (reason) => metrics.eventsRejected.inc({ reason }),
+    requireAuth: requireNatsAuth,
     onEvent: (source) => metrics.eventsPublished.inc({ source }),
   });
   engine = new ReleaseEngine({
@@ -118,10 +126,12 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     const packageChecks = { limits: options.archiveLimits, maxPackageBytes: options.maxPackageBytes, fetchTimeoutMs: PACKAGE_FETCH_TIMEOUT_MS };
     const admin = createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
     grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
+    // A revoked agent's event key goes with its credential: its events are refused from that moment.
+    const revoked = (id: string, reason: string) => (store.clearAgentEventKey(id), sessions.disconnect(id, reason));
     const security = createSecurityService({
       tokens,
       logger: log,
-      disconnectAgent: (id, reason) => sessions.disconnect(id, reason),
+      disconnectAgent: revoked,
       recordChange: (c) => store.recordChange({ ...c, atUnixMs: Date.now(), app: '', releaseId: '' }),
     });
     grpcServer.addService(SecurityServiceService, auth ? guardService(security, auth) : security);

@@ -9,6 +9,7 @@ export class ControllerMetrics implements EngineObserver {
   readonly commandResults: Counter<'outcome'>;
   readonly stepDuration: Histogram<'step' | 'status'>;
   readonly eventsPublished: Counter<'source'>;
+  readonly eventsRejected: Counter<'reason'>;
 
   constructor(store: Store, connectedAgents: () => number) {
     const registers = [this.registry];
@@ -41,6 +42,7 @@ export class ControllerMetrics implements EngineObserver {
     this.commandsSent = new Counter({ name: 'fleetwave_commands_sent_total', help: 'Commands written to agent streams (re-sends included)', labelNames: ['kind'], registers });
     this.commandResults = new Counter({ name: 'fleetwave_command_results_total', help: 'Command results received', labelNames: ['outcome'], registers });
     this.eventsPublished = new Counter({ name: 'fleetwave_events_total', help: 'Events published or received', labelNames: ['source'], registers });
+    this.eventsRejected = new Counter({ name: 'fleetwave_events_rejected_total', help: 'Agent events refused by validation (docs/events.md)', labelNames: ['reason'], registers });
     this.stepDuration = new Histogram({
       name: 'fleetwave_step_duration_seconds',
       help: 'Duration of release steps per instance',

@@ -1,13 +1,16 @@
-// The controller's NATS link: publishes release events (buffered while NATS is away), feeds instance events to the engine.
+// The controller's NATS link: publishes release events (buffered while NATS is away), checks the agents' instance
+// events (controller/event-validation.ts), republishes the ones it believes and feeds `drained` to the engine.
 //
 // The controller must work without NATS: connecting is retried forever in the background, publishing never
 // blocks, and a lost `drained` event only makes a drain last its full interval.
-import { connect, nanos, StorageType, type NatsConnection, type Subscription } from 'nats';
-import { CONTROLLER_INSTANCE_EVENTS, INSTANCE_EVENTS, STREAM_NAME, SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../common/events.js';
+import { connect, nanos, StorageType, type NatsConnection } from 'nats';
+import { instanceSubject, INSTANCE_EVENTS, STREAM_NAME, SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
 import type { NatsAuth } from '../common/nats-auth.js';
 import { NatsOutbox } from '../common/nats-outbox.js';
 import type { EventHub } from './event-hub.js';
+import type { IngestMessage, RejectReason, Validation } from './event-validation.js';
+import { consumeIngest, RejectionLog } from './nats-ingest.js';
 
 export interface NatsBridgeOptions {
   url: string;
@@ -15,8 +18,14 @@ export interface NatsBridgeOptions {
   auth?: NatsAuth;
   logger: Logger;
   hub: EventHub;
-  /** An agent published `drained` for an instance. */
+  /** An agent published `drained` for an instance (and the event passed validation). */
   onDrained: (app: string, instance: string) => void;
+  /** Decides whether an agent's event is believed (validateIngest with the store's agent keys). */
+  validate: (message: IngestMessage) => Validation;
+  /** An agent's event was refused. */
+  onRejected?: (reason: RejectReason) => void;
+  /** Secure mode: a NATS server that lets anyone in is refused (anyone could publish on the agents' subjects). */
+  requireAuth?: boolean;
   /** Events kept while disconnected; the oldest are dropped beyond it. */
   bufferLimit?: number;
   /** How long JetStream keeps events. */
@@ -25,17 +34,20 @@ export interface NatsBridgeOptions {
 }
 
 const DRAINED_TYPE = `${TYPE_PREFIX}.instance.${INSTANCE_EVENTS.drained}`;
-const CONTROLLER_INSTANCE_TYPES: ReadonlySet<string> = new Set(CONTROLLER_INSTANCE_EVENTS.map((r) => `${TYPE_PREFIX}.instance.${r}`));
-const INSTANCE_SUBJECTS = `${SUBJECT_ROOT}.*.instance.*`;
+/** The one line logged (and thrown at start-up) when a secure controller meets a NATS without auth. */
+export const NATS_OPEN_MESSAGE = 'the NATS server does not require authentication, so anyone could forge agent events; secure it (docs/design.md) or pass --nats-insecure';
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10_000;
 
 export class NatsBridge {
   private nc: NatsConnection | null = null;
-  private sub: Subscription | null = null;
+  private stopIngest: (() => void) | undefined;
+  private readonly rejections: RejectionLog;
   /** Release events in order until the server confirmed them (nats.js drops what it holds when a connection breaks). */
   private readonly outbox: NatsOutbox;
   private stopped = false;
+  /** The server was refused for letting anyone in; logged once until a connection is accepted. */
+  private refusedOpen = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly encoder = new TextEncoder();
@@ -43,6 +55,7 @@ export class NatsBridge {
   constructor(private readonly o: NatsBridgeOptions) {
     this.log = o.logger;
     this.outbox = new NatsOutbox(o.logger, o.bufferLimit ?? 10_000);
+    this.rejections = new RejectionLog(o.logger);
   }
 
   /** Starts connecting in the background; returns at once. */
@@ -68,6 +81,7 @@ export class NatsBridge {
     if (this.nc && !this.nc.isClosed()) await this.outbox.settle(1_000);
     const nc = this.nc;
     this.nc = null;
+    this.stopIngest?.();
     if (nc && !nc.isClosed()) {
       try {
         await nc.drain();
@@ -86,14 +100,23 @@ export class NatsBridge {
         await nc.close();
         return;
       }
+      if (this.o.requireAuth && !nc.info?.auth_required) {
+        // Refused, not used: checked again on the next try, in case the operator secures the server meanwhile.
+        await nc.close().catch(() => {});
+        if (!this.refusedOpen) this.log.error({ url: this.o.url }, NATS_OPEN_MESSAGE);
+        this.refusedOpen = true;
+        return this.scheduleRetry(RETRY_MAX_MS);
+      }
+      this.refusedOpen = false;
       this.nc = nc;
       this.log.info({ url: this.o.url }, 'nats connected');
       void this.watchStatus(nc);
       await this.ensureStream(nc);
-      this.subscribe(nc);
+      this.stopIngest = await consumeIngest(nc, this.log, (m, done) => this.onIngest(m, done));
       this.outbox.connectedTo(nc);
       void nc.closed().then((err) => {
         if (this.nc === nc) this.nc = null;
+        this.stopIngest?.();
         this.outbox.disconnected();
         if (!this.stopped) {
           this.log.warn({ err }, 'nats connection closed; reconnecting');
@@ -129,12 +152,23 @@ export class NatsBridge {
   private async ensureStream(nc: NatsConnection): Promise<void> {
     try {
       const jsm = await nc.jetstreamManager({ timeout: 5_000 });
+      const subjects = [`${SUBJECT_ROOT}.>`];
+      let existing;
       try {
-        await jsm.streams.info(STREAM_NAME);
+        existing = await jsm.streams.info(STREAM_NAME);
       } catch {
+        existing = undefined;
+      }
+      if (existing) {
+        // The stream must hold only what the controller republished: never the agents' raw ingest subjects.
+        if (existing.config.subjects?.join(' ') !== subjects.join(' ')) {
+          await jsm.streams.update(STREAM_NAME, { ...existing.config, subjects });
+          this.log.warn({ stream: STREAM_NAME, was: existing.config.subjects, now: subjects }, 'jetstream stream subjects corrected');
+        }
+      } else {
         await jsm.streams.add({
           name: STREAM_NAME,
-          subjects: [`${SUBJECT_ROOT}.>`],
+          subjects,
           storage: StorageType.File,
           max_age: nanos(this.o.maxAgeMs ?? 7 * 24 * 3600 * 1000),
         });
@@ -145,31 +179,31 @@ export class NatsBridge {
     }
   }
 
-  private subscribe(nc: NatsConnection): void {
-    this.sub = nc.subscribe(INSTANCE_SUBJECTS, {
-      callback: (err, msg) => {
-        if (err) return this.log.warn({ err }, 'nats subscription error');
-        this.onInstanceEvent(msg.subject, msg.data);
-      },
-    });
-  }
-
-  private onInstanceEvent(subject: string, data: Uint8Array): void {
-    let event: CloudEvent;
-    try {
-      event = JSON.parse(new TextDecoder().decode(data)) as CloudEvent;
-    } catch {
-      return this.log.debug({ subject }, 'ignored an event that is not JSON');
+  /** A believed event goes out again on the published subject (JetStream, SSE); a refused one only counts. */
+  private onIngest(message: IngestMessage, done: () => void): void {
+    const verdict = this.o.validate(message);
+    if (!verdict.ok) {
+      done();
+      this.o.onRejected?.(verdict.reason);
+      return this.rejections.refused(verdict.reason, message.subject, verdict.detail);
     }
-    // Instance events only the controller publishes are never taken from NATS: its own reached the hub when
-    // published (the subscription echoes them), and anyone else's are forged.
-    if (CONTROLLER_INSTANCE_TYPES.has(event.type)) return;
+    const { event, app, instance } = verdict;
+    const subject = instanceSubject(app, instance);
     this.o.hub.publish(subject, event);
     this.o.onEvent?.('received');
-    if (event.type === DRAINED_TYPE) {
-      const app = String(event.data?.app ?? '');
-      const instance = String(event.data?.instance ?? '');
-      if (app && instance) this.o.onDrained(app, instance);
-    }
+    this.outbox.publish(subject, this.encoder.encode(JSON.stringify(event)), event.id, undefined, done);
+    if (event.type === DRAINED_TYPE) this.o.onDrained(app, instance);
+  }
+}
+
+/** At start-up: whether the NATS server requires auth; undefined when it cannot be reached within `timeoutMs`. */
+export async function natsRequiresAuth(url: string, auth: NatsAuth, timeoutMs = 3_000): Promise<boolean | undefined> {
+  try {
+    const nc = await connect({ ...auth, servers: url, reconnect: false, timeout: timeoutMs, name: 'fleetwave-controller-probe' });
+    const required = nc.info?.auth_required === true;
+    await nc.close().catch(() => {});
+    return required;
+  } catch {
+    return undefined;
   }
 }

@@ -19,6 +19,8 @@ export interface RawControllerOptions extends RawNatsAuth {
   heartbeatTimeout?: string | number;
   readyFile?: string;
   insecure?: boolean;
+  /** Accept a NATS server that requires no authentication even in secure mode. */
+  natsInsecure?: boolean;
   /** TLS certificate and key (PEM) of the gRPC listener. */
   tlsCert?: string;
   tlsKey?: string;
@@ -57,6 +59,8 @@ export interface ControllerOptions {
   readyFile: string | null;
   /** Plaintext gRPC and no authentication (the demo and tests); otherwise TLS and tokens. */
   insecure: boolean;
+  /** Secure mode still accepts a NATS server without auth (otherwise refused: anyone could forge agent events). */
+  natsInsecure: boolean;
   /** Null exactly when insecure. */
   tls: { certFile: string; keyFile: string } | null;
   bootstrapTokenFile: string | null;
@@ -105,6 +109,7 @@ export function compileControllerOptions(raw: RawControllerOptions | ControllerO
     heartbeatTimeoutMs,
     readyFile: r.readyFile ? resolve(r.readyFile) : null,
     insecure: r.insecure === true,
+    natsInsecure: r.natsInsecure === true,
     tls: compileTls(r),
     bootstrapTokenFile: r.bootstrapTokenFile ? resolve(r.bootstrapTokenFile) : null,
     natsAuth: compileNatsAuth(r),

@@ -166,6 +166,12 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     // upgrade / deploy / revert / rollback: a rollback's steps are told apart from the forward ones of the same name.
     sql: `ALTER TABLE steps ADD COLUMN phase TEXT NOT NULL DEFAULT '';`,
   },
+  {
+    version: 5,
+    name: 'agent event keys',
+    // The Ed25519 public key (SPKI DER, base64) an agent gave in its last Hello; '' when none (or revoked).
+    sql: `ALTER TABLE agents ADD COLUMN event_key TEXT NOT NULL DEFAULT '';`,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

@@ -121,6 +121,16 @@ describe('Store', () => {
     expect(store.recordDrained('shop', 'h1')).toBeNull();
   });
 
+  it("keeps the event key of the agent's last Hello, and forgets it on revocation", () => {
+    expect(store.agentEventKey('h1')).toBe('');
+    expect(store.agentEventKey('nobody')).toBeUndefined();
+    store.markAgentConnected({ agentId: 'h1', host: 'h1', group: 'east', labels: {}, bootId: 'b', version: 'v', eventKey: 'a2V5', instances: [] }, 2);
+    expect(store.agentEventKey('h1')).toBe('a2V5');
+    expect(store.clearAgentEventKey('h1')).toBe(true);
+    expect(store.clearAgentEventKey('h1')).toBe(false);
+    expect(store.agentEventKey('h1')).toBe('');
+  });
+
   it('marks agents unreachable only on a status change', () => {
     expect(store.markAgentUnreachable('h1', 50)).toBe(true);
     expect(store.markAgentUnreachable('h1', 60)).toBe(false);

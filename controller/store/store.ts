@@ -29,6 +29,8 @@ export interface AgentHello {
   labels: Record<string, string>;
   bootId: string;
   version: string;
+  /** The agent's event signing key (SPKI DER, base64); '' when it sent none. */
+  eventKey?: string;
   instances: Array<{ app: string; servicePort: number; activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean }>;
 }
 
@@ -127,12 +129,12 @@ export class Store {
       const previous = this.db.prepare('SELECT status FROM agents WHERE id = ?').pluck().get(hello.agentId) as AgentStatus | undefined;
       this.db
         .prepare(
-          `INSERT INTO agents (id, host, grp, labels, status, last_seen_unix_ms, connected_unix_ms, boot_id, version)
-           VALUES (@id, @host, @grp, @labels, 'connected', @now, @now, @boot_id, @version)
+          `INSERT INTO agents (id, host, grp, labels, status, last_seen_unix_ms, connected_unix_ms, boot_id, version, event_key)
+           VALUES (@id, @host, @grp, @labels, 'connected', @now, @now, @boot_id, @version, @event_key)
            ON CONFLICT (id) DO UPDATE SET host = @host, grp = @grp, labels = @labels, status = 'connected',
-             last_seen_unix_ms = @now, connected_unix_ms = @now, boot_id = @boot_id, version = @version`,
+             last_seen_unix_ms = @now, connected_unix_ms = @now, boot_id = @boot_id, version = @version, event_key = @event_key`,
         )
-        .run({ id: hello.agentId, host: hello.host, grp: hello.group, labels: JSON.stringify(hello.labels), now, boot_id: hello.bootId, version: hello.version });
+        .run({ id: hello.agentId, host: hello.host, grp: hello.group, labels: JSON.stringify(hello.labels), now, boot_id: hello.bootId, version: hello.version, event_key: hello.eventKey ?? '' });
       const upsert = this.db.prepare(
         `INSERT INTO instances (app, agent_id, grp, service_port, active_edition, kept_editions, process_state, quiesced, updated_unix_ms)
          VALUES (@app, @agent_id, @grp, @service_port, @active_edition, @kept_editions, @process_state, @quiesced, @now)
@@ -159,6 +161,16 @@ export class Store {
         .run(hello.agentId, JSON.stringify(apps));
       return previous ?? null;
     });
+  }
+
+  /** The agent's event key (base64 SPKI DER, '' when none); undefined when no such agent ever said hello. Read per event. */
+  agentEventKey(agentId: string): string | undefined {
+    return this.db.prepare('SELECT event_key FROM agents WHERE id = ?').pluck().get(agentId) as string | undefined;
+  }
+
+  /** Forgets the agent's event key (revocation): its events are refused from now on. True when it had one. */
+  clearAgentEventKey(agentId: string): boolean {
+    return this.transaction(() => this.db.prepare(`UPDATE agents SET event_key = '' WHERE id = ? AND event_key != ''`).run(agentId).changes > 0);
   }
 
   /** Marks the agent unreachable; returns false when it already was (nothing written). */

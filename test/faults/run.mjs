@@ -14,7 +14,7 @@ const run = spawnSync('node_modules/.bin/vitest', ['run', 'test/faults', ...proc
 const rows = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
 rmSync(dir, { recursive: true, force: true });
 
-const ORDER = ['controller', 'agent killed', 'agent not back', 'nats', 'stream', 'hard reset', 'disk', 'stolen'];
+const ORDER = ['controller', 'agent killed', 'agent not back', 'nats', 'stream', 'hard reset', 'disk', 'stolen', 'forged'];
 const rank = (fault) => { const i = ORDER.findIndex((o) => fault.toLowerCase().startsWith(o)); return i < 0 ? ORDER.length : i; };
 rows.sort((a, b) => rank(a.fault) - rank(b.fault));
 

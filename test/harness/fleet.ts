@@ -117,9 +117,15 @@ export interface Nats {
   restart(): Promise<void>;
 }
 
+/** What a NATS user may publish and subscribe to (nats-server's `permissions` block); everything when absent. */
+export interface NatsPermissions {
+  publish?: { allow?: string[]; deny?: string[] };
+  subscribe?: { allow?: string[]; deny?: string[] };
+}
+
 /** Users a nats-server started with `auth` accepts; nobody else may connect. */
 export interface NatsUsers {
-  users: Array<{ user: string; password: string }>;
+  users: Array<{ user: string; password: string; permissions?: NatsPermissions }>;
 }
 
 /** A real nats-server with JetStream on a free loopback port, storing under `dir`; with `auth`, only those users get in. */
@@ -129,7 +135,8 @@ export async function startNats(dir: string, logFile?: string, auth?: NatsUsers)
   const config: string[] = [];
   if (auth) {
     const file = join(dir, 'auth.conf');
-    const users = auth.users.map((u) => `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)} }`).join('\n');
+    const permissions = (u: NatsUsers['users'][number]) => (u.permissions ? `, permissions: ${JSON.stringify(u.permissions)}` : '');
+    const users = auth.users.map((u) => `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${permissions(u)} }`).join('\n');
     writeFileSync(file, `authorization {\n  users = [\n${users}\n  ]\n}\n`);
     config.push('-c', file);
   }

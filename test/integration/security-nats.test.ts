@@ -30,7 +30,7 @@ describe('NATS credentials', () => {
   beforeAll(async () => {
     nats = await startNats(join(dir, 'nats'), undefined, USERS);
     watcher = await connect({ servers: nats.url, user: 'fleet', pass: 'right-pass' });
-    watcher.subscribe('fleetwave.events.>', { callback: (_err, msg) => received.push(msg.subject) });
+    watcher.subscribe('fleetwave.ingest.>', { callback: (_err, msg) => received.push(msg.subject) });
     await watcher.flush();
   }, 30_000);
 
@@ -54,9 +54,9 @@ describe('NATS credentials', () => {
     right.start();
     right.publish('shop', 'started', { edition: '1.0' });
 
-    await waitFor("alice's event", () => received.includes('fleetwave.events.shop.instance.alice'), 20_000);
+    await waitFor("alice's event", () => received.includes('fleetwave.ingest.shop.instance.alice'), 20_000);
     await waitFor('the authorization failure in the log', () => /[Aa]uthorization/.test(wrongLog.text()), 20_000);
-    expect(received).not.toContain('fleetwave.events.shop.instance.mallory');
+    expect(received).not.toContain('fleetwave.ingest.shop.instance.mallory');
     expect(wrong.buffered).toBe(1);
   });
 

@@ -47,7 +47,8 @@ describe('a controller with TLS and tokens', () => {
     nats = await startNats(join(dir, 'nats'));
     controller = await startController({
       dataDir: join(dir, 'controller'), natsUrl: nats.url, insecure: false, logFile: controllerLog,
-      args: ['--tls-dir', caDir, '--bootstrap-token-file', join(dir, 'admin.token'), '--max-message-size', '1MiB', '--heartbeat-timeout', '5s'],
+      // This suite is about gRPC; NATS without auth is accepted explicitly (forged-events.test.ts covers NATS auth).
+      args: ['--tls-dir', caDir, '--nats-insecure', '--bootstrap-token-file', join(dir, 'admin.token'), '--max-message-size', '1MiB', '--heartbeat-timeout', '5s'],
     });
     admin = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
     adminClient = new AdminClient(controller.grpcAddress, 'test', { credentials: channelCredentials(caFile), token: admin });
@@ -142,7 +143,7 @@ describe('a controller with TLS and tokens', () => {
       const status = new Promise<grpc.StatusObject>((r) => call.on('status', r));
       call.on('error', () => {});
       call.on('data', (_m: ControllerMessage) => {});
-      call.write({ hello: { agentId: 'big', host: 'h', group: 'blue', labels: { pad: 'x'.repeat(2 * 1024 * 1024) }, bootId: 'b', version: 'test', instances: [], sentUnixMs: 0 } });
+      call.write({ hello: { agentId: 'big', host: 'h', group: 'blue', labels: { pad: 'x'.repeat(2 * 1024 * 1024) }, bootId: 'b', version: 'test', instances: [], sentUnixMs: 0, eventPublicKey: Buffer.alloc(0) } });
       // Then its stream ends with RESOURCE_EXHAUSTED
       expect((await status).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       // And a stream whose bytes are not a message ends too

@@ -59,6 +59,8 @@ export interface Hello {
    * clock skew (deadlines do not depend on it, see Command.timeout_ms).
    */
   sentUnixMs: number;
+  /** The agent's Ed25519 public key (SPKI DER) that signs its NATS events; the controller verifies every event with it. */
+  eventPublicKey: Buffer;
 }
 
 export interface Hello_LabelsEntry {
@@ -417,7 +419,17 @@ export const ControllerMessage: MessageFns<ControllerMessage> = {
 };
 
 function createBaseHello(): Hello {
-  return { agentId: "", host: "", group: "", labels: {}, bootId: "", version: "", instances: [], sentUnixMs: 0 };
+  return {
+    agentId: "",
+    host: "",
+    group: "",
+    labels: {},
+    bootId: "",
+    version: "",
+    instances: [],
+    sentUnixMs: 0,
+    eventPublicKey: Buffer.alloc(0),
+  };
 }
 
 export const Hello: MessageFns<Hello> = {
@@ -445,6 +457,9 @@ export const Hello: MessageFns<Hello> = {
     }
     if (message.sentUnixMs !== 0) {
       writer.uint32(64).int64(message.sentUnixMs);
+    }
+    if (message.eventPublicKey.length !== 0) {
+      writer.uint32(74).bytes(message.eventPublicKey);
     }
     return writer;
   },
@@ -529,6 +544,14 @@ export const Hello: MessageFns<Hello> = {
             message.sentUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.eventPublicKey = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -578,6 +601,11 @@ export const Hello: MessageFns<Hello> = {
         : isSet(object.sent_unix_ms)
         ? globalThis.Number(object.sent_unix_ms)
         : 0,
+      eventPublicKey: isSet(object.eventPublicKey)
+        ? Buffer.from(bytesFromBase64(object.eventPublicKey))
+        : isSet(object.event_public_key)
+        ? Buffer.from(bytesFromBase64(object.event_public_key))
+        : Buffer.alloc(0),
     };
   },
 
@@ -613,6 +641,9 @@ export const Hello: MessageFns<Hello> = {
     if (message.sentUnixMs !== 0) {
       obj.sentUnixMs = Math.round(message.sentUnixMs);
     }
+    if (message.eventPublicKey.length !== 0) {
+      obj.eventPublicKey = base64FromBytes(message.eventPublicKey);
+    }
     return obj;
   },
 
@@ -637,6 +668,7 @@ export const Hello: MessageFns<Hello> = {
     message.version = object.version ?? "";
     message.instances = object.instances?.map((e) => InstanceReport.fromPartial(e)) || [];
     message.sentUnixMs = object.sentUnixMs ?? 0;
+    message.eventPublicKey = object.eventPublicKey ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2696,6 +2728,14 @@ export const AgentServiceClient = makeGenericClientConstructor(
   service: typeof AgentServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
