@@ -14,7 +14,7 @@ import { AdminClient } from '../../cli/client.js';
 import { EVENT_KEY_FILE } from '../../agent/event-key.js';
 import { buildEdition } from '../../examples/demo/package.js';
 import { freePort, repoPath, runCli, startAgent, startController, startNats, waitFor, type AgentProc, type ControllerProc, type Nats, type NatsUsers } from '../harness/fleet.js';
-import { readSse, readStream, rejectedCount, runControllerOnce } from './forged-support.js';
+import { readSse, readStream, rejectedCount, runControllerOnce, type HttpAccess } from './forged-support.js';
 
 const PASS = 'pw';
 /** The deploy/ example: an agent publishes only on its own ingest subject and reads nothing. */
@@ -41,6 +41,8 @@ describe('forged events in a secured fleet', () => {
   let admin = '';
   let client: AdminClient;
   let sse: ReturnType<typeof readSse>;
+  /** The HTTP side is HTTPS with a token in secure mode. */
+  let access: HttpAccess;
   let forger: NatsConnection;
 
   const cli = async (args: string[]) => {
@@ -65,7 +67,8 @@ describe('forged events in a secured fleet', () => {
     });
     admin = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
     client = new AdminClient(controller.grpcAddress, 'test', { credentials: channelCredentials(caFile), token: admin });
-    sse = readSse(`${controller.httpUrl}/events`);
+    access = { ca: readFileSync(caFile), token: admin };
+    sse = readSse(`${controller.httpUrl}/events`, access);
     const joinToken = await cli(['token', 'create', 'join', '--role', 'agent']);
     for (const [id, group] of [['a1', 'blue'], ['a2', 'green']] as const) {
       ports[id] = await freePort();
@@ -111,7 +114,7 @@ describe('forged events in a secured fleet', () => {
     try {
       // Then, once the controller has seen 20 forged events (or the drain ended), a1 is still draining
       const a1Drain = async () => (await client.getRelease(id)).instances.find((i) => i.instance === 'a1')!.steps.find((s) => s.step === 'drain')?.status;
-      await waitFor('20 forged events refused', async () => sent >= 20 && ((await rejectedCount(controller.httpUrl, 'mismatch')) >= 20 || (await a1Drain()) !== 'running'), 30_000);
+      await waitFor('20 forged events refused', async () => sent >= 20 && ((await rejectedCount(controller.httpUrl, 'mismatch', access)) >= 20 || (await a1Drain()) !== 'running'), 30_000);
       expect(await a1Drain()).toBe('running');
     } finally {
       clearInterval(forge);
@@ -134,14 +137,14 @@ describe('forged events in a secured fleet', () => {
   it('keeps a fake controller event and non-CloudEvent JSON from an agent off SSE and out of the stream', async () => {
     // When a2 publishes, on its own subject, a release status change in the controller's name and plain JSON with a script
     const fake = releaseEvent('fleetwave/controller', 'shop', 'r-fake', 'status.changed', { from: 'Releasing', to: 'Released', forged: true });
-    const before = await rejectedCount(controller.httpUrl);
+    const before = await rejectedCount(controller.httpUrl, undefined, access);
     forger.publish(ingestSubject('shop', 'a2'), JSON.stringify(fake.event));
     forger.publish(ingestSubject('shop', 'a2'), JSON.stringify({ forged: true, html: '<script>alert("owned")</script>' }));
     // And it may not publish on a1's subject nor on the published subjects at all (NATS refuses; the controller never sees them)
     forger.publish(ingestSubject('shop', 'a1'), JSON.stringify(instanceEvent(agentSource('a1'), 'shop', 'a1', 'drained', { forged: true }).event));
     forger.publish('fleetwave.events.shop.instance.a1', JSON.stringify(instanceEvent(agentSource('a1'), 'shop', 'a1', 'drained', { forged: true }).event));
     // Then the controller refused the two it saw (or, were it fooled, they show on SSE)
-    await waitFor('both refused', async () => sse.raw().includes('forged') || (await rejectedCount(controller.httpUrl)) >= before + 2, 20_000);
+    await waitFor('both refused', async () => sse.raw().includes('forged') || (await rejectedCount(controller.httpUrl, undefined, access)) >= before + 2, 20_000);
     expect(sse.raw()).not.toContain('<script>');
     expect(sse.events().filter((e) => e.data.forged || e.source === 'fleetwave/controller' && e.subject === 'shop/r-fake')).toEqual([]);
     // And the JetStream stream holds only the published subjects, and nothing forged
@@ -171,9 +174,9 @@ describe('forged events in a secured fleet', () => {
     // When an admin revokes a2
     expect(await cli(['agent', 'revoke', 'a2'])).toMatch(/revoked/);
     // Then the same kind of event is refused, and never reaches SSE
-    const before = await rejectedCount(controller.httpUrl, 'no_key');
+    const before = await rejectedCount(controller.httpUrl, 'no_key', access);
     const late = signed();
-    await waitFor('the event of the revoked agent refused', async () => (await rejectedCount(controller.httpUrl, 'no_key')) > before, 20_000);
+    await waitFor('the event of the revoked agent refused', async () => (await rejectedCount(controller.httpUrl, 'no_key', access)) > before, 20_000);
     expect(sse.events().some((e) => e.id === late)).toBe(false);
   }, 60_000);
 });

@@ -1,6 +1,8 @@
 // Helpers of the forged-events suites: read the controller's SSE stream, its refusal counter and the events stream, run a controller that should refuse to start.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import type { NatsConnection } from 'nats';
 import { STREAM_NAME } from '../../common/events.js';
 import { CLI_MAIN } from '../harness/fleet.js';
@@ -13,14 +15,29 @@ export interface SseEvent {
   data: Record<string, unknown>;
 }
 
+/** How a secured controller's HTTP side is read: its CA and a viewer (or higher) token. */
+export interface HttpAccess {
+  ca: Buffer;
+  token: string;
+}
+
+/** One GET over http or https (with `access`); the response, or the error. */
+function get(url: string, access: HttpAccess | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const options = access ? { ca: access.ca, headers: { authorization: `Bearer ${access.token}` }, signal } : { signal };
+    const req = url.startsWith('https:') ? httpsGet(url, options, resolve) : httpGet(url, options, resolve);
+    req.on('error', reject);
+  });
+}
+
 /** Subscribes to `/events` and keeps everything it receives (raw text and parsed events) until close(). */
-export function readSse(url: string): { events(): SseEvent[]; raw(): string; close(): void } {
+export function readSse(url: string, access?: HttpAccess): { events(): SseEvent[]; raw(): string; close(): void } {
   const abort = new AbortController();
   let raw = '';
-  void fetch(url, { signal: abort.signal })
+  void get(url, access, abort.signal)
     .then(async (res) => {
-      const decoder = new TextDecoder();
-      for await (const chunk of res.body!) raw += decoder.decode(chunk as Uint8Array, { stream: true });
+      res.setEncoding('utf8');
+      for await (const chunk of res) raw += chunk as string;
     })
     .catch(() => {});
   const events = () =>
@@ -38,8 +55,11 @@ export function readSse(url: string): { events(): SseEvent[]; raw(): string; clo
 }
 
 /** fleetwave_events_rejected_total for `reason`, or summed over all reasons. */
-export async function rejectedCount(httpUrl: string, reason?: string): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+export async function rejectedCount(httpUrl: string, reason?: string, access?: HttpAccess): Promise<number> {
+  const res = await get(`${httpUrl}/metrics`, access);
+  res.setEncoding('utf8');
+  let text = '';
+  for await (const chunk of res) text += chunk as string;
   let sum = 0;
   for (const m of text.matchAll(/^fleetwave_events_rejected_total\{reason="([^"]+)"\} (\d+)/gm)) if (!reason || m[1] === reason) sum += Number(m[2]);
   return sum;
