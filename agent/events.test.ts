@@ -1,12 +1,12 @@
 // The event publisher against a real nats-server: CloudEvents on instance subjects, buffered while NATS is down at start.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { instanceSubject } from '../common/events.js';
 import { createLogger } from '../common/logger.js';
 import { EventPublisher } from './events.js';
 import { freePort } from './ports.js';
-import { waitFor } from './test-support.js';
+import { startNats } from '../test/harness/nats.js';
+import { tempDir, waitFor } from './test-support.js';
 
 const logger = createLogger({ name: 'events-test', level: 'silent' });
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -14,15 +14,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function natsServer(port: number): Promise<ChildProcess> {
-  const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  cleanups.push(() => new Promise<void>((r) => (proc.exitCode !== null ? r() : (proc.once('exit', () => r()), proc.kill('SIGKILL')))));
-  await waitFor('nats-server', async () => {
-    const nc = await connect({ servers: `127.0.0.1:${port}` });
-    await nc.close();
-    return true;
+/** The shared launcher on a given port (the publisher was pointed at it before it listened); removed after the test. */
+async function natsServer(port: number): Promise<void> {
+  const dir = tempDir('events-nats');
+  const nats = await startNats(dir.path, undefined, undefined, port);
+  cleanups.push(async () => {
+    await nats.kill();
+    dir.remove();
   });
-  return proc;
 }
 
 async function subscribe(port: number, subject: string): Promise<{ nc: NatsConnection; received: Record<string, unknown>[] }> {

@@ -50,7 +50,18 @@ const server = createServer((req, res) => {
   res.once('close', () => inFlight--);
   if (url.pathname === '/slow') {
     const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000) || 0, 600_000);
-    setTimeout(() => send(res, 200, { edition, pid: process.pid, sleptMs: ms }), ms);
+    const began = Date.now();
+    const answer = (sleptMs) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      send(res, 200, { edition, pid: process.pid, sleptMs });
+    };
+    const timer = setTimeout(() => answer(ms), ms);
+    // For drills: ?until=NAME answers early once a file NAME exists beside the app, so a test decides when
+    // a request in flight ends instead of racing its timer.
+    const until = url.searchParams.get('until');
+    const poll = until && /^[\w.-]+$/.test(until) ? setInterval(() => existsSync(new URL(until, here)) && answer(Date.now() - began), 20) : undefined;
+    res.once('close', () => (clearTimeout(timer), clearInterval(poll)));
     return;
   }
   if (url.pathname === '/') return send(res, 200, { edition, pid: process.pid });
