@@ -1,7 +1,8 @@
 // The sample app fleetwave releases in the demo: plain Node, no dependencies.
 // Its edition comes from FLEETWAVE_EDITION, else the VERSION file packaged beside it.
 // For failure drills, a FAIL_HEALTH file beside it makes /healthz answer 500, and a
-// FAIL_START file makes it exit with code 1 before it listens.
+// FAIL_START file makes it exit with code 1 before it listens. GET /slow?ms=N answers after N ms, or as soon
+// as a file named by ?until=NAME appears beside it (tests end a request in flight when they choose).
 import { createServer } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 
