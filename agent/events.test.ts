@@ -1,5 +1,4 @@
 // The event publisher against a real nats-server: signed CloudEvents on the agent's ingest subject, buffered while NATS is down at start.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createPublicKey, verify } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,8 @@ import { createLogger } from '../common/logger.js';
 import { EVENT_KEY_FILE, loadEventSigner } from './event-key.js';
 import { EventPublisher } from './events.js';
 import { freePort } from './ports.js';
-import { waitFor } from './test-support.js';
+import { startNats } from '../test/harness/nats.js';
+import { tempDir, waitFor } from './test-support.js';
 
 const logger = createLogger({ name: 'events-test', level: 'silent' });
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -19,15 +19,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function natsServer(port: number): Promise<ChildProcess> {
-  const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  cleanups.push(() => new Promise<void>((r) => (proc.exitCode !== null ? r() : (proc.once('exit', () => r()), proc.kill('SIGKILL')))));
-  await waitFor('nats-server', async () => {
-    const nc = await connect({ servers: `127.0.0.1:${port}` });
-    await nc.close();
-    return true;
+/** The shared launcher on a given port (the publisher was pointed at it before it listened); removed after the test. */
+async function natsServer(port: number): Promise<void> {
+  const dir = tempDir('events-nats');
+  const nats = await startNats(dir.path, undefined, undefined, port);
+  cleanups.push(async () => {
+    await nats.kill();
+    dir.remove();
   });
-  return proc;
 }
 
 async function subscribe(port: number, subject: string): Promise<{ nc: NatsConnection; received: Record<string, unknown>[]; raw: Array<{ data: Uint8Array; signature?: string }> }> {

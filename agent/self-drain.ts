@@ -54,6 +54,11 @@ export class SelfDrain extends EventEmitter implements DrainSource {
     return this.count;
   }
 
+  /** Whether a next read of the count is scheduled (false once closed, or once the last listener left). */
+  get polling(): boolean {
+    return this.timer !== undefined;
+  }
+
   close(): void {
     clearTimeout(this.timer);
     this.timer = undefined;

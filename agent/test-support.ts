@@ -15,21 +15,9 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** Polls `check` until it returns something truthy, or throws naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+// The one waitFor of every suite, re-exported for the agent's tests.
+import { waitFor } from '../test/harness/wait.js';
+export { waitFor };
 
 /** A sample app: answers its edition on every path, `/healthz` with ok, `/slow` after 300 ms; exits on SIGTERM after draining. */
 export const SAMPLE_APP = `

@@ -33,12 +33,13 @@ describe('examples/app/server.js', () => {
     });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
-      const health = await waitFor('the app to listen', () => get(`http://127.0.0.1:${port}/healthz`).catch(() => undefined), 5_000);
+      const health = await waitFor('the app to listen', () => get(`http://127.0.0.1:${port}/healthz`).catch(() => undefined));
       expect(health.status).toBe(200);
       const root = JSON.parse((await get(`http://127.0.0.1:${port}/`)).body);
       expect(root).toEqual({ edition: '7.1', pid: child.pid });
       const slow = get(`http://127.0.0.1:${port}/slow?ms=300`);
-      await new Promise((r) => setTimeout(r, 50));
+      // SIGTERM only once the app counts the slow request in flight (sent earlier, it would be refused).
+      await waitFor('the slow request in flight', async () => JSON.parse((await get(`http://127.0.0.1:${port}/inflight`)).body).inFlight === 1);
       child.kill('SIGTERM');
       // The request in flight is finished before the process exits.
       expect(JSON.parse((await slow).body)).toMatchObject({ edition: '7.1', sleptMs: 300 });
@@ -94,7 +95,7 @@ describe('LoadGenerator', () => {
     try {
       const load = new LoadGenerator({ urls: [`http://127.0.0.1:${port}/`, `http://127.0.0.1:${port}/fail`], concurrency: 2 });
       load.start();
-      await waitFor('some requests', () => load.snapshot().ok > 50 && load.snapshot().failed > 5, 5_000);
+      await waitFor('some requests', () => load.snapshot().ok > 50 && load.snapshot().failed > 5);
       const summary = await load.stop();
       expect(summary.total).toBe(summary.ok + summary.failed);
       expect(summary.ok).toBeGreaterThan(50);
@@ -112,7 +113,7 @@ describe('LoadGenerator', () => {
     const port = await freePort();
     const load = new LoadGenerator({ urls: [`http://127.0.0.1:${port}/`], concurrency: 1 });
     load.start();
-    await waitFor('a failure', () => load.snapshot().failed > 0, 5_000);
+    await waitFor('a failure', () => load.snapshot().failed > 0);
     const summary = await load.stop();
     expect(summary.ok).toBe(0);
     expect(summary.failures.ECONNREFUSED).toBe(summary.failed);

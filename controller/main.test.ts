@@ -8,6 +8,7 @@ import { createLogger } from '../common/logger.js';
 import { AdminServiceClient, CreateAppRequest, CreateReleaseRequest, type ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
 import { AgentServiceClient, type AgentMessage, type ControllerMessage } from '../proto/gen/fleetwave/v1/agent.js';
 import { runController, type RunningController } from './main.js';
+import { waitFor as until } from '../test/harness/wait.js';
 
 type Session = ClientDuplexStream<AgentMessage, ControllerMessage>;
 
@@ -55,16 +56,6 @@ function startAgent(id: string, group: string, activeEdition: string, clockOffse
   });
   sessions.push(session);
   return session;
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 beforeAll(async () => {

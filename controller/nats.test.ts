@@ -1,7 +1,5 @@
 // The NATS bridge against a real nats-server (skipped when none is installed): stream, buffering, ingest validation, drained feed.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
@@ -11,53 +9,25 @@ import { createLogger } from '../common/logger.js';
 import { EventHub } from './event-hub.js';
 import { validateIngest } from './event-validation.js';
 import { NatsBridge } from './nats.js';
+import { freePort } from '../agent/ports.js';
+import { HAS_NATS_SERVER as hasNats, startNats as launchNats, type Nats } from '../test/harness/nats.js';
+import { waitFor as until } from '../test/harness/wait.js';
 
-const hasNats = spawnSync('nats-server', ['--version']).status === 0;
 const logger = createLogger({ name: 'nats-test', level: 'silent' });
 
-let server: ChildProcess | undefined;
+let server: Nats | undefined;
 let bridge: NatsBridge | undefined;
 let dir: string | undefined;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function startNats(port: number): Promise<void> {
   dir ??= mkdtempSync(join(tmpdir(), 'fleetwave-nats-'));
-  server = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
-  await until('nats-server up', async () => {
-    try {
-      const nc = await connect({ servers: `nats://127.0.0.1:${port}`, reconnect: false });
-      await nc.close();
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  server = await launchNats(dir, undefined, undefined, port);
 }
 
 afterEach(async () => {
   await bridge?.stop();
   bridge = undefined;
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server!.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   server = undefined;
   if (dir) rmSync(dir, { recursive: true, force: true });
   dir = undefined;

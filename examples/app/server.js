@@ -1,7 +1,8 @@
 // The sample app fleetwave releases in the demo: plain Node, no dependencies.
 // Its edition comes from FLEETWAVE_EDITION, else the VERSION file packaged beside it.
 // For failure drills, a FAIL_HEALTH file beside it makes /healthz answer 500, and a
-// FAIL_START file makes it exit with code 1 before it listens.
+// FAIL_START file makes it exit with code 1 before it listens. GET /slow?ms=N answers after N ms, or as soon
+// as a file named by ?until=NAME appears beside it (tests end a request in flight when they choose).
 import { createServer } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 
@@ -50,7 +51,18 @@ const server = createServer((req, res) => {
   res.once('close', () => inFlight--);
   if (url.pathname === '/slow') {
     const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000) || 0, 600_000);
-    setTimeout(() => send(res, 200, { edition, pid: process.pid, sleptMs: ms }), ms);
+    const began = Date.now();
+    const answer = (sleptMs) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      send(res, 200, { edition, pid: process.pid, sleptMs });
+    };
+    const timer = setTimeout(() => answer(ms), ms);
+    // For drills: ?until=NAME answers early once a file NAME exists beside the app, so a test decides when
+    // a request in flight ends instead of racing its timer.
+    const until = url.searchParams.get('until');
+    const poll = until && /^[\w.-]+$/.test(until) ? setInterval(() => existsSync(new URL(until, here)) && answer(Date.now() - began), 20) : undefined;
+    res.once('close', () => (clearTimeout(timer), clearInterval(poll)));
     return;
   }
   if (url.pathname === '/') return send(res, 200, { edition, pid: process.pid });

@@ -1,13 +1,18 @@
 // Starts and stops real fleetwave processes (nats-server, controller, agents) on loopback
 // for the integration tests, the demo and the benchmarks.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { freePort } from '../../agent/ports.js';
 import { AdminServiceClient, type AgentInfo, type Instance, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
+import { canConnect, startNats, type Nats, type NatsPermissions, type NatsUsers } from './nats.js';
+import { Proc, spawnProc } from './proc.js';
+import { waitFor } from './wait.js';
+
+// Suites import these from here too; each has one home (wait.ts, nats.ts, proc.ts).
+export { canConnect, Proc, startNats, waitFor, type Nats, type NatsPermissions, type NatsUsers };
 
 /** The repository root, whether this file runs from source (vitest) or from dist/. */
 export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
@@ -26,151 +31,6 @@ function findRepoRoot(from: string): string {
 
 /** A free TCP port on 127.0.0.1 (the agent's own finder). */
 export { freePort };
-
-/** Polls `check` every 25 ms until it returns a truthy value, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** A child process whose output goes to a log file (or is kept in memory) and that can be stopped. */
-export class Proc {
-  readonly exited: Promise<number | null>;
-  private output = '';
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-    logFile?: string,
-  ) {
-    if (logFile) {
-      mkdirSync(dirname(logFile), { recursive: true });
-      const out = createWriteStream(logFile, { flags: 'a' });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
-    } else {
-      const keep = (chunk: Buffer) => {
-        this.output = (this.output + chunk.toString()).slice(-20_000);
-      };
-      child.stdout?.on('data', keep);
-      child.stderr?.on('data', keep);
-    }
-    this.exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? (signal ? -1 : null))));
-  }
-
-  get pid(): number {
-    return this.child.pid ?? -1;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** The last output kept in memory (when no log file was given). */
-  tail(): string {
-    return this.output;
-  }
-
-  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
-  async stop(graceMs = 10_000): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  async kill(): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-}
-
-function spawnProc(name: string, command: string, args: string[], logFile?: string): Proc {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
-  return new Proc(name, child, logFile);
-}
-
-export interface Nats {
-  url: string;
-  port: number;
-  proc: Proc;
-  stop(): Promise<void>;
-  /** Starts nats-server again on the same port and store (after stop). */
-  restart(): Promise<void>;
-}
-
-/** What a NATS user may publish and subscribe to (nats-server's `permissions` block); everything when absent. */
-export interface NatsPermissions {
-  publish?: { allow?: string[]; deny?: string[] };
-  subscribe?: { allow?: string[]; deny?: string[] };
-}
-
-/** Users a nats-server started with `auth` accepts; nobody else may connect. */
-export interface NatsUsers {
-  users: Array<{ user: string; password: string; permissions?: NatsPermissions }>;
-}
-
-/** A real nats-server with JetStream on a free loopback port, storing under `dir`; with `auth`, only those users get in. */
-export async function startNats(dir: string, logFile?: string, auth?: NatsUsers): Promise<Nats> {
-  mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const config: string[] = [];
-  if (auth) {
-    const file = join(dir, 'auth.conf');
-    const permissions = (u: NatsUsers['users'][number]) => (u.permissions ? `, permissions: ${JSON.stringify(u.permissions)}` : '');
-    const users = auth.users.map((u) => `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${permissions(u)} }`).join('\n');
-    writeFileSync(file, `authorization {\n  users = [\n${users}\n  ]\n}\n`);
-    config.push('-c', file);
-  }
-  const launch = async (): Promise<Proc> => {
-    const proc = spawnProc('nats-server', 'nats-server', [...config, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], logFile);
-    await waitFor(`nats-server on port ${port}`, async () => {
-      if (!proc.running) throw new Error(`nats-server exited: ${proc.tail()}`);
-      return (await canConnect(port)) || undefined;
-    });
-    return proc;
-  };
-  const nats: Nats = {
-    url: `nats://127.0.0.1:${port}`,
-    port,
-    proc: await launch(),
-    stop: () => nats.proc.stop(),
-    restart: async () => {
-      nats.proc = await launch();
-    },
-  };
-  return nats;
-}
-
-/** True when something accepts TCP connections on 127.0.0.1:`port`. */
-export function canConnect(port: number): Promise<boolean> {
-  return new Promise((r) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      r(true);
-    });
-    socket.once('error', () => r(false));
-  });
-}
 
 export interface ControllerProc {
   grpcAddress: string;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadGenerator } from '../../examples/demo/load.js';
 import { buildEdition } from '../../examples/demo/package.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
+import { HeldRequest } from '../harness/held-request.js';
 
 const APP = 'shop';
 /** blue: two agents with the default gate; tiny: one agent whose gate holds at most one request. */
@@ -33,6 +34,8 @@ describe('interruption-free releases through the traffic gate', () => {
   let nc: NatsConnection;
 
   const url = (id: string, path = '/') => `http://127.0.0.1:${ports[id]}${path}`;
+  /** Where an agent runs an edition of an app from (a held request's release file goes there). */
+  const editionDir = (id: string, app: string, edition: string) => join(dir, 'agents', id, 'apps', app, 'editions', edition);
   /** The edition a group does not run now: each release flips between 1.0 and 2.0. */
   const other = (group: string) => (current[group] === '1.0' ? '2.0' : '1.0');
 
@@ -116,86 +119,98 @@ describe('interruption-free releases through the traffic gate', () => {
   });
 
   it('lets a slow request that outlives the drain finish on the old edition', async () => {
-    // Given a request that takes 3 s, in flight on t1
+    // Given a slow request in flight on t1 (the app counts it), which ends only when the test lets it go
     const old = current.blue!;
-    const slow = fetch(url('t1', '/slow?ms=3000')).then(async (res) => ({ status: res.status, body: (await res.json()) as { edition: string } }));
+    const slow = new HeldRequest(ports.t1!, editionDir('t1', APP, old));
+    await slow.inFlight();
     const quiesced = nextEvent('quiesce.started', 't1');
     const drained = nextEvent('drained', 't1');
 
-    // When a release with a 500 ms drain restarts t1
-    const { detail } = await release('blue', ['--batches', '2', '--drain', '500ms']);
-
-    // Then the drain gave up after its interval, yet the slow request was answered by the old edition, and the release finished
+    // When a release with a 500 ms drain restarts t1, and the request goes on past the drain's end
+    const done = release('blue', ['--batches', '2', '--drain', '500ms']);
     expect((await quiesced).data.inFlight).toBeGreaterThanOrEqual(1);
     expect((await drained).data).toMatchObject({ timedOut: true });
-    expect(await slow).toEqual({ status: 200, body: expect.objectContaining({ edition: old }) });
-    expect(detail.release?.status).toBe('Released');
+    slow.release();
+
+    // Then the drain gave up after its interval, yet the slow request was answered by the old edition, and the release finished
+    expect(await slow.answer).toEqual({ status: 200, body: expect.objectContaining({ edition: old }) });
+    expect((await done).detail.release?.status).toBe('Released');
   });
 
   it('holds a request that arrives during the reset and answers it from the new edition', async () => {
-    // Given t1 about to be quiesced
+    // Given t1 quiesced, its drain held open by a request in flight
+    const blocker = new HeldRequest(ports.t1!, editionDir('t1', APP, current.blue!));
+    await blocker.inFlight();
     const quiesced = nextEvent('quiesce.started', 't1');
-    const done = release('blue', ['--batches', '2', '--drain', '2s']);
-
-    // When a request arrives once its gate is quiesced
+    const done = release('blue', ['--batches', '2', '--drain', '120s']);
     await quiesced;
-    const sent = Date.now();
-    const res = await fetch(url('t1'));
-    const body = (await res.json()) as { edition: string };
 
-    // Then it waited for the new edition (which takes half a second to start) instead of failing
+    // When a request arrives then, it is held by the gate (not refused, not sent to the old edition)
+    const from = events.length;
+    const answer = fetch(url('t1')).then(async (res) => ({ status: res.status, body: (await res.json()) as { edition: string } }));
+    await waitFor('the gate to hold the request', () =>
+      events.slice(from).some((e) => e.type === 'io.fleetwave.instance.drain.progress' && e.instance === 't1' && Number(e.data.held) >= 1),
+    );
+    blocker.release();
+
+    // Then it waited for the new edition instead of failing
     const { detail, edition } = await done;
-    expect(res.status).toBe(200);
-    expect(body.edition).toBe(edition);
-    expect(Date.now() - sent).toBeGreaterThan(300);
+    expect(await answer).toEqual({ status: 200, body: expect.objectContaining({ edition }) });
     expect(detail.release?.status).toBe('Released');
   });
 
   it('answers 503 with Retry-After when the hold queue is full, without hanging', async () => {
-    // Given t3, whose gate holds at most one request, about to be quiesced
+    // Given t3, whose gate holds at most one request, quiesced with its drain held open by a request in flight
+    const blocker = new HeldRequest(ports.t3!, editionDir('t3', APP, current.tiny!));
+    await blocker.inFlight();
     const quiesced = nextEvent('quiesce.started', 't3');
-    const done = release('tiny', ['--batches', '1', '--drain', '2s']);
+    const done = release('tiny', ['--batches', '1', '--drain', '120s']);
     await quiesced;
 
     // When three requests arrive during the reset
-    const started = Date.now();
-    const answers = await Promise.all([0, 1, 2].map(async () => {
+    const answers = [0, 1, 2].map(async () => {
       const res = await fetch(url('t3'));
-      return { status: res.status, retryAfter: res.headers.get('retry-after'), ms: Date.now() - started, body: await res.text() };
-    }));
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.text() };
+    });
+    const settled: Array<{ status: number; retryAfter: string | null; body: string }> = [];
+    for (const a of answers) void a.then((r) => settled.push(r), () => undefined);
 
-    // Then one is held and answered by the new edition; the others are refused at once with Retry-After
-    const { edition } = await done;
-    const held = answers.filter((a) => a.status === 200);
-    const refused = answers.filter((a) => a.status === 503);
-    expect(held).toHaveLength(1);
-    expect(JSON.parse(held[0]!.body)).toMatchObject({ edition });
-    expect(refused).toHaveLength(2);
-    for (const r of refused) {
+    // Then two are refused at once with Retry-After, while the drain is still held open (nothing waits for it)
+    await waitFor('two refusals', () => settled.filter((r) => r.status === 503).length === 2);
+    expect(settled).toHaveLength(2);
+    for (const r of settled) {
       expect(r.retryAfter).toBe('1');
       expect(r.body).toMatch(/queue is full/);
-      expect(r.ms).toBeLessThan(2000);
     }
+
+    // And the one held is answered by the new edition once the drain ends
+    blocker.release();
+    const { edition } = await done;
+    const all = await Promise.all(answers);
+    const held = all.filter((a) => a.status === 200);
+    expect(held).toHaveLength(1);
+    expect(JSON.parse(held[0]!.body)).toMatchObject({ edition });
   });
 
   it('lets an app that opted out of the gate drain itself through its hook and in-flight count', async () => {
-    // Given a 1.5 s request in flight on the self-draining app, which listens on the service port itself
+    // Given a slow request in flight on the self-draining app (which listens on the service port itself)
     const old = current.solo!;
-    const slow = fetch(url('t4', '/slow?ms=1500')).then(async (res) => ({ status: res.status, body: (await res.json()) as { edition: string } }));
+    const slow = new HeldRequest(ports.t4!, editionDir('t4', SOLO, old));
+    await slow.inFlight();
     const quiesced = nextEvent('quiesce.started', 't4');
     const drained = nextEvent('drained', 't4');
-    const done = release('solo', ['--batches', '1', '--drain', '10s'], undefined, SOLO);
+    const done = release('solo', ['--batches', '1', '--drain', '120s'], undefined, SOLO);
 
     // When the agent quiesces it: the hook turned its health to 503, and nothing holds new requests (the old edition answers)
     expect((await quiesced).data.inFlight).toBeGreaterThanOrEqual(1);
     expect((await fetch(url('t4', '/healthz'))).status).toBe(503);
     expect(((await (await fetch(url('t4'))).json()) as { edition: string }).edition).toBe(old);
+    slow.release();
 
-    // Then the drain ended when the app reported 0 in flight (not on the 10 s interval), and the new edition serves
+    // Then the drain ended when the app reported 0 in flight (not on the 120 s interval), and the new edition serves
     const { detail, edition } = await done;
     expect((await drained).data).toMatchObject({ timedOut: false, inFlight: 0 });
-    expect(Number((await drained).data.elapsedMs)).toBeLessThan(10_000);
-    expect(await slow).toEqual({ status: 200, body: expect.objectContaining({ edition: old }) });
+    expect(await slow.answer).toEqual({ status: 200, body: expect.objectContaining({ edition: old }) });
     expect(detail.release?.status).toBe('Released');
     expect(((await (await fetch(url('t4'))).json()) as { edition: string }).edition).toBe(edition);
   });

@@ -2,6 +2,7 @@
 // rollback over a paused or waiting release, racing creates, change records, and bad input that changes nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../harness/fleet.js';
+import { HeldRequest } from '../../harness/held-request.js';
 import { expectOneLineError, ModelFleet, START_TIMEOUT_MS } from './setup.js';
 
 const APPS = ['pause', 'cancel', 'reject', 'over', 'race', 'bad'];
@@ -20,11 +21,17 @@ describe('operator actions', () => {
   it('pause is Suspending while an instance is mid-pipeline, then Suspended; resume finishes the release', async () => {
     await mf.createApp('pause', ['1.0', '2.0']);
     await mf.deploy('pause', '1.0', 'blue');
-    // A full drain keeps b1 mid-pipeline long enough to pause it there
-    const id = await mf.create('pause', '2.0', ['--group', 'blue', '--batches', '1', '--max-unavailable', '1', '--drain', '3s', '--full-drain']);
-    await waitFor('b1 to drain', async () => (await mf.admin.release(id)).instances.some((i) => i.step === 'drain'));
+    // A request in flight on each instance holds its drain open (the drain interval is far longer) until the test
+    // lets it go, so the first instance is mid-pipeline for as long as the pause takes to arrive.
+    const held = ['b1', 'b2'].map((b) => new HeldRequest(mf.ports[b]!.pause!, mf.editionDir(b, 'pause', '1.0')));
+    for (const h of held) await h.inFlight();
+    const id = await mf.create('pause', '2.0', ['--group', 'blue', '--batches', '1', '--max-unavailable', '1', '--drain', '120s']);
+    await waitFor('an instance to drain', async () => (await mf.admin.release(id)).instances.some((i) => i.step === 'drain'));
     expect(await mf.ok(['release', 'pause', id, '--comment', 'dinner'])).toMatch(/: Suspending/);
+    expect((await mf.admin.release(id)).release?.status).toBe('Suspending');
+    for (const h of held) h.release();
     const suspended = await mf.expectStatus(id, 'Suspended');
+    for (const h of held) expect(await h.answer).toMatchObject({ status: 200, body: { edition: '1.0' } });
     expect(suspended.instances.map((i) => i.status).sort()).toEqual(['pending', 'released']);
     expectOneLineError(await mf.cli(['release', 'pause', id]), /is Suspended; cannot pause/);
 
