@@ -58,8 +58,9 @@ const CORE_MOVES = [
   'batch: waiting -> running',
   'batch: running -> failed',
   'instance: in progress -> failed',
-  'instance: in progress -> rolled back',
-  'instance: released -> rolled back',
+  'instance: in progress -> rolling back',
+  'instance: released -> rolling back',
+  'instance: rolling back -> rolled back',
   'instance: failed -> pending',
 ];
 
