@@ -7,6 +7,7 @@ import {
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
+  ErrorCode,
   nanos,
   RetentionPolicy,
   StorageType,
@@ -26,39 +27,65 @@ const INGEST_MAX_MSG_BYTES = 64 * 1024;
 /** A message a killed controller had taken comes back to its successor this soon (acks normally take milliseconds). */
 const ACK_WAIT_MS = 5_000;
 const WARN_EVERY_MS = 10_000;
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 10_000;
 
 /**
  * Starts reading ingest subjects; returns how to stop. Never throws: without JetStream it falls back to core NATS.
  * `handle` calls `done` once the message may be forgotten: at once when refused, once republished and confirmed when
  * believed, so a controller killed in between gets it again (the published copy keeps its id: duplicates are dropped).
+ *
+ * A JetStream that is there but slow to answer (a loaded host, a server still recovering its streams) is asked
+ * again rather than given up for live reading: live reading would skip what waits in the queue, the events agents
+ * published while no controller read them.
  */
 export async function consumeIngest(nc: NatsConnection, log: Logger, handle: (m: IngestMessage, done: () => void) => void): Promise<() => void> {
-  try {
-    const jsm = await nc.jetstreamManager({ timeout: 5_000 });
-    await ensureIngestQueue(jsm);
-    const consumer = await nc.jetstream().consumers.get(INGEST_STREAM_NAME, DURABLE);
-    const messages = await consumer.consume({
-      callback: (m) => {
-        handle({ subject: m.subject, payload: m.data, signature: signatureOf(m.headers) }, () => {
-          try {
-            m.ack();
-          } catch {
-            // Disconnected: the queue delivers it again after the ack wait.
-          }
-        });
-      },
-    });
-    return once(() => void messages.close().catch(() => {}));
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'jetstream ingest queue unavailable; reading agent events live only');
-    const sub = nc.subscribe(INGEST_SUBJECTS, {
-      callback: (subErr, msg) => {
-        if (subErr) return log.warn({ err: subErr.message }, 'nats ingest subscription error');
-        handle({ subject: msg.subject, payload: msg.data, signature: signatureOf(msg.headers) }, () => {});
-      },
-    });
-    return once(() => sub.unsubscribe());
+  for (let delayMs = RETRY_MIN_MS; ; delayMs = Math.min(RETRY_MAX_MS, delayMs * 2)) {
+    try {
+      return await consumeQueue(nc, handle);
+    } catch (err) {
+      if (nc.isClosed()) return () => {};
+      if (!isTransient(err)) return consumeLive(nc, log, handle, err);
+      log.warn({ err: (err as Error).message, retryInMs: delayMs }, 'jetstream ingest queue did not answer; asking again');
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
   }
+}
+
+async function consumeQueue(nc: NatsConnection, handle: (m: IngestMessage, done: () => void) => void): Promise<() => void> {
+  const jsm = await nc.jetstreamManager({ timeout: 5_000 });
+  await ensureIngestQueue(jsm);
+  const consumer = await nc.jetstream().consumers.get(INGEST_STREAM_NAME, DURABLE);
+  const messages = await consumer.consume({
+    callback: (m) => {
+      handle({ subject: m.subject, payload: m.data, signature: signatureOf(m.headers) }, () => {
+        try {
+          m.ack();
+        } catch {
+          // Disconnected: the queue delivers it again after the ack wait.
+        }
+      });
+    },
+  });
+  return once(() => void messages.close().catch(() => {}));
+}
+
+/** A server without JetStream: agents' events are read as they come (none kept while the controller is away). */
+function consumeLive(nc: NatsConnection, log: Logger, handle: (m: IngestMessage, done: () => void) => void, why: unknown): () => void {
+  log.warn({ err: (why as Error).message }, 'jetstream ingest queue unavailable; reading agent events live only');
+  const sub = nc.subscribe(INGEST_SUBJECTS, {
+    callback: (subErr, msg) => {
+      if (subErr) return log.warn({ err: subErr.message }, 'nats ingest subscription error');
+      handle({ subject: msg.subject, payload: msg.data, signature: signatureOf(msg.headers) }, () => {});
+    },
+  });
+  return once(() => sub.unsubscribe());
+}
+
+/** A timeout says JetStream is slow, not absent (absent answers at once: no responders, or "not enabled"). */
+function isTransient(err: unknown): boolean {
+  const code = String((err as { code?: unknown }).code ?? '');
+  return code === ErrorCode.Timeout || /timeout/i.test((err as Error).message ?? '');
 }
 
 /** Stopping is asked for both by stop() and by the connection closing. */

@@ -112,8 +112,12 @@ export class NatsBridge {
       this.log.info({ url: this.o.url }, 'nats connected');
       void this.watchStatus(nc);
       await this.ensureStream(nc);
-      this.stopIngest = await consumeIngest(nc, this.log, (m, done) => this.onIngest(m, done));
       this.outbox.connectedTo(nc);
+      // In the background: a slow JetStream is asked again, and release events must not wait for it meanwhile.
+      void consumeIngest(nc, this.log, (m, done) => this.onIngest(m, done)).then((stop) => {
+        if (this.stopped || nc.isClosed()) return stop();
+        this.stopIngest = stop;
+      });
       void nc.closed().then((err) => {
         if (this.nc === nc) this.nc = null;
         this.stopIngest?.();
