@@ -1,10 +1,9 @@
 // Unsafe tarballs (hand-built headers, as an attacker would make them) are refused before anything is written.
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PackageError } from '../../common/errors.js';
-import { tempDir } from '../test-support.js';
+import { rawTarball, tempDir } from '../test-support.js';
 import { checkEntries, extractPackage } from './extract.js';
 
 interface RawEntry {
@@ -15,38 +14,9 @@ interface RawEntry {
   body?: string;
 }
 
-function header(entry: RawEntry, size: number): Buffer {
-  const h = Buffer.alloc(512);
-  const put = (text: string, offset: number, length: number) => h.write(text, offset, length, 'utf8');
-  const octal = (value: number, offset: number, length: number) => put(value.toString(8).padStart(length - 1, '0') + '\0', offset, length);
-  put(entry.path, 0, 100);
-  octal(entry.type === '5' ? 0o755 : 0o644, 100, 8);
-  octal(0, 108, 8);
-  octal(0, 116, 8);
-  octal(size, 124, 12);
-  octal(1_700_000_000, 136, 12);
-  put('        ', 148, 8);
-  put(entry.type, 156, 1);
-  put(entry.linkpath ?? '', 157, 100);
-  put('ustar\0', 257, 6);
-  put('00', 263, 2);
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
-  return h;
-}
-
 /** A gzipped tar built byte by byte, so it can hold what tar's own writer would never produce. */
 function tarball(dir: string, name: string, entries: RawEntry[]): string {
-  const blocks: Buffer[] = [];
-  for (const entry of entries) {
-    const body = Buffer.from(entry.body ?? '');
-    blocks.push(header(entry, body.length), body, Buffer.alloc((512 - (body.length % 512)) % 512));
-  }
-  blocks.push(Buffer.alloc(1024));
-  const file = join(dir, `${name}.tar.gz`);
-  writeFileSync(file, gzipSync(Buffer.concat(blocks)));
-  return file;
+  return rawTarball(join(dir, `${name}.tar.gz`), entries);
 }
 
 describe('extractPackage', () => {

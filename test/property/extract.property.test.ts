@@ -3,12 +3,12 @@
 import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, isAbsolute } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PackageError } from '../../common/errors.js';
 import { checkEntries, extractPackage, type ArchiveEntry } from '../../agent/package/extract.js';
 import { runs } from './seed.js';
+import { rawTarball } from '../../agent/test-support.js';
 
 /** ustar typeflags and the names tar reports for them. */
 const TYPES = { '0': 'File', '5': 'Directory', '2': 'SymbolicLink', '1': 'Link', '3': 'CharacterDevice', '6': 'FIFO' } as const;
@@ -31,35 +31,12 @@ const entryArb: fc.Arbitrary<Entry> = fc.record({
   linkpath: pathArb,
 });
 
-function header(e: Entry, size: number): Buffer {
-  const h = Buffer.alloc(512);
-  const put = (text: string, offset: number, length: number) => h.write(text, offset, length, 'utf8');
-  const octal = (value: number, offset: number, length: number) => put(value.toString(8).padStart(length - 1, '0') + '\0', offset, length);
-  put(e.path, 0, 100);
-  octal(e.flag === '5' ? 0o755 : 0o644, 100, 8);
-  octal(0, 108, 8);
-  octal(0, 116, 8);
-  octal(size, 124, 12);
-  octal(1_700_000_000, 136, 12);
-  put('        ', 148, 8);
-  put(e.flag, 156, 1);
-  if (e.flag === '1' || e.flag === '2') put(e.linkpath, 157, 100);
-  put('ustar\0', 257, 6);
-  put('00', 263, 2);
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
-  return h;
-}
-
+/** A hand-built tar.gz of the entries (a link's target only on links; a file holds one byte). */
 function tarball(file: string, entries: Entry[]): void {
-  const blocks: Buffer[] = [];
-  for (const e of entries) {
-    const body = Buffer.from(e.flag === '0' ? 'x' : '');
-    blocks.push(header(e, body.length), body, Buffer.alloc((512 - (body.length % 512)) % 512));
-  }
-  blocks.push(Buffer.alloc(1024));
-  writeFileSync(file, gzipSync(Buffer.concat(blocks)));
+  rawTarball(
+    file,
+    entries.map((e) => ({ path: e.path, type: e.flag, linkpath: e.flag === '1' || e.flag === '2' ? e.linkpath : '', body: e.flag === '0' ? 'x' : '' })),
+  );
 }
 
 /** Every path under `dir` (not following symlinks). */
