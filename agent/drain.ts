@@ -17,8 +17,11 @@ const PROGRESS_INTERVAL_MS = 250;
 /** Under heavy traffic the count changes constantly; change-driven progress is throttled to this. */
 const CHANGE_MIN_GAP_MS = 50;
 
-/** Starts watching; returns a function that stops it without publishing `drained`. */
-export function watchDrain(source: DrainSource, app: string, drainMs: number, events: EventSink): () => void {
+/**
+ * Starts watching; returns a function that stops it without publishing `drained`. `quiesceCommandId` goes into
+ * `drained`, so the controller ends only the drain of that Quiesce (a late copy of an older one ends nothing).
+ */
+export function watchDrain(source: DrainSource, app: string, drainMs: number, events: EventSink, quiesceCommandId = ''): () => void {
   const started = Date.now();
   let lastPublished = 0;
   let lastCount = -1;
@@ -31,7 +34,7 @@ export function watchDrain(source: DrainSource, app: string, drainMs: number, ev
   };
   const finish = (timedOut: boolean): void => {
     stop();
-    events.publish(app, 'drained', { inFlight: source.inFlight, timedOut, elapsedMs: Date.now() - started });
+    events.publish(app, 'drained', { inFlight: source.inFlight, timedOut, elapsedMs: Date.now() - started, quiesceCommandId });
   };
   const onChange = (count: number): void => {
     if (count === 0) return finish(false);

@@ -97,7 +97,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     auth: options.natsAuth,
     logger: log,
     hub,
-    onDrained: (app, instance) => engine?.drained(app, instance),
+    onDrained: (app, instance, quiesceCommandId) => engine?.drained(app, instance, quiesceCommandId),
     validate: (message) => validateIngest(message, { requireSignature: !options.insecure, agentKey: (id) => store.agentEventKey(id) }),
     onRejected: (reason) => metrics.eventsRejected.inc({ reason }),
     requireAuth: requireNatsAuth,

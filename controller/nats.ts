@@ -19,7 +19,8 @@ export interface NatsBridgeOptions {
   logger: Logger;
   hub: EventHub;
   /** An agent published `drained` for an instance (and the event passed validation). */
-  onDrained: (app: string, instance: string) => void;
+  /** An agent published `drained` for an instance; `quiesceCommandId` names the Quiesce it ends ('' from older agents). */
+  onDrained: (app: string, instance: string, quiesceCommandId: string) => void;
   /** Decides whether an agent's event is believed (validateIngest with the store's agent keys). */
   validate: (message: IngestMessage) => Validation;
   /** An agent's event was refused. */
@@ -196,7 +197,7 @@ export class NatsBridge {
     this.o.hub.publish(subject, event);
     this.o.onEvent?.('received');
     this.outbox.publish(subject, this.encoder.encode(JSON.stringify(event)), event.id, undefined, done);
-    if (event.type === DRAINED_TYPE) this.o.onDrained(app, instance);
+    if (event.type === DRAINED_TYPE) this.o.onDrained(app, instance, String(event.data?.quiesceCommandId ?? ''));
   }
 }
 

@@ -19,7 +19,7 @@ export const quiesce: CommandHandler<'quiesce'> = {
       // The app opted out of the gate: it is told through its hook and reports its own in-flight count.
       const { instance } = ctx;
       const source = await SelfDrain.quiesce({ app: instance.app, port: instance.appPort, pid: instance.supervisor.pid, spec: spec!, logger: ctx.logger });
-      const stop = watchDrain(source, ctx.command.app, drainMs, ctx.events);
+      const stop = watchDrain(source, ctx.command.app, drainMs, ctx.events, ctx.command.commandId);
       watchers.set(gate, () => {
         stop();
         source.close();
@@ -28,7 +28,7 @@ export const quiesce: CommandHandler<'quiesce'> = {
       // Durable first: an agent restarted before the next HealthCheck must come back quiesced, not open.
       await ctx.state.updateApp(ctx.command.app, { quiesced: true });
       gate.quiesce();
-      watchers.set(gate, watchDrain(gate, ctx.command.app, drainMs, ctx.events));
+      watchers.set(gate, watchDrain(gate, ctx.command.app, drainMs, ctx.events, ctx.command.commandId));
     }
     return { activeEdition: ctx.instance.activeEdition };
   },

@@ -116,6 +116,22 @@ describe('drain', () => {
     expect(store.getRelease(id).status).toBe('Released');
   });
 
+  it('ends only on the drained of the current Quiesce: a late copy of an older one ends nothing', () => {
+    fleet.drainedOnQuiesce = false;
+    release({ group: 'east', batches: 1, drainMs: 60_000 });
+    fleet.pump(engine);
+    expect(fleet.kinds('a1')).toEqual(['DownloadPackage', 'Quiesce']);
+    // A drained redelivered from the ingest queue after a controller restart, of a Quiesce that is not the current one
+    engine.drained('shop', 'a1', 'cmd-of-an-older-quiesce');
+    fleet.pump(engine);
+    expect(fleet.kinds('a1')).toEqual(['DownloadPackage', 'Quiesce']);
+    // The current Quiesce's drained ends the drain at once
+    const quiesce = fleet.sent.find((s) => s.agentId === 'a1' && s.kind === 'Quiesce')!;
+    engine.drained('shop', 'a1', quiesce.command.commandId);
+    fleet.pump(engine);
+    expect(fleet.kinds('a1')).toEqual(['DownloadPackage', 'Quiesce', 'RestartApp', 'HealthCheck']);
+  });
+
   it('otherwise ends when the drainage interval passes', () => {
     fleet.drainedOnQuiesce = false;
     const id = release({ group: 'east', batches: 1, drainMs: 20_000 });

@@ -210,8 +210,8 @@ export class ReleaseEngine {
   }
 
   /** The agent published `drained` for the instance (possibly before its Quiesce result). */
-  drained(app: string, instance: string): void {
-    const releaseId = this.store.recordDrained(app, instance);
+  drained(app: string, instance: string, quiesceCommandId = ''): void {
+    const releaseId = this.store.recordDrained(app, instance, quiesceCommandId);
     if (releaseId) this.reconcile(releaseId);
   }
 

@@ -363,7 +363,7 @@ export class Store {
   // ── drain and deadlines ──────────────────────────────────────────────────
 
   /** Records a `drained` event for the instance's active release if it is quiescing or draining; returns the release id. */
-  recordDrained(app: string, instance: string): string | null {
+  recordDrained(app: string, instance: string, quiesceCommandId = ''): string | null {
     return this.transaction(() => {
       const row = this.db
         .prepare(
@@ -373,6 +373,15 @@ export class Store {
         )
         .get(app, instance) as { release_id: string } | undefined;
       if (!row) return null;
+      // A late `drained` (redelivered from the ingest queue after a controller restart) of an earlier Quiesce must
+      // not end this drain: only the newest Quiesce of this instance in this release counts. Older agents send no id.
+      if (quiesceCommandId) {
+        const latest = this.db
+          .prepare(`SELECT command_id FROM outbox WHERE release_id = ? AND instance = ? AND kind = 'Quiesce' ORDER BY created_unix_ms DESC, rowid DESC LIMIT 1`)
+          .pluck()
+          .get(row.release_id, instance) as string | undefined;
+        if (latest !== quiesceCommandId) return null;
+      }
       this.db.prepare('UPDATE release_instances SET drained = 1 WHERE release_id = ? AND instance = ?').run(row.release_id, instance);
       return row.release_id;
     });
