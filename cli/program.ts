@@ -17,7 +17,6 @@ import { registerFleetCommands } from './commands/fleet.js';
 import { registerReleaseCommands } from './commands/release.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerTokenCommands } from './commands/token.js';
-import { QuietExit } from './commands/shared.js';
 import type { Io } from './io.js';
 
 export const EXIT_OK = 0;
@@ -70,7 +69,6 @@ export async function runProgram(args: string[], io: Io, daemons: Registration[]
 
 /** The one place an error becomes a line on stderr and an exit code. */
 export function reportError(err: unknown, io: Io): number {
-  if (err instanceof QuietExit) return err.code;
   if (err instanceof CommanderError) {
     // Help and version were asked for; `commander.help` is help shown for a missing verb.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;

@@ -44,11 +44,3 @@ export function connectionOf(cmd: Command, io: Io): Connection {
   const pick = (key: string) => (cmd.opts()[key] ?? root.opts()[key]) as never;
   return resolveConnection({ ca: pick('ca'), tls: pick('tls'), token: pick('token') }, io.env);
 }
-
-/** Ends the CLI with an exit code and nothing more to say (e.g. watch of a failed release). */
-export class QuietExit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-    this.name = 'QuietExit';
-  }
-}
