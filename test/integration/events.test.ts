@@ -198,8 +198,12 @@ describe('events that say what happened', () => {
     let mark = events.length;
     e3.proc.child.kill('SIGSTOP');
     const { at } = await next('e3 unreachable', mark, isFrom('e3', 'io.fleetwave.instance.unreachable'), 15_000);
+    // One event per instance, published one after the other: wait for all of them before looking
+    const lost = await waitFor('e3 unreachable on each of its instances', () => {
+      const seen = events.slice(at).filter(isFrom('e3', 'io.fleetwave.instance.unreachable'));
+      return seen.length >= APPS.length ? seen : undefined;
+    }, 15_000);
     e3.proc.child.kill('SIGCONT');
-    const lost = events.slice(at).filter(isFrom('e3', 'io.fleetwave.instance.unreachable'));
     expect(lost.map((e) => e.subject).sort()).toEqual(APPS.map((app) => `fleetwave.events.${app}.instance.e3`).sort());
     for (const e of lost) {
       expect(e.source).toBe('fleetwave/controller');
