@@ -66,6 +66,9 @@ describe('events that say what happened', () => {
   async function settle(id: string, status: string) {
     const detail = await fleet.adminClient.waitForRelease(id, [status, 'Released', 'Release failed', 'Rolled back', 'Rollback failed']);
     expect(detail.release?.status, detail.release?.message).toBe(status);
+    // The events of the release come before its last status change on the controller's one connection: once that
+    // change is here, so are they.
+    await next(`${id} ${status} on NATS`, 0, (e) => e.type === 'io.fleetwave.release.status.changed' && e.data.release === id && e.data.to === status);
     return detail;
   }
 
@@ -142,8 +145,8 @@ describe('events that say what happened', () => {
     const revert = steps.filter((e) => e.data.phase === 'revert');
     expect(revert.length).toBeGreaterThan(0);
     // And the agent's own unhealthy event says why as well
-    const unhealthy = events.find((e) => e.type === 'io.fleetwave.instance.unhealthy' && e.subject.startsWith('fleetwave.events.fail.'));
-    expect(unhealthy?.data).toMatchObject({ edition: 'bad', trigger: 'command', error: expect.stringMatching(/answered 500/) });
+    const { event: unhealthy } = await next('the unhealthy event', 0, (e) => e.type === 'io.fleetwave.instance.unhealthy' && e.subject.startsWith('fleetwave.events.fail.'));
+    expect(unhealthy.data).toMatchObject({ edition: 'bad', trigger: 'command', error: expect.stringMatching(/answered 500/) });
   });
 
   it('reports a rollback as rolling back, with its own steps, in the events and the release detail', async () => {
