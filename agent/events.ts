@@ -46,7 +46,8 @@ export class EventPublisher implements EventSink {
     connect({
       ...auth,
       // A key the controller issues may be voided (rekey) and replaced at re-enrolment: keep trying, do not give up.
-      ignoreAuthErrorAbort: true,
+      // Credentials from flags keep nats.js's default: a wrong password ends in one clear "gave up".
+      ignoreAuthErrorAbort: typeof this.auth === 'function',
       servers: this.url,
       name: `fleetwave-agent-${this.agentId}`,
       reconnect: true,
