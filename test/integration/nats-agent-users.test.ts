@@ -119,4 +119,37 @@ describe('NATS users the controller issues at enrolment', () => {
     // And the controller still is (its own user came from the template)
     expect((await connections(monitorPort)).some((c) => c.name?.includes('controller') || c.authorized_user === 'controller')).toBe(true);
   }, 120_000);
+
+  it('re-keying an agent voids its NATS key; re-enrolled with the rekey token it is back on NATS with a new one', async () => {
+    // Given agent a2 on NATS with its issued key
+    const joinToken = await cli(['token', 'create', 'join2', '--role', 'agent']);
+    const start = (token: string) =>
+      startAgent({
+        id: 'a2', group: 'blue', controller: controller.grpcAddress, natsUrl: nats.url, dataDir: join(dir, 'agents', 'a2'), instances: {},
+        insecure: false, logFile: join(dir, 'agent-a2.log'), args: ['--ca', caFile, '--join-token', token],
+      });
+    let a2 = await start(joinToken);
+    try {
+      const keyOf = async () => (await waitFor('a2 enrolled', () => readFileSync(usersFile, 'utf8').match(/# agent a2\n\s*\{ nkey: (U[A-Z2-7]+)/)?.[1], 20_000));
+      const oldKey = await keyOf();
+      await waitFor('a2 on NATS', async () => (await connections(monitorPort)).some((c) => c.authorized_user === oldKey) || undefined, 20_000);
+      const oldSeed = seedOf('a2');
+      // When an admin re-keys it
+      const rekeyToken = (await cli(['agent', 'rekey', 'a2'])).split(/\s+/).pop()!;
+      // Then its NATS connection is closed and its old key refused
+      await waitFor("a2's old NATS connection closed", async () => !(await connections(monitorPort)).some((c) => c.authorized_user === oldKey) || undefined, 10_000);
+      await waitFor('the old key refused', async () => connectAs(oldSeed).then((nc) => void nc.close(), (err: Error & { code?: string }) => err.code === 'AUTHORIZATION_VIOLATION' || undefined), 10_000);
+      // And once it enrols again with the rekey token, it is on NATS with a new key
+      await a2.stop();
+      a2 = await start(rekeyToken);
+      const newKey = await waitFor('a new key for a2', async () => {
+        const key = readFileSync(usersFile, 'utf8').match(/# agent a2\n\s*\{ nkey: (U[A-Z2-7]+)/)?.[1];
+        return key && key !== oldKey ? key : undefined;
+      }, 20_000);
+      await waitFor('a2 on NATS with its new key', async () => (await connections(monitorPort)).some((c) => c.authorized_user === newKey) || undefined, 20_000);
+      expect(seedOf('a2')).not.toBe(oldSeed);
+    } finally {
+      await a2.stop();
+    }
+  }, 120_000);
 });
