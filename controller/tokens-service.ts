@@ -56,6 +56,14 @@ function actor(call: grpc.ServerUnaryCall<unknown, unknown>): string {
 
 export function createSecurityService(o: SecurityServiceOptions): SecurityServiceServer {
   const { tokens, logger: log } = o;
+  /** The database change stands even if the users file cannot be written; it is written again at the next change or start. */
+  const syncNats = () => {
+    try {
+      o.natsUsers?.sync(tokens.natsAgentUsers());
+    } catch (err) {
+      log.error({ err: String(err) }, 'NATS agent users file not updated: NATS access of enrolled, revoked or re-keyed agents is stale until it is');
+    }
+  };
   return {
     enroll: unary(log, 'Enroll', (req, call) => {
       const peer = call.getPeer();
@@ -68,7 +76,7 @@ export function createSecurityService(o: SecurityServiceOptions): SecurityServic
       try {
         const nkey = o.natsUsers ? newAgentNkey() : undefined;
         const credential = tokens.enrollAgent(req.agentId, join, nkey?.publicKey);
-        o.natsUsers?.sync(tokens.natsAgentUsers());
+        syncNats();
         log.info({ agent: req.agentId, joinToken: join.name, peer, natsNkey: nkey?.publicKey }, 'agent enrolled');
         return { credential, natsNkeySeed: nkey?.seed ?? '' };
       } catch (err) {
@@ -94,7 +102,7 @@ export function createSecurityService(o: SecurityServiceOptions): SecurityServic
       const agentId = req.agentId.trim();
       if (!AGENT_ID.test(agentId)) throw new BadInputError(`agent id '${agentId}' may hold only letters, digits, '.', '_' and '-'`);
       tokens.revokeAgent(agentId);
-      o.natsUsers?.sync(tokens.natsAgentUsers());
+      syncNats();
       const disconnected = o.disconnectAgent(agentId, `revoked by ${actor(call)}`);
       log.warn({ agent: agentId, by: actor(call), disconnected }, 'agent revoked');
       o.recordChange?.({ actor: actor(call), action: 'agent revoke', comment: agentId, result: disconnected ? 'revoked and disconnected' : 'revoked' });
@@ -104,7 +112,7 @@ export function createSecurityService(o: SecurityServiceOptions): SecurityServic
       const agentId = req.agentId.trim();
       if (!AGENT_ID.test(agentId)) throw new BadInputError(`agent id '${agentId}' may hold only letters, digits, '.', '_' and '-'`);
       const { secret, record } = tokens.rekeyAgent(agentId, { ttlMs: req.ttlMs || REKEY_TTL_MS, createdBy: actor(call) });
-      o.natsUsers?.sync(tokens.natsAgentUsers());
+      syncNats();
       const disconnected = o.disconnectAgent(agentId, `re-keyed by ${actor(call)}`);
       log.warn({ agent: agentId, by: actor(call), token: record.name, disconnected }, 'agent re-keyed: old credential void, single-use join token issued');
       o.recordChange?.({ actor: actor(call), action: 'agent rekey', comment: agentId, result: `credential voided; join token ${record.name} issued` });
