@@ -19,7 +19,7 @@ export interface Nats {
   kill(): Promise<void>;
   /** Starts nats-server again on the same port and store (after stop or kill). */
   restart(): Promise<void>;
-  /** Where nats-server writes its pid (SIGHUP there reloads its config). */
+  /** Where nats-server writes its pid (SIGHUP there reloads its config); only with a raw config. */
   pidFile: string;
 }
 
@@ -42,8 +42,9 @@ export async function startNats(dir: string, logFile?: string, auth?: NatsUsers,
   mkdirSync(dir, { recursive: true });
   const listenPort = port ?? (await freePort());
   const pidFile = join(dir, 'nats.pid');
-  const config: string[] = ['-P', pidFile];
+  const config: string[] = [];
   if (rawConfig !== undefined) {
+    config.push('-P', pidFile);
     // The caller's own config text (e.g. an `include` of a users file); relative includes resolve from `dir`.
     // JetStream goes in the file: nats-server 2.9 shuts JetStream down on a reload (SIGHUP) when only -js enabled it.
     const file = join(dir, 'nats.conf');
