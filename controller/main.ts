@@ -62,11 +62,11 @@ export function grpcServerOptions(maxMessageBytes: number): grpc.ChannelOptions 
 export async function runController(input: RawControllerOptions | ControllerOptions, logger?: Logger): Promise<RunningController> {
   const options = compileControllerOptions(input);
   const log = logger ?? createLogger({ name: 'controller', format: options.logFormat, level: options.logLevel });
-  // A NATS anyone may publish on makes every agent event forgeable: refused before anything starts (an unreachable
-  // one is checked by the bridge once it connects).
   // The users file first: nats-server includes it, so at the very first start it cannot start until the file exists.
   const natsUsers = options.natsAgentUsers ? new NatsUsersFile(options.natsAgentUsers, log) : undefined;
   natsUsers?.ensureExists();
+  // A NATS anyone may publish on makes every agent event forgeable: refused before anything starts (an unreachable
+  // one is checked by the bridge once it connects).
   const requireNatsAuth = !options.insecure && !options.natsInsecure;
   if (requireNatsAuth && (await natsRequiresAuth(options.natsUrl, options.natsAuth)) === false) throw new ConflictError(NATS_OPEN_MESSAGE);
   mkdirSync(artifactsDir(options.dataDir), { recursive: true, mode: 0o700 });

@@ -78,7 +78,7 @@ describe('NATS users the controller issues at enrolment', () => {
     await agent?.stop();
     await controller?.stop();
     await nats?.stop();
-    if (!process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('lets the agent publish with its issued nkey, and revoking it closes its NATS connection and refuses its key', async () => {
