@@ -7,16 +7,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { nkeyAuthenticator } from 'nats';
 import { credentials as grpcCredentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { FleetwaveError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { channelCredentials } from '../common/tls.js';
 import { mismatchFromDetails } from '../common/tls-mismatch.js';
-import { SecurityServiceClient } from '../proto/gen/fleetwave/v1/security.js';
+import { SecurityServiceClient, type EnrollResponse } from '../proto/gen/fleetwave/v1/security.js';
+import type { NatsAuth } from '../common/nats-auth.js';
 import { writeAtomically } from './json-file.js';
 import type { DownloadAccess } from './package/fetch.js';
 
 export const CREDENTIAL_FILE = 'credential.json';
+/** The NATS user nkey seed the controller issued at enrolment (--nats-agent-users), mode 0600. */
+export const NATS_SEED_FILE = 'nats.seed';
 const ENROLL_TIMEOUT_MS = 10_000;
 /** Enrolment answers that only an admin can change (new token, `agent rekey`), unlike an unreachable controller. */
 const REFUSALS: number[] = [status.UNAUTHENTICATED, status.PERMISSION_DENIED, status.ALREADY_EXISTS, status.RESOURCE_EXHAUSTED];
@@ -63,7 +67,10 @@ export function controllerLink(o: LinkOptions, log: Logger): ControllerLink {
       if (credential === undefined && !stale) credential = await readCredential(file);
       if (credential === undefined || (stale && o.joinToken)) {
         if (!o.joinToken) throw new EnrolmentRefusedError(`no credential in ${file} and no join token to enrol with (--join-token-file or FLEETWAVE_JOIN_TOKEN)`);
-        credential = await enroll(o, credentials);
+        const enrolled = await enroll(o, credentials);
+        credential = enrolled.credential;
+        // The seed first: once credential.json exists a restarted agent would not enrol again to get it.
+        if (enrolled.natsNkeySeed) await writeAtomically(join(o.dataDir, NATS_SEED_FILE), enrolled.natsNkeySeed + '\n');
         await saveCredential(file, { agentId: o.id, credential });
         stale = false;
         log.info({ controller: o.controller }, 'enrolled with the join token; credential stored');
@@ -118,12 +125,28 @@ async function saveCredential(file: string, content: { agentId: string; credenti
   await writeAtomically(file, JSON.stringify(content) + '\n');
 }
 
-function enroll(o: LinkOptions, credentials: ChannelCredentials): Promise<string> {
+/**
+ * NATS auth with the seed the controller issued, read at every (re)connect so a re-enrolment's new seed is used;
+ * null when there is none (a controller without --nats-agent-users).
+ */
+export function issuedNatsAuth(dataDir: string): NatsAuth | null {
+  const file = join(dataDir, NATS_SEED_FILE);
+  if (!existsSync(file)) return null;
+  let seed = readFileSync(file, 'utf8').trim();
+  return {
+    authenticator: nkeyAuthenticator(() => {
+      if (existsSync(file)) seed = readFileSync(file, 'utf8').trim();
+      return new TextEncoder().encode(seed);
+    }),
+  };
+}
+
+function enroll(o: LinkOptions, credentials: ChannelCredentials): Promise<EnrollResponse> {
   const client = new SecurityServiceClient(o.controller, credentials);
-  return new Promise<string>((resolve, reject) => {
+  return new Promise<EnrollResponse>((resolve, reject) => {
     client.enroll({ joinToken: o.joinToken, agentId: o.id }, new Metadata(), { deadline: Date.now() + ENROLL_TIMEOUT_MS }, (err: ServiceError | null, res) => {
       client.close();
-      if (!err) return resolve(res.credential);
+      if (!err) return resolve(res);
       const refused = REFUSALS.includes(err.code);
       const plaintext = mismatchFromDetails(true, err.details ?? '') === 'speaks-plaintext';
       const why = plaintext ? 'the controller does not speak TLS (it runs --insecure); start the agent with --insecure, or give the controller TLS' : err.details || err.message;

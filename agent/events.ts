@@ -29,7 +29,8 @@ export class EventPublisher implements EventSink {
     private readonly url: string,
     private readonly agentId: string,
     private readonly logger: Logger,
-    private readonly auth: NatsAuth = {},
+    /** A function: decided when connecting (the controller may issue a NATS key only at enrolment, after start-up). */
+    private readonly auth: NatsAuth | (() => NatsAuth) = {},
     /** Signs every event; without one events go unsigned (a secure controller refuses them). */
     private readonly signer?: EventSigner,
   ) {
@@ -41,8 +42,12 @@ export class EventPublisher implements EventSink {
   start(): void {
     if (!this.url || this.started) return;
     this.started = true;
+    const auth = typeof this.auth === 'function' ? this.auth() : this.auth;
     connect({
-      ...this.auth,
+      ...auth,
+      // A key the controller issues may be voided (rekey) and replaced at re-enrolment: keep trying, do not give up.
+      // Credentials from flags keep nats.js's default: a wrong password ends in one clear "gave up".
+      ignoreAuthErrorAbort: typeof this.auth === 'function',
       servers: this.url,
       name: `fleetwave-agent-${this.agentId}`,
       reconnect: true,

@@ -7,7 +7,7 @@ import { loadEventSigner, type EventSigner } from './event-key.js';
 import { EventPublisher } from './events.js';
 import { Instance } from './instance.js';
 import type { AgentOptions } from './options.js';
-import { artifactAccess, controllerLink } from './credentials.js';
+import { artifactAccess, controllerLink, issuedNatsAuth } from './credentials.js';
 import { ControllerSession } from './session.js';
 import { AgentState } from './state.js';
 import { AGENT_VERSION } from './version.js';
@@ -23,7 +23,10 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
   const log = logger.child({ agent: options.id });
   const state = await AgentState.open(options.dataDir);
   const signer = loadEventSigner(options.dataDir);
-  const events = new EventPublisher(options.nats, options.id, log, options.natsAuth, signer);
+  // Without a NATS credential flag, the key the controller issued at enrolment (--nats-agent-users), if any.
+  const natsGiven = Object.keys(options.natsAuth).length > 0 || options.insecure;
+  const natsAuth = natsGiven ? options.natsAuth : () => issuedNatsAuth(options.dataDir) ?? {};
+  const events = new EventPublisher(options.nats, options.id, log, natsAuth, signer);
 
   const instances = new Map<string, Instance>();
   try {

@@ -27,7 +27,10 @@ export function registerControllerCommand(program: Command): void {
     .option('--max-message-size <size>', 'largest gRPC message (bounds package uploads)', CONTROLLER_DEFAULTS.maxMessageSize)
     .option('--max-package-size <size>', 'edition install: largest package accepted at a --url', CONTROLLER_DEFAULTS.maxPackageSize)
     .option('--max-unpacked-size <size>', 'edition install: most bytes a tar.gz package may unpack to', CONTROLLER_DEFAULTS.maxUnpackedSize)
-    .option('--max-package-entries <n>', 'edition install: most entries a tar.gz package may hold', CONTROLLER_DEFAULTS.maxPackageEntries);
+    .option('--max-package-entries <n>', 'edition install: most entries a tar.gz package may hold', CONTROLLER_DEFAULTS.maxPackageEntries)
+    .option('--nats-agent-users <file>', 'nats-server users file to write: one nkey user per enrolled agent, issued at enrolment, removed on revoke')
+    .option('--nats-users-template <file>', 'nats-server user entries the users file starts with (the controller\'s own user)')
+    .option('--nats-reload-pid-file <file>', "nats-server's pid file: SIGHUP it after each rewrite of the users file");
   natsAuthFlags(cmd)
     .option('--log-format <format>', 'json or pretty', CONTROLLER_DEFAULTS.logFormat)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', CONTROLLER_DEFAULTS.logLevel)

@@ -16,6 +16,7 @@ import { Authenticator, guardService } from './auth.js';
 import { bootstrapAdminToken } from './tokens-bootstrap.js';
 import { createSecurityService } from './tokens-service.js';
 import { TokenStore } from './tokens.js';
+import { NatsUsersFile } from './nats-users.js';
 import { createAdminService } from './admin-service.js';
 import { AgentSessions } from './agent-service.js';
 import { artifactsDir } from './artifacts.js';
@@ -61,6 +62,9 @@ export function grpcServerOptions(maxMessageBytes: number): grpc.ChannelOptions 
 export async function runController(input: RawControllerOptions | ControllerOptions, logger?: Logger): Promise<RunningController> {
   const options = compileControllerOptions(input);
   const log = logger ?? createLogger({ name: 'controller', format: options.logFormat, level: options.logLevel });
+  // The users file first: nats-server includes it, so at the very first start it cannot start until the file exists.
+  const natsUsers = options.natsAgentUsers ? new NatsUsersFile(options.natsAgentUsers, log) : undefined;
+  natsUsers?.ensureExists();
   // A NATS anyone may publish on makes every agent event forgeable: refused before anything starts (an unreachable
   // one is checked by the bridge once it connects).
   const requireNatsAuth = !options.insecure && !options.natsInsecure;
@@ -75,6 +79,8 @@ export async function runController(input: RawControllerOptions | ControllerOpti
   // Without --insecure every call is authenticated; the first admin token comes from --bootstrap-token-file.
   const auth = options.insecure ? null : new Authenticator(tokens, log);
   if (auth && options.bootstrapTokenFile) bootstrapAdminToken(tokens, options.bootstrapTokenFile, log);
+  // The file follows the database (a rewrite lost to a crash, a changed template).
+  natsUsers?.sync(tokens.natsAgentUsers());
 
   /** Known once the HTTP listener is bound. */
   let advertiseHttp = '';
@@ -133,6 +139,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
       logger: log,
       disconnectAgent: revoked,
       recordChange: (c) => store.recordChange({ ...c, atUnixMs: Date.now(), app: '', releaseId: '' }),
+      natsUsers,
     });
     grpcServer.addService(SecurityServiceService, auth ? guardService(security, auth) : security);
     const credentials = options.tls ? serverCredentials(options.tls) : grpc.ServerCredentials.createInsecure();

@@ -37,6 +37,12 @@ export interface RawControllerOptions extends RawNatsAuth {
   maxPackageEntries?: string | number;
   logFormat?: string;
   logLevel?: string;
+  /** nats-server users file the controller writes with one nkey user per enrolled agent (docs/design.md, Security). */
+  natsAgentUsers?: string;
+  /** nats-server user entries (config syntax) the users file starts with: the controller's own user, watchers. */
+  natsUsersTemplate?: string;
+  /** nats-server's pid file: SIGHUP after every rewrite of the users file. */
+  natsReloadPidFile?: string;
 }
 
 export interface HostPort {
@@ -71,6 +77,8 @@ export interface ControllerOptions {
   archiveLimits: ArchiveLimits;
   logFormat: LogFormat;
   logLevel: string;
+  /** Null: the controller issues no NATS credentials (the operator manages NATS users). */
+  natsAgentUsers: { file: string; templateFile: string | null; reloadPidFile: string | null } | null;
 }
 
 export const CONTROLLER_DEFAULTS = {
@@ -121,6 +129,21 @@ export function compileControllerOptions(raw: RawControllerOptions | ControllerO
     },
     logFormat,
     logLevel,
+    natsAgentUsers: compileNatsAgentUsers(r),
+  };
+}
+
+function compileNatsAgentUsers(r: RawControllerOptions): ControllerOptions['natsAgentUsers'] {
+  if (!r.natsAgentUsers) {
+    if (r.natsUsersTemplate || r.natsReloadPidFile) throw new BadInputError('--nats-users-template and --nats-reload-pid-file need --nats-agent-users');
+    return null;
+  }
+  if (r.insecure) throw new BadInputError('--nats-agent-users issues NATS keys at enrolment, which --insecure has none of');
+  if (r.natsUsersTemplate && !existsSync(r.natsUsersTemplate)) throw new BadInputError(`--nats-users-template: '${r.natsUsersTemplate}' does not exist`);
+  return {
+    file: resolve(r.natsAgentUsers),
+    templateFile: r.natsUsersTemplate ? resolve(r.natsUsersTemplate) : null,
+    reloadPidFile: r.natsReloadPidFile ? resolve(r.natsReloadPidFile) : null,
   };
 }
 

@@ -6,6 +6,7 @@ import type { SecurityServiceServer, TokenInfo } from '../proto/gen/fleetwave/v1
 import { toServiceError } from './admin-service.js';
 import { ACTOR_KEY, toAuthStatus, UnauthenticatedError } from './auth.js';
 import { JoinRefusedError } from './join-scopes.js';
+import { newAgentNkey, type NatsUsersFile } from './nats-users.js';
 import { AgentRevokedError, parseRole, REKEY_TTL_MS, type TokenRecord, type TokenStore } from './tokens.js';
 
 export interface SecurityServiceOptions {
@@ -15,6 +16,8 @@ export interface SecurityServiceOptions {
   disconnectAgent: (agentId: string, reason: string) => boolean;
   /** Writes a change record of an admin action on an agent (rekey, revoke). */
   recordChange?: (change: { actor: string; action: string; comment: string; result: string }) => void;
+  /** --nats-agent-users: the users file, rewritten from the store after every enrolment, revoke and rekey. */
+  natsUsers?: NatsUsersFile;
 }
 
 const JOIN_REFUSAL_CODES = { permission: grpc.status.PERMISSION_DENIED, exhausted: grpc.status.RESOURCE_EXHAUSTED, exists: grpc.status.ALREADY_EXISTS } as const;
@@ -53,6 +56,14 @@ function actor(call: grpc.ServerUnaryCall<unknown, unknown>): string {
 
 export function createSecurityService(o: SecurityServiceOptions): SecurityServiceServer {
   const { tokens, logger: log } = o;
+  /** The database change stands even if the users file cannot be written; it is written again at the next change or start. */
+  const syncNats = () => {
+    try {
+      o.natsUsers?.sync(tokens.natsAgentUsers());
+    } catch (err) {
+      log.error({ err: String(err) }, 'NATS agent users file not updated: NATS access of enrolled, revoked or re-keyed agents is stale until it is');
+    }
+  };
   return {
     enroll: unary(log, 'Enroll', (req, call) => {
       const peer = call.getPeer();
@@ -63,9 +74,11 @@ export function createSecurityService(o: SecurityServiceOptions): SecurityServic
       }
       if (!AGENT_ID.test(req.agentId)) throw new BadInputError(`agent id '${req.agentId}' may hold only letters, digits, '.', '_' and '-'`);
       try {
-        const credential = tokens.enrollAgent(req.agentId, join);
-        log.info({ agent: req.agentId, joinToken: join.name, peer }, 'agent enrolled');
-        return { credential };
+        const nkey = o.natsUsers ? newAgentNkey() : undefined;
+        const credential = tokens.enrollAgent(req.agentId, join, nkey?.publicKey);
+        syncNats();
+        log.info({ agent: req.agentId, joinToken: join.name, peer, natsNkey: nkey?.publicKey }, 'agent enrolled');
+        return { credential, natsNkeySeed: nkey?.seed ?? '' };
       } catch (err) {
         if (err instanceof AgentRevokedError) log.warn({ agent: req.agentId, peer }, 'enrolment refused: agent is revoked');
         if (err instanceof JoinRefusedError) log.warn({ agent: req.agentId, joinToken: join.name, peer, reason: err.message }, `enrolment refused: ${err.kind}`);
@@ -89,6 +102,7 @@ export function createSecurityService(o: SecurityServiceOptions): SecurityServic
       const agentId = req.agentId.trim();
       if (!AGENT_ID.test(agentId)) throw new BadInputError(`agent id '${agentId}' may hold only letters, digits, '.', '_' and '-'`);
       tokens.revokeAgent(agentId);
+      syncNats();
       const disconnected = o.disconnectAgent(agentId, `revoked by ${actor(call)}`);
       log.warn({ agent: agentId, by: actor(call), disconnected }, 'agent revoked');
       o.recordChange?.({ actor: actor(call), action: 'agent revoke', comment: agentId, result: disconnected ? 'revoked and disconnected' : 'revoked' });
@@ -98,6 +112,7 @@ export function createSecurityService(o: SecurityServiceOptions): SecurityServic
       const agentId = req.agentId.trim();
       if (!AGENT_ID.test(agentId)) throw new BadInputError(`agent id '${agentId}' may hold only letters, digits, '.', '_' and '-'`);
       const { secret, record } = tokens.rekeyAgent(agentId, { ttlMs: req.ttlMs || REKEY_TTL_MS, createdBy: actor(call) });
+      syncNats();
       const disconnected = o.disconnectAgent(agentId, `re-keyed by ${actor(call)}`);
       log.warn({ agent: agentId, by: actor(call), token: record.name, disconnected }, 'agent re-keyed: old credential void, single-use join token issued');
       o.recordChange?.({ actor: actor(call), action: 'agent rekey', comment: agentId, result: `credential voided; join token ${record.name} issued` });

@@ -112,6 +112,8 @@ const ADDED_COLUMNS: Array<[table: string, column: string, definition: string]> 
   ['agent_credentials', 'agent_group', "TEXT NOT NULL DEFAULT ''"],
   // Set by `agent rekey`: only this join token may enrol the id until it does.
   ['agent_credentials', 'rekey_token', "TEXT NOT NULL DEFAULT ''"],
+  // The public NATS user nkey issued at enrolment (--nats-agent-users); '' when none or voided by revoke/rekey.
+  ['agent_credentials', 'nats_nkey', "TEXT NOT NULL DEFAULT ''"],
 ];
 
 /**
@@ -202,7 +204,7 @@ export class TokenStore {
    * Refused: a used-up token, an id outside its pattern, a revoked id, an id with a live credential (only
    * `agent rekey` replaces one), and an id awaiting re-keying with any token but the one `agent rekey` printed.
    */
-  enrollAgent(agentId: string, join: TokenRecord): string {
+  enrollAgent(agentId: string, join: TokenRecord, natsNkey = ''): string {
     const secret = newSecret('fwa');
     const enrol = this.db.transaction(() => {
       if (join.idPattern && !compileIdPattern(join.idPattern).test(agentId)) {
@@ -221,11 +223,11 @@ export class TokenStore {
       if (counted.changes !== 1) throw new JoinRefusedError('exhausted', `join token '${join.name}' has no uses left (${join.maxUses} allowed)`);
       this.db
         .prepare(
-          `INSERT INTO agent_credentials (agent_id, hash, join_token, issued_unix_ms, agent_group) VALUES (?, ?, ?, ?, ?)
+          `INSERT INTO agent_credentials (agent_id, hash, join_token, issued_unix_ms, agent_group, nats_nkey) VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT(agent_id) DO UPDATE SET hash = excluded.hash, join_token = excluded.join_token, issued_unix_ms = excluded.issued_unix_ms,
-             agent_group = excluded.agent_group, rekey_token = ''`,
+             agent_group = excluded.agent_group, rekey_token = '', nats_nkey = excluded.nats_nkey`,
         )
-        .run(agentId, hashSecret(secret), join.name, this.now(), join.group);
+        .run(agentId, hashSecret(secret), join.name, this.now(), join.group, natsNkey);
     });
     enrol.immediate();
     return secret;
@@ -243,7 +245,7 @@ export class TokenStore {
       const created = this.createToken({ name, role: 'agent', ttlMs: o.ttlMs, createdBy: o.createdBy, scopes: { maxUses: 1, idPattern: agentId, group: row.agent_group } });
       // A fresh random hash whose secret nobody holds: the old credential stops working at once.
       this.db
-        .prepare('UPDATE agent_credentials SET hash = ?, revoked_unix_ms = 0, rekey_token = ? WHERE agent_id = ?')
+        .prepare("UPDATE agent_credentials SET hash = ?, revoked_unix_ms = 0, rekey_token = ?, nats_nkey = '' WHERE agent_id = ?")
         .run(hashSecret(newSecret('fwa')), name, agentId);
       return created;
     });
@@ -264,9 +266,16 @@ export class TokenStore {
     this.db
       .prepare(
         `INSERT INTO agent_credentials (agent_id, hash, join_token, issued_unix_ms, revoked_unix_ms) VALUES (?, ?, '', ?, ?)
-         ON CONFLICT(agent_id) DO UPDATE SET revoked_unix_ms = excluded.revoked_unix_ms`,
+         ON CONFLICT(agent_id) DO UPDATE SET revoked_unix_ms = excluded.revoked_unix_ms, nats_nkey = ''`,
       )
       .run(agentId, hashSecret(newSecret('fwa')), this.now(), this.now());
+  }
+
+  /** The NATS user nkeys of agents with a live credential, for nats-server's users file. */
+  natsAgentUsers(): Array<{ agentId: string; nkey: string }> {
+    return this.db
+      .prepare("SELECT agent_id AS agentId, nats_nkey AS nkey FROM agent_credentials WHERE nats_nkey != '' AND revoked_unix_ms = 0 AND rekey_token = '' ORDER BY agent_id")
+      .all() as Array<{ agentId: string; nkey: string }>;
   }
 
   private isLive(t: TokenRecord): boolean {

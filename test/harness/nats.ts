@@ -19,6 +19,8 @@ export interface Nats {
   kill(): Promise<void>;
   /** Starts nats-server again on the same port and store (after stop or kill). */
   restart(): Promise<void>;
+  /** Where nats-server writes its pid (SIGHUP there reloads its config); only with a raw config. */
+  pidFile: string;
 }
 
 /** What a NATS user may publish and subscribe to (nats-server's `permissions` block); everything when absent. */
@@ -36,10 +38,19 @@ export interface NatsUsers {
  * A real nats-server with JetStream on a loopback port (`port`, else a free one), storing under `dir`; with `auth`,
  * only those users get in. Resolves once it accepts connections.
  */
-export async function startNats(dir: string, logFile?: string, auth?: NatsUsers, port?: number): Promise<Nats> {
+export async function startNats(dir: string, logFile?: string, auth?: NatsUsers, port?: number, rawConfig?: string): Promise<Nats> {
   mkdirSync(dir, { recursive: true });
   const listenPort = port ?? (await freePort());
+  const pidFile = join(dir, 'nats.pid');
   const config: string[] = [];
+  if (rawConfig !== undefined) {
+    config.push('-P', pidFile);
+    // The caller's own config text (e.g. an `include` of a users file); relative includes resolve from `dir`.
+    // JetStream goes in the file: nats-server 2.9 shuts JetStream down on a reload (SIGHUP) when only -js enabled it.
+    const file = join(dir, 'nats.conf');
+    writeFileSync(file, `jetstream { store_dir: ${JSON.stringify(dir)} }\n${rawConfig}`);
+    config.push('-c', file);
+  }
   if (auth) {
     const file = join(dir, 'auth.conf');
     const permissions = (u: NatsUsers['users'][number]) => (u.permissions ? `, permissions: ${JSON.stringify(u.permissions)}` : '');
@@ -48,7 +59,7 @@ export async function startNats(dir: string, logFile?: string, auth?: NatsUsers,
     config.push('-c', file);
   }
   const launch = async (): Promise<Proc> => {
-    const proc = spawnProc('nats-server', 'nats-server', [...config, '-a', '127.0.0.1', '-p', String(listenPort), '-js', '-sd', dir], logFile);
+    const proc = spawnProc('nats-server', 'nats-server', [...config, '-a', '127.0.0.1', '-p', String(listenPort), ...(rawConfig === undefined ? ['-js', '-sd', dir] : [])], logFile);
     await waitFor(`nats-server on port ${listenPort}`, async () => {
       if (!proc.running) throw new Error(`nats-server exited: ${proc.tail()}`);
       return (await canConnect(listenPort)) || undefined;
@@ -58,6 +69,7 @@ export async function startNats(dir: string, logFile?: string, auth?: NatsUsers,
   const nats: Nats = {
     url: `nats://127.0.0.1:${listenPort}`,
     port: listenPort,
+    pidFile,
     proc: await launch(),
     stop: () => nats.proc.stop(),
     kill: () => nats.proc.kill(),

@@ -37,6 +37,11 @@ export interface EnrollRequest {
 export interface EnrollResponse {
   /** Presented as "authorization: Bearer <credential>" on every Session stream. */
   credential: string;
+  /**
+   * A NATS user nkey seed the agent connects to NATS with; only when the controller runs with --nats-agent-users
+   * (it puts the public key in nats-server's users file, and takes it out on revoke and rekey). Sent once, never stored.
+   */
+  natsNkeySeed: string;
 }
 
 export interface TokenInfo {
@@ -207,13 +212,16 @@ export const EnrollRequest: MessageFns<EnrollRequest> = {
 };
 
 function createBaseEnrollResponse(): EnrollResponse {
-  return { credential: "" };
+  return { credential: "", natsNkeySeed: "" };
 }
 
 export const EnrollResponse: MessageFns<EnrollResponse> = {
   encode(message: EnrollResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.credential !== "") {
       writer.uint32(10).string(message.credential);
+    }
+    if (message.natsNkeySeed !== "") {
+      writer.uint32(18).string(message.natsNkeySeed);
     }
     return writer;
   },
@@ -239,6 +247,14 @@ export const EnrollResponse: MessageFns<EnrollResponse> = {
             message.credential = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.natsNkeySeed = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -252,13 +268,23 @@ export const EnrollResponse: MessageFns<EnrollResponse> = {
   },
 
   fromJSON(object: any): EnrollResponse {
-    return { credential: isSet(object.credential) ? globalThis.String(object.credential) : "" };
+    return {
+      credential: isSet(object.credential) ? globalThis.String(object.credential) : "",
+      natsNkeySeed: isSet(object.natsNkeySeed)
+        ? globalThis.String(object.natsNkeySeed)
+        : isSet(object.nats_nkey_seed)
+        ? globalThis.String(object.nats_nkey_seed)
+        : "",
+    };
   },
 
   toJSON(message: EnrollResponse): unknown {
     const obj: any = {};
     if (message.credential !== "") {
       obj.credential = message.credential;
+    }
+    if (message.natsNkeySeed !== "") {
+      obj.natsNkeySeed = message.natsNkeySeed;
     }
     return obj;
   },
@@ -269,6 +295,7 @@ export const EnrollResponse: MessageFns<EnrollResponse> = {
   fromPartial<I extends Exact<DeepPartial<EnrollResponse>, I>>(object: I): EnrollResponse {
     const message = createBaseEnrollResponse();
     message.credential = object.credential ?? "";
+    message.natsNkeySeed = object.natsNkeySeed ?? "";
     return message;
   },
 };
