@@ -2,6 +2,7 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, connect as connectTcp, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
@@ -45,6 +46,30 @@ async function subscribe(port: number, subject: string): Promise<{ nc: NatsConne
   return { nc, received, raw };
 }
 
+/** Opens `port` as a plain TCP pipe to `target` on 127.0.0.1; closed (connections cut) after the test. */
+async function openPipe(port: number, target: number): Promise<void> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connectTcp(target, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+}
+
 describe('EventPublisher', () => {
   it('publishes CloudEvents on the ingest subject, signed with the key it keeps in its data dir', async () => {
     const port = await freePort();
@@ -79,8 +104,12 @@ describe('EventPublisher', () => {
     publisher.start();
     for (let i = 0; i < 5; i++) publisher.publish('shop', 'drain.progress', { inFlight: 5 - i });
     expect(publisher.buffered).toBe(5);
-    await natsServer(port);
-    const { received } = await subscribe(port, ingestSubject('shop', 'agent-1'));
+    // NATS comes up elsewhere, and the test subscribes there before the publisher's port opens onto it: the
+    // publisher cannot get through (and send its buffer) before the subscription is in place.
+    const serverPort = await freePort();
+    await natsServer(serverPort);
+    const { received } = await subscribe(serverPort, ingestSubject('shop', 'agent-1'));
+    await openPipe(port, serverPort);
     await waitFor('five events', () => received.length === 5, 10_000);
     expect(received.map((e) => (e.data as { inFlight: number }).inFlight)).toEqual([5, 4, 3, 2, 1]);
     await waitFor('the server to confirm them', () => publisher.buffered === 0);
