@@ -15,8 +15,11 @@ export class Proc {
     if (logFile) {
       mkdirSync(dirname(logFile), { recursive: true });
       const out = createWriteStream(logFile, { flags: 'a' });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
+      // Two pipes into one file: neither may end it (the other's last bytes would be a write after end); the
+      // child's 'close' (both pipes done) does.
+      child.stdout?.pipe(out, { end: false });
+      child.stderr?.pipe(out, { end: false });
+      child.once('close', () => out.end());
     } else {
       const keep = (chunk: Buffer) => {
         this.output = (this.output + chunk.toString()).slice(-20_000);
