@@ -79,7 +79,8 @@ describe('fault: forged instance events during releases', () => {
           forger.publish(forged.subject, forged.payload, { headers: h });
           sent++;
         }
-        await new Promise((r) => setTimeout(r, 50));
+        // One round trip to the server between bursts paces the forger without a fixed wait.
+        await forger.flush();
       }
       // Then the release completes, and v1's drain lasted until the request was answered
       const detail = await f.waitEnd(id);

@@ -2,7 +2,7 @@
 // become a live agent, in every way the wire allows, many times and concurrently, as the reporter's two token
 // holders did (32 enrolments in 12 s). Counted: attempts the controller accepted (must be 0), and whether the
 // real agent kept its credential and its stream throughout.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -19,7 +19,7 @@ describe('stolen agent ids', () => {
   let fleet: SecureFleet;
   let admin: AdminClient;
   const statusOf = async (id: string) => (await admin.listAgents()).agents.find((a) => a.id === id)?.status;
-  const credentialOf = (id: string) => JSON.parse(readFileSync(join(dir, 'agents', id, 'credential.json'), 'utf8')).credential as string;
+  const credentialOf = (id: string) => fleet.credentialOf(id);
 
   beforeAll(async () => {
     fleet = await startSecureFleet(dir);

@@ -17,7 +17,7 @@ describe('enrolment binds an agent id to its credential', () => {
   let admin: AdminClient;
   const statusOf = async (id: string) => (await admin.listAgents()).agents.find((a) => a.id === id)?.status;
   const psWarnings = (id: string) => readFileSync(join(dir, `agent-${id}.log`), 'utf8').split('\n').filter((l) => l.includes('--join-token, which any local user can read in ps')).length;
-  const credentialOf = (id: string) => JSON.parse(readFileSync(join(dir, 'agents', id, 'credential.json'), 'utf8')).credential as string;
+  const credentialOf = (id: string) => fleet.credentialOf(id);
 
   beforeAll(async () => {
     fleet = await startSecureFleet(dir);

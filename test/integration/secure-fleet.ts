@@ -25,6 +25,8 @@ export interface SecureFleet {
   /** A secure agent (--ca) with its own data dir under `dir`. */
   launchAgent(id: string, o: { group?: string; instances?: Record<string, number>; args: string[] }): Promise<AgentProc>;
   controllerLog(): string;
+  /** The credential agent `id` keeps in its data dir (from launchAgent). */
+  credentialOf(id: string): string;
   stop(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ export async function startSecureFleet(dir: string, controllerArgs: string[] = [
       return agent;
     },
     controllerLog: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    credentialOf: (id) => JSON.parse(readFileSync(join(dir, 'agents', id, 'credential.json'), 'utf8')).credential as string,
     async stop() {
       await Promise.all(fleet.agents.map((a) => a.stop()));
       await controller.stop();
