@@ -6,7 +6,7 @@ import { Metadata } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
 import { connect } from 'nats';
 import { expect } from 'vitest';
-import { STREAM_NAME } from '../../common/events.js';
+import { INGEST_STREAM_NAME, STREAM_NAME } from '../../common/events.js';
 import { buildEdition } from '../../examples/demo/package.js';
 import { ReleaseSpec, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
@@ -157,13 +157,40 @@ export class FaultFleet {
     // Late is not lost: an event a killed controller had taken from the ingest queue comes back to its successor
     // after the queue's ack wait (5 s), possibly after the release ended. Lost is what is still missing at the deadline.
     let missing: string[] = [];
+    let events: InstanceEvent[] = [];
     await waitFor('every expected instance event in the stream', async () => {
-      const events = await readInstanceEvents(this.fleet.nats!.url);
+      events = await readInstanceEvents(this.fleet.nats!.url);
       missing = [];
       for (const id of this.releases) missing.push(...missingEvents(await this.fleet.adminClient.release(id), events));
       return missing.length === 0;
     }, 20_000).catch(() => {});
+    if (missing.length > 0) console.error(`events missing: ${missing.join(', ')}\n${await this.whereAreThey(missing, events).catch((err: Error) => `(post-mortem failed: ${err.message})`)}`);
     return { lost: missing.length, missing };
+  }
+
+  /** For a post-mortem: the ingest queue's state and every event the stream kept of the instances concerned. */
+  private async whereAreThey(missing: string[], events: InstanceEvent[]): Promise<string> {
+    const lines: string[] = [];
+    const nc = await connect({ servers: this.fleet.nats!.url });
+    try {
+      const jsm = await nc.jetstreamManager();
+      const ingest = await jsm.consumers.info(INGEST_STREAM_NAME, 'fleetwave-controller').catch((err: Error) => err.message);
+      lines.push(`ingest consumer: ${typeof ingest === 'string' ? ingest : JSON.stringify({ pending: ingest.num_pending, ackPending: ingest.num_ack_pending, redelivered: ingest.num_redelivered, delivered: ingest.delivered })}`);
+      const stream = await jsm.streams.info(STREAM_NAME);
+      lines.push(`events stream: ${stream.state.messages} messages, last seq ${stream.state.last_seq}; read ${events.length} instance events`);
+    } finally {
+      await nc.close();
+    }
+    for (const key of new Set(missing.map((m) => m.split(':')[0]!))) {
+      const [release, instance] = key.split(' ');
+      const detail = await this.fleet.adminClient.release(release!);
+      const r = detail.release!;
+      lines.push(`${key}: release ${r.createdUnixMs}..${r.finishedUnixMs}; steps ${JSON.stringify(detail.instances.find((i) => i.instance === instance)?.steps.map((s) => [s.step, s.status, s.startedUnixMs]))}`);
+      for (const e of events) {
+        if (e.instance === instance && e.time >= r.createdUnixMs - 30_000 && e.time <= r.finishedUnixMs + 30_000) lines.push(`  ${e.time} ${e.type} ${e.edition ?? ''}`);
+      }
+    }
+    return lines.join('\n');
   }
 
   async stop(): Promise<void> {
@@ -184,17 +211,20 @@ export interface InstanceEvent {
 export async function readInstanceEvents(natsUrl: string): Promise<InstanceEvent[]> {
   const nc = await connect({ servers: natsUrl });
   try {
-    const js = nc.jetstream();
-    const consumer = await js.consumers.get(STREAM_NAME, { filterSubjects: `fleetwave.events.${APP}.instance.>` });
+    const consumer = await nc.jetstream().consumers.get(STREAM_NAME, { filterSubjects: `fleetwave.events.${APP}.instance.>` });
     const events: InstanceEvent[] = [];
-    // Fetch until a batch comes back empty: the stream holds everything published so far.
-    for (let got = -1; got !== 0; ) {
-      got = 0;
+    // Each message says how many matching ones follow it: read until that reaches 0 (an empty fetch on a busy server
+    // is not the end); three empty fetches in a row end an empty stream.
+    for (let pending = -1, empty = 0; pending !== 0 && empty < 3; ) {
+      let got = 0;
       for await (const m of await consumer.fetch({ max_messages: 1_000, expires: 1_000 })) {
         got++;
+        pending = m.info.pending;
         const e = m.json<{ type: string; time: string; data: { instance: string; edition?: string } }>();
         events.push({ type: e.type.replace('io.fleetwave.instance.', ''), time: Date.parse(e.time), instance: e.data.instance, edition: e.data.edition });
+        if (pending === 0) break;
       }
+      empty = got === 0 ? empty + 1 : 0;
     }
     return events;
   } finally {
