@@ -3,6 +3,7 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerRespon
 import net, { type Socket } from 'node:net';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP_LENGTHS = new Set([...HOP_BY_HOP].map((name) => name.length));
 
 /** How a forwarding attempt ended, so the gate can count it and decide whether to hold the request. */
 export type ForwardOutcome =
@@ -12,7 +13,11 @@ export type ForwardOutcome =
   | 'refused';
 
 export function forwardRequest(agent: http.Agent, port: number, req: IncomingMessage, res: ServerResponse, onEnd: (outcome: ForwardOutcome) => void, retried = false): void {
+  // The hot path: the raw header list is read once (req.headers would build an object), copied as a flat array,
+  // and a bodyless request (most of them) is ended at once instead of piped.
+  const head = requestHead(req);
   let ended = false;
+  let bodyStarted = false;
   const end = (outcome: ForwardOutcome): void => {
     if (!ended) {
       ended = true;
@@ -25,21 +30,21 @@ export function forwardRequest(agent: http.Agent, port: number, req: IncomingMes
     end('done');
   };
   res.on('close', onClose);
-  let bodyStarted = false;
-  const proxyReq = http.request({ agent, host: '127.0.0.1', port, method: req.method, path: req.url, headers: requestHeaders(req) });
-  proxyReq.on('socket', (socket) => {
-    // The body is piped only once connected, so a refused connection leaves it unread and the request can be retried.
-    const start = (): void => {
-      bodyStarted = true;
-      req.pipe(proxyReq);
-    };
-    if (socket.connecting) socket.once('connect', start);
-    else start();
-  });
+  const proxyReq = http.request({ agent, host: '127.0.0.1', port, method: req.method, path: req.url, headers: head.headers });
+  if (head.hasBody) {
+    proxyReq.once('socket', (socket) => {
+      // The body is piped only once connected, so a refused connection leaves it unread and the request can be retried.
+      const start = (): void => {
+        bodyStarted = true;
+        req.pipe(proxyReq);
+      };
+      if (socket.connecting) socket.once('connect', start);
+      else start();
+    });
+  } else proxyReq.end();
   proxyReq.on('response', (proxyRes) => {
-    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes));
-    proxyRes.pipe(res);
-    proxyRes.on('error', () => res.destroy());
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes.rawHeaders));
+    relay(proxyRes, res);
   });
   proxyReq.on('error', (err: NodeJS.ErrnoException) => {
     if (ended) return;
@@ -49,7 +54,7 @@ export function forwardRequest(agent: http.Agent, port: number, req: IncomingMes
     }
     if (err.code === 'ECONNREFUSED' && !bodyStarted) return end('refused');
     // A pooled keep-alive socket the app closed meanwhile: a bodyless request can go again on a fresh one.
-    if (proxyReq.reusedSocket && !retried && !hasBody(req)) {
+    if (proxyReq.reusedSocket && !retried && !head.hasBody) {
       ended = true;
       res.off('close', onClose);
       return forwardRequest(agent, port, req, res, onEnd, true);
@@ -57,6 +62,18 @@ export function forwardRequest(agent: http.Agent, port: number, req: IncomingMes
     sendError(res, 502, `gate could not reach the app: ${err.code ?? err.message}`);
     end('done');
   });
+}
+
+/** proxyRes.pipe(res) with fewer listeners: the app's answer streams to the client, with back-pressure. */
+function relay(from: IncomingMessage, to: ServerResponse): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  });
+  from.on('end', () => to.end());
+  from.on('error', () => to.destroy());
 }
 
 /** Passes an upgrade (websocket) through as two piped sockets; answers 502 when the app does not accept. */
@@ -101,28 +118,54 @@ export function sendError(res: ServerResponse, status: number, message: string, 
   res.end(body);
 }
 
-function requestHeaders(req: IncomingMessage): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
+interface RequestHead {
+  /** Flat [name, value, ...] list, as rawHeaders: http.request takes it without building an object. */
+  headers: string[];
+  hasBody: boolean;
+}
+
+/** The request's headers minus hop-by-hop ones, with X-Forwarded-For extended by the client's address. */
+function requestHead(req: IncomingMessage): RequestHead {
+  const raw = req.rawHeaders;
+  const headers: string[] = [];
+  let forwardedFor: string | undefined;
+  let contentLength: string | undefined;
+  let chunked = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    if (isHopByHop(name)) {
+      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = true;
+      continue;
+    }
+    if (name.length === 14 && name.toLowerCase() === 'content-length') contentLength = value;
+    else if (name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
+      // Several X-Forwarded-For lines read as one comma-separated list (as req.headers joins them).
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      continue;
+    }
+    headers.push(name, value);
   }
   // Chunked request bodies are re-chunked by http.request; keep the framing hint so the app sees a body.
-  if (req.headers['transfer-encoding'] && !req.headers['content-length']) headers['transfer-encoding'] = 'chunked';
+  if (chunked && contentLength === undefined) headers.push('transfer-encoding', 'chunked');
   const peer = req.socket.remoteAddress;
-  if (peer) headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${req.headers['x-forwarded-for']}, ${peer}` : peer;
-  return headers;
+  if (peer) headers.push('x-forwarded-for', forwardedFor !== undefined ? `${forwardedFor}, ${peer}` : peer);
+  else if (forwardedFor !== undefined) headers.push('x-forwarded-for', forwardedFor);
+  return { headers, hasBody: contentLength !== undefined ? contentLength !== '0' : chunked };
 }
 
-function responseHeaders(res: IncomingMessage): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(res.headers)) {
-    if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
+/** The app's response headers minus hop-by-hop ones, names and repeats as the app sent them. */
+function responseHeaders(raw: string[]): string[] {
+  const headers: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!isHopByHop(raw[i]!)) headers.push(raw[i]!, raw[i + 1]!);
   }
   return headers;
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+/** Only names of a hop-by-hop header's length are lower-cased and looked up. */
+function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP_LENGTHS.has(name.length) && HOP_BY_HOP.has(name.toLowerCase());
 }
 
 function rawRequestHead(req: IncomingMessage): string {
