@@ -1,4 +1,5 @@
 // What the traffic gate costs one instance: throughput (autocannon) and p50 latency (the demo's load generator) direct vs through the gate.
+import { cpus } from 'node:os';
 import autocannon from 'autocannon';
 import { LoadGenerator } from '../../examples/demo/load.js';
 import { freePort } from '../harness/fleet.js';
@@ -13,6 +14,8 @@ export interface GateFigures {
   p50Direct: number;
   p50Gate: number;
   p50AddedMs: number;
+  /** Gate req/s over direct req/s (the issue's target: at least 0.5). */
+  rpsRatio: number;
   p99Direct: number;
   p99Gate: number;
   failed: number;
@@ -44,6 +47,7 @@ export async function benchGate(connections = 10, latencyConcurrency = 4): Promi
       p50Direct: latDirect.latencyMs.p50,
       p50Gate: latGate.latencyMs.p50,
       p50AddedMs: Math.round((latGate.latencyMs.p50 - latDirect.latencyMs.p50) * 100) / 100,
+      rpsRatio: Math.round((rpsGate.rps / rpsDirect.rps) * 100) / 100,
       p99Direct: latDirect.latencyMs.p99,
       p99Gate: latGate.latencyMs.p99,
       failed: rpsDirect.failed + rpsGate.failed + latDirect.failed + latGate.failed,
@@ -54,6 +58,11 @@ export async function benchGate(connections = 10, latencyConcurrency = 4): Promi
     await gate.stop();
     await app.stop();
   }
+}
+
+/** The bench line's headline, e.g. `gate 0.52× direct req/s, +0.15 ms p50 (2 cores)`; targets 0.5× and +0.2 ms. */
+export function gateSummary(line: Record<string, unknown>): string {
+  return `gate ${Number(line.rpsRatio).toFixed(2)}× direct req/s, +${Number(line.p50AddedMs).toFixed(2)} ms p50 (${cpus().length} cores)`;
 }
 
 async function throughput(url: string, connections: number, seconds: number): Promise<{ rps: number; failed: number }> {

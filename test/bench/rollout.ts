@@ -5,11 +5,15 @@
 //   rolling-hard   12 agents, 3 batches per group, hard reset  ├ a release under steady load through the gates
 //   grouped-soft   12 agents, group size 1, soft reset         ┘
 //   plain-restart  12 bare app processes restarted one by one (stop, start) under the same load, no gate
+//   jvm-*          8 agents serving a JVM app (jvm-bench.ts), clients that give up after 2 s: stop-first soft and
+//                  hard, start-first soft, and an agent kill -9 mid-restart; skipped without a JDK
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchGate } from './gate-bench.js';
+import { benchGate, gateSummary } from './gate-bench.js';
+import { haveJdk } from './jvm-package.js';
+import { JVM_SCENARIOS, JvmFleet } from './jvm-bench.js';
 import { benchPlainRestart } from './plain-restart.js';
 import { BenchFleet, SCENARIOS } from './release-bench.js';
 
@@ -22,6 +26,7 @@ const { values } = parseArgs({
     // Time each request spends in the app (GET /slow?ms=N), as an app waiting on its database would; 0: GET /.
     'app-ms': { type: 'string', default: '10' },
     only: { type: 'string' },
+    'jvm-instances': { type: 'string', default: '8' },
   },
 });
 const runs = Number(values.runs);
@@ -32,6 +37,9 @@ const load = { concurrency: instances * concurrency, appMs };
 const wanted = (name: string): boolean => !values.only || values.only.split(',').includes(name);
 
 type Line = Record<string, unknown>;
+/** Failure counts: summed over the runs, since one lost request is one too many. */
+const SUMMED = new Set(['failed', 'clientTimeouts', 'retryAfter503', 'refused']);
+
 const results = new Map<string, Line[]>();
 const record = (line: Line): void => {
   process.stderr.write(`run: ${JSON.stringify(line)}\n`);
@@ -41,8 +49,10 @@ const record = (line: Line): void => {
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetwave-bench-'));
 let fleet: BenchFleet | undefined;
+let jvmFleet: JvmFleet | undefined;
 const cleanUp = async (): Promise<void> => {
   await fleet?.stop();
+  await jvmFleet?.stop();
   rmSync(dir, { recursive: true, force: true });
 };
 process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
@@ -59,6 +69,17 @@ try {
     await fleet.stop();
     fleet = undefined;
   }
+  const jvmScenarios = JVM_SCENARIOS.filter((s) => wanted(s.name));
+  if (jvmScenarios.length > 0 && !(await haveJdk())) {
+    for (const s of jvmScenarios) record({ scenario: s.name, skipped: 'no JDK (javac, jar) on PATH' });
+  } else if (jvmScenarios.length > 0) {
+    jvmFleet = await JvmFleet.start(dir, { instances: Number(values['jvm-instances']), concurrency, appMs });
+    for (let run = 0; run < runs; run++) {
+      for (const scenario of jvmScenarios) record({ ...(await jvmFleet.run(scenario)), concurrency: jvmFleet.instances * concurrency, appMs });
+    }
+    await jvmFleet.stop();
+    jvmFleet = undefined;
+  }
   for (let run = 0; run < runs; run++) {
     if (wanted('plain-restart')) record({ ...(await benchPlainRestart(instances, concurrency, appMs)), ...load });
   }
@@ -66,14 +87,17 @@ try {
   await cleanUp();
 }
 
-for (const lines of results.values()) console.log(JSON.stringify(summarize(lines)));
+for (const lines of results.values()) {
+  const line = summarize(lines);
+  console.log(JSON.stringify(line.scenario === 'gate' ? { summary: gateSummary(line), ...line } : line));
+}
 
-/** Medians of the numeric fields; failure counts are summed over the runs, since one lost request is one too many. */
+/** Medians of the numeric fields, except the failure counts (summed). */
 function summarize(lines: Line[]): Line {
   const out: Line = { ...lines[0], runs: lines.length };
   for (const key of Object.keys(lines[0]!)) {
     const values = lines.map((l) => l[key]);
-    if (key === 'failed') out[key] = values.reduce((a, b) => Number(a) + Number(b), 0);
+    if (SUMMED.has(key)) out[key] = values.reduce((a, b) => Number(a) + Number(b), 0);
     else if (key === 'failures') out[key] = mergeCounts(values as Record<string, number>[]);
     else if (key === 'status') out[key] = [...new Set(values)].join(',');
     else if (values.every((v) => typeof v === 'number')) out[key] = median(values as number[]);
