@@ -40,7 +40,7 @@ export interface ClientSummary extends ClientCounts {
 
 /** Held time from the client side: how much longer than `baselineMs` (the p50 before the release) answers took. */
 export interface HeldFigures {
-  /** Answers that took more than `thresholdMs` longer than the baseline. */
+  /** Answers that took more than `thresholdMs` longer than the baseline, and client timeouts. */
   held: number;
   heldP50Ms: number;
   heldP99Ms: number;
@@ -90,9 +90,14 @@ export class ClientLoad {
     };
   }
 
-  /** Held figures against `baselineMs`; an answer counts as held when it took more than `thresholdMs` longer. */
+  /**
+   * Held figures against `baselineMs`; an answer counts as held when it took more than `thresholdMs` longer. A request
+   * the client gave up on counts as held for the whole client timeout (a lower bound of how long it would have waited).
+   */
   held(baselineMs: number, thresholdMs = 20): HeldFigures {
-    const extra = this.latencies.map((l) => l - baselineMs).filter((e) => e > thresholdMs).sort((a, b) => a - b);
+    const extra = this.latencies.map((l) => l - baselineMs).filter((e) => e > thresholdMs);
+    for (let i = 0; i < this.counts.clientTimeouts; i++) extra.push(this.timeoutMs);
+    extra.sort((a, b) => a - b);
     return { held: extra.length, heldP50Ms: percentile(extra, 0.5), heldP99Ms: percentile(extra, 0.99), heldMaxMs: percentile(extra, 1) };
   }
 
