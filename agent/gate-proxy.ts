@@ -15,7 +15,7 @@ export type ForwardOutcome =
 export function forwardRequest(agent: http.Agent, port: number, req: IncomingMessage, res: ServerResponse, onEnd: (outcome: ForwardOutcome) => void, retried = false): void {
   // The hot path: the raw header list is read once (req.headers would build an object), copied as a flat array,
   // and a bodyless request (most of them) is ended at once instead of piped.
-  const head = requestHead(req);
+  const head = requestHead(req, port);
   let ended = false;
   let bodyStarted = false;
   const end = (outcome: ForwardOutcome): void => {
@@ -125,10 +125,11 @@ interface RequestHead {
 }
 
 /** The request's headers minus hop-by-hop ones, with X-Forwarded-For extended by the client's address. */
-function requestHead(req: IncomingMessage): RequestHead {
+function requestHead(req: IncomingMessage, port: number): RequestHead {
   const raw = req.rawHeaders;
   const headers: string[] = [];
   let forwardedFor: string | undefined;
+  let host = false;
   let contentLength: string | undefined;
   let chunked = false;
   for (let i = 0; i < raw.length; i += 2) {
@@ -139,6 +140,7 @@ function requestHead(req: IncomingMessage): RequestHead {
       continue;
     }
     if (name.length === 14 && name.toLowerCase() === 'content-length') contentLength = value;
+    else if (name.length === 4 && name.toLowerCase() === 'host') host = true;
     else if (name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
       // Several X-Forwarded-For lines read as one comma-separated list (as req.headers joins them).
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
@@ -146,6 +148,8 @@ function requestHead(req: IncomingMessage): RequestHead {
     }
     headers.push(name, value);
   }
+  // A header list gets no default Host from http.request (an object did): an HTTP/1.0 client's request needs one.
+  if (!host) headers.push('host', `127.0.0.1:${port}`);
   // Chunked request bodies are re-chunked by http.request; keep the framing hint so the app sees a body.
   if (chunked && contentLength === undefined) headers.push('transfer-encoding', 'chunked');
   const peer = req.socket.remoteAddress;
