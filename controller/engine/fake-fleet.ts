@@ -69,6 +69,7 @@ export class FakeFleet implements CommandSink {
       startedUnixMs: Date.now(),
       finishedUnixMs: Date.now(),
       activeEdition: answer.ok ? edition : '',
+      updateOrder: s.command.restartApp ? s.command.restartApp.updateOrder || 'stop-first' : '',
       instance: disk && {
         app: s.command.app,
         servicePort: 8080,
