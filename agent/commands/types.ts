@@ -37,6 +37,8 @@ export interface CommandContext {
 export interface CommandOutcome {
   /** Edition active after the command, when the handler changed or checked it. */
   activeEdition?: string;
+  /** RestartApp: the update order the agent used. */
+  updateOrder?: string;
 }
 
 export interface CommandHandler<K extends CommandKind = CommandKind> {
