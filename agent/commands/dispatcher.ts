@@ -115,7 +115,8 @@ export class CommandDispatcher {
   /** Runs the handler; at the deadline it answers failure, and the app's next command still waits for the handler to stop. */
   private runHandler(handler: CommandHandler, command: Command, instance: Instance, deadlineMs: number, log: Logger): { first: Promise<Settled>; work: Promise<Settled> } {
     const abort = new AbortController();
-    const ctx: CommandContext = { ...this.deps, command, instance, logger: log, signal: abort.signal };
+    const progress: CommandContext['progress'] = {};
+    const ctx: CommandContext = { ...this.deps, command, instance, logger: log, signal: abort.signal, progress };
     const body = command[handler.kind] as never;
     const work = handler.run(ctx, body).then(
       (outcome): Settled => ({ ok: true, outcome }),
@@ -127,7 +128,7 @@ export class CommandDispatcher {
     const deadline = new Promise<Settled>((resolve) => {
       timer = setTimeout(() => {
         abort.abort(new Error('deadline passed'));
-        resolve({ ok: false, error: `deadline passed after ${Date.now() - started} ms of ${handler.kind}` });
+        resolve({ ok: false, error: `deadline passed after ${Date.now() - started} ms of ${handler.kind}`, ...(progress.updateOrder ? { updateOrder: progress.updateOrder } : {}) });
       }, deadlineMs - started);
     });
     void work.finally(() => clearTimeout(timer));

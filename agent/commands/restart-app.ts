@@ -16,6 +16,7 @@ export const restartApp: CommandHandler<'restartApp'> = {
     const edition = body.edition || instance.activeEdition;
     const spec = await instance.startable(edition, body.app);
     const { order, reason } = chooseOrder(body.updateOrder, spec, ctx.options.startFirstMinFreeMemory);
+    ctx.progress.updateOrder = order;
     if (order === 'start-first') {
       await startFirst({ instance, edition, spec, signal: ctx.signal, logger: ctx.logger });
       return { activeEdition: edition, updateOrder: order };

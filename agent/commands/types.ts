@@ -30,6 +30,8 @@ export interface CommandContext {
   logger: Logger;
   /** Aborted when the command's deadline passes. */
   signal: AbortSignal;
+  /** What the handler already decided, for a result sent at the deadline while it still runs. */
+  progress: { updateOrder?: string };
   /** Credential and CA for the controller's artifact URLs; none when absent. */
   downloads?: DownloadAccess;
 }

@@ -5,7 +5,7 @@
 //  deploy:   download ─▶ (batch runs) start ───────────────────────────────────▶ health ─▶ released
 //  revert:   (first batch failed) rolling back: restart on the old edition | stop (deploy) ─▶ health ─▶ rolled back
 //            (a failed or unreachable instance keeps its status while it goes back)
-import type { ReleaseInstanceRecord, StepName } from '../store/types.js';
+import type { CommandOutcome, ReleaseInstanceRecord, StepName } from '../store/types.js';
 import { hasSlot } from './availability.js';
 import type { Pass } from './pass.js';
 import { startsFirst } from './update-order.js';
@@ -37,7 +37,7 @@ export function isBusy(p: Pass, i: ReleaseInstanceRecord): boolean {
 export function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
   const outcome = i.commandId ? p.s.outcomes[i.commandId] : undefined;
   if (outcome && !outcome.abandoned) {
-    if (outcome.updateOrder && i.step === 'restart') recordOrder(p, i, outcome.ok, outcome.updateOrder);
+    if (outcome.updateOrder && i.step === 'restart') recordOrder(p, i, outcome);
     if (outcome.ok) return stepSucceeded(p, i);
     return stepFailed(p, i, `${i.step}: ${outcome.error || 'failed'}`, false);
   }
@@ -55,12 +55,13 @@ export function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
 }
 
 /**
- * Keeps the order the agent used. A start-first restart that failed never stopped the old process: the instance
- * still serves its old edition, so a forward step that failed so moved nothing (no revert, nothing to roll back).
+ * Keeps the order the agent used. A start-first restart that failed before its switch never stopped the old process:
+ * the instance still serves its old edition, so the forward step moved nothing (no revert, nothing to roll back).
  */
-function recordOrder(p: Pass, i: ReleaseInstanceRecord, ok: boolean, order: string): void {
-  i.updateOrder = order;
-  if (!ok && order === 'start-first' && i.phase === 'upgrade') i.moved = 'none';
+function recordOrder(p: Pass, i: ReleaseInstanceRecord, outcome: CommandOutcome): void {
+  i.updateOrder = outcome.updateOrder!;
+  const stillOld = outcome.instance !== undefined && outcome.instance.activeEdition !== p.release.edition;
+  if (!outcome.ok && outcome.updateOrder === 'start-first' && i.phase === 'upgrade' && stillOld) i.moved = 'none';
   p.touch();
 }
 

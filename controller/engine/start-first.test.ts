@@ -127,6 +127,20 @@ describe('a failed start-first restart', () => {
     expect(fleet.kinds('a3')).toEqual(['DownloadPackage']);
   });
 
+  it('counts it moved when the agent reports the new edition active (it failed after the switch)', () => {
+    setUp();
+    fleet.answer = (s) => {
+      if (s.kind !== 'RestartApp' || s.agentId !== 'a1') return { ok: true };
+      fleet.disk.get('a1')!.active = '2.0';
+      return { ok: false, error: 'deadline passed after 900 ms of restartApp' };
+    };
+    const id = release({ group: 'east', batches: 1 });
+    fleet.pump(engine);
+    const a1 = store.getReleaseDetail(id).instances.find((i) => i.instance === 'a1')!;
+    expect(a1).toMatchObject({ status: 'failed', updateOrder: 'start-first' });
+    expect(restarts('a1').map((r) => r.edition)).toEqual(['2.0', '1.0']);
+  });
+
   it('keeps a timed-out restart as moved: the controller cannot know where the agent got to', () => {
     setUp();
     fleet.answer = (s) => (s.kind === 'RestartApp' && s.agentId === 'a1' ? 'hold' : { ok: true });
