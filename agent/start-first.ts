@@ -19,6 +19,10 @@ import type { AppSupervisor } from './supervisor.js';
 export type UpdateOrder = 'start-first' | 'stop-first';
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** A new process that never served a request is not drained: SIGKILL follows SIGTERM soon. */
+const NEW_STOP_TIMEOUT_MS = 1000;
+/** Most of the command's time the probe leaves for stopping a failed new process and answering with why. */
+const ANSWER_RESERVE_MS = 2000;
 
 /** A restart that failed, with the order it ran in (start-first: the old process still serves). */
 export class RestartFailedError extends FleetwaveError {
@@ -52,11 +56,13 @@ export interface StartFirstInput {
   spec: AppSpec;
   /** Aborts at the command's deadline: the new process must be healthy by then. */
   signal: AbortSignal;
+  /** The command's deadline on this host's clock (0: none): the probe ends a little before, so the failure says why. */
+  deadline: number;
   logger: Logger;
 }
 
 /** Runs the whole start-first restart; resolves once the new edition serves and the old process is gone. */
-export async function startFirst({ instance, edition, spec, signal, logger }: StartFirstInput): Promise<void> {
+export async function startFirst({ instance, edition, spec, signal, deadline, logger }: StartFirstInput): Promise<void> {
   const port = await freeInternalPort();
   const next = instance.newSupervisor(port);
   const log = logger.child({ app: instance.app, edition, port, oldPort: instance.internalPort });
@@ -64,12 +70,12 @@ export async function startFirst({ instance, edition, spec, signal, logger }: St
   try {
     await next.start(edition, spec, instance.editionDir(edition), { updateOrder: 'start-first' });
   } catch (err) {
-    await next.stop(spec.stopTimeoutMs);
+    await next.stop(NEW_STOP_TIMEOUT_MS);
     throw new RestartFailedError(`start-first: ${(err as Error).message}; the old edition still serves`, 'start-first', err);
   }
-  const health = await probeUntilHealthy(probeTarget(next, port), healthSettings(instance, spec), signal);
+  const health = await probeUntilHealthy(probeTarget(next, port), healthSettings(instance, spec), probeSignal(signal, deadline));
   if (!health.healthy) {
-    await next.stop(spec.stopTimeoutMs);
+    await next.stop(NEW_STOP_TIMEOUT_MS);
     throw new RestartFailedError(
       `start-first: edition ${edition} unhealthy after ${health.tries} tries: ${health.error}; it was stopped and the old edition still serves`,
       'start-first',
@@ -88,6 +94,13 @@ export async function startFirst({ instance, edition, spec, signal, logger }: St
 /** The new process, probed on its own port; a process that died ends the probe at once instead of at the deadline. */
 function probeTarget(supervisor: AppSupervisor, port: number): { appPort: number; supervisor: { state: string } } {
   return { appPort: port, supervisor: { get state() { return supervisor.state === 'failed' ? 'stopped' : supervisor.state; } } };
+}
+
+/** The command's signal, ending a reserve earlier than its deadline (a fifth of the time left, at most 2 s). */
+function probeSignal(signal: AbortSignal, deadline: number): AbortSignal {
+  if (deadline <= 0) return signal;
+  const left = deadline - Date.now();
+  return AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, Math.floor(left - Math.min(ANSWER_RESERVE_MS, left / 5))))]);
 }
 
 /** As the last HealthCheck probed (else the app's health path, 200), until the command's deadline. */

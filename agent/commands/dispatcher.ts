@@ -116,7 +116,7 @@ export class CommandDispatcher {
   private runHandler(handler: CommandHandler, command: Command, instance: Instance, deadlineMs: number, log: Logger): { first: Promise<Settled>; work: Promise<Settled> } {
     const abort = new AbortController();
     const progress: CommandContext['progress'] = {};
-    const ctx: CommandContext = { ...this.deps, command, instance, logger: log, signal: abort.signal, progress };
+    const ctx: CommandContext = { ...this.deps, command, instance, logger: log, signal: abort.signal, deadline: deadlineMs, progress };
     const body = command[handler.kind] as never;
     const work = handler.run(ctx, body).then(
       (outcome): Settled => ({ ok: true, outcome }),

@@ -18,7 +18,9 @@ export const restartApp: CommandHandler<'restartApp'> = {
     const { order, reason } = chooseOrder(body.updateOrder, spec, ctx.options.startFirstMinFreeMemory);
     ctx.progress.updateOrder = order;
     if (order === 'start-first') {
-      await startFirst({ instance, edition, spec, signal: ctx.signal, logger: ctx.logger });
+      await startFirst({ instance, edition, spec, signal: ctx.signal, deadline: ctx.deadline ?? 0, logger: ctx.logger }).catch((err: Error) => {
+        throw err instanceof RestartFailedError ? err : new RestartFailedError(err.message, order, err);
+      });
       return { activeEdition: edition, updateOrder: order };
     }
     const fallback = reason !== '';
