@@ -12,6 +12,8 @@ import { HeldRequest } from '../harness/held-request.js';
 
 const APP = 'shop';
 const AGENTS = ['sf1', 'sf2'];
+/** An agent whose free-memory floor no host reaches: it must fall back to stop-first. */
+const TIGHT = 'sf3';
 
 interface SeenEvent {
   type: string;
@@ -41,8 +43,8 @@ describe('start-first releases', () => {
   const seen = (type: string, instance: string, match: (d: Record<string, unknown>) => boolean = () => true) =>
     events.filter((e) => e.type === `io.fleetwave.instance.${type}` && e.instance === instance && match(e.data));
 
-  async function create(edition: string, args: string[] = []): Promise<string> {
-    const created = await fleet.cli(['release', 'create', APP, '--edition', edition, '--group', 'all', '--batch-mode', 'auto', '--wait', '0s', ...args]);
+  async function create(edition: string, args: string[] = [], group = 'blue'): Promise<string> {
+    const created = await fleet.cli(['release', 'create', APP, '--edition', edition, '--group', group, '--batch-mode', 'auto', '--wait', '0s', ...args]);
     expect(created.code, created.stderr).toBe(0);
     return created.stdout.trim().split(/\s+/).pop()!;
   }
@@ -62,7 +64,9 @@ describe('start-first releases', () => {
       ports[id] = await freePort();
       await fleet.startAgent(id, 'blue', { [APP]: ports[id]! });
     }
-    await fleet.adminClient.waitForAgents(AGENTS);
+    ports[TIGHT] = await freePort();
+    await fleet.startAgent(TIGHT, 'tight', { [APP]: ports[TIGHT]! }, ['--start-first-min-free-memory', '100000GiB']);
+    await fleet.adminClient.waitForAgents([...AGENTS, TIGHT]);
     // A long stop timeout: only the drain (the request in flight ending) lets the old process go in the test below.
     const app = await fleet.cli(['app', 'create', APP, '--start', 'node server.js', '--env', 'START_DELAY_MS=300', '--stop-timeout', '30s']);
     expect(app.code, app.stderr).toBe(0);
@@ -74,7 +78,7 @@ describe('start-first releases', () => {
       const installed = await fleet.cli(['edition', 'install', APP, edition, '--file', pkg.path]);
       expect(installed.code, installed.stderr).toBe(0);
     }
-    const deployed = await fleet.adminClient.waitForRelease(await create('1.0', ['--batches', '1']), ['Released', 'Release failed'], 90_000);
+    const deployed = await fleet.adminClient.waitForRelease(await create('1.0', ['--batches', '1'], 'all'), ['Released', 'Release failed'], 90_000);
     expect(deployed.release?.status).toBe('Released');
   }, 120_000);
 
@@ -159,5 +163,25 @@ describe('start-first releases', () => {
     expect(detail.instances.find((i) => i.instance === other)?.status).toBe('pending');
     expect(summary.failures).toEqual({});
     expect(summary.failed).toBe(0);
+  }, 120_000);
+
+  it('falls back to stop-first on a host short of memory, holding (not failing) requests over the restart', async () => {
+    // Given the tight agent's instance on 1.0 under load
+    const oldPid = (await answer(TIGHT)).pid;
+    const load = new LoadGenerator({ urls: [url(TIGHT)], concurrency: 2 });
+    load.start();
+    await waitFor('requests to flow', () => load.snapshot().ok > 20);
+
+    // When 2.0 is released there (the app asks for start-first)
+    const detail = await fleet.adminClient.waitForRelease(await create('2.0', ['--batches', '1'], 'tight'), ['Released', 'Release failed'], 90_000);
+    const summary = await load.stop();
+
+    // Then the agent restarted it stop-first, said so, and no request failed
+    expect(detail.release?.status, detail.release?.message).toBe('Released');
+    expect(detail.instances[0]).toMatchObject({ updateOrder: 'stop-first' });
+    expect(seen('started', TIGHT, (d) => d.edition === '2.0' && d.updateOrder === 'stop-first')).toHaveLength(1);
+    expect(summary.failures).toEqual({});
+    expect(summary.byEdition['2.0']).toBeGreaterThan(0);
+    expect(alive(oldPid)).toBe(false);
   }, 120_000);
 });
