@@ -25,6 +25,8 @@ export class Instance {
 
   /** The process the gate sends traffic to, and the internal port it listens on; adopt() replaces both. */
   private current: { supervisor: AppSupervisor; port: number };
+  /** Second processes of a start-first restart under way (new before the switch, old while it drains): close() stops them too. */
+  private readonly others = new Set<AppSupervisor>();
 
   private constructor(
     readonly app: string,
@@ -48,7 +50,14 @@ export class Instance {
 
   /** A supervisor for a second process of this app on `port` (start-first); it becomes the instance's with adopt(). */
   newSupervisor(port: number): AppSupervisor {
-    return this.makeSupervisor(this, port);
+    const supervisor = this.makeSupervisor(this, port);
+    this.others.add(supervisor);
+    return supervisor;
+  }
+
+  /** A second process is stopped: the instance forgets it. */
+  retire(supervisor: AppSupervisor): void {
+    this.others.delete(supervisor);
   }
 
   /**
@@ -58,6 +67,8 @@ export class Instance {
   async adopt(supervisor: AppSupervisor, port: number, edition: string, spec: AppSpec): Promise<{ supervisor: AppSupervisor; port: number }> {
     const previous = this.current;
     this.current = { supervisor, port };
+    this.others.delete(supervisor);
+    this.others.add(previous.supervisor);
     this.gate.setTarget(port);
     const record = this.state.app(this.app);
     const previousEdition = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
@@ -229,7 +240,7 @@ export class Instance {
   }
 
   async close(): Promise<void> {
-    await this.supervisor.shutdown(this.spec?.stopTimeoutMs);
+    await Promise.all([this.supervisor, ...this.others].map((s) => s.shutdown(this.spec?.stopTimeoutMs)));
     await this.gate.close();
   }
 }

@@ -71,11 +71,13 @@ export async function startFirst({ instance, edition, spec, signal, deadline, lo
     await next.start(edition, spec, instance.editionDir(edition), { updateOrder: 'start-first' });
   } catch (err) {
     await next.stop(NEW_STOP_TIMEOUT_MS);
+    instance.retire(next);
     throw new RestartFailedError(`start-first: ${(err as Error).message}; the old edition still serves`, 'start-first', err);
   }
   const health = await probeUntilHealthy(probeTarget(next, port), healthSettings(instance, spec), probeSignal(signal, deadline));
   if (!health.healthy) {
     await next.stop(NEW_STOP_TIMEOUT_MS);
+    instance.retire(next);
     throw new RestartFailedError(
       `start-first: edition ${edition} unhealthy after ${health.tries} tries: ${health.error}; it was stopped and the old edition still serves`,
       'start-first',
@@ -88,6 +90,7 @@ export async function startFirst({ instance, edition, spec, signal, deadline, lo
   const drained = await instance.gate.idle(old.port, stopTimeoutMs);
   if (!drained) log.warn({ inFlight: instance.gate.inFlightOn(old.port), stopTimeoutMs }, 'start-first: old process still busy after the stop timeout; stopping it');
   await old.supervisor.stop(spec.stopTimeoutMs);
+  instance.retire(old.supervisor);
   log.info('start-first: old process drained and stopped');
 }
 
