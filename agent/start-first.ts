@@ -18,7 +18,8 @@ import type { AppSupervisor } from './supervisor.js';
 
 export type UpdateOrder = 'start-first' | 'stop-first';
 
-const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** The supervisor's own default, for an AppSpec without a stop timeout. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 /** A new process that never served a request is not drained: SIGKILL follows SIGTERM soon. */
 const NEW_STOP_TIMEOUT_MS = 1000;
 /** Most of the command's time the probe leaves for stopping a failed new process and answering with why. */

@@ -4,10 +4,9 @@
 //   stop-first (asked, or the fallback): stop the old process (SIGTERM, SIGKILL after the stop timeout), start the new.
 //     Asked for stop-first, the controller quiesced and drained the gate before; a fallback quiesces it here, waits for
 //     in-flight requests (up to the stop timeout), and lets the held requests go to the new process once it started.
-import { chooseOrder, RestartFailedError, startFirst } from '../start-first.js';
+import { isSelfDrained } from '../self-drain.js';
+import { chooseOrder, DEFAULT_STOP_TIMEOUT_MS, RestartFailedError, startFirst } from '../start-first.js';
 import type { CommandHandler } from './types.js';
-
-const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
 export const restartApp: CommandHandler<'restartApp'> = {
   kind: 'restartApp',
@@ -25,7 +24,8 @@ export const restartApp: CommandHandler<'restartApp'> = {
     }
     const fallback = reason !== '';
     if (fallback) ctx.logger.warn({ app: instance.app, reason }, 'start-first refused; restarting stop-first');
-    const quiesceHere = fallback && !instance.gate.quiesced;
+    // An app that drains itself has no gate in front of it to quiesce.
+    const quiesceHere = fallback && !isSelfDrained(spec) && !instance.gate.quiesced;
     if (quiesceHere) {
       instance.gate.quiesce();
       await instance.gate.idle(instance.internalPort, spec.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS);
