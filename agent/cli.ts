@@ -23,6 +23,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--keep-editions <n>', 'editions kept on disk', '3')
     .option('--gate-queue <n>', 'requests held at most while an instance resets', '1000')
     .option('--gate-hold <duration>', 'longest a request is held before a 503', '30s')
+    .option('--start-first-min-free-memory <size>', 'below this much free host memory a start-first restart falls back to stop-first', '256MiB')
     .option('--boot-id <id>', 'boot id (default: /proc/sys/kernel/random/boot_id)');
   natsAuthFlags(cmd)
     .option('--insecure', 'plaintext gRPC without authentication (demo, tests)', false)

@@ -1,4 +1,6 @@
 // One application instance on this host: its traffic gate, its supervised process and its durable record.
+// A start-first restart (start-first.ts) runs a second supervisor on a fresh internal port and, once it is healthy,
+// makes it the instance's own (adopt()): `supervisor` and `internalPort` are always the process the gate targets.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../common/errors.js';
@@ -21,15 +23,66 @@ export class Instance {
   /** How the last HealthCheck command probed this app; the probe after a crash restart does the same. */
   healthSettings: HealthProbeSettings | undefined;
 
+  /** The process the gate sends traffic to, and the internal port it listens on; adopt() replaces both. */
+  private current: { supervisor: AppSupervisor; port: number };
+  /** Second processes of a start-first restart under way (new before the switch, old while it drains): close() stops them too. */
+  private readonly others = new Set<AppSupervisor>();
+
   private constructor(
     readonly app: string,
     readonly appDir: string,
-    readonly internalPort: number,
+    internalPort: number,
     readonly gate: TrafficGate,
-    readonly supervisor: AppSupervisor,
     private readonly state: AgentState,
     private readonly events: EventSink,
-  ) {}
+    private readonly makeSupervisor: (instance: Instance, port: number) => AppSupervisor,
+  ) {
+    this.current = { supervisor: makeSupervisor(this, internalPort), port: internalPort };
+  }
+
+  get supervisor(): AppSupervisor {
+    return this.current.supervisor;
+  }
+
+  get internalPort(): number {
+    return this.current.port;
+  }
+
+  /** A supervisor for a second process of this app on `port` (start-first); it becomes the instance's with adopt(). */
+  newSupervisor(port: number): AppSupervisor {
+    const supervisor = this.makeSupervisor(this, port);
+    this.others.add(supervisor);
+    return supervisor;
+  }
+
+  /** A second process is stopped: the instance forgets it. */
+  retire(supervisor: AppSupervisor): void {
+    this.others.delete(supervisor);
+  }
+
+  /**
+   * Makes `supervisor` (running on `port`) the instance's process: the gate switches to it in one step, and the
+   * record names its edition, pid and port. Returns the previous supervisor, still running, for the caller to drain.
+   */
+  async adopt(supervisor: AppSupervisor, port: number, edition: string, spec: AppSpec): Promise<{ supervisor: AppSupervisor; port: number }> {
+    const previous = this.current;
+    this.current = { supervisor, port };
+    this.others.delete(supervisor);
+    this.others.add(previous.supervisor);
+    this.gate.setTarget(port);
+    const record = this.state.app(this.app);
+    const previousEdition = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
+    await this.state.updateApp(this.app, {
+      activeEdition: edition,
+      previousEdition,
+      desired: 'running',
+      spec,
+      internalPort: port,
+      pid: supervisor.pid,
+      pidStartTime: supervisor.pidStartTime,
+    });
+    return previous;
+  }
 
   /** Reaps a process a previous agent run left, picks the internal port and opens the gate. */
   static async open(option: InstanceOption, options: AgentOptions, state: AgentState, events: EventSink, logger: Logger): Promise<Instance> {
@@ -44,20 +97,29 @@ export class Instance {
       await grantAppDir(options.dataDir, appDir, options.runAs);
     }
     const internalPort = await freeInternalPort();
+    // Only the process the gate targets speaks for the instance: a second one (start-first) records nothing until adopted.
+    const makeSupervisor = (instance: Instance, port: number): AppSupervisor => {
+      const supervisor: AppSupervisor = new AppSupervisor({
+        app,
+        instanceId: options.id,
+        internalPort: port,
+        portFor: (spec) => (isSelfDrained(spec) ? gate.port : port),
+        logPath: join(appDir, 'app.log'),
+        startGraceMs: options.startGraceMs,
+        runAs: options.runAs ?? undefined,
+        events,
+        logger,
+        afterCrashRestart: (edition, failure, signal) => {
+          if (instance.supervisor === supervisor) void instance.afterCrashRestart(edition, failure, signal);
+        },
+        onPid: (pid, pidStartTime) => {
+          if (instance.supervisor !== supervisor) return;
+          void state.updateApp(app, { pid, pidStartTime }).catch((err: Error) => logger.error({ app, err: err.message }, 'could not record app pid'));
+        },
+      });
+      return supervisor;
+    };
     let instance: Instance | undefined;
-    const supervisor = new AppSupervisor({
-      app,
-      instanceId: options.id,
-      internalPort,
-      portFor: (spec) => (isSelfDrained(spec) ? gate.port : internalPort),
-      logPath: join(appDir, 'app.log'),
-      startGraceMs: options.startGraceMs,
-      runAs: options.runAs ?? undefined,
-      events,
-      logger,
-      afterCrashRestart: (edition, failure, signal) => void instance?.afterCrashRestart(edition, failure, signal),
-      onPid: (pid, pidStartTime) => void state.updateApp(app, { pid, pidStartTime }).catch((err: Error) => logger.error({ app, err: err.message }, 'could not record app pid')),
-    });
     const gate = new TrafficGate({
       app,
       host: options.gateHost,
@@ -66,7 +128,7 @@ export class Instance {
       healthPath: record.spec?.healthPath || DEFAULT_HEALTH_PATH,
       queueLimit: options.gateQueue,
       holdMs: options.gateHoldMs,
-      isAppExpected: () => supervisor.expected,
+      isAppExpected: () => instance?.supervisor.expected ?? false,
       logger,
     });
     if (record.quiesced && !isSelfDrained(record.spec)) {
@@ -82,7 +144,7 @@ export class Instance {
       throw new Error(`cannot open the gate of app ${app} on ${options.gateHost}:${option.servicePort}: ${(err as Error).message}`, { cause: err });
     }
     logger.info({ app, servicePort: gate.port, internalPort }, 'instance gate listening');
-    instance = new Instance(app, appDir, internalPort, gate, supervisor, state, events);
+    instance = new Instance(app, appDir, internalPort, gate, state, events, makeSupervisor);
     return instance;
   }
 
@@ -118,22 +180,33 @@ export class Instance {
     return this.state.app(this.app).spec;
   }
 
-  /** Starts `edition` (stopping what runs first) and records it as active; the previous active edition is remembered. */
-  async activate(edition: string, spec: AppSpec | undefined): Promise<string> {
-    const record = this.state.app(this.app);
-    const appSpec = spec ?? record.spec;
+  /** The spec to start `edition` with (the command's, else the last known), once the edition is known to be on disk. */
+  async startable(edition: string, spec: AppSpec | undefined): Promise<AppSpec> {
+    const appSpec = spec ?? this.state.app(this.app).spec;
     if (!appSpec) throw new NotFoundError(`app ${this.app}: no AppSpec known yet; the command must carry one`);
     if (!edition) throw new NotFoundError(`app ${this.app}: no edition given and none active`);
     if (!(await readMarker(this.appDir, edition))) {
       throw new NotFoundError(`app ${this.app}: edition ${edition} is not on this host (download it first)`);
     }
+    return appSpec;
+  }
+
+  /** The unpacked directory of one of this app's editions. */
+  editionDir(edition: string): string {
+    return editionDir(this.appDir, edition);
+  }
+
+  /** Starts `edition` (stopping what runs first) and records it as active; the previous active edition is remembered. */
+  async activate(edition: string, spec: AppSpec | undefined, note?: { updateOrder: string }): Promise<string> {
+    const appSpec = await this.startable(edition, spec);
+    const record = this.state.app(this.app);
     this.gate.setHealthPath(appSpec.healthPath);
     // The gate gives the service port to an app that drains itself before it starts, and takes it back once an old one stopped.
     if (isSelfDrained(appSpec)) await this.gate.unlisten();
-    await this.supervisor.start(edition, appSpec, editionDir(this.appDir, edition));
+    await this.supervisor.start(edition, appSpec, editionDir(this.appDir, edition), note);
     if (!isSelfDrained(appSpec) && !this.gate.listening) await this.gate.listen();
     const previous = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
-    await this.state.updateApp(this.app, { activeEdition: edition, previousEdition: previous, desired: 'running', spec: appSpec });
+    await this.state.updateApp(this.app, { activeEdition: edition, previousEdition: previous, desired: 'running', spec: appSpec, internalPort: this.internalPort });
     return edition;
   }
 
@@ -167,7 +240,7 @@ export class Instance {
   }
 
   async close(): Promise<void> {
-    await this.supervisor.shutdown(this.spec?.stopTimeoutMs);
+    await Promise.all([this.supervisor, ...this.others].map((s) => s.shutdown(this.spec?.stopTimeoutMs)));
     await this.gate.close();
   }
 }

@@ -16,6 +16,8 @@ export interface StoredResult {
   startedUnixMs: number;
   finishedUnixMs: number;
   activeEdition: string;
+  /** RestartApp: the update order used (start-first, stop-first). */
+  updateOrder?: string;
 }
 
 export interface JournalEntry {
@@ -47,6 +49,8 @@ export interface AppRecord {
    * controller believes this instance drained until it sees it healthy.
    */
   quiesced?: boolean;
+  /** The internal port the app listens on behind the gate (a start-first restart moves it), so it can be re-adopted. */
+  internalPort?: number;
   /** The running process, so a restarted agent can reap one its predecessor left behind. */
   pid?: number;
   pidStartTime?: string;

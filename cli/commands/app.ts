@@ -23,6 +23,7 @@ export function registerAppCommands(program: Command, io: Io): void {
     .option('--drain-mode <mode>', 'gate (the agent\'s traffic gate drains it, default) or self (the app drains itself)')
     .option('--quiesce-hook <path|signal>', 'drain mode self: a path the agent POSTs (/quiesce) or a signal it sends (SIGUSR2)')
     .option('--inflight-path <path>', 'drain mode self: a path answering the requests in flight ({"inFlight": N})')
+    .option('--update-order <order>', 'soft resets: start-first (new process beside the old, then switch; default) or stop-first (for an app that cannot run twice on one host)')
     .action(async (name: string, flags: AppFlags, cmd: Command) => {
       const spec = buildApp(name, flags);
       const created = await withClient(cmd, io, (client) => client.createApp(spec));

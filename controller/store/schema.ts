@@ -172,6 +172,15 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     // The Ed25519 public key (SPKI DER, base64) an agent gave in its last Hello; '' when none (or revoked).
     sql: `ALTER TABLE agents ADD COLUMN event_key TEXT NOT NULL DEFAULT '';`,
   },
+  {
+    version: 6,
+    name: 'update order',
+    // Apps stored before keep the stop-first they always had; a release instance records the order its restart used.
+    sql: `
+      ALTER TABLE apps ADD COLUMN update_order TEXT NOT NULL DEFAULT 'stop-first';
+      ALTER TABLE release_instances ADD COLUMN update_order TEXT NOT NULL DEFAULT '';
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

@@ -14,6 +14,8 @@ export interface AppRecord {
   drainMode?: string;
   quiesceHook?: string;
   inflightPath?: string;
+  /** How soft resets replace its process; absent (an app stored before update orders): stop-first. */
+  updateOrder?: string;
 }
 
 export interface EditionRecord {
@@ -132,6 +134,8 @@ export interface ReleaseInstanceRecord {
   fromEdition: string | null;
   /** Its rollback batch (1-based); 0 when the rollback leaves it alone. */
   rollbackBatch: number;
+  /** The update order its last restart used, as the agent reported it (a fallback included); '' before any. */
+  updateOrder: string;
 }
 
 export interface StepRow {
@@ -174,6 +178,8 @@ export interface CommandOutcome {
   finishedUnixMs: number;
   activeEdition: string;
   abandoned?: boolean;
+  /** RestartApp: the update order the agent used. */
+  updateOrder?: string;
   /** The instance as the agent reported it after the command, when it did. */
   instance?: { activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean };
 }

@@ -39,6 +39,8 @@ export interface App {
   drainMode: string;
   quiesceHook: string;
   inflightPath: string;
+  /** "start-first" (default) or "stop-first"; see AppSpec in agent.proto. */
+  updateOrder: string;
 }
 
 export interface App_EnvEntry {
@@ -119,7 +121,11 @@ export interface ReleaseSpec {
     | undefined;
   /** When false the release is created in "To release" and waits for start. */
   start: boolean;
-  health: HealthSpec | undefined;
+  health:
+    | HealthSpec
+    | undefined;
+  /** "start-first" or "stop-first" for this release's soft resets; empty: the app's. */
+  updateOrder: string;
 }
 
 export interface StepTimeouts {
@@ -224,6 +230,11 @@ export interface InstanceProgress {
    * A rollback puts back the instances that are not "none"; with none, there is nothing to roll back.
    */
   moved: string;
+  /**
+   * The update order its last restart used ("start-first", "stop-first"; the
+   * agent's choice, which may be a fallback), "" before any restart.
+   */
+  updateOrder: string;
 }
 
 export interface ChangeRecord {
@@ -333,6 +344,7 @@ function createBaseApp(): App {
     drainMode: "",
     quiesceHook: "",
     inflightPath: "",
+    updateOrder: "",
   };
 }
 
@@ -367,6 +379,9 @@ export const App: MessageFns<App> = {
     }
     if (message.inflightPath !== "") {
       writer.uint32(82).string(message.inflightPath);
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(90).string(message.updateOrder);
     }
     return writer;
   },
@@ -467,6 +482,14 @@ export const App: MessageFns<App> = {
             message.inflightPath = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -536,6 +559,11 @@ export const App: MessageFns<App> = {
         : isSet(object.inflight_path)
         ? globalThis.String(object.inflight_path)
         : "",
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -577,6 +605,9 @@ export const App: MessageFns<App> = {
     if (message.inflightPath !== "") {
       obj.inflightPath = message.inflightPath;
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -603,6 +634,7 @@ export const App: MessageFns<App> = {
     message.drainMode = object.drainMode ?? "";
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
@@ -1461,6 +1493,7 @@ function createBaseReleaseSpec(): ReleaseSpec {
     timeouts: undefined,
     start: false,
     health: undefined,
+    updateOrder: "",
   };
 }
 
@@ -1530,6 +1563,9 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     }
     if (message.health !== undefined) {
       HealthSpec.encode(message.health, writer.uint32(154).fork()).join();
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(162).string(message.updateOrder);
     }
     return writer;
   },
@@ -1719,6 +1755,14 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
             message.health = HealthSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1792,6 +1836,11 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
       timeouts: isSet(object.timeouts) ? StepTimeouts.fromJSON(object.timeouts) : undefined,
       start: isSet(object.start) ? globalThis.Boolean(object.start) : false,
       health: isSet(object.health) ? HealthSpec.fromJSON(object.health) : undefined,
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -1854,6 +1903,9 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     if (message.health !== undefined) {
       obj.health = HealthSpec.toJSON(message.health);
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -1885,6 +1937,7 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     message.health = (object.health !== undefined && object.health !== null)
       ? HealthSpec.fromPartial(object.health)
       : undefined;
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
@@ -3197,6 +3250,7 @@ function createBaseInstanceProgress(): InstanceProgress {
     steps: [],
     rollbackBatch: 0,
     moved: "",
+    updateOrder: "",
   };
 }
 
@@ -3231,6 +3285,9 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     }
     if (message.moved !== "") {
       writer.uint32(82).string(message.moved);
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(90).string(message.updateOrder);
     }
     return writer;
   },
@@ -3328,6 +3385,14 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
             message.moved = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3356,6 +3421,11 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
         ? globalThis.Number(object.rollback_batch)
         : 0,
       moved: isSet(object.moved) ? globalThis.String(object.moved) : "",
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -3391,6 +3461,9 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     if (message.moved !== "") {
       obj.moved = message.moved;
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -3409,6 +3482,7 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     message.steps = object.steps?.map((e) => StepRecord.fromPartial(e)) || [];
     message.rollbackBatch = object.rollbackBatch ?? 0;
     message.moved = object.moved ?? "";
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };

@@ -126,6 +126,14 @@ export interface AppSpec {
    * requests in flight as {"inFlight": N} or a bare number.
    */
   inflightPath: string;
+  /**
+   * How a soft reset replaces the process: "start-first" (or empty; the new
+   * edition starts on a fresh internal port beside the old one, the gate
+   * switches once it is healthy, then the old one drains and stops) or
+   * "stop-first" (stop the old process, then start the new one; for an app
+   * that cannot run twice on one host). Hard reset is always stop-first.
+   */
+  updateOrder: string;
 }
 
 export interface AppSpec_EnvEntry {
@@ -188,7 +196,16 @@ export interface StartApp {
 /** Soft reset: recycle this app's process onto `edition`. */
 export interface RestartApp {
   edition: string;
-  app: AppSpec | undefined;
+  app:
+    | AppSpec
+    | undefined;
+  /**
+   * The order the controller wants for this restart ("start-first",
+   * "stop-first"; empty: the AppSpec's). The agent may fall back to
+   * stop-first (e.g. too little free memory); CommandResult.update_order says
+   * which it used.
+   */
+  updateOrder: string;
 }
 
 /**
@@ -221,7 +238,14 @@ export interface CommandResult {
   /** Edition active for the app after the command. */
   activeEdition: string;
   /** The instance as it stands after the command. */
-  instance: InstanceReport | undefined;
+  instance:
+    | InstanceReport
+    | undefined;
+  /**
+   * RestartApp: the update order the agent used ("start-first" or
+   * "stop-first"); empty for other kinds.
+   */
+  updateOrder: string;
 }
 
 function createBaseAgentMessage(): AgentMessage {
@@ -1140,6 +1164,7 @@ function createBaseAppSpec(): AppSpec {
     drainMode: "",
     quiesceHook: "",
     inflightPath: "",
+    updateOrder: "",
   };
 }
 
@@ -1171,6 +1196,9 @@ export const AppSpec: MessageFns<AppSpec> = {
     }
     if (message.inflightPath !== "") {
       writer.uint32(74).string(message.inflightPath);
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(82).string(message.updateOrder);
     }
     return writer;
   },
@@ -1263,6 +1291,14 @@ export const AppSpec: MessageFns<AppSpec> = {
             message.inflightPath = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1327,6 +1363,11 @@ export const AppSpec: MessageFns<AppSpec> = {
         : isSet(object.inflight_path)
         ? globalThis.String(object.inflight_path)
         : "",
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -1365,6 +1406,9 @@ export const AppSpec: MessageFns<AppSpec> = {
     if (message.inflightPath !== "") {
       obj.inflightPath = message.inflightPath;
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -1390,6 +1434,7 @@ export const AppSpec: MessageFns<AppSpec> = {
     message.drainMode = object.drainMode ?? "";
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
@@ -2175,7 +2220,7 @@ export const StartApp: MessageFns<StartApp> = {
 };
 
 function createBaseRestartApp(): RestartApp {
-  return { edition: "", app: undefined };
+  return { edition: "", app: undefined, updateOrder: "" };
 }
 
 export const RestartApp: MessageFns<RestartApp> = {
@@ -2185,6 +2230,9 @@ export const RestartApp: MessageFns<RestartApp> = {
     }
     if (message.app !== undefined) {
       AppSpec.encode(message.app, writer.uint32(18).fork()).join();
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(26).string(message.updateOrder);
     }
     return writer;
   },
@@ -2218,6 +2266,14 @@ export const RestartApp: MessageFns<RestartApp> = {
             message.app = AppSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2234,6 +2290,11 @@ export const RestartApp: MessageFns<RestartApp> = {
     return {
       edition: isSet(object.edition) ? globalThis.String(object.edition) : "",
       app: isSet(object.app) ? AppSpec.fromJSON(object.app) : undefined,
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -2245,6 +2306,9 @@ export const RestartApp: MessageFns<RestartApp> = {
     if (message.app !== undefined) {
       obj.app = AppSpec.toJSON(message.app);
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -2255,6 +2319,7 @@ export const RestartApp: MessageFns<RestartApp> = {
     const message = createBaseRestartApp();
     message.edition = object.edition ?? "";
     message.app = (object.app !== undefined && object.app !== null) ? AppSpec.fromPartial(object.app) : undefined;
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
@@ -2499,6 +2564,7 @@ function createBaseCommandResult(): CommandResult {
     finishedUnixMs: 0,
     activeEdition: "",
     instance: undefined,
+    updateOrder: "",
   };
 }
 
@@ -2527,6 +2593,9 @@ export const CommandResult: MessageFns<CommandResult> = {
     }
     if (message.instance !== undefined) {
       InstanceReport.encode(message.instance, writer.uint32(66).fork()).join();
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(74).string(message.updateOrder);
     }
     return writer;
   },
@@ -2608,6 +2677,14 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.instance = InstanceReport.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2646,6 +2723,11 @@ export const CommandResult: MessageFns<CommandResult> = {
         ? globalThis.String(object.active_edition)
         : "",
       instance: isSet(object.instance) ? InstanceReport.fromJSON(object.instance) : undefined,
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -2675,6 +2757,9 @@ export const CommandResult: MessageFns<CommandResult> = {
     if (message.instance !== undefined) {
       obj.instance = InstanceReport.toJSON(message.instance);
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -2693,6 +2778,7 @@ export const CommandResult: MessageFns<CommandResult> = {
     message.instance = (object.instance !== undefined && object.instance !== null)
       ? InstanceReport.fromPartial(object.instance)
       : undefined;
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
