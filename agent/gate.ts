@@ -59,6 +59,11 @@ export class TrafficGate extends EventEmitter {
     this.server.headersTimeout = 66_000;
   }
 
+  /** Points new requests at another internal port: the app moved there (its port was taken when it started). */
+  retarget(port: number): void {
+    this.options.targetPort = port;
+  }
+
   get listening(): boolean {
     return this.server.listening;
   }

@@ -10,12 +10,15 @@ import { TrafficGate } from './gate.js';
 import { CRASH_RESTART_RETRIES, probeUntilHealthy, publishHealth, type HealthProbeSettings } from './health-probe.js';
 import type { AgentOptions, InstanceOption } from './options.js';
 import { editionDir, listEditions, readMarker, removeLeftovers } from './package/editions.js';
-import { freeInternalPort } from './ports.js';
+import { canBind, reserveInternalPort, reservePort, type PortReservation } from './ports.js';
 import type { AgentState } from './state.js';
 import { isSelfDrained } from './self-drain.js';
+import { AppStartError } from './start-failure.js';
 import { AppSupervisor, reapOrphan } from './supervisor.js';
 
 const DEFAULT_HEALTH_PATH = '/healthz';
+/** Starts tried on a fresh internal port after the app found its port taken (EADDRINUSE) before one gives up. */
+const PORT_ATTEMPTS = 5;
 
 export class Instance {
   /** How the last HealthCheck command probed this app; the probe after a crash restart does the same. */
@@ -24,12 +27,22 @@ export class Instance {
   private constructor(
     readonly app: string,
     readonly appDir: string,
-    readonly internalPort: number,
+    /** The internal port, reserved host-wide (ports.ts); moved when the app finds it taken at start. */
+    private port: PortReservation,
     readonly gate: TrafficGate,
     readonly supervisor: AppSupervisor,
     private readonly state: AgentState,
     private readonly events: EventSink,
+    private readonly logger: Logger,
+    /** Every service port this agent serves on: never an internal port. */
+    private readonly servicePorts: number[],
+    /** The gate's service port, reserved so no agent on the host takes it as an internal port. */
+    private readonly serviceHold: PortReservation | null,
   ) {}
+
+  get internalPort(): number {
+    return this.port.port;
+  }
 
   /** Reaps a process a previous agent run left, picks the internal port and opens the gate. */
   static async open(option: InstanceOption, options: AgentOptions, state: AgentState, events: EventSink, logger: Logger): Promise<Instance> {
@@ -43,13 +56,15 @@ export class Instance {
       await mkdir(appDir, { recursive: true, mode: 0o750 });
       await grantAppDir(options.dataDir, appDir, options.runAs);
     }
-    const internalPort = await freeInternalPort();
+    const servicePorts = options.instances.map((i) => i.servicePort).filter((p) => p > 0);
+    const port = await reserveInternalPort({ avoid: servicePorts });
+    const internalPort = port.port;
     let instance: Instance | undefined;
     const supervisor = new AppSupervisor({
       app,
       instanceId: options.id,
       internalPort,
-      portFor: (spec) => (isSelfDrained(spec) ? gate.port : internalPort),
+      portFor: (spec) => (isSelfDrained(spec) ? gate.port : (instance?.internalPort ?? internalPort)),
       logPath: join(appDir, 'app.log'),
       startGraceMs: options.startGraceMs,
       runAs: options.runAs ?? undefined,
@@ -60,7 +75,7 @@ export class Instance {
     });
     const gate = new TrafficGate({
       app,
-      host: options.gateHost,
+      host: option.host ?? options.gateHost,
       port: option.servicePort,
       targetPort: internalPort,
       healthPath: record.spec?.healthPath || DEFAULT_HEALTH_PATH,
@@ -79,10 +94,13 @@ export class Instance {
       await gate.listen();
       if (isSelfDrained(record.spec)) await gate.unlisten();
     } catch (err) {
-      throw new Error(`cannot open the gate of app ${app} on ${options.gateHost}:${option.servicePort}: ${(err as Error).message}`, { cause: err });
+      port.release();
+      throw new Error(`cannot open the gate of app ${app} on ${option.host ?? options.gateHost}:${option.servicePort}: ${(err as Error).message}`, { cause: err });
     }
     logger.info({ app, servicePort: gate.port, internalPort }, 'instance gate listening');
-    instance = new Instance(app, appDir, internalPort, gate, supervisor, state, events);
+    const serviceHold = reservePort(gate.port);
+    if (!serviceHold) logger.warn({ app, servicePort: gate.port }, 'another agent on this host reserved this service port as an app\'s internal port');
+    instance = new Instance(app, appDir, port, gate, supervisor, state, events, logger, servicePorts, serviceHold);
     return instance;
   }
 
@@ -98,6 +116,7 @@ export class Instance {
       retries: last?.retries || CRASH_RESTART_RETRIES,
       intervalMs: last?.intervalMs || 0,
       timeoutMs: last?.timeoutMs || 0,
+      initialIntervalMs: this.spec?.healthInitialIntervalMs || 0,
     };
     const outcome = await probeUntilHealthy(this, settings, signal);
     // A command took the app over meanwhile: its own HealthCheck reports.
@@ -130,11 +149,53 @@ export class Instance {
     this.gate.setHealthPath(appSpec.healthPath);
     // The gate gives the service port to an app that drains itself before it starts, and takes it back once an old one stopped.
     if (isSelfDrained(appSpec)) await this.gate.unlisten();
-    await this.supervisor.start(edition, appSpec, editionDir(this.appDir, edition));
+    await this.startOnFreePort(edition, appSpec, editionDir(this.appDir, edition));
     if (!isSelfDrained(appSpec) && !this.gate.listening) await this.gate.listen();
     const previous = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
     await this.state.updateApp(this.app, { activeEdition: edition, previousEdition: previous, desired: 'running', spec: appSpec });
     return edition;
+  }
+
+  /**
+   * Starts the app (stopping what runs first) and answers once it is healthy or past its start grace. Its internal port
+   * is checked free just before the spawn; an app that still finds it taken (EADDRINUSE) starts again on another.
+   */
+  private async startOnFreePort(edition: string, spec: AppSpec, dir: string): Promise<void> {
+    const behindGate = !isSelfDrained(spec);
+    await this.supervisor.stop(spec.stopTimeoutMs);
+    for (let attempt = 1; ; attempt++) {
+      if (behindGate && !(await canBind(this.internalPort))) await this.movePort(`port ${this.internalPort} was taken before the start`);
+      try {
+        await this.supervisor.start(edition, spec, dir, (signal) => this.startedHealthy(spec, signal));
+        return;
+      } catch (err) {
+        if (!(err instanceof AppStartError) || !err.portTaken || !behindGate || attempt >= PORT_ATTEMPTS) throw err;
+        await this.movePort(err.logLine);
+      }
+    }
+  }
+
+  /** Moves the app to a fresh internal port: the gate forwards there from now on. */
+  private async movePort(why: string): Promise<void> {
+    const next = await reserveInternalPort({ avoid: this.servicePorts });
+    this.logger.warn({ app: this.app, from: this.internalPort, to: next.port, why }, 'internal port taken; the app starts on another');
+    this.port.release();
+    this.port = next;
+    this.gate.retarget(next.port);
+  }
+
+  /** Whether a just-started app answers its health check, probed as the last HealthCheck did; false once `signal` aborts. */
+  private async startedHealthy(spec: AppSpec, signal: AbortSignal): Promise<boolean> {
+    const last = this.healthSettings;
+    const settings: HealthProbeSettings = {
+      path: last?.path || spec.healthPath || DEFAULT_HEALTH_PATH,
+      expectedStatus: last?.expectedStatus || 200,
+      retries: 0,
+      intervalMs: last?.intervalMs || 0,
+      timeoutMs: last?.timeoutMs || 0,
+      initialIntervalMs: spec.healthInitialIntervalMs || 0,
+    };
+    return (await probeUntilHealthy(this, settings, signal)).healthy;
   }
 
   /** Stops the process; `remember` records that it should stay stopped across agent restarts. */
@@ -169,5 +230,7 @@ export class Instance {
   async close(): Promise<void> {
     await this.supervisor.shutdown(this.spec?.stopTimeoutMs);
     await this.gate.close();
+    this.port.release();
+    this.serviceHold?.release();
   }
 }

@@ -60,6 +60,8 @@ export interface AppFlags {
   drainMode?: string;
   quiesceHook?: string;
   inflightPath?: string;
+  startGrace?: string;
+  healthInitialInterval?: string;
 }
 
 /** `app create NAME ...` → App. The start command is argv, run without a shell. */
@@ -85,6 +87,8 @@ export function buildApp(name: string, flags: AppFlags): App {
     drainMode: flags.drainMode ?? '',
     quiesceHook: flags.quiesceHook ?? '',
     inflightPath: flags.inflightPath ?? '',
+    startGraceMs: duration(flags.startGrace, '--start-grace'),
+    healthInitialIntervalMs: duration(flags.healthInitialInterval, '--health-initial-interval'),
   };
 }
 

@@ -28,6 +28,8 @@ export function appSpec(app: AppRecord): AppSpec {
     drainMode: app.drainMode ?? '',
     quiesceHook: app.quiesceHook ?? '',
     inflightPath: app.inflightPath ?? '',
+    startGraceMs: app.startGraceMs ?? 0,
+    healthInitialIntervalMs: app.healthInitialIntervalMs ?? 0,
   };
 }
 

@@ -26,6 +26,8 @@ export function toApp(r: Row): AppRecord {
     drainMode: r.drain_mode,
     quiesceHook: r.quiesce_hook,
     inflightPath: r.inflight_path,
+    startGraceMs: r.start_grace_ms ?? 0,
+    healthInitialIntervalMs: r.health_initial_interval_ms ?? 0,
   };
 }
 

@@ -172,6 +172,15 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     // The Ed25519 public key (SPKI DER, base64) an agent gave in its last Hello; '' when none (or revoked).
     sql: `ALTER TABLE agents ADD COLUMN event_key TEXT NOT NULL DEFAULT '';`,
   },
+  {
+    version: 6,
+    name: 'app start timing',
+    // 0: the agent's defaults (start grace 500 ms, first health probe wait 50 ms).
+    sql: `
+      ALTER TABLE apps ADD COLUMN start_grace_ms INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE apps ADD COLUMN health_initial_interval_ms INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

@@ -14,6 +14,10 @@ export interface AppRecord {
   drainMode?: string;
   quiesceHook?: string;
   inflightPath?: string;
+  /** Longest a start waits after spawn when the health check does not pass sooner; 0 (or absent): the agent's default. */
+  startGraceMs?: number;
+  /** First wait between health probes (doubling up to the check's interval); 0 (or absent): the agent's default. */
+  healthInitialIntervalMs?: number;
 }
 
 export interface EditionRecord {

@@ -39,6 +39,9 @@ export interface App {
   drainMode: string;
   quiesceHook: string;
   inflightPath: string;
+  /** See AppSpec in agent.proto (numbers from 20 on: issue 9's parts each add fields). */
+  startGraceMs: number;
+  healthInitialIntervalMs: number;
 }
 
 export interface App_EnvEntry {
@@ -333,6 +336,8 @@ function createBaseApp(): App {
     drainMode: "",
     quiesceHook: "",
     inflightPath: "",
+    startGraceMs: 0,
+    healthInitialIntervalMs: 0,
   };
 }
 
@@ -367,6 +372,12 @@ export const App: MessageFns<App> = {
     }
     if (message.inflightPath !== "") {
       writer.uint32(82).string(message.inflightPath);
+    }
+    if (message.startGraceMs !== 0) {
+      writer.uint32(160).uint32(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      writer.uint32(168).uint32(message.healthInitialIntervalMs);
     }
     return writer;
   },
@@ -467,6 +478,22 @@ export const App: MessageFns<App> = {
             message.inflightPath = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.startGraceMs = reader.uint32();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.healthInitialIntervalMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -536,6 +563,16 @@ export const App: MessageFns<App> = {
         : isSet(object.inflight_path)
         ? globalThis.String(object.inflight_path)
         : "",
+      startGraceMs: isSet(object.startGraceMs)
+        ? globalThis.Number(object.startGraceMs)
+        : isSet(object.start_grace_ms)
+        ? globalThis.Number(object.start_grace_ms)
+        : 0,
+      healthInitialIntervalMs: isSet(object.healthInitialIntervalMs)
+        ? globalThis.Number(object.healthInitialIntervalMs)
+        : isSet(object.health_initial_interval_ms)
+        ? globalThis.Number(object.health_initial_interval_ms)
+        : 0,
     };
   },
 
@@ -577,6 +614,12 @@ export const App: MessageFns<App> = {
     if (message.inflightPath !== "") {
       obj.inflightPath = message.inflightPath;
     }
+    if (message.startGraceMs !== 0) {
+      obj.startGraceMs = Math.round(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      obj.healthInitialIntervalMs = Math.round(message.healthInitialIntervalMs);
+    }
     return obj;
   },
 
@@ -603,6 +646,8 @@ export const App: MessageFns<App> = {
     message.drainMode = object.drainMode ?? "";
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
+    message.startGraceMs = object.startGraceMs ?? 0;
+    message.healthInitialIntervalMs = object.healthInitialIntervalMs ?? 0;
     return message;
   },
 };

@@ -126,6 +126,18 @@ export interface AppSpec {
    * requests in flight as {"inFlight": N} or a bare number.
    */
   inflightPath: string;
+  /**
+   * (Numbers from 20 on: issue 9's parts each add fields.)
+   * Longest a start (or restart) waits after spawning before it answers, when
+   * the app's health check does not pass sooner; 0: the agent's default (500 ms).
+   * An exit within it is a start failure.
+   */
+  startGraceMs: number;
+  /**
+   * First wait between health probes, doubling up to the check's interval;
+   * 0: 50 ms.
+   */
+  healthInitialIntervalMs: number;
 }
 
 export interface AppSpec_EnvEntry {
@@ -1140,6 +1152,8 @@ function createBaseAppSpec(): AppSpec {
     drainMode: "",
     quiesceHook: "",
     inflightPath: "",
+    startGraceMs: 0,
+    healthInitialIntervalMs: 0,
   };
 }
 
@@ -1171,6 +1185,12 @@ export const AppSpec: MessageFns<AppSpec> = {
     }
     if (message.inflightPath !== "") {
       writer.uint32(74).string(message.inflightPath);
+    }
+    if (message.startGraceMs !== 0) {
+      writer.uint32(160).uint32(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      writer.uint32(168).uint32(message.healthInitialIntervalMs);
     }
     return writer;
   },
@@ -1263,6 +1283,22 @@ export const AppSpec: MessageFns<AppSpec> = {
             message.inflightPath = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.startGraceMs = reader.uint32();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.healthInitialIntervalMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1327,6 +1363,16 @@ export const AppSpec: MessageFns<AppSpec> = {
         : isSet(object.inflight_path)
         ? globalThis.String(object.inflight_path)
         : "",
+      startGraceMs: isSet(object.startGraceMs)
+        ? globalThis.Number(object.startGraceMs)
+        : isSet(object.start_grace_ms)
+        ? globalThis.Number(object.start_grace_ms)
+        : 0,
+      healthInitialIntervalMs: isSet(object.healthInitialIntervalMs)
+        ? globalThis.Number(object.healthInitialIntervalMs)
+        : isSet(object.health_initial_interval_ms)
+        ? globalThis.Number(object.health_initial_interval_ms)
+        : 0,
     };
   },
 
@@ -1365,6 +1411,12 @@ export const AppSpec: MessageFns<AppSpec> = {
     if (message.inflightPath !== "") {
       obj.inflightPath = message.inflightPath;
     }
+    if (message.startGraceMs !== 0) {
+      obj.startGraceMs = Math.round(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      obj.healthInitialIntervalMs = Math.round(message.healthInitialIntervalMs);
+    }
     return obj;
   },
 
@@ -1390,6 +1442,8 @@ export const AppSpec: MessageFns<AppSpec> = {
     message.drainMode = object.drainMode ?? "";
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
+    message.startGraceMs = object.startGraceMs ?? 0;
+    message.healthInitialIntervalMs = object.healthInitialIntervalMs ?? 0;
     return message;
   },
 };
