@@ -7,6 +7,9 @@ import { FleetwaveError } from '../common/errors.js';
 
 /** A log line that says what went wrong; runtimes end their dumps with noise ("Node.js v20.20.2") that says nothing. */
 const ERROR_LINE = /error|EADDRINUSE|exception/i;
+/** Among those, one that states the error itself ("Error: listen EADDRINUSE …", "Exception in thread …", "TypeError: …")
+ * rather than mentions one (Node's "throw er; // Unhandled 'error' event" comes first in its dump). */
+const STATED_ERROR = /EADDRINUSE|exception|^[\w.$]*Error\b/i;
 /** Most of a log read back for one start: enough for a stack trace, bounded for an app that logs a lot. */
 const MAX_READ_BYTES = 64 * 1024;
 const MAX_LINE_CHARS = 200;
@@ -30,10 +33,13 @@ export function logOffset(path: string): number {
   }
 }
 
-/** The line that best says why the start failed: the first error line of this start, else its last non-empty line. */
+/**
+ * The line that best says why the start failed: the first line of this start stating an error, else the first one
+ * mentioning one, else its last non-empty line.
+ */
 export function chooseErrorLine(text: string): string {
   const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  const line = lines.find((l) => ERROR_LINE.test(l)) ?? lines.at(-1) ?? '';
+  const line = lines.find((l) => STATED_ERROR.test(l)) ?? lines.find((l) => ERROR_LINE.test(l)) ?? lines.at(-1) ?? '';
   return line.slice(0, MAX_LINE_CHARS);
 }
 
