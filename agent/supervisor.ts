@@ -19,7 +19,7 @@ export type ProcessState =
   | 'stopped'
   /** Spawned, within its start grace and not yet seen healthy. */
   | 'starting'
-  /** Alive past its start grace. */
+  /** Alive past its start grace, or seen healthy within it. */
   | 'running'
   /** Exited unexpectedly (or failed to start); a crash restart may be pending. */
   | 'failed';
