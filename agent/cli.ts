@@ -16,7 +16,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--id <id>', 'agent id (default: the hostname)')
     .option('--group <name>', 'instance group', 'default')
     .option('--label <key=value>', 'label (repeatable)', collect, [])
-    .option('--instance <app:port>', 'app served here and its service (gate) port (repeatable)', collect, [])
+    .option('--instance <app:[host:]port>', 'app served here and its service (gate) port, bound on host (default 0.0.0.0) (repeatable)', collect, [])
     .option('--data-dir <dir>', 'state and editions directory', './fleetwave-agent')
     .option('--nats <url>', 'NATS server for events', 'nats://127.0.0.1:4222')
     .option('--reset-hook <cmd>', 'local command run during HardResetServer')

@@ -9,35 +9,51 @@ import type { AppSpec, InstanceReport } from '../proto/gen/fleetwave/v1/agent.js
 import { grantAppDir } from './app-access.js';
 import type { EventSink } from './events.js';
 import { TrafficGate } from './gate.js';
-import { CRASH_RESTART_RETRIES, probeUntilHealthy, publishHealth, type HealthProbeSettings } from './health-probe.js';
+import { CRASH_RESTART_RETRIES, probeUntilHealthy, publishHealth, type HealthProbeSettings, type ProbeTarget } from './health-probe.js';
 import type { AgentOptions, InstanceOption } from './options.js';
 import { editionDir, listEditions, readMarker, removeLeftovers } from './package/editions.js';
-import { freeInternalPort } from './ports.js';
+import { canBind, reserveInternalPort, reservePort, type PortReservation } from './ports.js';
 import type { AgentState } from './state.js';
 import { isSelfDrained } from './self-drain.js';
+import { AppStartError } from './start-failure.js';
 import { AppSupervisor, reapOrphan } from './supervisor.js';
 
 const DEFAULT_HEALTH_PATH = '/healthz';
+/** Starts tried on a fresh internal port after the app found its port taken (EADDRINUSE) before one gives up. */
+export const PORT_ATTEMPTS = 5;
+
+/** A process of this app and the internal port it listens on (moved when the app finds it taken at start). */
+interface Slot {
+  supervisor: AppSupervisor;
+  port: PortReservation;
+}
 
 export class Instance {
   /** How the last HealthCheck command probed this app; the probe after a crash restart does the same. */
   healthSettings: HealthProbeSettings | undefined;
 
   /** The process the gate sends traffic to, and the internal port it listens on; adopt() replaces both. */
-  private current: { supervisor: AppSupervisor; port: number };
-  /** Second processes of a start-first restart under way (new before the switch, old while it drains): close() stops them too. */
-  private readonly others = new Set<AppSupervisor>();
+  private current: Slot;
+  /** Second processes of a start-first restart under way (new before the switch, old while it drains), with their ports: close() stops them too. */
+  private readonly others = new Map<AppSupervisor, PortReservation>();
 
   private constructor(
     readonly app: string,
     readonly appDir: string,
-    internalPort: number,
+    port: PortReservation,
     readonly gate: TrafficGate,
     private readonly state: AgentState,
     private readonly events: EventSink,
-    private readonly makeSupervisor: (instance: Instance, port: number) => AppSupervisor,
+    private readonly logger: Logger,
+    /** Every service port this agent serves on: never an internal port. */
+    private readonly servicePorts: number[],
+    /** The gate's service port, reserved so no agent on the host takes it as an internal port. */
+    private readonly serviceHold: PortReservation | null,
+    private readonly makeSupervisor: (instance: Instance, portOf: () => number) => AppSupervisor,
   ) {
-    this.current = { supervisor: makeSupervisor(this, internalPort), port: internalPort };
+    const slot: Slot = { port, supervisor: undefined as unknown as AppSupervisor };
+    slot.supervisor = makeSupervisor(this, () => slot.port.port);
+    this.current = slot;
   }
 
   get supervisor(): AppSupervisor {
@@ -45,31 +61,39 @@ export class Instance {
   }
 
   get internalPort(): number {
-    return this.current.port;
+    return this.current.port.port;
+  }
+
+  /** A fresh internal port, reserved host-wide, for a second process (start-first) or a move. */
+  reservePort(): Promise<PortReservation> {
+    return reserveInternalPort({ avoid: this.servicePorts });
   }
 
   /** A supervisor for a second process of this app on `port` (start-first); it becomes the instance's with adopt(). */
-  newSupervisor(port: number): AppSupervisor {
-    const supervisor = this.makeSupervisor(this, port);
-    this.others.add(supervisor);
+  newSupervisor(port: PortReservation): AppSupervisor {
+    const supervisor = this.makeSupervisor(this, () => port.port);
+    this.others.set(supervisor, port);
     return supervisor;
   }
 
-  /** A second process is stopped: the instance forgets it. */
+  /** A second process is stopped: the instance forgets it and gives its port back. */
   retire(supervisor: AppSupervisor): void {
+    this.others.get(supervisor)?.release();
     this.others.delete(supervisor);
   }
 
   /**
-   * Makes `supervisor` (running on `port`) the instance's process: the gate switches to it in one step, and the
-   * record names its edition, pid and port. Returns the previous supervisor, still running, for the caller to drain.
+   * Makes `supervisor` (a second process from newSupervisor) the instance's process: the gate switches to it in one
+   * step, and the record names its edition, pid and port. Returns the previous one, still running, for the caller to drain.
    */
-  async adopt(supervisor: AppSupervisor, port: number, edition: string, spec: AppSpec): Promise<{ supervisor: AppSupervisor; port: number }> {
+  async adopt(supervisor: AppSupervisor, edition: string, spec: AppSpec): Promise<{ supervisor: AppSupervisor; port: number }> {
+    const port = this.others.get(supervisor);
+    if (!port) throw new Error(`app ${this.app}: adopt() of a process this instance did not start`);
     const previous = this.current;
     this.current = { supervisor, port };
     this.others.delete(supervisor);
-    this.others.add(previous.supervisor);
-    this.gate.setTarget(port);
+    this.others.set(previous.supervisor, previous.port);
+    this.gate.setTarget(port.port);
     const record = this.state.app(this.app);
     const previousEdition = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
     await this.state.updateApp(this.app, {
@@ -77,11 +101,11 @@ export class Instance {
       previousEdition,
       desired: 'running',
       spec,
-      internalPort: port,
+      internalPort: port.port,
       pid: supervisor.pid,
       pidStartTime: supervisor.pidStartTime,
     });
-    return previous;
+    return { supervisor: previous.supervisor, port: previous.port.port };
   }
 
   /** Reaps a process a previous agent run left, picks the internal port and opens the gate. */
@@ -96,14 +120,16 @@ export class Instance {
       await mkdir(appDir, { recursive: true, mode: 0o750 });
       await grantAppDir(options.dataDir, appDir, options.runAs);
     }
-    const internalPort = await freeInternalPort();
+    const servicePorts = options.instances.map((i) => i.servicePort).filter((p) => p > 0);
+    const port = await reserveInternalPort({ avoid: servicePorts });
+    const internalPort = port.port;
     // Only the process the gate targets speaks for the instance: a second one (start-first) records nothing until adopted.
-    const makeSupervisor = (instance: Instance, port: number): AppSupervisor => {
+    const makeSupervisor = (instance: Instance, portOf: () => number): AppSupervisor => {
       const supervisor: AppSupervisor = new AppSupervisor({
         app,
         instanceId: options.id,
-        internalPort: port,
-        portFor: (spec) => (isSelfDrained(spec) ? gate.port : port),
+        internalPort: portOf(),
+        portFor: (spec) => (isSelfDrained(spec) ? gate.port : portOf()),
         logPath: join(appDir, 'app.log'),
         startGraceMs: options.startGraceMs,
         runAs: options.runAs ?? undefined,
@@ -122,7 +148,7 @@ export class Instance {
     let instance: Instance | undefined;
     const gate = new TrafficGate({
       app,
-      host: options.gateHost,
+      host: option.host ?? options.gateHost,
       port: option.servicePort,
       targetPort: internalPort,
       healthPath: record.spec?.healthPath || DEFAULT_HEALTH_PATH,
@@ -141,10 +167,13 @@ export class Instance {
       await gate.listen();
       if (isSelfDrained(record.spec)) await gate.unlisten();
     } catch (err) {
-      throw new Error(`cannot open the gate of app ${app} on ${options.gateHost}:${option.servicePort}: ${(err as Error).message}`, { cause: err });
+      port.release();
+      throw new Error(`cannot open the gate of app ${app} on ${option.host ?? options.gateHost}:${option.servicePort}: ${(err as Error).message}`, { cause: err });
     }
     logger.info({ app, servicePort: gate.port, internalPort }, 'instance gate listening');
-    instance = new Instance(app, appDir, internalPort, gate, state, events, makeSupervisor);
+    const serviceHold = reservePort(gate.port);
+    if (!serviceHold) logger.warn({ app, servicePort: gate.port }, 'another agent on this host reserved this service port as an app\'s internal port');
+    instance = new Instance(app, appDir, port, gate, state, events, logger, servicePorts, serviceHold, makeSupervisor);
     return instance;
   }
 
@@ -160,6 +189,7 @@ export class Instance {
       retries: last?.retries || CRASH_RESTART_RETRIES,
       intervalMs: last?.intervalMs || 0,
       timeoutMs: last?.timeoutMs || 0,
+      initialIntervalMs: this.spec?.healthInitialIntervalMs || 0,
     };
     const outcome = await probeUntilHealthy(this, settings, signal);
     // A command took the app over meanwhile: its own HealthCheck reports.
@@ -203,11 +233,53 @@ export class Instance {
     this.gate.setHealthPath(appSpec.healthPath);
     // The gate gives the service port to an app that drains itself before it starts, and takes it back once an old one stopped.
     if (isSelfDrained(appSpec)) await this.gate.unlisten();
-    await this.supervisor.start(edition, appSpec, editionDir(this.appDir, edition), note);
+    await this.startOnFreePort(edition, appSpec, editionDir(this.appDir, edition), note);
     if (!isSelfDrained(appSpec) && !this.gate.listening) await this.gate.listen();
     const previous = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
     await this.state.updateApp(this.app, { activeEdition: edition, previousEdition: previous, desired: 'running', spec: appSpec, internalPort: this.internalPort });
     return edition;
+  }
+
+  /**
+   * Starts the app (stopping what runs first) and answers once it is healthy or past its start grace. Its internal port
+   * is checked free just before the spawn; an app that still finds it taken (EADDRINUSE) starts again on another.
+   */
+  private async startOnFreePort(edition: string, spec: AppSpec, dir: string, note?: { updateOrder: string }): Promise<void> {
+    const behindGate = !isSelfDrained(spec);
+    await this.supervisor.stop(spec.stopTimeoutMs);
+    for (let attempt = 1; ; attempt++) {
+      if (behindGate && !(await canBind(this.internalPort))) await this.movePort(`port ${this.internalPort} was taken before the start`);
+      try {
+        await this.supervisor.start(edition, spec, dir, (signal) => this.startedHealthy(spec, signal), note);
+        return;
+      } catch (err) {
+        if (!(err instanceof AppStartError) || !err.portTaken || !behindGate || attempt >= PORT_ATTEMPTS) throw err;
+        await this.movePort(err.logLine);
+      }
+    }
+  }
+
+  /** Moves the app to a fresh internal port: the gate forwards there from now on. */
+  private async movePort(why: string): Promise<void> {
+    const next = await this.reservePort();
+    this.logger.warn({ app: this.app, from: this.internalPort, to: next.port, why }, 'internal port taken; the app starts on another');
+    this.current.port.release();
+    this.current.port = next;
+    this.gate.setTarget(next.port);
+  }
+
+  /** Whether a just-started app answers its health check, probed as the last HealthCheck did; false once `signal` aborts. */
+  async startedHealthy(spec: AppSpec, signal: AbortSignal, target: ProbeTarget = this): Promise<boolean> {
+    const last = this.healthSettings;
+    const settings: HealthProbeSettings = {
+      path: last?.path || spec.healthPath || DEFAULT_HEALTH_PATH,
+      expectedStatus: last?.expectedStatus || 200,
+      retries: 0,
+      intervalMs: last?.intervalMs || 0,
+      timeoutMs: last?.timeoutMs || 0,
+      initialIntervalMs: spec.healthInitialIntervalMs || 0,
+    };
+    return (await probeUntilHealthy(target, settings, signal)).healthy;
   }
 
   /** Stops the process; `remember` records that it should stay stopped across agent restarts. */
@@ -240,7 +312,10 @@ export class Instance {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.supervisor, ...this.others].map((s) => s.shutdown(this.spec?.stopTimeoutMs)));
+    await Promise.all([this.supervisor, ...this.others.keys()].map((s) => s.shutdown(this.spec?.stopTimeoutMs)));
     await this.gate.close();
+    this.current.port.release();
+    for (const port of this.others.values()) port.release();
+    this.serviceHold?.release();
   }
 }

@@ -43,7 +43,7 @@ export interface RawAgentOptions extends RawNatsAuth {
   logLevel?: string;
   /** Free host memory below which a start-first restart falls back to stop-first (two processes would not fit). */
   startFirstMinFreeMemory?: string | number;
-  /** Not a flag: where gates listen (production wants every interface). */
+  /** Not a flag: where gates listen unless `--instance APP:HOST:PORT` says (production wants every interface). */
   gateHost?: string;
   /** Not a flag: how long a started process must stay up before start answers ok. */
   startGraceMs?: number;
@@ -53,6 +53,8 @@ export interface RawAgentOptions extends RawNatsAuth {
 export interface InstanceOption {
   app: string;
   servicePort: number;
+  /** Address the gate binds (`--instance APP:HOST:PORT`); absent: `gateHost` (0.0.0.0, every interface). */
+  host?: string;
 }
 
 export interface AgentOptions {
@@ -200,19 +202,32 @@ function parseLabels(items: string[]): Record<string, string> {
   return labels;
 }
 
+/** `APP:PORT` or `APP:HOST:PORT` (HOST an address or name; an IPv6 address in brackets, `shop:[::1]:8080`). */
+export function parseInstance(item: string): InstanceOption {
+  const first = item.indexOf(':');
+  const last = item.lastIndexOf(':');
+  if (first <= 0) throw new BadInputError(`--instance: '${item}' is not APP:PORT or APP:HOST:PORT`);
+  const app = item.slice(0, first);
+  if (!isSafeName(app)) throw new BadInputError(`--instance: app '${app}' may hold only letters, digits, '.', '_' and '-'`);
+  const servicePort = parsePort(item.slice(last + 1), '--instance');
+  if (first === last) return { app, servicePort };
+  let host = item.slice(first + 1, last);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  else if (host.includes(':')) throw new BadInputError(`--instance: '${item}': put an IPv6 address in brackets (APP:[::1]:PORT)`);
+  if (!host || /[\s/]/.test(host)) throw new BadInputError(`--instance: '${item}' has no usable bind address`);
+  return { app, servicePort, host };
+}
+
 function parseInstances(items: string[]): InstanceOption[] {
   const instances: InstanceOption[] = [];
   for (const item of items) {
-    const colon = item.lastIndexOf(':');
-    if (colon <= 0) throw new BadInputError(`--instance: '${item}' is not APP:PORT`);
-    const app = item.slice(0, colon);
-    if (!isSafeName(app)) throw new BadInputError(`--instance: app '${app}' may hold only letters, digits, '.', '_' and '-'`);
-    const servicePort = parsePort(item.slice(colon + 1), '--instance');
+    const instance = parseInstance(item);
+    const { app, servicePort } = instance;
     if (instances.some((i) => i.app === app)) throw new BadInputError(`--instance: app '${app}' is given twice`);
     if (servicePort !== 0 && instances.some((i) => i.servicePort === servicePort)) {
       throw new BadInputError(`--instance: port ${servicePort} is given twice`);
     }
-    instances.push({ app, servicePort });
+    instances.push(instance);
   }
   return instances;
 }

@@ -43,6 +43,8 @@ describe('a start-first restart', () => {
     quiesceHook: '',
     inflightPath: '',
     updateOrder: 'start-first',
+    startGraceMs: 0,
+    healthInitialIntervalMs: 0,
   };
   const health = { path: '/healthz', expectedStatus: 200, retries: 20, intervalMs: 50, timeoutMs: 1000 };
   const controller = new FakeController();
@@ -128,7 +130,7 @@ describe('a start-first restart', () => {
 
   it('stops a new edition that stays unhealthy and never touches the old one', async () => {
     const before = record();
-    const result = await controller.run({ commandId: 'r2', timeoutMs: 4000, restartApp: { edition: 'bad', app: spec, updateOrder: 'start-first' } });
+    const result = await controller.run({ commandId: 'r2', timeoutMs: 6000, restartApp: { edition: 'bad', app: spec, updateOrder: 'start-first' } });
     expect(result).toMatchObject({ ok: false, activeEdition: '2.0', updateOrder: 'start-first' });
     expect(result.error).toMatch(/edition bad unhealthy after \d+ tries: GET \/healthz answered 500.*old edition still serves/);
     const after = record();

@@ -11,8 +11,8 @@ import { FleetwaveError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
 import { probeUntilHealthy, type HealthProbeSettings } from './health-probe.js';
-import type { Instance } from './instance.js';
-import { freeInternalPort } from './ports.js';
+import { PORT_ATTEMPTS, type Instance } from './instance.js';
+import { AppStartError } from './start-failure.js';
 import { isSelfDrained } from './self-drain.js';
 import type { AppSupervisor } from './supervisor.js';
 
@@ -64,28 +64,20 @@ export interface StartFirstInput {
 
 /** Runs the whole start-first restart; resolves once the new edition serves and the old process is gone. */
 export async function startFirst({ instance, edition, spec, signal, deadline, logger }: StartFirstInput): Promise<void> {
-  const port = await freeInternalPort();
-  const next = instance.newSupervisor(port);
+  const next = await startBeside(instance, edition, spec, logger);
+  const port = next.port;
   const log = logger.child({ app: instance.app, edition, port, oldPort: instance.internalPort });
-  log.info('start-first: starting the new edition beside the old one');
-  try {
-    await next.start(edition, spec, instance.editionDir(edition), { updateOrder: 'start-first' });
-  } catch (err) {
-    await next.stop(NEW_STOP_TIMEOUT_MS);
-    instance.retire(next);
-    throw new RestartFailedError(`start-first: ${(err as Error).message}; the old edition still serves`, 'start-first', err);
-  }
-  const health = await probeUntilHealthy(probeTarget(next, port), healthSettings(instance, spec), probeSignal(signal, deadline));
+  const health = await probeUntilHealthy(probeTarget(next.supervisor, port), healthSettings(instance, spec), probeSignal(signal, deadline));
   if (!health.healthy) {
-    await next.stop(NEW_STOP_TIMEOUT_MS);
-    instance.retire(next);
+    await next.supervisor.stop(NEW_STOP_TIMEOUT_MS);
+    instance.retire(next.supervisor);
     throw new RestartFailedError(
       `start-first: edition ${edition} unhealthy after ${health.tries} tries: ${health.error}; it was stopped and the old edition still serves`,
       'start-first',
     );
   }
   instance.gate.setHealthPath(spec.healthPath);
-  const old = await instance.adopt(next, port, edition, spec);
+  const old = await instance.adopt(next.supervisor, edition, spec);
   log.info({ tries: health.tries, ms: health.elapsedMs }, 'start-first: gate switched to the new edition');
   const stopTimeoutMs = spec.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS;
   const drained = await instance.gate.idle(old.port, stopTimeoutMs);
@@ -95,16 +87,38 @@ export async function startFirst({ instance, edition, spec, signal, deadline, lo
   log.info('start-first: old process drained and stopped');
 }
 
+/**
+ * Starts the new edition on a fresh internal port beside the old process; answers once it passes its health check or
+ * outlived its start grace. A port another process took meanwhile (EADDRINUSE) is retried on another one.
+ */
+async function startBeside(instance: Instance, edition: string, spec: AppSpec, logger: Logger): Promise<{ supervisor: AppSupervisor; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const reservation = await instance.reservePort();
+    const supervisor = instance.newSupervisor(reservation);
+    logger.info({ app: instance.app, edition, port: reservation.port, oldPort: instance.internalPort }, 'start-first: starting the new edition beside the old one');
+    try {
+      const ready = (signal: AbortSignal): Promise<boolean> => instance.startedHealthy(spec, signal, probeTarget(supervisor, reservation.port));
+      await supervisor.start(edition, spec, instance.editionDir(edition), ready, { updateOrder: 'start-first' });
+      return { supervisor, port: reservation.port };
+    } catch (err) {
+      await supervisor.stop(NEW_STOP_TIMEOUT_MS);
+      instance.retire(supervisor);
+      if (err instanceof AppStartError && err.portTaken && attempt < PORT_ATTEMPTS) continue;
+      throw new RestartFailedError(`start-first: ${(err as Error).message}; the old edition still serves`, 'start-first', err);
+    }
+  }
+}
+
 /** The new process, probed on its own port; a process that died ends the probe at once instead of at the deadline. */
 function probeTarget(supervisor: AppSupervisor, port: number): { appPort: number; supervisor: { state: string } } {
   return { appPort: port, supervisor: { get state() { return supervisor.state === 'failed' ? 'stopped' : supervisor.state; } } };
 }
 
-/** The command's signal, ending a reserve earlier than its deadline (a fifth of the time left, at most 2 s). */
+/** The command's signal, ending a reserve earlier than its deadline (a third of the time left, at most 2 s: enough to stop the new process and answer). */
 function probeSignal(signal: AbortSignal, deadline: number): AbortSignal {
   if (deadline <= 0) return signal;
   const left = deadline - Date.now();
-  return AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, Math.floor(left - Math.min(ANSWER_RESERVE_MS, left / 5))))]);
+  return AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, Math.floor(left - Math.min(ANSWER_RESERVE_MS, left / 3))))]);
 }
 
 /** As the last HealthCheck probed (else the app's health path, 200), until the command's deadline. */
@@ -116,6 +130,7 @@ function healthSettings(instance: Instance, spec: AppSpec): HealthProbeSettings 
     retries: 0,
     intervalMs: last?.intervalMs || 0,
     timeoutMs: last?.timeoutMs || 0,
+    initialIntervalMs: spec.healthInitialIntervalMs || 0,
   };
 }
 

@@ -5,6 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../common/logger.js';
 import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
 import type { EventSink } from './events.js';
+import { AppStartError } from './start-failure.js';
 import { AppSupervisor } from './supervisor.js';
 import { alive, tempDir, waitFor } from './test-support.js';
 
@@ -27,7 +28,7 @@ function supervisor(
   return s;
 }
 
-const spec = (script: string, extra: Partial<AppSpec> = {}): AppSpec => ({ name: 'shop', startCommand: [process.execPath, '-e', script], env: { GREETING: 'hello' }, portEnv: 'APP_PORT', healthPath: '/healthz', stopTimeoutMs: 2000, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: '', ...extra });
+const spec = (script: string, extra: Partial<AppSpec> = {}): AppSpec => ({ name: 'shop', startCommand: [process.execPath, '-e', script], env: { GREETING: 'hello' }, portEnv: 'APP_PORT', healthPath: '/healthz', stopTimeoutMs: 2000, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: '', startGraceMs: 0, healthInitialIntervalMs: 0, ...extra });
 
 describe('AppSupervisor', () => {
   it('starts the app in its edition directory with its env and port, logging to app.log', async () => {
@@ -74,6 +75,32 @@ describe('AppSupervisor', () => {
     await expect(s.start('1.0', spec('process.exit(3)'), dir.path)).rejects.toThrow(/exited with code 3/);
     expect(s.state).toBe('failed');
     await expect(s.start('1.0', { ...spec(''), startCommand: ['/no/such/program'] }, dir.path)).rejects.toThrow(/could not start/);
+  });
+
+  it('answers a start as soon as the app is healthy, without waiting out its grace', async () => {
+    // A grace longer than the test's own timeout: only the health check can end this start in time.
+    const s = supervisor([], 60_000);
+    let asked = 0;
+    const pid = await s.start('1.0', spec('setInterval(() => {}, 1000)'), dir.path, async () => ++asked > 0);
+    expect(asked).toBe(1);
+    expect(s.state).toBe('running');
+    expect(alive(pid)).toBe(true);
+  });
+
+  it('takes the start grace from the app spec', async () => {
+    // The agent's default grace (60 s) would outlast the test; the app's own 100 ms ends the start.
+    const s = supervisor([], 60_000);
+    await s.start('1.0', spec('setInterval(() => {}, 1000)', { startGraceMs: 100 }), dir.path, async () => false);
+    expect(s.state).toBe('running');
+  });
+
+  it('quotes the error line of this start, not the runtime\'s last words, and says when the port was taken', async () => {
+    const s = supervisor([], 5000);
+    const script = `console.error('Error: listen EADDRINUSE: address already in use 127.0.0.1:41234'); console.error(''); console.error('Node.js ' + process.version); process.exit(1)`;
+    const failure = await s.start('1.0', spec(script), dir.path).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(AppStartError);
+    expect((failure as AppStartError).message).toMatch(/exited with code 1 right after starting edition 1.0: Error: listen EADDRINUSE: address already in use/);
+    expect((failure as AppStartError).portTaken).toBe(true);
   });
 
   it('restarts an app that crashes after it started', async () => {

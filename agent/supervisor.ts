@@ -1,6 +1,6 @@
 // Supervises one app's process: spawn in its own process group, stop with SIGTERM then SIGKILL, restart after crashes.
 //
-//   stopped ──start()──▶ starting ──grace passed──▶ running ──exit (unexpected)──▶ failed ──backoff──▶ starting
+//   stopped ──start()──▶ starting ──grace passed or healthy──▶ running ──exit (unexpected)──▶ failed ──backoff──▶ starting
 //      ▲                    │ exit during grace: start() throws, stays failed          │
 //      └────────────────────┴──────────────── stop(): SIGTERM, SIGKILL after timeout ◀──┘
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -11,14 +11,15 @@ import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
 import { whyUnreadable } from './app-access.js';
 import type { EventSink } from './events.js';
 import { decideRestart, STABLE_UPTIME_MS } from './restart-policy.js';
+import { AppStartError, logOffset, startErrorLine } from './start-failure.js';
 
 /** Process states as reported in InstanceReport.process_state. */
 export type ProcessState =
   /** Never started, or stopped on purpose. */
   | 'stopped'
-  /** Spawned, within its start grace. */
+  /** Spawned, within its start grace and not yet seen healthy. */
   | 'starting'
-  /** Alive past its start grace. */
+  /** Alive past its start grace, or seen healthy within it. */
   | 'running'
   /** Exited unexpectedly (or failed to start); a crash restart may be pending. */
   | 'failed';
@@ -35,6 +36,7 @@ export interface SupervisorOptions {
   /** The port an app of this spec listens on, when not always `internalPort` (an app that drains itself takes the service port). */
   portFor?: (spec: AppSpec) => number;
   logPath: string;
+  /** How long a start waits for an app that does not answer its health check; AppSpec.start_grace_ms overrides it. */
   startGraceMs: number;
   events: EventSink;
   logger: Logger;
@@ -89,17 +91,28 @@ export class AppSupervisor {
   }
 
   /**
-   * Starts `edition`; resolves once the process outlived its start grace. A running process is stopped first.
+   * Starts `edition`; resolves once the process outlived its start grace or `ready` (its health check) passed, whichever
+   * comes first. A running process is stopped first. An exit before then throws an AppStartError quoting the log.
    * `note` goes into the `started` event (the update order of a restart).
    */
-  async start(edition: string, spec: AppSpec, dir: string, note?: { updateOrder: string }): Promise<number> {
+  async start(edition: string, spec: AppSpec, dir: string, ready?: (signal: AbortSignal) => Promise<boolean>, note?: { updateOrder: string }): Promise<number> {
     await this.stop(spec.stopTimeoutMs);
+    const offset = logOffset(this.options.logPath);
     const { exited } = await this.spawn(edition, spec, dir, 'command', note);
-    const outcome = await Promise.race([exited, delay(this.options.startGraceMs).then(() => undefined)]);
+    const settled = new AbortController();
+    const graceMs = spec.startGraceMs || this.options.startGraceMs;
+    const grace = new Promise<undefined>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      settled.signal.addEventListener('abort', () => clearTimeout(timer));
+    });
+    // A health check that never passes leaves the grace to decide; it is never a failure by itself.
+    const healthy = ready ? ready(settled.signal).then((ok) => (ok ? undefined : grace), () => grace) : grace;
+    const outcome = await Promise.race([exited, grace, healthy]).finally(() => settled.abort());
     if (outcome) {
-      const said = lastLogLine(this.options.logPath);
-      throw new Error(
+      const said = startErrorLine(this.options.logPath, offset);
+      throw new AppStartError(
         `app ${this.options.app} ${describeExit(outcome)} right after starting edition ${edition}${said ? `: ${said}` : ''} (see ${this.options.logPath})`,
+        said,
       );
     }
     if (this.stateValue === 'starting') this.setState('running');
@@ -227,7 +240,7 @@ export class AppSupervisor {
     let failure: string | undefined;
     try {
       const { exited } = await this.spawn(launch.edition, launch.spec, launch.dir, 'crash-restart');
-      const exit = await Promise.race([exited, delay(this.options.startGraceMs).then(() => undefined)]);
+      const exit = await Promise.race([exited, delay(launch.spec.startGraceMs || this.options.startGraceMs).then(() => undefined)]);
       if (exit) failure = `app ${this.options.app} ${describeExit(exit)} right after its crash restart (see ${this.options.logPath})`;
       else if (this.stateValue === 'starting') this.setState('running');
     } catch (err) {
@@ -327,15 +340,4 @@ function openLog(path: string): number {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** The app's last non-empty log line (at most 200 characters), so a start failure says why in one line. */
-function lastLogLine(path: string): string {
-  try {
-    const text = readFileSync(path, 'utf8').slice(-4096);
-    const line = text.split('\n').map((l) => l.trim()).filter(Boolean).at(-1) ?? '';
-    return line.slice(0, 200);
-  } catch {
-    return '';
-  }
 }

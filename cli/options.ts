@@ -61,6 +61,8 @@ export interface AppFlags {
   quiesceHook?: string;
   inflightPath?: string;
   updateOrder?: string;
+  startGrace?: string;
+  healthInitialInterval?: string;
 }
 
 const UPDATE_ORDERS = ['start-first', 'stop-first'] as const;
@@ -89,6 +91,8 @@ export function buildApp(name: string, flags: AppFlags): App {
     quiesceHook: flags.quiesceHook ?? '',
     inflightPath: flags.inflightPath ?? '',
     updateOrder: oneOf(flags.updateOrder, UPDATE_ORDERS, '--update-order') || 'start-first',
+    startGraceMs: duration(flags.startGrace, '--start-grace'),
+    healthInitialIntervalMs: duration(flags.healthInitialInterval, '--health-initial-interval'),
   };
 }
 

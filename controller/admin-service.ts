@@ -177,6 +177,8 @@ function validateApp(app: Partial<AppRecord> | undefined, now: number): AppRecor
     portEnv,
     healthPath,
     stopTimeoutMs: app.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS,
+    startGraceMs: app.startGraceMs ?? 0,
+    healthInitialIntervalMs: app.healthInitialIntervalMs ?? 0,
     createdUnixMs: now,
   };
 }

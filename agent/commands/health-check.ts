@@ -8,7 +8,11 @@ export const healthCheck: CommandHandler<'healthCheck'> = {
   async run(ctx, body) {
     const { instance } = ctx;
     const edition = instance.supervisor.edition;
-    const settings: HealthProbeSettings = { ...body, path: body.path || instance.spec?.healthPath || '/healthz' };
+    const settings: HealthProbeSettings = {
+      ...body,
+      path: body.path || instance.spec?.healthPath || '/healthz',
+      initialIntervalMs: instance.spec?.healthInitialIntervalMs || 0,
+    };
     // The automatic restart after a crash probes the way the last release did.
     instance.healthSettings = settings;
     const outcome = await probeUntilHealthy(instance, settings, ctx.signal);

@@ -32,6 +32,8 @@ export function appSpec(app: AppRecord): AppSpec {
     quiesceHook: app.quiesceHook ?? '',
     inflightPath: app.inflightPath ?? '',
     updateOrder: app.updateOrder ?? 'stop-first',
+    startGraceMs: app.startGraceMs ?? 0,
+    healthInitialIntervalMs: app.healthInitialIntervalMs ?? 0,
   };
 }
 

@@ -42,7 +42,7 @@ export function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
     return stepFailed(p, i, `${i.step}: ${outcome.error || 'failed'}`, false);
   }
   // `drained` proves the agent quiesced the instance: go on without waiting for its Quiesce result.
-  if (i.step === 'quiesce' && i.drained && !p.release.spec.fullDrain) return p.finishStep(i, 'ok');
+  if (i.step === 'quiesce' && i.drained && !p.release.spec.fullDrain) return drainedDuringQuiesce(p, i);
   // A full drain ignores the early `drained` event and waits the whole interval.
   if (i.step === 'drain' && i.drained && (!p.release.spec.fullDrain || i.phase === 'rollback')) return p.finishStep(i, 'ok');
   if (i.deadlineUnixMs !== null && i.deadlineUnixMs <= p.now) {
@@ -65,6 +65,18 @@ function recordOrder(p: Pass, i: ReleaseInstanceRecord, outcome: CommandOutcome)
   p.touch();
 }
 
+/**
+ * The `drained` event beat the Quiesce result: the quiesce ended when the agent marked the instance ineligible, which
+ * was the agent's drain time (`drained.elapsedMs`) before now; the drain runs from there to now and ends at once.
+ * Without that figure (an older agent, a pass after a controller restart) the drain reads 0 ms, as it did before.
+ */
+function drainedDuringQuiesce(p: Pass, i: ReleaseInstanceRecord): void {
+  const drainMs = Math.min(p.drainElapsedMs.get(i.instance) ?? 0, p.now - i.stepStartedUnixMs);
+  const ineligibleAt = p.now - Math.max(0, drainMs);
+  p.finishStep(i, 'ok', '', ineligibleAt);
+  p.beginStep(i, 'drain', undefined, ineligibleAt);
+}
+
 function stepSucceeded(p: Pass, i: ReleaseInstanceRecord): void {
   if (i.step === 'download') i.downloaded = true;
   p.finishStep(i, 'ok');
@@ -82,7 +94,7 @@ function startPending(p: Pass, i: ReleaseInstanceRecord): void {
   const moving = !p.stopping && (r.status === 'Releasing' || r.status === 'Suspending' || r.status === 'Suspended');
   if (!i.downloaded && i.step === '' && moving) {
     // An edition the agent keeps on disk needs no download (editions are immutable once installed).
-    if (!keeps(p, i.instance, r.edition)) return p.beginStep(i, 'download');
+    if (!keeps(p, i.instance, r.edition)) return stagingWaits(p, i) ? undefined : p.beginStep(i, 'download');
     i.downloaded = true;
     p.skipStep(i, 'download', `edition ${r.edition} kept on the host`);
   }
@@ -94,6 +106,16 @@ function startPending(p: Pass, i: ReleaseInstanceRecord): void {
 /** True when the instance's agent reported the edition among those it keeps on disk. */
 export function keeps(p: Pass, instance: string, edition: string): boolean {
   return p.s.hosts[instance]?.keptEditions.includes(edition) ?? false;
+}
+
+/**
+ * The batch about to move (or moving) downloads first: later batches pre-stage once its downloads are done, so its
+ * quiesce waits for its own packages only, not for the whole fleet's downloads sharing the controller and the hosts.
+ */
+function stagingWaits(p: Pass, i: ReleaseInstanceRecord): boolean {
+  const head = p.s.batches.find((b) => b.status !== 'done' && b.status !== 'failed')?.number;
+  if (head === undefined || i.batch === head) return false;
+  return p.s.instances.some((x) => x.batch === head && x.status === 'pending' && !x.downloaded);
 }
 
 /** A batch quiesces its first instance only once every instance of it has the package. */

@@ -27,6 +27,8 @@ export function toApp(r: Row): AppRecord {
     quiesceHook: r.quiesce_hook,
     inflightPath: r.inflight_path,
     updateOrder: r.update_order || undefined,
+    startGraceMs: r.start_grace_ms ?? 0,
+    healthInitialIntervalMs: r.health_initial_interval_ms ?? 0,
   };
 }
 

@@ -181,6 +181,15 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE release_instances ADD COLUMN update_order TEXT NOT NULL DEFAULT '';
     `,
   },
+  {
+    version: 7,
+    name: 'app start timing',
+    // 0: the agent's defaults (start grace 500 ms, first health probe wait 50 ms).
+    sql: `
+      ALTER TABLE apps ADD COLUMN start_grace_ms INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE apps ADD COLUMN health_initial_interval_ms INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

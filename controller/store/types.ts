@@ -16,6 +16,10 @@ export interface AppRecord {
   inflightPath?: string;
   /** How soft resets replace its process; absent (an app stored before update orders): stop-first. */
   updateOrder?: string;
+  /** Longest a start waits after spawn when the health check does not pass sooner; 0 (or absent): the agent's default. */
+  startGraceMs?: number;
+  /** First wait between health probes (doubling up to the check's interval); 0 (or absent): the agent's default. */
+  healthInitialIntervalMs?: number;
 }
 
 export interface EditionRecord {

@@ -41,6 +41,9 @@ export interface App {
   inflightPath: string;
   /** "start-first" (default) or "stop-first"; see AppSpec in agent.proto. */
   updateOrder: string;
+  /** See AppSpec in agent.proto (numbers from 20 on: issue 9's parts each add fields). */
+  startGraceMs: number;
+  healthInitialIntervalMs: number;
 }
 
 export interface App_EnvEntry {
@@ -345,6 +348,8 @@ function createBaseApp(): App {
     quiesceHook: "",
     inflightPath: "",
     updateOrder: "",
+    startGraceMs: 0,
+    healthInitialIntervalMs: 0,
   };
 }
 
@@ -382,6 +387,12 @@ export const App: MessageFns<App> = {
     }
     if (message.updateOrder !== "") {
       writer.uint32(90).string(message.updateOrder);
+    }
+    if (message.startGraceMs !== 0) {
+      writer.uint32(160).uint32(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      writer.uint32(168).uint32(message.healthInitialIntervalMs);
     }
     return writer;
   },
@@ -490,6 +501,22 @@ export const App: MessageFns<App> = {
             message.updateOrder = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.startGraceMs = reader.uint32();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.healthInitialIntervalMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -564,6 +591,16 @@ export const App: MessageFns<App> = {
         : isSet(object.update_order)
         ? globalThis.String(object.update_order)
         : "",
+      startGraceMs: isSet(object.startGraceMs)
+        ? globalThis.Number(object.startGraceMs)
+        : isSet(object.start_grace_ms)
+        ? globalThis.Number(object.start_grace_ms)
+        : 0,
+      healthInitialIntervalMs: isSet(object.healthInitialIntervalMs)
+        ? globalThis.Number(object.healthInitialIntervalMs)
+        : isSet(object.health_initial_interval_ms)
+        ? globalThis.Number(object.health_initial_interval_ms)
+        : 0,
     };
   },
 
@@ -608,6 +645,12 @@ export const App: MessageFns<App> = {
     if (message.updateOrder !== "") {
       obj.updateOrder = message.updateOrder;
     }
+    if (message.startGraceMs !== 0) {
+      obj.startGraceMs = Math.round(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      obj.healthInitialIntervalMs = Math.round(message.healthInitialIntervalMs);
+    }
     return obj;
   },
 
@@ -635,6 +678,8 @@ export const App: MessageFns<App> = {
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
     message.updateOrder = object.updateOrder ?? "";
+    message.startGraceMs = object.startGraceMs ?? 0;
+    message.healthInitialIntervalMs = object.healthInitialIntervalMs ?? 0;
     return message;
   },
 };

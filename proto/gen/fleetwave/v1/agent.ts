@@ -134,6 +134,18 @@ export interface AppSpec {
    * that cannot run twice on one host). Hard reset is always stop-first.
    */
   updateOrder: string;
+  /**
+   * (Numbers from 20 on: issue 9's parts each add fields.)
+   * Longest a start (or restart) waits after spawning before it answers, when
+   * the app's health check does not pass sooner; 0: the agent's default (500 ms).
+   * An exit within it is a start failure.
+   */
+  startGraceMs: number;
+  /**
+   * First wait between health probes, doubling up to the check's interval;
+   * 0: 50 ms.
+   */
+  healthInitialIntervalMs: number;
 }
 
 export interface AppSpec_EnvEntry {
@@ -1165,6 +1177,8 @@ function createBaseAppSpec(): AppSpec {
     quiesceHook: "",
     inflightPath: "",
     updateOrder: "",
+    startGraceMs: 0,
+    healthInitialIntervalMs: 0,
   };
 }
 
@@ -1199,6 +1213,12 @@ export const AppSpec: MessageFns<AppSpec> = {
     }
     if (message.updateOrder !== "") {
       writer.uint32(82).string(message.updateOrder);
+    }
+    if (message.startGraceMs !== 0) {
+      writer.uint32(160).uint32(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      writer.uint32(168).uint32(message.healthInitialIntervalMs);
     }
     return writer;
   },
@@ -1299,6 +1319,22 @@ export const AppSpec: MessageFns<AppSpec> = {
             message.updateOrder = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.startGraceMs = reader.uint32();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.healthInitialIntervalMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1368,6 +1404,16 @@ export const AppSpec: MessageFns<AppSpec> = {
         : isSet(object.update_order)
         ? globalThis.String(object.update_order)
         : "",
+      startGraceMs: isSet(object.startGraceMs)
+        ? globalThis.Number(object.startGraceMs)
+        : isSet(object.start_grace_ms)
+        ? globalThis.Number(object.start_grace_ms)
+        : 0,
+      healthInitialIntervalMs: isSet(object.healthInitialIntervalMs)
+        ? globalThis.Number(object.healthInitialIntervalMs)
+        : isSet(object.health_initial_interval_ms)
+        ? globalThis.Number(object.health_initial_interval_ms)
+        : 0,
     };
   },
 
@@ -1409,6 +1455,12 @@ export const AppSpec: MessageFns<AppSpec> = {
     if (message.updateOrder !== "") {
       obj.updateOrder = message.updateOrder;
     }
+    if (message.startGraceMs !== 0) {
+      obj.startGraceMs = Math.round(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      obj.healthInitialIntervalMs = Math.round(message.healthInitialIntervalMs);
+    }
     return obj;
   },
 
@@ -1435,6 +1487,8 @@ export const AppSpec: MessageFns<AppSpec> = {
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
     message.updateOrder = object.updateOrder ?? "";
+    message.startGraceMs = object.startGraceMs ?? 0;
+    message.healthInitialIntervalMs = object.healthInitialIntervalMs ?? 0;
     return message;
   },
 };
