@@ -27,7 +27,7 @@ function supervisor(
   return s;
 }
 
-const spec = (script: string, extra: Partial<AppSpec> = {}): AppSpec => ({ name: 'shop', startCommand: [process.execPath, '-e', script], env: { GREETING: 'hello' }, portEnv: 'APP_PORT', healthPath: '/healthz', stopTimeoutMs: 2000, drainMode: '', quiesceHook: '', inflightPath: '', ...extra });
+const spec = (script: string, extra: Partial<AppSpec> = {}): AppSpec => ({ name: 'shop', startCommand: [process.execPath, '-e', script], env: { GREETING: 'hello' }, portEnv: 'APP_PORT', healthPath: '/healthz', stopTimeoutMs: 2000, drainMode: '', quiesceHook: '', inflightPath: '', holdMs: 0, ...extra });
 
 describe('AppSupervisor', () => {
   it('starts the app in its edition directory with its env and port, logging to app.log', async () => {

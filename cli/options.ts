@@ -60,6 +60,7 @@ export interface AppFlags {
   drainMode?: string;
   quiesceHook?: string;
   inflightPath?: string;
+  hold?: string;
 }
 
 /** `app create NAME ...` → App. The start command is argv, run without a shell. */
@@ -85,6 +86,7 @@ export function buildApp(name: string, flags: AppFlags): App {
     drainMode: flags.drainMode ?? '',
     quiesceHook: flags.quiesceHook ?? '',
     inflightPath: flags.inflightPath ?? '',
+    holdMs: duration(flags.hold, '--hold'),
   };
 }
 

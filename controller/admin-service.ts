@@ -175,6 +175,7 @@ function validateApp(app: Partial<AppRecord> | undefined, now: number): AppRecor
     portEnv,
     healthPath,
     stopTimeoutMs: app.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS,
+    holdMs: app.holdMs ?? 0,
     createdUnixMs: now,
   };
 }

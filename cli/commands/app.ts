@@ -22,6 +22,7 @@ export function registerAppCommands(program: Command, io: Io): void {
     .option('--stop-timeout <duration>', 'SIGTERM to SIGKILL delay (default 10s)')
     .option('--drain-mode <mode>', 'gate (the agent\'s traffic gate drains it, default) or self (the app drains itself)')
     .option('--quiesce-hook <path|signal>', 'drain mode self: a path the agent POSTs (/quiesce) or a signal it sends (SIGUSR2)')
+    .option('--hold <duration>', "longest the gate holds a request while the app restarts, then 503 + Retry-After (default: the agent's --gate-hold, 1.5s)")
     .option('--inflight-path <path>', 'drain mode self: a path answering the requests in flight ({"inFlight": N})')
     .action(async (name: string, flags: AppFlags, cmd: Command) => {
       const spec = buildApp(name, flags);

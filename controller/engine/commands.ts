@@ -28,6 +28,7 @@ export function appSpec(app: AppRecord): AppSpec {
     drainMode: app.drainMode ?? '',
     quiesceHook: app.quiesceHook ?? '',
     inflightPath: app.inflightPath ?? '',
+    holdMs: app.holdMs ?? 0,
   };
 }
 

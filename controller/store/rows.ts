@@ -26,6 +26,7 @@ export function toApp(r: Row): AppRecord {
     drainMode: r.drain_mode,
     quiesceHook: r.quiesce_hook,
     inflightPath: r.inflight_path,
+    holdMs: r.hold_ms ?? 0,
   };
 }
 

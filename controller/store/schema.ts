@@ -172,6 +172,12 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     // The Ed25519 public key (SPKI DER, base64) an agent gave in its last Hello; '' when none (or revoked).
     sql: `ALTER TABLE agents ADD COLUMN event_key TEXT NOT NULL DEFAULT '';`,
   },
+  {
+    version: 6,
+    name: 'app hold limit',
+    // The gate's hold limit for this app in ms; 0: the agent's --gate-hold.
+    sql: `ALTER TABLE apps ADD COLUMN hold_ms INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

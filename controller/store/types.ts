@@ -14,6 +14,8 @@ export interface AppRecord {
   drainMode?: string;
   quiesceHook?: string;
   inflightPath?: string;
+  /** The gate's hold limit for this app (ms); 0 or absent: the agent's --gate-hold. */
+  holdMs?: number;
 }
 
 export interface EditionRecord {

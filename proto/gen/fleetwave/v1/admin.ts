@@ -39,6 +39,8 @@ export interface App {
   drainMode: string;
   quiesceHook: string;
   inflightPath: string;
+  /** Longest the gate holds a request before 503 + Retry-After; 0: the agent's --gate-hold. See AppSpec.hold_ms. */
+  holdMs: number;
 }
 
 export interface App_EnvEntry {
@@ -333,6 +335,7 @@ function createBaseApp(): App {
     drainMode: "",
     quiesceHook: "",
     inflightPath: "",
+    holdMs: 0,
   };
 }
 
@@ -367,6 +370,9 @@ export const App: MessageFns<App> = {
     }
     if (message.inflightPath !== "") {
       writer.uint32(82).string(message.inflightPath);
+    }
+    if (message.holdMs !== 0) {
+      writer.uint32(88).uint32(message.holdMs);
     }
     return writer;
   },
@@ -467,6 +473,14 @@ export const App: MessageFns<App> = {
             message.inflightPath = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.holdMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -536,6 +550,11 @@ export const App: MessageFns<App> = {
         : isSet(object.inflight_path)
         ? globalThis.String(object.inflight_path)
         : "",
+      holdMs: isSet(object.holdMs)
+        ? globalThis.Number(object.holdMs)
+        : isSet(object.hold_ms)
+        ? globalThis.Number(object.hold_ms)
+        : 0,
     };
   },
 
@@ -577,6 +596,9 @@ export const App: MessageFns<App> = {
     if (message.inflightPath !== "") {
       obj.inflightPath = message.inflightPath;
     }
+    if (message.holdMs !== 0) {
+      obj.holdMs = Math.round(message.holdMs);
+    }
     return obj;
   },
 
@@ -603,6 +625,7 @@ export const App: MessageFns<App> = {
     message.drainMode = object.drainMode ?? "";
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
+    message.holdMs = object.holdMs ?? 0;
     return message;
   },
 };

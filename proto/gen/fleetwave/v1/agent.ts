@@ -126,6 +126,11 @@ export interface AppSpec {
    * requests in flight as {"inFlight": N} or a bare number.
    */
   inflightPath: string;
+  /**
+   * Longest the traffic gate holds a request while the app restarts before
+   * answering 503 with Retry-After; 0: the agent's --gate-hold (1.5 s).
+   */
+  holdMs: number;
 }
 
 export interface AppSpec_EnvEntry {
@@ -1140,6 +1145,7 @@ function createBaseAppSpec(): AppSpec {
     drainMode: "",
     quiesceHook: "",
     inflightPath: "",
+    holdMs: 0,
   };
 }
 
@@ -1171,6 +1177,9 @@ export const AppSpec: MessageFns<AppSpec> = {
     }
     if (message.inflightPath !== "") {
       writer.uint32(74).string(message.inflightPath);
+    }
+    if (message.holdMs !== 0) {
+      writer.uint32(80).uint32(message.holdMs);
     }
     return writer;
   },
@@ -1263,6 +1272,14 @@ export const AppSpec: MessageFns<AppSpec> = {
             message.inflightPath = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.holdMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1327,6 +1344,11 @@ export const AppSpec: MessageFns<AppSpec> = {
         : isSet(object.inflight_path)
         ? globalThis.String(object.inflight_path)
         : "",
+      holdMs: isSet(object.holdMs)
+        ? globalThis.Number(object.holdMs)
+        : isSet(object.hold_ms)
+        ? globalThis.Number(object.hold_ms)
+        : 0,
     };
   },
 
@@ -1365,6 +1387,9 @@ export const AppSpec: MessageFns<AppSpec> = {
     if (message.inflightPath !== "") {
       obj.inflightPath = message.inflightPath;
     }
+    if (message.holdMs !== 0) {
+      obj.holdMs = Math.round(message.holdMs);
+    }
     return obj;
   },
 
@@ -1390,6 +1415,7 @@ export const AppSpec: MessageFns<AppSpec> = {
     message.drainMode = object.drainMode ?? "";
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
+    message.holdMs = object.holdMs ?? 0;
     return message;
   },
 };
