@@ -69,7 +69,10 @@ export class Instance {
       onPid: (pid, pidStartTime, pidEdition) =>
         void state.updateApp(app, { pid, pidStartTime, pidEdition }).catch((err: Error) => logger.error({ app, err: err.message }, 'could not record app pid')),
     });
-    if (adoptable && supervisor.adopt(adoptable.pid, adoptable.startTime, adoptable.edition, adoptable.spec, editionDir(appDir, adoptable.edition))) {
+    // A switch to another edition was under way: this process may be stopping already; restore() finishes the switch.
+    const switching = state.unfinishedSwitch(app);
+    const leaving = switching !== undefined && switching.edition !== adoptable?.edition;
+    if (adoptable && supervisor.adopt(adoptable.pid, adoptable.startTime, adoptable.edition, adoptable.spec, editionDir(appDir, adoptable.edition), leaving)) {
       // Died between starting the new edition and recording it: the running process is the truth.
       if (adoptable.edition !== record.activeEdition) {
         await state.updateApp(app, { activeEdition: adoptable.edition, previousEdition: record.activeEdition || record.previousEdition, desired: 'running' });
@@ -171,9 +174,13 @@ export class Instance {
    */
   async restore(logger: Logger): Promise<void> {
     const record = this.state.app(this.app);
-    if (record.desired !== 'running' || this.supervisor.state === 'running') return;
     const switching = this.state.unfinishedSwitch(this.app);
-    const edition = switching && (await readMarker(this.appDir, switching.edition)) ? switching.edition : record.activeEdition;
+    const target = switching && (await readMarker(this.appDir, switching.edition)) ? switching.edition : undefined;
+    const adopted = this.supervisor.state === 'running';
+    // An adopted process stays, unless the agent died switching it to another edition: that switch is finished here.
+    if (adopted && (!target || target === this.supervisor.edition)) return;
+    if (!adopted && record.desired !== 'running') return;
+    const edition = target ?? record.activeEdition;
     if (!edition) return;
     if (edition !== record.activeEdition) logger.info({ app: this.app, edition, commandId: switching?.id }, 'restoring the edition an unfinished command was moving to');
     try {

@@ -110,12 +110,13 @@ export class AppSupervisor {
   /**
    * Takes over a process an earlier agent run started, if `pid` still is that process (same /proc start time).
    * Returns false (nothing adopted) otherwise. The process counts as running; its exit is noticed within 100 ms.
+   * `leaving`: a command was switching away from it when the agent died (it may be stopping): its exit is no crash.
    */
-  adopt(pid: number, startTime: string, edition: string, spec: AppSpec, dir: string): boolean {
+  adopt(pid: number, startTime: string, edition: string, spec: AppSpec, dir: string, leaving = false): boolean {
     if (this.child || processStartTime(pid) !== startTime) return false;
     const child: Supervised = { pid };
     this.child = child;
-    this.stopping = false;
+    this.stopping = leaving;
     this.launch = { edition, spec, dir, at: Date.now() };
     this.exited = new Promise<ExitInfo>((resolve) => {
       const poll = (this.adoptedPoll = setInterval(() => {
