@@ -1,12 +1,25 @@
-// Stops what outlives a stopped agent on purpose: its gate host and the app processes it recorded (tests, uninstall).
+// What outlives a stopped agent on purpose, from outside it: its gate host's held-time figures, and stopping the gate
+// host and the app processes it recorded (tests, uninstall).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GateLink } from './gate-link.js';
 import { gateSocketPath } from './gate-protocol.js';
+import type { HoldFigures } from './hold-stats.js';
 import type { AppRecord } from './state.js';
 import { processStartTime } from './supervisor.js';
 
 const STOP_TIMEOUT_MS = 5000;
+
+/** Held-time figures of every gate of a data dir's gate host (the bench reads them); {} when none answers. */
+export async function readGateStats(dataDir: string, reset = false): Promise<Record<string, HoldFigures>> {
+  const link = await GateLink.connect(gateSocketPath(dataDir));
+  if (!link) return {};
+  try {
+    return (await link.request({ op: 'stats', reset })).stats ?? {};
+  } finally {
+    link.close();
+  }
+}
 
 /** Closes the data dir's gate host (if one answers) and stops the recorded apps (SIGTERM, then SIGKILL). Idempotent. */
 export async function stopDataPath(dataDir: string): Promise<void> {

@@ -5,7 +5,7 @@
 //      └──▶ (old one told to shut down) spawn ───┘                                                      gates reopened
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,7 +149,8 @@ export class GateLink extends EventEmitter {
 
 /** Starts `gate-host-main.js DATA_DIR` in its own session: not the agent's child in any way that kills it with the agent. */
 function spawnGateHost(dataDir: string, logger: Logger): number {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // Never made here: a data dir removed under a still-running agent (an uninstall) must not come back with a gate host.
+  if (!existsSync(dataDir)) throw new GateHostError(`the data dir ${dataDir} is gone; no gate host started`);
   const log = openSync(join(dataDir, 'gate-host.log'), 'a');
   try {
     const child = spawn(process.execPath, [gateHostEntry(), dataDir], { detached: true, stdio: ['ignore', log, log], env: { ...process.env } });

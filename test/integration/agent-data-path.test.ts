@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readGateStats } from '../../agent/data-path.js';
 import { buildPackage, FakeController, get, serveFiles, tempDir, type BuiltPackage } from '../../agent/test-support.js';
 import type { AppSpec } from '../../proto/gen/fleetwave/v1/agent.js';
 import { freePort, startAgent, waitFor, type AgentProc } from '../harness/fleet.js';
@@ -154,5 +155,10 @@ describe('the data path survives the agent', () => {
     expect({ refused: counts.refused, failed: counts.failed }).toEqual({ refused: 0, failed: [] });
     // 1.0 started once (before these tests), 2.0 once: no old-edition start, no second start of the new one
     expect(starts()).toEqual(['1.0', '2.0']);
+    // The gate host held the requests of the whole switch (agent death included) and gave none up
+    const figures = (await readGateStats(dataDir())).shop!;
+    console.log(`kill -9 mid-restart: ${counts.ok} ok, ${counts.refused} refused; held ${figures.held} (p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, max ${figures.maxMs} ms), ${figures.gaveUp} answered 503 after holding`);
+    expect(figures.held).toBeGreaterThan(0);
+    expect(figures.gaveUp).toBe(0);
   }, 90_000);
 });
