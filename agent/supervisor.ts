@@ -126,7 +126,11 @@ export class AppSupervisor {
         resolve({ code: null, signal: null });
       }, ADOPTED_POLL_MS));
     });
-    void this.exited.then((exit) => this.onExit(child, exit));
+    void this.exited.then((exit) => {
+      this.onExit(child, exit);
+      // Gone while being left (its stop was the dead agent's): stopped, as a stop() would leave it.
+      if (leaving && !this.child) this.setState('stopped');
+    });
     // Logged, not published as `started`: nothing started, the process kept running across the agent's restart.
     this.options.logger.info({ app: this.options.app, pid, edition }, 'adopted the app process an earlier agent run started');
     this.setState('running');
