@@ -1,7 +1,7 @@
 // One app's traffic gate as the agent sees it: a handle on the gate the gate host runs, with TrafficGate's surface.
 //
 //   open (new, or adopted as the gate host kept it) ──quiesce()/release()/listen()/...──▶ the gate host
-//   events from the gate host ('inflight' while quiesced, 'released') are re-emitted here for watchDrain
+//   events from the gate host ('inflight' while quiesced: in-flight or held count changed; 'released') feed watchDrain
 //   detach(): the agent goes, the gate stays;  close(): the gate goes too (--stop-gates, tests)
 import { EventEmitter } from 'node:events';
 import type { GateLink } from './gate-link.js';
@@ -19,8 +19,9 @@ export class GateClient extends EventEmitter {
   private readonly onEvent = (event: GateEvent): void => {
     if (event.app !== this.app) return;
     if (event.event === 'inflight') {
+      const changed = event.count !== this.state.inFlight;
       this.state = { ...this.state, inFlight: event.count, held: event.held };
-      this.emit('inflight', event.count);
+      if (changed) this.emit('inflight', event.count);
     } else this.emit('released');
   };
 

@@ -14,10 +14,14 @@ interface HostedGate {
   gate: TrafficGate;
   /** Last word from the agent on whether the app should run; kept while no agent is connected. */
   appExpected: boolean;
+  /** While quiesced: tells the agents of a changed hold queue (requests held do not change the in-flight count). */
+  heldWatch?: NodeJS.Timeout;
 }
 
 /** How often the host checks that its data dir still exists (removed: an uninstall or a finished test). */
 const DATA_DIR_CHECK_MS = 2000;
+/** How often a quiesced gate's hold queue is compared with what the agents were last told (drain.progress: 250 ms). */
+const HELD_WATCH_MS = 100;
 
 export class GateHost {
   private readonly gates = new Map<string, HostedGate>();
@@ -52,6 +56,7 @@ export class GateHost {
     return (this.closing ??= (async () => {
       this.logger.info({ reason }, 'gate host stopping');
       clearInterval(this.watch);
+      for (const g of this.gates.values()) clearInterval(g.heldWatch);
       await Promise.all([...this.gates.values()].map((g) => g.gate.close()));
       this.gates.clear();
       for (const client of this.clients) client.destroy();
@@ -113,8 +118,11 @@ export class GateHost {
     switch (request.op) {
       case 'quiesce':
         gate.quiesce();
+        this.watchHeld(request.app, hosted);
         break;
       case 'release':
+        clearInterval(hosted.heldWatch);
+        hosted.heldWatch = undefined;
         gate.release();
         break;
       case 'listen':
@@ -164,7 +172,10 @@ export class GateHost {
       logger: this.logger,
     });
     hosted.gate = gate;
-    if (spec.quiesced) gate.quiesce();
+    if (spec.quiesced) {
+      gate.quiesce();
+      this.watchHeld(spec.app, hosted);
+    }
     if (spec.listen) await gate.listen();
     this.gates.set(spec.app, hosted);
     gate.on('inflight', (count: number) => {
@@ -174,10 +185,26 @@ export class GateHost {
     return { ...this.describe(spec.app), adopted: false };
   }
 
+  private watchHeld(app: string, hosted: HostedGate): void {
+    if (hosted.heldWatch) return;
+    let told = hosted.gate.held;
+    hosted.heldWatch = setInterval(() => {
+      const { gate } = hosted;
+      if (!gate.quiesced) {
+        clearInterval(hosted.heldWatch);
+        hosted.heldWatch = undefined;
+      } else if (gate.held !== told) {
+        told = gate.held;
+        this.broadcast({ event: 'inflight', app, count: gate.inFlight, held: told });
+      }
+    }, HELD_WATCH_MS);
+  }
+
   private async closeGate(app: string): Promise<void> {
     const hosted = this.gates.get(app);
     if (!hosted) return;
     this.gates.delete(app);
+    clearInterval(hosted.heldWatch);
     await hosted.gate.close();
   }
 

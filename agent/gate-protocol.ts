@@ -72,5 +72,8 @@ export interface GateReply {
   stats?: Record<string, HoldFigures>;
 }
 
-/** 'inflight' is sent only while the gate is quiesced (a drain watches it); open gates would flood the socket. */
+/**
+ * 'inflight' is sent only while the gate is quiesced (a drain watches it; open gates would flood the socket): on every
+ * change of the in-flight count, and within 100 ms of a change of the held count.
+ */
 export type GateEvent = { event: 'inflight'; app: string; count: number; held: number } | { event: 'released'; app: string };
