@@ -125,6 +125,20 @@ export class GateLink extends EventEmitter {
     });
   }
 
+  /** Asks the gate host to close its gates and exit; resolves once it hung up (or after `timeoutMs`). */
+  async shutdownHost(timeoutMs = 5000): Promise<void> {
+    this.closed = true;
+    const hungUp = new Promise<void>((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.once('close', () => resolve());
+    });
+    await this.request({ op: 'shutdown' }).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([hungUp, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    this.socket.destroy();
+  }
+
   /** Leaves the gate host running (it is the data path). */
   close(): void {
     this.closed = true;

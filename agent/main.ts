@@ -113,7 +113,7 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
           for (const instance of instances.values()) instance.detach();
         } else {
           await Promise.all([...instances.values()].map((i) => i.close()));
-          await gates.request({ op: 'shutdown' }).catch(() => undefined);
+          await gates.shutdownHost();
         }
         gates.close();
         await events.close();
