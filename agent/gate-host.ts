@@ -61,6 +61,7 @@ export class GateHost {
       this.gates.clear();
       for (const client of this.clients) client.destroy();
       await new Promise<void>((resolve) => this.server.close(() => resolve()));
+      rmSync(this.socketPath, { force: true });
       this.onExit();
     })());
   }
