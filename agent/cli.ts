@@ -24,6 +24,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--gate-queue <n>', 'requests held at most while an instance resets', '1000')
     .option('--gate-hold <duration>', 'longest a request is held before a 503 with Retry-After (below common 2 s client timeouts; apps may set their own with app create --hold)', '1.5s')
     .option('--stop-gates', 'on SIGTERM/SIGINT stop the apps and the gate host too (default: they keep serving, the next agent run adopts them)', false)
+    .option('--start-first-min-free-memory <size>', 'below this much free host memory a start-first restart falls back to stop-first', '256MiB')
     .option('--boot-id <id>', 'boot id (default: /proc/sys/kernel/random/boot_id)');
   natsAuthFlags(cmd)
     .option('--insecure', 'plaintext gRPC without authentication (demo, tests)', false)

@@ -15,6 +15,7 @@ const EXPECTED_SYNC_MS = 50;
 export class GateClient extends EventEmitter {
   private state: GateState;
   private expectedSent: boolean;
+  private readonly inFlightOnLast = new Map<number, number>();
   private readonly sync: NodeJS.Timeout;
   private readonly onEvent = (event: GateEvent): void => {
     if (event.app !== this.app) return;
@@ -99,8 +100,26 @@ export class GateClient extends EventEmitter {
     if (ms > 0) await this.call({ op: 'setHoldMs', app: this.app, ms });
   }
 
+  /** Switches new requests to `port` in one step (start-first); those in flight on the old port finish there. */
   async setTarget(port: number): Promise<void> {
     await this.call({ op: 'setTarget', app: this.app, port });
+  }
+
+  get targetPort(): number {
+    return this.state.targetPort;
+  }
+
+  /** Resolves true once no request is in flight on `port`, false when `timeoutMs` passes first. */
+  async idle(port: number, timeoutMs: number): Promise<boolean> {
+    const reply = await this.link.request({ op: 'idle', app: this.app, port, timeoutMs });
+    this.inFlightOnLast.set(port, reply.inFlightOn ?? 0);
+    if (reply.gate) this.state = reply.gate;
+    return reply.idle ?? false;
+  }
+
+  /** In flight on `port` when the last idle() on it answered (the gate host counts; this is its last word). */
+  inFlightOn(port: number): number {
+    return this.inFlightOnLast.get(port) ?? 0;
   }
 
   async stats(reset = false): Promise<HoldFigures | undefined> {

@@ -135,6 +135,10 @@ export class GateHost {
       case 'setTarget':
         gate.setTarget(request.port);
         break;
+      case 'idle': {
+        const idle = await gate.idle(request.port, request.timeoutMs);
+        return { idle, inFlightOn: gate.inFlightOn(request.port), gate: this.describe(request.app) };
+      }
       case 'setHealthPath':
         gate.setHealthPath(request.path);
         break;

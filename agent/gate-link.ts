@@ -110,12 +110,14 @@ export class GateLink extends EventEmitter {
   /** Sends one request; rejects with GateHostError when refused, unanswered or the link drops. */
   request(request: GateRequest): Promise<GateReply> {
     const id = this.nextId++;
+    // An idle request waits as long as it was told to; every other one is answered at once.
+    const timeoutMs = REQUEST_TIMEOUT_MS + (request.op === 'idle' ? request.timeoutMs : 0);
     return new Promise((resolve, reject) => {
       if (this.socket.destroyed) return reject(new GateHostError('the gate host connection is closed'));
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new GateHostError(`the gate host did not answer ${request.op} within ${REQUEST_TIMEOUT_MS} ms`));
-      }, REQUEST_TIMEOUT_MS);
+        reject(new GateHostError(`the gate host did not answer ${request.op} within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.pending.set(id, {
         resolve: (reply) => (reply.ok ? resolve(reply) : reject(new GateHostError(`gate host refused ${request.op}: ${reply.error}`))),
         reject,

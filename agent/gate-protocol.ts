@@ -52,6 +52,8 @@ export type GateRequest =
   | ({ op: 'open' } & GateSpec)
   | { op: 'quiesce' | 'release' | 'listen' | 'unlisten' | 'close'; app: string }
   | { op: 'setTarget'; app: string; port: number }
+  /** Answers once no request is in flight on `port` (idle: true) or after `timeoutMs` (idle: false). */
+  | { op: 'idle'; app: string; port: number; timeoutMs: number }
   | { op: 'setHealthPath'; app: string; path: string }
   | { op: 'setHoldMs'; app: string; ms: number }
   | { op: 'setAppExpected'; app: string; expected: boolean }
@@ -70,6 +72,9 @@ export interface GateReply {
   gate?: GateState;
   gates?: GateState[];
   stats?: Record<string, HoldFigures>;
+  /** op idle: whether the port went idle in time, and what is still in flight on it. */
+  idle?: boolean;
+  inFlightOn?: number;
 }
 
 /**

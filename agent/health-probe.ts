@@ -53,7 +53,10 @@ export async function probeUntilHealthy(target: ProbeTarget, settings: HealthPro
       break;
     }
     tries++;
-    error = await probe(target.appPort, settings.path, settings.expectedStatus || 200, settings.timeoutMs || DEFAULT_TIMEOUT_MS, signal);
+    const failure = await probe(target.appPort, settings.path, settings.expectedStatus || 200, settings.timeoutMs || DEFAULT_TIMEOUT_MS, signal);
+    // A probe cut short by the signal says nothing about the app: the failure before it does.
+    if (signal.aborted && tries > 1) break;
+    error = failure;
     if (!error) return { healthy: true, tries, elapsedMs: Date.now() - started, error: '' };
     if (tries < maxTries) await pause(settings.intervalMs || DEFAULT_INTERVAL_MS, signal);
   }

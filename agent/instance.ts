@@ -1,9 +1,11 @@
 // One application instance on this host: its traffic gate, its supervised process and its durable record.
+// A start-first restart (start-first.ts) runs a second supervisor on a fresh internal port and, once it is healthy,
+// makes it the instance's own (adopt()): `supervisor` and `internalPort` are always the process the gate targets.
 //
-//   open: app process of an earlier agent run still alive ──yes──▶ adopted (keeps running, same internal port)
+//   open: app process of an earlier agent run still alive ──yes──▶ re-adopted (keeps running, same internal port)
 //                                                          └─no──▶ restore(): the edition a dying agent was moving to,
 //                                                                   else the active one, behind the gate as journalled
-//   gate: opened in the gate host, or adopted from it as it was (quiesced or not, its held requests)
+//   gate: opened in the gate host, or taken over from it as it was (quiesced or not, its held requests)
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../common/errors.js';
@@ -19,7 +21,7 @@ import { editionDir, listEditions, readMarker, removeLeftovers } from './package
 import { freeInternalPort } from './ports.js';
 import type { AgentState } from './state.js';
 import { isSelfDrained } from './self-drain.js';
-import { AppSupervisor, processStartTime, reapOrphan } from './supervisor.js';
+import { AppSupervisor, processStartTime, reapOrphan, stopOrphan } from './supervisor.js';
 
 const DEFAULT_HEALTH_PATH = '/healthz';
 
@@ -27,60 +29,120 @@ export class Instance {
   /** How the last HealthCheck command probed this app; the probe after a crash restart does the same. */
   healthSettings: HealthProbeSettings | undefined;
 
+  /** The process the gate sends traffic to, and the internal port it listens on; adopt() replaces both. */
+  private current: { supervisor: AppSupervisor; port: number };
+  /** Second processes of a start-first restart under way (new before the switch, old while it drains): close() stops them too. */
+  private readonly others = new Set<AppSupervisor>();
+
   private constructor(
     readonly app: string,
     readonly appDir: string,
-    readonly internalPort: number,
+    internalPort: number,
     readonly gate: GateClient,
-    readonly supervisor: AppSupervisor,
     private readonly state: AgentState,
     private readonly events: EventSink,
+    private readonly makeSupervisor: (instance: Instance, port: number) => AppSupervisor,
     /** --gate-hold: the hold limit of an app whose AppSpec sets none. */
     private readonly defaultHoldMs: number,
-  ) {}
+  ) {
+    this.current = { supervisor: makeSupervisor(this, internalPort), port: internalPort };
+  }
 
-  /** Adopts (or else reaps) a process a previous agent run left, picks the internal port and opens (or adopts) the gate. */
+  get supervisor(): AppSupervisor {
+    return this.current.supervisor;
+  }
+
+  get internalPort(): number {
+    return this.current.port;
+  }
+
+  /** A supervisor for a second process of this app on `port` (start-first); it becomes the instance's with adopt(). */
+  newSupervisor(port: number): AppSupervisor {
+    const supervisor = this.makeSupervisor(this, port);
+    this.others.add(supervisor);
+    return supervisor;
+  }
+
+  /** A second process is stopped: the instance forgets it. */
+  retire(supervisor: AppSupervisor): void {
+    this.others.delete(supervisor);
+    this.recordSpares();
+  }
+
+  /** Records the second processes' pids, so an agent that dies now has them stopped by the next run. */
+  recordSpares(): void {
+    const spares = [...this.others].flatMap((s) => (s.pid && s.pidStartTime ? [{ pid: s.pid, pidStartTime: s.pidStartTime }] : []));
+    void this.state.updateApp(this.app, { spares }).catch(() => undefined);
+  }
+
+  /**
+   * Makes `supervisor` (running on `port`) the instance's process: the gate switches to it in one step, and the
+   * record names its edition, pid and port. Returns the previous supervisor, still running, for the caller to drain.
+   */
+  async adopt(supervisor: AppSupervisor, port: number, edition: string, spec: AppSpec): Promise<{ supervisor: AppSupervisor; port: number }> {
+    const previous = this.current;
+    this.current = { supervisor, port };
+    this.others.delete(supervisor);
+    this.others.add(previous.supervisor);
+    await this.gate.setTarget(port);
+    const record = this.state.app(this.app);
+    const previousEdition = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
+    await this.state.updateApp(this.app, {
+      activeEdition: edition,
+      previousEdition,
+      desired: 'running',
+      spec,
+      internalPort: port,
+      pid: supervisor.pid,
+      pidStartTime: supervisor.pidStartTime,
+      pidEdition: edition,
+    });
+    this.recordSpares();
+    return previous;
+  }
+
+  /** Re-adopts (or else reaps) a process a previous agent run left, picks the internal port and opens (or takes over) the gate. */
   static async open(option: InstanceOption, options: AgentOptions, state: AgentState, events: EventSink, logger: Logger, link: GateLink): Promise<Instance> {
     const app = option.app;
     const appDir = state.appDir(app);
     const record = state.app(app);
     const adoptable = await adoptableProcess(app, appDir, state);
     if (!adoptable && record.pid) reapOrphan(record.pid, record.pidStartTime, logger);
+    // A start-first's second process the dead agent left: stopped as a stop would (SIGTERM), never adopted.
+    for (const spare of record.spares ?? []) stopOrphan(spare.pid, spare.pidStartTime, logger);
     await removeLeftovers(appDir);
     if (options.runAs) {
       // Editions unpacked before --app-user was set (or by an older agent) become readable by the app user too.
       await mkdir(appDir, { recursive: true, mode: 0o750 });
       await grantAppDir(options.dataDir, appDir, options.runAs);
     }
-    // An adopted app keeps listening where it listens; the gate's target stays on it.
+    // A re-adopted app keeps listening where it listens; the gate's target stays on it.
     const internalPort = adoptable ? adoptable.internalPort : await freeInternalPort();
+    // Only the process the gate targets speaks for the instance: a second one (start-first) records nothing until adopted.
+    const makeSupervisor = (instance: Instance, port: number): AppSupervisor => {
+      const supervisor: AppSupervisor = new AppSupervisor({
+        app,
+        instanceId: options.id,
+        internalPort: port,
+        portFor: (spec) => (isSelfDrained(spec) ? gate.port : port),
+        logPath: join(appDir, 'app.log'),
+        startGraceMs: options.startGraceMs,
+        runAs: options.runAs ?? undefined,
+        events,
+        logger,
+        afterCrashRestart: (edition, failure, signal) => {
+          if (instance.supervisor === supervisor) void instance.afterCrashRestart(edition, failure, signal);
+        },
+        onPid: (pid, pidStartTime, pidEdition) => {
+          if (instance.supervisor !== supervisor) return instance.recordSpares();
+          void state.updateApp(app, { pid, pidStartTime, pidEdition }).catch((err: Error) => logger.error({ app, err: err.message }, 'could not record app pid'));
+        },
+      });
+      return supervisor;
+    };
     let instance: Instance | undefined;
-    const supervisor = new AppSupervisor({
-      app,
-      instanceId: options.id,
-      internalPort,
-      portFor: (spec) => (isSelfDrained(spec) ? gate.port : internalPort),
-      logPath: join(appDir, 'app.log'),
-      startGraceMs: options.startGraceMs,
-      runAs: options.runAs ?? undefined,
-      events,
-      logger,
-      afterCrashRestart: (edition, failure, signal) => void instance?.afterCrashRestart(edition, failure, signal),
-      onPid: (pid, pidStartTime, pidEdition) =>
-        void state.updateApp(app, { pid, pidStartTime, pidEdition }).catch((err: Error) => logger.error({ app, err: err.message }, 'could not record app pid')),
-    });
-    // A switch to another edition was under way: this process may be stopping already; restore() finishes the switch.
-    const switching = state.unfinishedSwitch(app);
-    const leaving = switching !== undefined && switching.edition !== adoptable?.edition;
-    if (adoptable && supervisor.adopt(adoptable.pid, adoptable.startTime, adoptable.edition, adoptable.spec, editionDir(appDir, adoptable.edition), leaving)) {
-      // Died between starting the new edition and recording it: the running process is the truth.
-      if (adoptable.edition !== record.activeEdition) {
-        await state.updateApp(app, { activeEdition: adoptable.edition, previousEdition: record.activeEdition || record.previousEdition, desired: 'running' });
-      }
-    }
-    await state.updateApp(app, { internalPort });
-    const selfDrained = isSelfDrained(record.spec);
     let gate: GateClient;
+    const selfDrained = isSelfDrained(record.spec);
     try {
       gate = await GateClient.open(
         link,
@@ -94,19 +156,35 @@ export class Instance {
           holdMs: record.spec?.holdMs || options.gateHoldMs,
           // Quiesced before this agent restarted and not healthy since: the controller still counts it drained.
           quiesced: (record.quiesced ?? false) && !selfDrained,
-          appExpected: supervisor.expected,
+          appExpected: adoptable !== undefined,
           // An app that drains itself listens on the service port; the gate binds it only to learn a port 0 choice.
-          listen: !(selfDrained && supervisor.expected),
+          listen: true,
         },
-        () => supervisor.expected,
+        () => instance?.supervisor.expected ?? false,
       );
-      if (selfDrained && gate.listening && !supervisor.expected) await gate.unlisten();
+      if (selfDrained && gate.listening) await gate.unlisten();
     } catch (err) {
       throw new Error(`cannot open the gate of app ${app} on ${options.gateHost}:${option.servicePort}: ${(err as Error).message}`, { cause: err });
     }
-    logger.info({ app, servicePort: gate.port, internalPort, gateAdopted: gate.adopted, quiesced: gate.quiesced, appAdopted: supervisor.state === 'running' }, 'instance gate listening');
-    instance = new Instance(app, appDir, internalPort, gate, supervisor, state, events, options.gateHoldMs);
+    instance = new Instance(app, appDir, internalPort, gate, state, events, makeSupervisor, options.gateHoldMs);
+    if (adoptable) await instance.readopt(adoptable, logger);
+    await state.updateApp(app, { internalPort, spares: [] });
+    logger.info({ app, servicePort: gate.port, internalPort, gateTakenOver: gate.adopted, quiesced: gate.quiesced, appAdopted: instance.supervisor.state === 'running' }, 'instance gate listening');
     return instance;
+  }
+
+  /** Takes over the process an earlier agent run started; the record names its edition if the agent died before it did. */
+  private async readopt(found: AdoptableProcess, logger: Logger): Promise<void> {
+    // A stop-first switch (gate quiesced) to another edition was under way: this process may be stopping already, and
+    // restore() finishes the switch. A start-first one leaves it serving until the re-sent command switches again.
+    const switching = this.state.unfinishedSwitch(this.app);
+    const leaving = switching !== undefined && switching.edition !== found.edition && this.gate.quiesced;
+    if (!this.supervisor.adopt(found.pid, found.startTime, found.edition, found.spec, this.editionDir(found.edition), leaving)) return;
+    const record = this.state.app(this.app);
+    if (found.edition !== record.activeEdition) {
+      logger.info({ app: this.app, edition: found.edition }, 'the re-adopted process runs an edition not yet recorded as active');
+      await this.state.updateApp(this.app, { activeEdition: found.edition, previousEdition: record.activeEdition || record.previousEdition, desired: 'running' });
+    }
   }
 
   /** Says what became of an automatic restart: `healthy` once the app answers its health path, else `unhealthy` with why. */
@@ -141,23 +219,34 @@ export class Instance {
     return this.state.app(this.app).spec;
   }
 
-  /** Starts `edition` (stopping what runs first) and records it as active; the previous active edition is remembered. */
-  async activate(edition: string, spec: AppSpec | undefined): Promise<string> {
-    const record = this.state.app(this.app);
-    const appSpec = spec ?? record.spec;
+  /** The spec to start `edition` with (the command's, else the last known), once the edition is known to be on disk. */
+  async startable(edition: string, spec: AppSpec | undefined): Promise<AppSpec> {
+    const appSpec = spec ?? this.state.app(this.app).spec;
     if (!appSpec) throw new NotFoundError(`app ${this.app}: no AppSpec known yet; the command must carry one`);
     if (!edition) throw new NotFoundError(`app ${this.app}: no edition given and none active`);
     if (!(await readMarker(this.appDir, edition))) {
       throw new NotFoundError(`app ${this.app}: edition ${edition} is not on this host (download it first)`);
     }
+    return appSpec;
+  }
+
+  /** The unpacked directory of one of this app's editions. */
+  editionDir(edition: string): string {
+    return editionDir(this.appDir, edition);
+  }
+
+  /** Starts `edition` (stopping what runs first) and records it as active; the previous active edition is remembered. */
+  async activate(edition: string, spec: AppSpec | undefined, note?: { updateOrder: string }): Promise<string> {
+    const appSpec = await this.startable(edition, spec);
+    const record = this.state.app(this.app);
     await this.gate.setHealthPath(appSpec.healthPath);
     await this.gate.setHoldMs(appSpec.holdMs || this.defaultHoldMs);
     // The gate gives the service port to an app that drains itself before it starts, and takes it back once an old one stopped.
     if (isSelfDrained(appSpec)) await this.gate.unlisten();
-    await this.supervisor.start(edition, appSpec, editionDir(this.appDir, edition));
+    await this.supervisor.start(edition, appSpec, editionDir(this.appDir, edition), note);
     if (!isSelfDrained(appSpec) && !this.gate.listening) await this.gate.listen();
     const previous = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
-    await this.state.updateApp(this.app, { activeEdition: edition, previousEdition: previous, desired: 'running', spec: appSpec });
+    await this.state.updateApp(this.app, { activeEdition: edition, previousEdition: previous, desired: 'running', spec: appSpec, internalPort: this.internalPort });
     return edition;
   }
 
@@ -168,8 +257,8 @@ export class Instance {
   }
 
   /**
-   * Brings the app back after an agent restart when its record says it should run: an adopted process is left as it is;
-   * else the edition an unfinished RestartApp/StartApp was moving to (never the old one the controller moved away
+   * Brings the app back after an agent restart when its record says it should run: a re-adopted process is left as it
+   * is; else the edition an unfinished RestartApp/StartApp was moving to (never the old one the controller moved away
    * from), else the active edition. The gate is already as journalled (quiesced or not) before anything starts.
    */
   async restore(logger: Logger): Promise<void> {
@@ -177,8 +266,9 @@ export class Instance {
     const switching = this.state.unfinishedSwitch(this.app);
     const target = switching && (await readMarker(this.appDir, switching.edition)) ? switching.edition : undefined;
     const adopted = this.supervisor.state === 'running';
-    // An adopted process stays, unless the agent died switching it to another edition: that switch is finished here.
-    if (adopted && (!target || target === this.supervisor.edition)) return;
+    // A re-adopted process stays, unless the agent died switching it stop-first (gate quiesced) to another edition: that
+    // switch is finished here. Behind an open gate (start-first) it serves until the re-sent command switches again.
+    if (adopted && (!target || target === this.supervisor.edition || !this.gate.quiesced)) return;
     if (!adopted && record.desired !== 'running') return;
     const edition = target ?? record.activeEdition;
     if (!edition) return;
@@ -202,21 +292,29 @@ export class Instance {
     };
   }
 
-  /** Stops the app and closes its gate (--stop-gates, tests). */
+  /** Stops the app (and a start-first's second process) and closes its gate (--stop-gates, tests). */
   async close(): Promise<void> {
-    await this.supervisor.shutdown(this.spec?.stopTimeoutMs);
+    await Promise.all([this.supervisor, ...this.others].map((s) => s.shutdown(this.spec?.stopTimeoutMs)));
     await this.gate.close();
   }
 
   /** The agent goes; the app keeps running and its gate keeps serving, for the next agent run to adopt. */
   detach(): void {
-    this.supervisor.detach();
+    for (const supervisor of [this.supervisor, ...this.others]) supervisor.detach();
     this.gate.detach();
   }
 }
 
-/** A process an earlier agent run started and recorded, with what adopting it needs; undefined when there is none. */
-async function adoptableProcess(app: string, appDir: string, state: AgentState) {
+interface AdoptableProcess {
+  pid: number;
+  startTime: string;
+  internalPort: number;
+  spec: AppSpec;
+  edition: string;
+}
+
+/** A process an earlier agent run started and recorded, with what re-adopting it needs; undefined when there is none. */
+async function adoptableProcess(app: string, appDir: string, state: AgentState): Promise<AdoptableProcess | undefined> {
   const record = state.app(app);
   const edition = record.pidEdition || record.activeEdition;
   const { pid, pidStartTime: startTime, internalPort, spec } = record;

@@ -42,6 +42,8 @@ export interface RawAgentOptions extends RawNatsAuth {
   appUser?: string;
   logFormat?: string;
   logLevel?: string;
+  /** Free host memory below which a start-first restart falls back to stop-first (two processes would not fit). */
+  startFirstMinFreeMemory?: string | number;
   /** Not a flag: where gates listen (production wants every interface). */
   gateHost?: string;
   /** Not a flag: how long a started process must stay up before start answers ok. */
@@ -97,6 +99,8 @@ export interface AgentOptions {
   logLevel: string;
   gateHost: string;
   startGraceMs: number;
+  /** Bytes of free host memory (os.freemem()) a start-first restart needs; below it the agent restarts stop-first. */
+  startFirstMinFreeMemory: number;
 }
 
 export type JoinTokenSource = 'file' | 'env' | 'flag' | 'none';
@@ -147,6 +151,7 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     logLevel,
     gateHost: raw.gateHost ?? '0.0.0.0',
     startGraceMs: raw.startGraceMs ?? 500,
+    startFirstMinFreeMemory: parseByteSize(raw.startFirstMinFreeMemory ?? '256MiB', '--start-first-min-free-memory'),
   };
 }
 

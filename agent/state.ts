@@ -16,6 +16,8 @@ export interface StoredResult {
   startedUnixMs: number;
   finishedUnixMs: number;
   activeEdition: string;
+  /** RestartApp: the update order used (start-first, stop-first). */
+  updateOrder?: string;
 }
 
 export interface JournalEntry {
@@ -54,8 +56,13 @@ export interface AppRecord {
   pidStartTime?: string;
   /** The edition that process runs (the active edition may not be recorded yet when the agent died mid-restart). */
   pidEdition?: string;
-  /** The internal port the app listens on behind the gate; kept so an adopted app and its gate's target agree. */
+  /** The internal port the app listens on behind the gate (a start-first restart moves it); kept so an adopted app and its gate's target agree. */
   internalPort?: number;
+  /**
+   * Second processes of a start-first restart (the new one before the switch, the old one while it drains): an agent
+   * that died with one running has it stopped (SIGTERM) by the next run, which adopts only `pid`.
+   */
+  spares?: Array<{ pid: number; pidStartTime: string }>;
 }
 
 const JOURNAL_MAX_ENTRIES = 10_000;

@@ -28,7 +28,7 @@ function supervisor(
   return s;
 }
 
-const spec = (script: string, extra: Partial<AppSpec> = {}): AppSpec => ({ name: 'shop', startCommand: [process.execPath, '-e', script], env: { GREETING: 'hello' }, portEnv: 'APP_PORT', healthPath: '/healthz', stopTimeoutMs: 2000, drainMode: '', quiesceHook: '', inflightPath: '', holdMs: 0, ...extra });
+const spec = (script: string, extra: Partial<AppSpec> = {}): AppSpec => ({ name: 'shop', startCommand: [process.execPath, '-e', script], env: { GREETING: 'hello' }, portEnv: 'APP_PORT', healthPath: '/healthz', stopTimeoutMs: 2000, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: '', holdMs: 0, ...extra });
 
 describe('AppSupervisor', () => {
   it('adopts a process an earlier agent run started, restarts it when it dies, and stops an adopted one', async () => {

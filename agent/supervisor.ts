@@ -87,15 +87,23 @@ export class AppSupervisor {
     return this.child?.pid;
   }
 
+  /** The running process's /proc start time, which tells it from a later process given the same pid. */
+  get pidStartTime(): string | undefined {
+    return this.child?.pid ? processStartTime(this.child.pid) : undefined;
+  }
+
   /** True while a process runs or is about to run again, so the gate should wait for it. */
   get expected(): boolean {
     return this.stateValue === 'starting' || this.stateValue === 'running' || this.restartTimer !== undefined;
   }
 
-  /** Starts `edition`; resolves once the process outlived its start grace. A running process is stopped first. */
-  async start(edition: string, spec: AppSpec, dir: string): Promise<number> {
+  /**
+   * Starts `edition`; resolves once the process outlived its start grace. A running process is stopped first.
+   * `note` goes into the `started` event (the update order of a restart).
+   */
+  async start(edition: string, spec: AppSpec, dir: string, note?: { updateOrder: string }): Promise<number> {
     await this.stop(spec.stopTimeoutMs);
-    const { exited } = await this.spawn(edition, spec, dir);
+    const { exited } = await this.spawn(edition, spec, dir, 'command', note);
     const outcome = await Promise.race([exited, delay(this.options.startGraceMs).then(() => undefined)]);
     if (outcome) {
       const said = lastLogLine(this.options.logPath);
@@ -183,7 +191,13 @@ export class AppSupervisor {
   }
 
   /** Resolves once spawned; `exited` (wrapped, or awaiting spawn would wait for the exit) settles when it ends. */
-  private async spawn(edition: string, spec: AppSpec, dir: string, trigger: 'command' | 'crash-restart' = 'command'): Promise<{ exited: Promise<ExitInfo> }> {
+  private async spawn(
+    edition: string,
+    spec: AppSpec,
+    dir: string,
+    trigger: 'command' | 'crash-restart' = 'command',
+    note?: { updateOrder: string },
+  ): Promise<{ exited: Promise<ExitInfo> }> {
     if (this.shutDown) throw new Error(`app ${this.options.app} not started: the agent is shutting down`);
     const [program, ...args] = spec.startCommand;
     if (!program) throw new Error(`app ${this.options.app} has no start command`);
@@ -228,7 +242,7 @@ export class AppSupervisor {
     void exited.then((exit) => this.onExit(child, exit));
     this.setState('starting');
     this.options.onPid(child.pid, processStartTime(child.pid!), edition);
-    this.options.events.publish(this.options.app, 'started', { edition, pid: child.pid, trigger });
+    this.options.events.publish(this.options.app, 'started', { edition, pid: child.pid, trigger, ...note });
     return { exited };
   }
 
@@ -288,6 +302,13 @@ export function reapOrphan(pid: number, startTime: string | undefined, logger: L
   if (!current || (startTime && current !== startTime)) return;
   logger.warn({ pid }, 'stopping app process left by a previous agent run');
   killGroup(pid, 'SIGKILL');
+}
+
+/** Asks a process group a previous agent run left to stop (SIGTERM: it may still be draining), if it still is that process. */
+export function stopOrphan(pid: number, startTime: string, logger: Logger): void {
+  if (processStartTime(pid) !== startTime) return;
+  logger.warn({ pid }, 'stopping the second process of a start-first restart a previous agent run left');
+  killGroup(pid, 'SIGTERM');
 }
 
 export function describeExit(exit: ExitInfo): string {

@@ -194,6 +194,7 @@ export class ReleaseEngine {
       error: result.error,
       finishedUnixMs: result.finishedUnixMs || this.now(),
       activeEdition: result.activeEdition,
+      ...(result.updateOrder ? { updateOrder: result.updateOrder } : {}),
       instance: result.instance && {
         activeEdition: result.instance.activeEdition,
         keptEditions: result.instance.keptEditions,

@@ -1,12 +1,14 @@
 // The step pipeline of one instance within a release: settle the running step, then start the next one.
 //
-//  upgrade:  download ─▶ (batch runs) quiesce ─▶ drain ─▶ restart | hard-reset ─▶ health ─▶ released
+//  upgrade:  download ─▶ (batch runs) quiesce ─▶ drain ─▶ restart | hard-reset ─▶ health ─▶ released   (stop-first)
+//            download ─▶ (batch runs) restart (start-first: the agent switches and drains) ─▶ health ─▶ released
 //  deploy:   download ─▶ (batch runs) start ───────────────────────────────────▶ health ─▶ released
 //  revert:   (first batch failed) rolling back: restart on the old edition | stop (deploy) ─▶ health ─▶ rolled back
 //            (a failed or unreachable instance keeps its status while it goes back)
-import type { ReleaseInstanceRecord, StepName } from '../store/types.js';
+import type { CommandOutcome, ReleaseInstanceRecord, StepName } from '../store/types.js';
 import { hasSlot } from './availability.js';
 import type { Pass } from './pass.js';
+import { startsFirst } from './update-order.js';
 
 /** The batch whose moved instances go back when the release fails in it. */
 export const REVERTED_BATCH = 1;
@@ -35,6 +37,7 @@ export function isBusy(p: Pass, i: ReleaseInstanceRecord): boolean {
 export function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
   const outcome = i.commandId ? p.s.outcomes[i.commandId] : undefined;
   if (outcome && !outcome.abandoned) {
+    if (outcome.updateOrder && i.step === 'restart') recordOrder(p, i, outcome);
     if (outcome.ok) return stepSucceeded(p, i);
     return stepFailed(p, i, `${i.step}: ${outcome.error || 'failed'}`, false);
   }
@@ -49,6 +52,17 @@ export function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
     const unreachable = p.s.agentStatus[i.instance] !== 'connected';
     return stepFailed(p, i, `${i.step} timed out${unreachable ? ' (agent unreachable)' : ''}`, unreachable);
   }
+}
+
+/**
+ * Keeps the order the agent used. A start-first restart that failed before its switch never stopped the old process:
+ * the instance still serves its old edition, so the forward step moved nothing (no revert, nothing to roll back).
+ */
+function recordOrder(p: Pass, i: ReleaseInstanceRecord, outcome: CommandOutcome): void {
+  i.updateOrder = outcome.updateOrder!;
+  const stillOld = outcome.instance !== undefined && outcome.instance.activeEdition !== p.release.edition;
+  if (!outcome.ok && outcome.updateOrder === 'start-first' && i.phase === 'upgrade' && stillOld) i.moved = 'none';
+  p.touch();
 }
 
 function stepSucceeded(p: Pass, i: ReleaseInstanceRecord): void {
@@ -102,7 +116,9 @@ function beginPipeline(p: Pass, i: ReleaseInstanceRecord): void {
     p.beginStep(i, 'start');
   } else {
     i.phase = 'upgrade';
-    p.beginStep(i, 'quiesce');
+    // Start-first: the agent starts the new edition beside the old one and switches the gate itself.
+    if (p.release.spec.reset === 'soft' && startsFirst(p)) p.beginStep(i, 'restart');
+    else p.beginStep(i, 'quiesce');
   }
 }
 

@@ -11,6 +11,7 @@ import type {
   StepPhase,
 } from '../store/types.js';
 import { commandKind, encodeCommand, stepCommand, stepTimeout } from './commands.js';
+import { plannedOrder } from './update-order.js';
 import { isFinalRelease, transition, type BatchStatus, type InstanceStatus, type ReleaseStatus } from './transitions.js';
 
 export interface ReleaseEventOut {
@@ -93,7 +94,8 @@ export class Pass {
 
   /** Starts a step: enqueues its command (if it has one) and persists its deadline. */
   beginStep(instance: ReleaseInstanceRecord, step: StepName, targetEdition?: string): void {
-    const deadline = this.now + stepTimeout(step, this.s.release.spec);
+    const order = plannedOrder(this.s.app, this.s.release.spec);
+    const deadline = this.now + stepTimeout(step, this.s.release.spec, order);
     const commandId = step === 'drain' ? null : this.newId();
     if (commandId) {
       const command = stepCommand(step, {
@@ -105,6 +107,7 @@ export class Pass {
         spec: this.s.release.spec,
         deadlineUnixMs: deadline,
         targetEdition,
+        updateOrder: order,
       })!;
       this.out.commands.push({
         commandId,
@@ -162,6 +165,8 @@ export class Pass {
       stepStatus,
       status: instance.status,
       error,
+      // The order the agent used for its restart (start-first, or a stop-first fallback), once known.
+      ...(instance.updateOrder ? { updateOrder: instance.updateOrder } : {}),
     });
   }
 

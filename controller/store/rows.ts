@@ -26,6 +26,7 @@ export function toApp(r: Row): AppRecord {
     drainMode: r.drain_mode,
     quiesceHook: r.quiesce_hook,
     inflightPath: r.inflight_path,
+    updateOrder: r.update_order || undefined,
     holdMs: r.hold_ms ?? 0,
   };
 }
@@ -171,6 +172,7 @@ export function toReleaseInstance(r: Row): ReleaseInstanceRecord {
     error: r.error,
     fromEdition: r.from_edition ?? null,
     rollbackBatch: r.rollback_batch ?? 0,
+    updateOrder: r.update_order ?? '',
   };
 }
 
@@ -193,6 +195,7 @@ export function releaseInstanceParams(x: ReleaseInstanceRecord): Row {
     error: x.error,
     from_edition: x.fromEdition,
     rollback_batch: x.rollbackBatch,
+    update_order: x.updateOrder,
   };
 }
 

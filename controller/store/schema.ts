@@ -174,6 +174,15 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
   },
   {
     version: 6,
+    name: 'update order',
+    // Apps stored before keep the stop-first they always had; a release instance records the order its restart used.
+    sql: `
+      ALTER TABLE apps ADD COLUMN update_order TEXT NOT NULL DEFAULT 'stop-first';
+      ALTER TABLE release_instances ADD COLUMN update_order TEXT NOT NULL DEFAULT '';
+    `,
+  },
+  {
+    version: 7,
     name: 'app hold limit',
     // The gate's hold limit for this app in ms; 0: the agent's --gate-hold.
     sql: `ALTER TABLE apps ADD COLUMN hold_ms INTEGER NOT NULL DEFAULT 0;`,

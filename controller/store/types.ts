@@ -14,6 +14,8 @@ export interface AppRecord {
   drainMode?: string;
   quiesceHook?: string;
   inflightPath?: string;
+  /** How soft resets replace its process; absent (an app stored before update orders): stop-first. */
+  updateOrder?: string;
   /** The gate's hold limit for this app (ms); 0 or absent: the agent's --gate-hold. */
   holdMs?: number;
 }
@@ -134,6 +136,8 @@ export interface ReleaseInstanceRecord {
   fromEdition: string | null;
   /** Its rollback batch (1-based); 0 when the rollback leaves it alone. */
   rollbackBatch: number;
+  /** The update order its last restart used, as the agent reported it (a fallback included); '' before any. */
+  updateOrder: string;
 }
 
 export interface StepRow {
@@ -176,6 +180,8 @@ export interface CommandOutcome {
   finishedUnixMs: number;
   activeEdition: string;
   abandoned?: boolean;
+  /** RestartApp: the update order the agent used. */
+  updateOrder?: string;
   /** The instance as the agent reported it after the command, when it did. */
   instance?: { activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean };
 }

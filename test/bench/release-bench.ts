@@ -20,7 +20,9 @@ export interface Scenario {
 }
 
 export const SCENARIOS: Scenario[] = [
+  // The app's default update order: start-first.
   { name: 'rolling-soft', reset: 'soft', args: ['--strategy', 'rolling', '--batches', '3', '--reset', 'soft'] },
+  { name: 'rolling-soft-stop-first', reset: 'soft', args: ['--strategy', 'rolling', '--batches', '3', '--reset', 'soft', '--update-order', 'stop-first'] },
   { name: 'rolling-hard', reset: 'hard', args: ['--strategy', 'rolling', '--batches', '3', '--reset', 'hard'] },
   { name: 'grouped-soft', reset: 'soft', args: ['--strategy', 'grouped', '--group-size', '1', '--reset', 'soft'] },
 ];

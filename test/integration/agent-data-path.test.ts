@@ -73,7 +73,7 @@ describe('the data path survives the agent', () => {
   let port = 0;
   const spec: AppSpec = {
     name: 'shop', startCommand: [process.execPath, 'server.js'], env: { START_LOG: startLog, SLOW_STOP_MS: '1500' }, portEnv: 'PORT', healthPath: '/healthz',
-    stopTimeoutMs: 5000, drainMode: '', quiesceHook: '', inflightPath: '',
+    stopTimeoutMs: 5000, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: 'stop-first',
     // Long enough that nothing held here is answered 503: the test counts refusals and failures, not the hold limit.
     holdMs: 30_000,
   };
@@ -138,7 +138,7 @@ describe('the data path survives the agent', () => {
 
     // When the restart begins (the old process takes 1.5 s to stop) and the agent is killed in it, then started again
     const hellos = controller.hellos.length;
-    controller.send({ commandId: 'r1', restartApp: { edition: '2.0', app: spec } });
+    controller.send({ commandId: 'r1', restartApp: { edition: '2.0', app: spec, updateOrder: 'stop-first' } });
     await waitFor('the restart to be journalled', () => {
       const journal = JSON.parse(readFileSync(join(dataDir(), 'commands.json'), 'utf8')) as Record<string, { result?: unknown }>;
       return journal.r1 !== undefined && journal.r1.result === undefined;
@@ -148,7 +148,7 @@ describe('the data path survives the agent', () => {
     await waitFor('hello after the kill', () => controller.hellos.length > hellos, 20_000);
 
     // Then the re-sent restart finds 2.0 (restored, not 1.0), the health check opens the gate, and traffic reaches 2.0
-    expect(await controller.run({ commandId: 'r1', restartApp: { edition: '2.0', app: spec } })).toMatchObject({ ok: true, activeEdition: '2.0' });
+    expect(await controller.run({ commandId: 'r1', restartApp: { edition: '2.0', app: spec, updateOrder: 'stop-first' } })).toMatchObject({ ok: true, activeEdition: '2.0' });
     expect(await controller.run({ commandId: 'h2', healthCheck: health })).toMatchObject({ ok: true, activeEdition: '2.0' });
     await waitFor('traffic on 2.0', () => traffic.counts.bodies.has('2.0'));
     const counts = await traffic.stop();

@@ -39,6 +39,8 @@ export interface App {
   drainMode: string;
   quiesceHook: string;
   inflightPath: string;
+  /** "start-first" (default) or "stop-first"; see AppSpec in agent.proto. */
+  updateOrder: string;
   /** Longest the gate holds a request before 503 + Retry-After; 0: the agent's --gate-hold. See AppSpec.hold_ms. */
   holdMs: number;
 }
@@ -121,7 +123,11 @@ export interface ReleaseSpec {
     | undefined;
   /** When false the release is created in "To release" and waits for start. */
   start: boolean;
-  health: HealthSpec | undefined;
+  health:
+    | HealthSpec
+    | undefined;
+  /** "start-first" or "stop-first" for this release's soft resets; empty: the app's. */
+  updateOrder: string;
 }
 
 export interface StepTimeouts {
@@ -226,6 +232,11 @@ export interface InstanceProgress {
    * A rollback puts back the instances that are not "none"; with none, there is nothing to roll back.
    */
   moved: string;
+  /**
+   * The update order its last restart used ("start-first", "stop-first"; the
+   * agent's choice, which may be a fallback), "" before any restart.
+   */
+  updateOrder: string;
 }
 
 export interface ChangeRecord {
@@ -335,6 +346,7 @@ function createBaseApp(): App {
     drainMode: "",
     quiesceHook: "",
     inflightPath: "",
+    updateOrder: "",
     holdMs: 0,
   };
 }
@@ -371,8 +383,11 @@ export const App: MessageFns<App> = {
     if (message.inflightPath !== "") {
       writer.uint32(82).string(message.inflightPath);
     }
+    if (message.updateOrder !== "") {
+      writer.uint32(90).string(message.updateOrder);
+    }
     if (message.holdMs !== 0) {
-      writer.uint32(88).uint32(message.holdMs);
+      writer.uint32(96).uint32(message.holdMs);
     }
     return writer;
   },
@@ -474,7 +489,15 @@ export const App: MessageFns<App> = {
             continue;
           }
           case 11: {
-            if (tag !== 88) {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
               break;
             }
 
@@ -550,6 +573,11 @@ export const App: MessageFns<App> = {
         : isSet(object.inflight_path)
         ? globalThis.String(object.inflight_path)
         : "",
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
       holdMs: isSet(object.holdMs)
         ? globalThis.Number(object.holdMs)
         : isSet(object.hold_ms)
@@ -596,6 +624,9 @@ export const App: MessageFns<App> = {
     if (message.inflightPath !== "") {
       obj.inflightPath = message.inflightPath;
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     if (message.holdMs !== 0) {
       obj.holdMs = Math.round(message.holdMs);
     }
@@ -625,6 +656,7 @@ export const App: MessageFns<App> = {
     message.drainMode = object.drainMode ?? "";
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
+    message.updateOrder = object.updateOrder ?? "";
     message.holdMs = object.holdMs ?? 0;
     return message;
   },
@@ -1484,6 +1516,7 @@ function createBaseReleaseSpec(): ReleaseSpec {
     timeouts: undefined,
     start: false,
     health: undefined,
+    updateOrder: "",
   };
 }
 
@@ -1553,6 +1586,9 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     }
     if (message.health !== undefined) {
       HealthSpec.encode(message.health, writer.uint32(154).fork()).join();
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(162).string(message.updateOrder);
     }
     return writer;
   },
@@ -1742,6 +1778,14 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
             message.health = HealthSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1815,6 +1859,11 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
       timeouts: isSet(object.timeouts) ? StepTimeouts.fromJSON(object.timeouts) : undefined,
       start: isSet(object.start) ? globalThis.Boolean(object.start) : false,
       health: isSet(object.health) ? HealthSpec.fromJSON(object.health) : undefined,
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -1877,6 +1926,9 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     if (message.health !== undefined) {
       obj.health = HealthSpec.toJSON(message.health);
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -1908,6 +1960,7 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     message.health = (object.health !== undefined && object.health !== null)
       ? HealthSpec.fromPartial(object.health)
       : undefined;
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
@@ -3220,6 +3273,7 @@ function createBaseInstanceProgress(): InstanceProgress {
     steps: [],
     rollbackBatch: 0,
     moved: "",
+    updateOrder: "",
   };
 }
 
@@ -3254,6 +3308,9 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     }
     if (message.moved !== "") {
       writer.uint32(82).string(message.moved);
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(90).string(message.updateOrder);
     }
     return writer;
   },
@@ -3351,6 +3408,14 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
             message.moved = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3379,6 +3444,11 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
         ? globalThis.Number(object.rollback_batch)
         : 0,
       moved: isSet(object.moved) ? globalThis.String(object.moved) : "",
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -3414,6 +3484,9 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     if (message.moved !== "") {
       obj.moved = message.moved;
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -3432,6 +3505,7 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     message.steps = object.steps?.map((e) => StepRecord.fromPartial(e)) || [];
     message.rollbackBatch = object.rollbackBatch ?? 0;
     message.moved = object.moved ?? "";
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };

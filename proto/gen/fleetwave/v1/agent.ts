@@ -127,6 +127,14 @@ export interface AppSpec {
    */
   inflightPath: string;
   /**
+   * How a soft reset replaces the process: "start-first" (or empty; the new
+   * edition starts on a fresh internal port beside the old one, the gate
+   * switches once it is healthy, then the old one drains and stops) or
+   * "stop-first" (stop the old process, then start the new one; for an app
+   * that cannot run twice on one host). Hard reset is always stop-first.
+   */
+  updateOrder: string;
+  /**
    * Longest the traffic gate holds a request while the app restarts before
    * answering 503 with Retry-After; 0: the agent's --gate-hold (1.5 s).
    */
@@ -193,7 +201,16 @@ export interface StartApp {
 /** Soft reset: recycle this app's process onto `edition`. */
 export interface RestartApp {
   edition: string;
-  app: AppSpec | undefined;
+  app:
+    | AppSpec
+    | undefined;
+  /**
+   * The order the controller wants for this restart ("start-first",
+   * "stop-first"; empty: the AppSpec's). The agent may fall back to
+   * stop-first (e.g. too little free memory); CommandResult.update_order says
+   * which it used.
+   */
+  updateOrder: string;
 }
 
 /**
@@ -226,7 +243,14 @@ export interface CommandResult {
   /** Edition active for the app after the command. */
   activeEdition: string;
   /** The instance as it stands after the command. */
-  instance: InstanceReport | undefined;
+  instance:
+    | InstanceReport
+    | undefined;
+  /**
+   * RestartApp: the update order the agent used ("start-first" or
+   * "stop-first"); empty for other kinds.
+   */
+  updateOrder: string;
 }
 
 function createBaseAgentMessage(): AgentMessage {
@@ -1145,6 +1169,7 @@ function createBaseAppSpec(): AppSpec {
     drainMode: "",
     quiesceHook: "",
     inflightPath: "",
+    updateOrder: "",
     holdMs: 0,
   };
 }
@@ -1178,8 +1203,11 @@ export const AppSpec: MessageFns<AppSpec> = {
     if (message.inflightPath !== "") {
       writer.uint32(74).string(message.inflightPath);
     }
+    if (message.updateOrder !== "") {
+      writer.uint32(82).string(message.updateOrder);
+    }
     if (message.holdMs !== 0) {
-      writer.uint32(80).uint32(message.holdMs);
+      writer.uint32(88).uint32(message.holdMs);
     }
     return writer;
   },
@@ -1273,7 +1301,15 @@ export const AppSpec: MessageFns<AppSpec> = {
             continue;
           }
           case 10: {
-            if (tag !== 80) {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
               break;
             }
 
@@ -1344,6 +1380,11 @@ export const AppSpec: MessageFns<AppSpec> = {
         : isSet(object.inflight_path)
         ? globalThis.String(object.inflight_path)
         : "",
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
       holdMs: isSet(object.holdMs)
         ? globalThis.Number(object.holdMs)
         : isSet(object.hold_ms)
@@ -1387,6 +1428,9 @@ export const AppSpec: MessageFns<AppSpec> = {
     if (message.inflightPath !== "") {
       obj.inflightPath = message.inflightPath;
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     if (message.holdMs !== 0) {
       obj.holdMs = Math.round(message.holdMs);
     }
@@ -1415,6 +1459,7 @@ export const AppSpec: MessageFns<AppSpec> = {
     message.drainMode = object.drainMode ?? "";
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
+    message.updateOrder = object.updateOrder ?? "";
     message.holdMs = object.holdMs ?? 0;
     return message;
   },
@@ -2201,7 +2246,7 @@ export const StartApp: MessageFns<StartApp> = {
 };
 
 function createBaseRestartApp(): RestartApp {
-  return { edition: "", app: undefined };
+  return { edition: "", app: undefined, updateOrder: "" };
 }
 
 export const RestartApp: MessageFns<RestartApp> = {
@@ -2211,6 +2256,9 @@ export const RestartApp: MessageFns<RestartApp> = {
     }
     if (message.app !== undefined) {
       AppSpec.encode(message.app, writer.uint32(18).fork()).join();
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(26).string(message.updateOrder);
     }
     return writer;
   },
@@ -2244,6 +2292,14 @@ export const RestartApp: MessageFns<RestartApp> = {
             message.app = AppSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2260,6 +2316,11 @@ export const RestartApp: MessageFns<RestartApp> = {
     return {
       edition: isSet(object.edition) ? globalThis.String(object.edition) : "",
       app: isSet(object.app) ? AppSpec.fromJSON(object.app) : undefined,
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -2271,6 +2332,9 @@ export const RestartApp: MessageFns<RestartApp> = {
     if (message.app !== undefined) {
       obj.app = AppSpec.toJSON(message.app);
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -2281,6 +2345,7 @@ export const RestartApp: MessageFns<RestartApp> = {
     const message = createBaseRestartApp();
     message.edition = object.edition ?? "";
     message.app = (object.app !== undefined && object.app !== null) ? AppSpec.fromPartial(object.app) : undefined;
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
@@ -2525,6 +2590,7 @@ function createBaseCommandResult(): CommandResult {
     finishedUnixMs: 0,
     activeEdition: "",
     instance: undefined,
+    updateOrder: "",
   };
 }
 
@@ -2553,6 +2619,9 @@ export const CommandResult: MessageFns<CommandResult> = {
     }
     if (message.instance !== undefined) {
       InstanceReport.encode(message.instance, writer.uint32(66).fork()).join();
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(74).string(message.updateOrder);
     }
     return writer;
   },
@@ -2634,6 +2703,14 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.instance = InstanceReport.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2672,6 +2749,11 @@ export const CommandResult: MessageFns<CommandResult> = {
         ? globalThis.String(object.active_edition)
         : "",
       instance: isSet(object.instance) ? InstanceReport.fromJSON(object.instance) : undefined,
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -2701,6 +2783,9 @@ export const CommandResult: MessageFns<CommandResult> = {
     if (message.instance !== undefined) {
       obj.instance = InstanceReport.toJSON(message.instance);
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -2719,6 +2804,7 @@ export const CommandResult: MessageFns<CommandResult> = {
     message.instance = (object.instance !== undefined && object.instance !== null)
       ? InstanceReport.fromPartial(object.instance)
       : undefined;
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
