@@ -161,4 +161,30 @@ describe('the data path survives the agent', () => {
     expect(figures.held).toBeGreaterThan(0);
     expect(figures.gaveUp).toBe(0);
   }, 90_000);
+
+  it('keeps the old edition serving when the agent is killed in a start-first restart, and the re-sent restart switches', async () => {
+    // Given 2.0 serving under load
+    const traffic = load(port);
+    await waitFor('some traffic', () => traffic.counts.ok > 20);
+    const startsBefore = starts().length;
+
+    // When a start-first restart onto 1.0 has its new process running beside the old one, and the agent is killed then
+    const hellos = controller.hellos.length;
+    controller.send({ commandId: 'r2', restartApp: { edition: '1.0', app: { ...spec, updateOrder: 'start-first' }, updateOrder: 'start-first' } });
+    await waitFor('the second process to be recorded', () => {
+      const apps = JSON.parse(readFileSync(join(dataDir(), 'apps.json'), 'utf8')) as Record<string, { spares?: unknown[] }>;
+      return (apps.shop?.spares?.length ?? 0) > 0;
+    });
+    await agent!.kill();
+    await start();
+    await waitFor('hello after the kill', () => controller.hellos.length > hellos, 20_000);
+
+    // Then 2.0 kept serving, the re-sent restart switches to 1.0, and nothing was refused or failed
+    expect(await controller.run({ commandId: 'r2', restartApp: { edition: '1.0', app: { ...spec, updateOrder: 'start-first' }, updateOrder: 'start-first' } })).toMatchObject({ ok: true, activeEdition: '1.0' });
+    await waitFor('traffic on 1.0', async () => (await get(port, '/')).body === '1.0');
+    const counts = await traffic.stop();
+    expect({ refused: counts.refused, failed: counts.failed }).toEqual({ refused: 0, failed: [] });
+    // The killed agent's new process and the re-sent restart's: 1.0 twice, 2.0 never again
+    expect(starts().slice(startsBefore)).toEqual(['1.0', '1.0']);
+  }, 90_000);
 });
