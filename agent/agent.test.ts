@@ -7,7 +7,7 @@ import { runAgent, type AgentHandle } from './main.js';
 import { compileAgentOptions } from './options.js';
 import { alive, buildPackage, FakeController, get, serveFiles, tempDir, waitFor, type BuiltPackage } from './test-support.js';
 
-const spec: AppSpec = { name: 'shop', startCommand: [process.execPath, 'server.js'], env: { GREETING: 'hi' }, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 5000, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: '', startGraceMs: 0, healthInitialIntervalMs: 0 };
+const spec: AppSpec = { name: 'shop', startCommand: [process.execPath, 'server.js'], env: { GREETING: 'hi' }, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 5000, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: '', startGraceMs: 0, healthInitialIntervalMs: 0, holdMs: 0 };
 const health = { path: '/healthz', expectedStatus: 200, retries: 20, intervalMs: 50, timeoutMs: 1000 };
 
 describe('agent', () => {

@@ -2,7 +2,8 @@
 //
 //   open ──quiesce()──▶ quiesced ──release()──▶ open
 //   open:     requests forwarded to the app's internal port (held briefly if the app is restarting after a crash)
-//   quiesced: health path answers 503, new requests wait in a bounded FIFO until release() or --gate-hold
+//   quiesced: health path answers 503, new requests wait in a bounded FIFO until release() or the hold limit
+//             (AppSpec hold_ms, else --gate-hold, 1.5 s by default: below common 2 s client timeouts)
 //
 //   setTarget(new port) (start-first): new requests go to the new port at once; those in flight on the old one
 //   finish there, counted per port (idle(old) resolves at 0), and the old port's connection pool closes then.
@@ -12,6 +13,7 @@ import net from 'node:net';
 import type { Socket } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import { forwardRequest, forwardUpgrade, sendError } from './gate-proxy.js';
+import { HoldStats, type HoldFigures } from './hold-stats.js';
 
 export interface GateOptions {
   app: string;
@@ -55,6 +57,8 @@ export class TrafficGate extends EventEmitter {
   private boundPort = 0;
   /** Upgraded sockets leave the HTTP server's bookkeeping; close() must end them itself. */
   private readonly upgraded = new Set<Socket>();
+  /** How long held requests waited, and how many were answered 503 after waiting. */
+  private readonly holdStats = new HoldStats();
 
   constructor(private readonly options: GateOptions) {
     super();
@@ -158,6 +162,22 @@ export class TrafficGate extends EventEmitter {
     return this.queue.length;
   }
 
+  /** The app's own hold limit (AppSpec hold_ms); 0 keeps the agent's --gate-hold. Applies to requests held from now on. */
+  setHoldMs(ms: number): void {
+    if (ms > 0) this.options.holdMs = ms;
+  }
+
+  get holdMs(): number {
+    return this.options.holdMs;
+  }
+
+  /** Held-time figures since the gate opened (or the last reset). */
+  stats(reset = false): HoldFigures {
+    const figures = this.holdStats.figures();
+    if (reset) this.holdStats.reset();
+    return figures;
+  }
+
   setHealthPath(path: string): void {
     if (path) this.healthPath = path;
   }
@@ -220,13 +240,18 @@ export class TrafficGate extends EventEmitter {
   private hold(req: IncomingMessage, res: ServerResponse, since: number): void {
     const remaining = since + this.options.holdMs - Date.now();
     if (this.queue.length >= this.options.queueLimit) return sendError(res, 503, 'gate queue is full', { 'retry-after': '1' });
-    if (remaining <= 0) return sendError(res, 503, 'request held too long', { 'retry-after': '1' });
+    if (remaining <= 0) {
+      this.holdStats.gaveUp(Date.now() - since);
+      return sendError(res, 503, 'request held too long', { 'retry-after': '1' });
+    }
     const held: HeldRequest = {
       req,
       res,
       since,
       timer: setTimeout(() => {
-        if (this.unqueue(held)) sendError(res, 503, 'request held too long', { 'retry-after': '1' });
+        if (!this.unqueue(held)) return;
+        this.holdStats.gaveUp(Date.now() - since);
+        sendError(res, 503, 'request held too long', { 'retry-after': '1' });
       }, remaining),
     };
     res.once('close', () => this.unqueue(held) && clearTimeout(held.timer));
@@ -245,7 +270,9 @@ export class TrafficGate extends EventEmitter {
   private flush(): void {
     for (const held of this.queue.splice(0)) {
       clearTimeout(held.timer);
-      if (!held.res.destroyed) this.forward(held.req, held.res, held.since);
+      if (held.res.destroyed) continue;
+      this.holdStats.forwarded(Date.now() - held.since);
+      this.forward(held.req, held.res, held.since);
     }
   }
 

@@ -26,6 +26,7 @@ export interface RawAgentOptions extends RawNatsAuth {
   keepEditions?: string | number;
   gateQueue?: string | number;
   gateHold?: string | number;
+  stopGates?: boolean;
   bootId?: string;
   insecure?: boolean;
   /** CA certificate (PEM) the controller's TLS certificate is checked against. */
@@ -75,8 +76,10 @@ export interface AgentOptions {
   keepEditions: number;
   /** Most requests a gate holds at once while its instance resets. */
   gateQueue: number;
-  /** Longest a gate holds one request before answering 503. */
+  /** Longest a gate holds one request before answering 503 (apps may set their own: AppSpec hold_ms). */
   gateHoldMs: number;
+  /** On SIGTERM, stop the apps and the gate host too (default: both keep running for the next agent run to adopt). */
+  stopGates: boolean;
   bootId: string;
   insecure: boolean;
   /** Absolute path, or null for the system's roots. */
@@ -132,7 +135,8 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     resetHook: raw.resetHook ?? '',
     keepEditions: parseCount(raw.keepEditions ?? 3, '--keep-editions', 1),
     gateQueue: parseCount(raw.gateQueue ?? 1000, '--gate-queue', 0),
-    gateHoldMs: typeof raw.gateHold === 'number' ? raw.gateHold : parseDuration(raw.gateHold ?? '30s', '--gate-hold'),
+    gateHoldMs: typeof raw.gateHold === 'number' ? raw.gateHold : parseDuration(raw.gateHold ?? '1.5s', '--gate-hold'),
+    stopGates: raw.stopGates ?? false,
     bootId: raw.bootId ?? readBootId(),
     insecure: raw.insecure ?? false,
     caFile: raw.ca ? resolve(raw.ca) : null,

@@ -44,7 +44,7 @@ describe('a start-first restart', () => {
     inflightPath: '',
     updateOrder: 'start-first',
     startGraceMs: 0,
-    healthInitialIntervalMs: 0,
+    healthInitialIntervalMs: 0, holdMs: 0,
   };
   const health = { path: '/healthz', expectedStatus: 200, retries: 20, intervalMs: 50, timeoutMs: 1000 };
   const controller = new FakeController();

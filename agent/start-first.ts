@@ -76,7 +76,7 @@ export async function startFirst({ instance, edition, spec, signal, deadline, lo
       'start-first',
     );
   }
-  instance.gate.setHealthPath(spec.healthPath);
+  await instance.gate.setHealthPath(spec.healthPath);
   const old = await instance.adopt(next.supervisor, edition, spec);
   log.info({ tries: health.tries, ms: health.elapsedMs }, 'start-first: gate switched to the new edition');
   const stopTimeoutMs = spec.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS;

@@ -1,4 +1,5 @@
 // The supervisor with real child processes: env and port, log file, process-group stop, SIGKILL fallback, crash restart.
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import { createLogger } from '../common/logger.js';
 import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
 import type { EventSink } from './events.js';
 import { AppStartError } from './start-failure.js';
-import { AppSupervisor } from './supervisor.js';
+import { AppSupervisor, processStartTime } from './supervisor.js';
 import { alive, tempDir, waitFor } from './test-support.js';
 
 const logger = createLogger({ name: 'supervisor-test', level: 'silent' });
@@ -28,9 +29,36 @@ function supervisor(
   return s;
 }
 
-const spec = (script: string, extra: Partial<AppSpec> = {}): AppSpec => ({ name: 'shop', startCommand: [process.execPath, '-e', script], env: { GREETING: 'hello' }, portEnv: 'APP_PORT', healthPath: '/healthz', stopTimeoutMs: 2000, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: '', startGraceMs: 0, healthInitialIntervalMs: 0, ...extra });
+const spec = (script: string, extra: Partial<AppSpec> = {}): AppSpec => ({ name: 'shop', startCommand: [process.execPath, '-e', script], env: { GREETING: 'hello' }, portEnv: 'APP_PORT', healthPath: '/healthz', stopTimeoutMs: 2000, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: '', startGraceMs: 0, healthInitialIntervalMs: 0, holdMs: 0, ...extra });
 
 describe('AppSupervisor', () => {
+  it('adopts a process an earlier agent run started, restarts it when it dies, and stops an adopted one', async () => {
+    // Given an app process this supervisor did not start (its own process group, as the agent starts apps)
+    const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
+    await new Promise((r) => orphan.once('spawn', r));
+    const pid = orphan.pid!;
+    const events: { reason: string; data: Record<string, unknown> }[] = [];
+    const s = supervisor(events);
+    // A recycled pid (another start time) is not adopted
+    expect(s.adopt(pid, 'not-its-start-time', '1.0', spec('setInterval(() => {}, 1000)'), dir.path)).toBe(false);
+    // When it is adopted: it runs, nothing was started
+    expect(s.adopt(pid, processStartTime(pid)!, '1.0', spec('setInterval(() => {}, 1000)'), dir.path)).toBe(true);
+    expect({ state: s.state, pid: s.pid, edition: s.edition, events }).toEqual({ state: 'running', pid, edition: '1.0', events: [] });
+    // Then its death counts as a crash: the restart policy starts the edition again
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the crash restart', () => events.find((e) => e.reason === 'started' && e.data.trigger === 'crash-restart'), 10_000);
+    expect(events[0]).toMatchObject({ reason: 'stopped', data: { edition: '1.0', expected: false } });
+
+    // And an adopted process a dying switch was leaving is stopped like any other, without a crash restart
+    const leaving = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
+    await new Promise((r) => leaving.once('spawn', r));
+    const t = supervisor(events);
+    expect(t.adopt(leaving.pid!, processStartTime(leaving.pid!)!, '1.0', spec(''), dir.path, true)).toBe(true);
+    process.kill(leaving.pid!, 'SIGTERM');
+    await waitFor('the adopted process to be seen gone', () => t.state === 'stopped' || t.state === 'failed');
+    expect(t.state).toBe('stopped');
+  });
+
   it('starts the app in its edition directory with its env and port, logging to app.log', async () => {
     const events: { reason: string; data: Record<string, unknown> }[] = [];
     const s = supervisor(events);

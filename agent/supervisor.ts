@@ -3,8 +3,10 @@
 //   stopped ──start()──▶ starting ──grace passed or healthy──▶ running ──exit (unexpected)──▶ failed ──backoff──▶ starting
 //      ▲                    │ exit during grace: start() throws, stays failed          │
 //      └────────────────────┴──────────────── stop(): SIGTERM, SIGKILL after timeout ◀──┘
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
+//   adopt(): a process an earlier agent run started (same pid and /proc start time) is running again, watched by
+//   polling /proc since it is not our child; its death counts as a crash like any other.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
@@ -42,8 +44,8 @@ export interface SupervisorOptions {
   logger: Logger;
   /** The unprivileged uid/gid the app runs as (--app-user, agent running as root); absent: the agent's own. */
   runAs?: { uid: number; gid: number; user?: string };
-  /** Called with the new pid (and its /proc start time) or undefined once it exited, to persist it. */
-  onPid: (pid: number | undefined, startTime: string | undefined) => void;
+  /** Called with the new pid (its /proc start time, its edition) or undefined once it exited, to persist it. */
+  onPid: (pid: number | undefined, startTime: string | undefined, edition?: string) => void;
   /**
    * After an automatic restart of a crashed app: the process outlived its start grace (`failure` undefined: probe its
    * health now) or did not (`failure` says why, one line). `signal` aborts once a command stops or starts the app.
@@ -52,11 +54,16 @@ export interface SupervisorOptions {
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** How often an adopted process (not our child: no 'exit' event) is looked for in /proc. */
+const ADOPTED_POLL_MS = 100;
+
+/** The process supervised: our child, or one adopted from an earlier agent run. */
+type Supervised = Pick<ChildProcess, 'pid'>;
 const LOG_ROTATE_BYTES = 64 * 1024 * 1024;
 
 export class AppSupervisor {
   private stateValue: ProcessState = 'stopped';
-  private child: ChildProcess | undefined;
+  private child: Supervised | undefined;
   private exited: Promise<ExitInfo> | undefined;
   private launch: { edition: string; spec: AppSpec; dir: string; at: number } | undefined;
   private stopping = false;
@@ -65,6 +72,8 @@ export class AppSupervisor {
   /** Aborted when a command takes the process over from an automatic restart (and its health probe). */
   private crashRestart: AbortController | undefined;
   private shutDown = false;
+  /** Watches an adopted process's /proc entry. */
+  private adoptedPoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SupervisorOptions) {}
 
@@ -119,6 +128,36 @@ export class AppSupervisor {
     return this.child!.pid!;
   }
 
+  /**
+   * Takes over a process an earlier agent run started, if `pid` still is that process (same /proc start time).
+   * Returns false (nothing adopted) otherwise. The process counts as running; its exit is noticed within 100 ms.
+   * `leaving`: a command was switching away from it when the agent died (it may be stopping): its exit is no crash.
+   */
+  adopt(pid: number, startTime: string, edition: string, spec: AppSpec, dir: string, leaving = false): boolean {
+    if (this.child || processStartTime(pid) !== startTime) return false;
+    const child: Supervised = { pid };
+    this.child = child;
+    this.stopping = leaving;
+    this.launch = { edition, spec, dir, at: Date.now() };
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      const poll = (this.adoptedPoll = setInterval(() => {
+        if (processStartTime(pid) === startTime && !isZombie(pid)) return;
+        clearInterval(poll);
+        // Not our child: its exit status is not ours to read.
+        resolve({ code: null, signal: null });
+      }, ADOPTED_POLL_MS));
+    });
+    void this.exited.then((exit) => {
+      this.onExit(child, exit);
+      // Gone while being left (its stop was the dead agent's): stopped, as a stop() would leave it.
+      if (leaving && !this.child) this.setState('stopped');
+    });
+    // Logged, not published as `started`: nothing started, the process kept running across the agent's restart.
+    this.options.logger.info({ app: this.options.app, pid, edition }, 'adopted the app process an earlier agent run started');
+    this.setState('running');
+    return true;
+  }
+
   /** Stops the process group (SIGTERM, then SIGKILL after the timeout); idempotent; cancels a pending crash restart. */
   async stop(timeoutMs?: number): Promise<ExitInfo | undefined> {
     clearTimeout(this.restartTimer);
@@ -154,6 +193,16 @@ export class AppSupervisor {
     await this.stop(timeoutMs);
   }
 
+  /** The agent goes, the process stays: no more watching, no crash restarts, nothing holding the agent's event loop. */
+  detach(): void {
+    this.shutDown = true;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.crashRestart?.abort();
+    clearInterval(this.adoptedPoll);
+    (this.child as ChildProcess | undefined)?.unref?.();
+  }
+
   /** Resolves once spawned; `exited` (wrapped, or awaiting spawn would wait for the exit) settles when it ends. */
   private async spawn(
     edition: string,
@@ -177,7 +226,9 @@ export class AppSupervisor {
     // Otherwise the app starts and dies with its runtime's own words ("Cannot find module"), which name no permission.
     const unreadable = this.options.runAs ? whyUnreadable(dir, this.options.runAs) : null;
     if (unreadable) throw new Error(`app ${this.options.app} could not start edition ${edition}: ${unreadable}`);
-    const argv = withParentDeathSignal([program, ...args]);
+    // No parent-death signal: the app outlives a killed or restarted agent (the gate host keeps its port), and the
+    // next agent run adopts it.
+    const argv = [program, ...args];
     const log = openLog(this.options.logPath);
     let child: ChildProcess;
     try {
@@ -203,12 +254,12 @@ export class AppSupervisor {
     this.exited = exited;
     void exited.then((exit) => this.onExit(child, exit));
     this.setState('starting');
-    this.options.onPid(child.pid, processStartTime(child.pid!));
+    this.options.onPid(child.pid, processStartTime(child.pid!), edition);
     this.options.events.publish(this.options.app, 'started', { edition, pid: child.pid, trigger, ...note });
     return { exited };
   }
 
-  private onExit(child: ChildProcess, exit: ExitInfo): void {
+  private onExit(child: Supervised, exit: ExitInfo): void {
     if (child !== this.child) return;
     const expected = this.stopping;
     const launch = this.launch!;
@@ -266,25 +317,15 @@ export function reapOrphan(pid: number, startTime: string | undefined, logger: L
   killGroup(pid, 'SIGKILL');
 }
 
+/** Asks a process group a previous agent run left to stop (SIGTERM: it may still be draining), if it still is that process. */
+export function stopOrphan(pid: number, startTime: string, logger: Logger): void {
+  if (processStartTime(pid) !== startTime) return;
+  logger.warn({ pid }, 'stopping the second process of a start-first restart a previous agent run left');
+  killGroup(pid, 'SIGTERM');
+}
+
 export function describeExit(exit: ExitInfo): string {
   return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-}
-
-/**
- * The gate lives in the agent, so an app outliving a killed agent serves no one and blocks its port for the next agent.
- * util-linux's setpriv sets PR_SET_PDEATHSIG (no native module needed); without it, the next agent start reaps the orphan.
- */
-function withParentDeathSignal(argv: string[]): string[] {
-  return setprivPath() ? [setprivPath()!, '--pdeathsig', 'KILL', '--', ...argv] : argv;
-}
-
-let setpriv: string | null | undefined;
-function setprivPath(): string | undefined {
-  if (setpriv === undefined) {
-    const candidate = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
-    setpriv = candidate && spawnSync(candidate, ['--pdeathsig', 'KILL', '--', 'true']).status === 0 ? candidate : null;
-  }
-  return setpriv ?? undefined;
 }
 
 /** Whether `program` can be executed: a path (relative to the edition directory) or a name found on PATH. */
@@ -318,8 +359,18 @@ function groupAlive(pid: number): boolean {
   }
 }
 
+/** A dead process its parent has not reaped yet still has a /proc entry, in state Z. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
 /** Field 22 of /proc/<pid>/stat: tells a recycled pid from the process we started. */
-function processStartTime(pid: number): string | undefined {
+export function processStartTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];

@@ -67,6 +67,11 @@ describe('buildApp', () => {
     expect(() => buildApp('shop', { start: 'node a.js', startGrace: 'soon' })).toThrow('--start-grace');
   });
 
+  it('takes the hold limit (--hold), 0 when not given (the agent\'s --gate-hold applies)', () => {
+    expect(buildApp('shop', { start: 'node server.js', hold: '800ms' }).holdMs).toBe(800);
+    expect(buildApp('shop', { start: 'node server.js' }).holdMs).toBe(0);
+  });
+
   it('takes --start-arg for arguments with spaces', () => {
     expect(buildApp('shop', { startArg: ['node', 'my server.js'] }).startCommand).toEqual(['node', 'my server.js']);
   });

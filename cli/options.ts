@@ -63,6 +63,7 @@ export interface AppFlags {
   updateOrder?: string;
   startGrace?: string;
   healthInitialInterval?: string;
+  hold?: string;
 }
 
 const UPDATE_ORDERS = ['start-first', 'stop-first'] as const;
@@ -93,6 +94,7 @@ export function buildApp(name: string, flags: AppFlags): App {
     updateOrder: oneOf(flags.updateOrder, UPDATE_ORDERS, '--update-order') || 'start-first',
     startGraceMs: duration(flags.startGrace, '--start-grace'),
     healthInitialIntervalMs: duration(flags.healthInitialInterval, '--health-initial-interval'),
+    holdMs: duration(flags.hold, '--hold'),
   };
 }
 

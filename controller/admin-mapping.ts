@@ -22,7 +22,7 @@ import type {
 } from './store/types.js';
 
 export function appToProto(a: AppRecord): App {
-  return { ...a, drainMode: a.drainMode ?? 'gate', quiesceHook: a.quiesceHook ?? '', inflightPath: a.inflightPath ?? '', updateOrder: a.updateOrder ?? 'stop-first', startGraceMs: a.startGraceMs ?? 0, healthInitialIntervalMs: a.healthInitialIntervalMs ?? 0 };
+  return { ...a, drainMode: a.drainMode ?? 'gate', quiesceHook: a.quiesceHook ?? '', inflightPath: a.inflightPath ?? '', updateOrder: a.updateOrder ?? 'stop-first', startGraceMs: a.startGraceMs ?? 0, healthInitialIntervalMs: a.healthInitialIntervalMs ?? 0, holdMs: a.holdMs ?? 0 };
 }
 
 export function editionToProto(e: EditionRecord): Edition {

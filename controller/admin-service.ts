@@ -179,6 +179,7 @@ function validateApp(app: Partial<AppRecord> | undefined, now: number): AppRecor
     stopTimeoutMs: app.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS,
     startGraceMs: app.startGraceMs ?? 0,
     healthInitialIntervalMs: app.healthInitialIntervalMs ?? 0,
+    holdMs: app.holdMs ?? 0,
     createdUnixMs: now,
   };
 }

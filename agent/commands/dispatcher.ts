@@ -73,7 +73,9 @@ export class CommandDispatcher {
     else if (!instance) first = { ok: false, error: `app ${command.app} is not served by this agent (no --instance ${command.app}:PORT)` };
     else if (deadline > 0 && startedUnixMs >= deadline) first = { ok: false, error: 'deadline passed before the command could start' };
     else {
-      const journalError = await state.beginCommand(command.commandId, kind, command.app, startedUnixMs).then(
+      // The edition a switch moves to: an agent that dies mid-command restores it, not the old one (state.unfinishedSwitch).
+      const edition = command.restartApp?.edition || command.startApp?.edition || undefined;
+      const journalError = await state.beginCommand(command.commandId, kind, command.app, startedUnixMs, edition).then(
         () => undefined,
         (err: unknown) => describeError(err, this.deps.options.dataDir),
       );

@@ -19,7 +19,7 @@ export const healthCheck: CommandHandler<'healthCheck'> = {
     if (outcome.healthy) {
       // Cleared before the gate opens: a failed write leaves it quiesced, as the failed step tells the controller.
       if (ctx.state.app(ctx.command.app).quiesced) await ctx.state.updateApp(ctx.command.app, { quiesced: false });
-      instance.gate.release();
+      await instance.gate.release();
     }
     publishHealth(outcome, { events: ctx.events, app: ctx.command.app, edition, trigger: 'command' });
     if (!outcome.healthy) throw new FleetwaveError(`app ${ctx.command.app} edition ${edition} unhealthy after ${outcome.tries} tries: ${outcome.error}`);

@@ -13,6 +13,10 @@ export const restartApp: CommandHandler<'restartApp'> = {
   async run(ctx, body) {
     const { instance } = ctx;
     const edition = body.edition || instance.activeEdition;
+    // Delivered again after this agent died mid-restart: the restarted agent already runs (adopted or restored) the
+    // edition this command moves to; starting it once more would only cost another hold.
+    const rerun = (ctx.state.command(ctx.command.commandId)?.runs ?? 1) > 1;
+    if (rerun && instance.supervisor.edition === edition && instance.supervisor.state === 'running') return { activeEdition: instance.activeEdition };
     const spec = await instance.startable(edition, body.app);
     const { order, reason } = chooseOrder(body.updateOrder, spec, ctx.options.startFirstMinFreeMemory);
     ctx.progress.updateOrder = order;
@@ -27,7 +31,7 @@ export const restartApp: CommandHandler<'restartApp'> = {
     // An app that drains itself has no gate in front of it to quiesce.
     const quiesceHere = fallback && !isSelfDrained(spec) && !instance.gate.quiesced;
     if (quiesceHere) {
-      instance.gate.quiesce();
+      await instance.gate.quiesce();
       await instance.gate.idle(instance.internalPort, spec.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS);
     }
     try {
@@ -36,7 +40,7 @@ export const restartApp: CommandHandler<'restartApp'> = {
     } catch (err) {
       throw new RestartFailedError((err as Error).message, order, err);
     } finally {
-      if (quiesceHere) instance.gate.release();
+      if (quiesceHere) await instance.gate.release();
     }
   },
 };

@@ -34,6 +34,7 @@ export function appSpec(app: AppRecord): AppSpec {
     updateOrder: app.updateOrder ?? 'stop-first',
     startGraceMs: app.startGraceMs ?? 0,
     healthInitialIntervalMs: app.healthInitialIntervalMs ?? 0,
+    holdMs: app.holdMs ?? 0,
   };
 }
 

@@ -29,6 +29,7 @@ export function toApp(r: Row): AppRecord {
     updateOrder: r.update_order || undefined,
     startGraceMs: r.start_grace_ms ?? 0,
     healthInitialIntervalMs: r.health_initial_interval_ms ?? 0,
+    holdMs: r.hold_ms ?? 0,
   };
 }
 

@@ -190,6 +190,12 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE apps ADD COLUMN health_initial_interval_ms INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 8,
+    name: 'app hold limit',
+    // The gate's hold limit for this app in ms; 0: the agent's --gate-hold.
+    sql: `ALTER TABLE apps ADD COLUMN hold_ms INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

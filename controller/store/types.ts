@@ -20,6 +20,8 @@ export interface AppRecord {
   startGraceMs?: number;
   /** First wait between health probes (doubling up to the check's interval); 0 (or absent): the agent's default. */
   healthInitialIntervalMs?: number;
+  /** The gate's hold limit for this app (ms); 0 or absent: the agent's --gate-hold. */
+  holdMs?: number;
 }
 
 export interface EditionRecord {

@@ -44,6 +44,8 @@ export interface App {
   /** See AppSpec in agent.proto (numbers from 20 on: issue 9's parts each add fields). */
   startGraceMs: number;
   healthInitialIntervalMs: number;
+  /** Longest the gate holds a request before 503 + Retry-After; 0: the agent's --gate-hold. See AppSpec.hold_ms. */
+  holdMs: number;
 }
 
 export interface App_EnvEntry {
@@ -350,6 +352,7 @@ function createBaseApp(): App {
     updateOrder: "",
     startGraceMs: 0,
     healthInitialIntervalMs: 0,
+    holdMs: 0,
   };
 }
 
@@ -393,6 +396,9 @@ export const App: MessageFns<App> = {
     }
     if (message.healthInitialIntervalMs !== 0) {
       writer.uint32(168).uint32(message.healthInitialIntervalMs);
+    }
+    if (message.holdMs !== 0) {
+      writer.uint32(96).uint32(message.holdMs);
     }
     return writer;
   },
@@ -517,6 +523,14 @@ export const App: MessageFns<App> = {
             message.healthInitialIntervalMs = reader.uint32();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.holdMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -601,6 +615,11 @@ export const App: MessageFns<App> = {
         : isSet(object.health_initial_interval_ms)
         ? globalThis.Number(object.health_initial_interval_ms)
         : 0,
+      holdMs: isSet(object.holdMs)
+        ? globalThis.Number(object.holdMs)
+        : isSet(object.hold_ms)
+        ? globalThis.Number(object.hold_ms)
+        : 0,
     };
   },
 
@@ -651,6 +670,9 @@ export const App: MessageFns<App> = {
     if (message.healthInitialIntervalMs !== 0) {
       obj.healthInitialIntervalMs = Math.round(message.healthInitialIntervalMs);
     }
+    if (message.holdMs !== 0) {
+      obj.holdMs = Math.round(message.holdMs);
+    }
     return obj;
   },
 
@@ -680,6 +702,7 @@ export const App: MessageFns<App> = {
     message.updateOrder = object.updateOrder ?? "";
     message.startGraceMs = object.startGraceMs ?? 0;
     message.healthInitialIntervalMs = object.healthInitialIntervalMs ?? 0;
+    message.holdMs = object.holdMs ?? 0;
     return message;
   },
 };

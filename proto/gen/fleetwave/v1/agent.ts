@@ -146,6 +146,11 @@ export interface AppSpec {
    * 0: 50 ms.
    */
   healthInitialIntervalMs: number;
+  /**
+   * Longest the traffic gate holds a request while the app restarts before
+   * answering 503 with Retry-After; 0: the agent's --gate-hold (1.5 s).
+   */
+  holdMs: number;
 }
 
 export interface AppSpec_EnvEntry {
@@ -1179,6 +1184,7 @@ function createBaseAppSpec(): AppSpec {
     updateOrder: "",
     startGraceMs: 0,
     healthInitialIntervalMs: 0,
+    holdMs: 0,
   };
 }
 
@@ -1219,6 +1225,9 @@ export const AppSpec: MessageFns<AppSpec> = {
     }
     if (message.healthInitialIntervalMs !== 0) {
       writer.uint32(168).uint32(message.healthInitialIntervalMs);
+    }
+    if (message.holdMs !== 0) {
+      writer.uint32(88).uint32(message.holdMs);
     }
     return writer;
   },
@@ -1335,6 +1344,14 @@ export const AppSpec: MessageFns<AppSpec> = {
             message.healthInitialIntervalMs = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.holdMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1414,6 +1431,11 @@ export const AppSpec: MessageFns<AppSpec> = {
         : isSet(object.health_initial_interval_ms)
         ? globalThis.Number(object.health_initial_interval_ms)
         : 0,
+      holdMs: isSet(object.holdMs)
+        ? globalThis.Number(object.holdMs)
+        : isSet(object.hold_ms)
+        ? globalThis.Number(object.hold_ms)
+        : 0,
     };
   },
 
@@ -1461,6 +1483,9 @@ export const AppSpec: MessageFns<AppSpec> = {
     if (message.healthInitialIntervalMs !== 0) {
       obj.healthInitialIntervalMs = Math.round(message.healthInitialIntervalMs);
     }
+    if (message.holdMs !== 0) {
+      obj.holdMs = Math.round(message.holdMs);
+    }
     return obj;
   },
 
@@ -1489,6 +1514,7 @@ export const AppSpec: MessageFns<AppSpec> = {
     message.updateOrder = object.updateOrder ?? "";
     message.startGraceMs = object.startGraceMs ?? 0;
     message.healthInitialIntervalMs = object.healthInitialIntervalMs ?? 0;
+    message.holdMs = object.holdMs ?? 0;
     return message;
   },
 };
