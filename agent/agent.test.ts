@@ -7,7 +7,7 @@ import { runAgent, type AgentHandle } from './main.js';
 import { compileAgentOptions } from './options.js';
 import { alive, buildPackage, FakeController, get, serveFiles, tempDir, waitFor, type BuiltPackage } from './test-support.js';
 
-const spec: AppSpec = { name: 'shop', startCommand: [process.execPath, 'server.js'], env: { GREETING: 'hi' }, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 5000, drainMode: '', quiesceHook: '', inflightPath: '' };
+const spec: AppSpec = { name: 'shop', startCommand: [process.execPath, 'server.js'], env: { GREETING: 'hi' }, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 5000, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: '', startGraceMs: 0, healthInitialIntervalMs: 0, holdMs: 0 };
 const health = { path: '/healthz', expectedStatus: 200, retries: 20, intervalMs: 50, timeoutMs: 1000 };
 
 describe('agent', () => {
@@ -85,7 +85,7 @@ describe('agent', () => {
     expect(await download('c4', '2.0', v2)).toMatchObject({ ok: true });
     expect(await controller.run({ commandId: 'c5', quiesce: { drainMs: 3000 } })).toMatchObject({ ok: true });
     expect((await get(gatePort, '/healthz')).status).toBe(503);
-    const restart = await controller.run({ commandId: 'c6', restartApp: { edition: '2.0', app: spec } });
+    const restart = await controller.run({ commandId: 'c6', restartApp: { edition: '2.0', app: spec, updateOrder: '' } });
     expect(restart).toMatchObject({ ok: true, activeEdition: '2.0', replayed: false });
     expect(restart.instance).toMatchObject({ app: 'shop', activeEdition: '2.0', keptEditions: ['2.0', '1.0'], processState: 'running', quiesced: true });
     expect(await controller.run({ commandId: 'c7', healthCheck: health })).toMatchObject({ ok: true, activeEdition: '2.0' });
@@ -106,7 +106,7 @@ describe('agent', () => {
     const pidBefore = (await waitFor('running pid', () => controller.results.find((r) => r.commandId === 'c6')))!;
     expect(pidBefore.ok).toBe(true);
     const downloadsBefore = files.requests();
-    const replay = await controller.run({ commandId: 'c6', restartApp: { edition: '2.0', app: spec } });
+    const replay = await controller.run({ commandId: 'c6', restartApp: { edition: '2.0', app: spec, updateOrder: '' } });
     expect(replay).toMatchObject({ ok: true, replayed: true, activeEdition: '2.0', startedUnixMs: pidBefore.startedUnixMs });
     const again = await controller.run({ commandId: 'c4', downloadPackage: { edition: '2.0', url: `${files.url}/shop-2.0.tar.gz`, sha256: v2.sha256, size: v2.size, format: 'tar.gz', fileName: '', keepEditions: 3 } });
     expect(again.replayed).toBe(true);
@@ -143,7 +143,7 @@ describe('agent', () => {
     gatePort = agent.servicePorts().shop!;
     expect((await get(gatePort, '/')).body).toBe('2.0');
     await waitFor('hello from the restarted agent', () => controller.hellos[1]);
-    const replay = await controller.run({ commandId: 'c6', restartApp: { edition: '2.0', app: spec } });
+    const replay = await controller.run({ commandId: 'c6', restartApp: { edition: '2.0', app: spec, updateOrder: '' } });
     expect(replay).toMatchObject({ ok: true, replayed: true });
   });
 

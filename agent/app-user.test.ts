@@ -7,6 +7,7 @@ import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
 import { resolveAppUser } from './app-user.js';
 import { downloadPackage } from './commands/download-package.js';
 import type { CommandContext } from './commands/types.js';
+import { GateLink } from './gate-link.js';
 import { Instance } from './instance.js';
 import { compileAgentOptions } from './options.js';
 import { AgentState } from './state.js';
@@ -60,9 +61,12 @@ describe.skipIf(!asRoot || !nobody)('an edition unpacked into a 0700 data dir, r
   chmodSync(root.path, 0o755);
   const opened: Instance[] = [];
   const states: AgentState[] = [];
+  const links: GateLink[] = [];
   let files: Awaited<ReturnType<typeof serveFiles>>;
   afterAll(async () => {
     await Promise.all(opened.map((i) => i.close()));
+    // The gate hosts outlive nothing here: each is told to stop.
+    await Promise.all(links.map((l) => l.request({ op: 'shutdown' }).catch(() => undefined).finally(() => l.close())));
     // Pending state writes land before the directory goes.
     await Promise.all(states.map((s) => s.flush()));
     await files?.close();
@@ -75,7 +79,9 @@ describe.skipIf(!asRoot || !nobody)('an edition unpacked into a 0700 data dir, r
     const options = compileAgentOptions({ appUser: 'nobody', dataDir, bootId: 'b', startGraceMs: 200 });
     const state = await AgentState.open(dataDir);
     states.push(state);
-    const instance = await Instance.open({ app: 'shop', servicePort: 0 }, { ...options, gateHost: '127.0.0.1' }, state, { publish: () => {} }, logger);
+    const link = await GateLink.open(dataDir, logger);
+    links.push(link);
+    const instance = await Instance.open({ app: 'shop', servicePort: 0 }, { ...options, gateHost: '127.0.0.1' }, state, { publish: () => {} }, logger, link);
     opened.push(instance);
     return { options, state, instance };
   }

@@ -16,13 +16,15 @@ export function registerAgentCommand(program: Command): void {
     .option('--id <id>', 'agent id (default: the hostname)')
     .option('--group <name>', 'instance group', 'default')
     .option('--label <key=value>', 'label (repeatable)', collect, [])
-    .option('--instance <app:port>', 'app served here and its service (gate) port (repeatable)', collect, [])
+    .option('--instance <app:[host:]port>', 'app served here and its service (gate) port, bound on host (default 0.0.0.0) (repeatable)', collect, [])
     .option('--data-dir <dir>', 'state and editions directory', './fleetwave-agent')
     .option('--nats <url>', 'NATS server for events', 'nats://127.0.0.1:4222')
     .option('--reset-hook <cmd>', 'local command run during HardResetServer')
     .option('--keep-editions <n>', 'editions kept on disk', '3')
     .option('--gate-queue <n>', 'requests held at most while an instance resets', '1000')
-    .option('--gate-hold <duration>', 'longest a request is held before a 503', '30s')
+    .option('--gate-hold <duration>', 'longest a request is held before a 503 with Retry-After (below common 2 s client timeouts; apps may set their own with app create --hold)', '1.5s')
+    .option('--stop-gates', 'on SIGTERM/SIGINT stop the apps and the gate host too (default: they keep serving, the next agent run adopts them)', false)
+    .option('--start-first-min-free-memory <size>', 'below this much free host memory a start-first restart falls back to stop-first', '256MiB')
     .option('--boot-id <id>', 'boot id (default: /proc/sys/kernel/random/boot_id)');
   natsAuthFlags(cmd)
     .option('--insecure', 'plaintext gRPC without authentication (demo, tests)', false)
@@ -48,8 +50,9 @@ export function registerAgentCommand(program: Command): void {
       const onSignal = (signal: NodeJS.Signals): void => {
         // A second signal means the operator will not wait for the apps' stop timeouts.
         if (signals++ > 0) process.exit(1);
-        process.stderr.write(`fleetwave agent: ${signal} received, stopping apps\n`);
-        handle.stop().then(
+        const keepDataPath = !options.stopGates;
+        process.stderr.write(`fleetwave agent: ${signal} received, ${keepDataPath ? 'stopping (apps and gates keep serving)' : 'stopping apps and gates'}\n`);
+        handle.stop({ keepDataPath }).then(
           () => process.exit(0),
           () => process.exit(1),
         );

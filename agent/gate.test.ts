@@ -5,6 +5,7 @@ import { createLogger } from '../common/logger.js';
 import { watchDrain } from './drain.js';
 import type { EventSink } from './events.js';
 import { TrafficGate, type GateOptions } from './gate.js';
+import { compileAgentOptions } from './options.js';
 import { freePort } from './ports.js';
 import { get, waitFor } from './test-support.js';
 
@@ -122,6 +123,32 @@ describe('TrafficGate', () => {
     expect(timedOut.status).toBe(503);
     expect(timedOut.headers['retry-after']).toBe('1');
     expect(g.held).toBe(0);
+  });
+
+  it('answers a request held past the default hold limit with 503 and Retry-After before a 2 s client gives up', async () => {
+    // Given a gate with the agent's default hold limit, quiesced for longer than any client waits
+    const port = await freePort();
+    await backend(port, (_req, res) => res.end('ok'));
+    const g = await gate(port, { holdMs: compileAgentOptions({ bootId: 'b' }).gateHoldMs });
+    g.quiesce();
+    // When a client that gives up after 2 s asks
+    const answer = await request(g.port, { path: '/', timeout: 2000 }, (req) => {
+      req.on('timeout', () => req.destroy(new Error('client timed out after 2 s')));
+      req.end();
+    });
+    // Then it gets a clear 503 with Retry-After, not a timeout, and the gate counts it
+    expect(answer.status).toBe(503);
+    expect(answer.headers['retry-after']).toBe('1');
+    expect(g.stats()).toMatchObject({ held: 0, gaveUp: 1 });
+    // And a request held until a release counts as held, with its time in the figures
+    const held = get(g.port, '/held');
+    await waitFor('one held', () => g.held === 1);
+    g.release();
+    expect((await held).body).toBe('ok');
+    const figures = g.stats(true);
+    expect(figures).toMatchObject({ held: 1, gaveUp: 1 });
+    expect(figures.maxMs).toBeGreaterThanOrEqual(figures.p50Ms);
+    expect(g.stats()).toMatchObject({ held: 0, gaveUp: 0, maxMs: 0 });
   });
 
   it('holds requests while a crashed app restarts, and refuses at once when no app should run', async () => {

@@ -2,20 +2,25 @@
 //
 //   open ──quiesce()──▶ quiesced ──release()──▶ open
 //   open:     requests forwarded to the app's internal port (held briefly if the app is restarting after a crash)
-//   quiesced: health path answers 503, new requests wait in a bounded FIFO until release() or --gate-hold
+//   quiesced: health path answers 503, new requests wait in a bounded FIFO until release() or the hold limit
+//             (AppSpec hold_ms, else --gate-hold, 1.5 s by default: below common 2 s client timeouts)
+//
+//   setTarget(new port) (start-first): new requests go to the new port at once; those in flight on the old one
+//   finish there, counted per port (idle(old) resolves at 0), and the old port's connection pool closes then.
 import { EventEmitter } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import { forwardRequest, forwardUpgrade, sendError } from './gate-proxy.js';
+import { HoldStats, type HoldFigures } from './hold-stats.js';
 
 export interface GateOptions {
   app: string;
   host: string;
   /** Service port (0: any free port; see `port` after listen()). */
   port: number;
-  /** The app's internal port on 127.0.0.1. */
+  /** The app's internal port on 127.0.0.1 (setTarget() moves it). */
   targetPort: number;
   /** Path the load balancer probes; answered 503 while quiesced. */
   healthPath: string;
@@ -43,15 +48,22 @@ export class TrafficGate extends EventEmitter {
   private readonly queue: HeldRequest[] = [];
   private quiescedFlag = false;
   private inFlightCount = 0;
+  /** Where requests go now; starts at options.targetPort. */
+  private target: number;
+  /** Requests in flight by the internal port they went to (a port with none has no entry). */
+  private readonly inFlightByPort = new Map<number, number>();
   private probeTimer: NodeJS.Timeout | undefined;
   private healthPath: string;
   private boundPort = 0;
   /** Upgraded sockets leave the HTTP server's bookkeeping; close() must end them itself. */
   private readonly upgraded = new Set<Socket>();
+  /** How long held requests waited, and how many were answered 503 after waiting. */
+  private readonly holdStats = new HoldStats();
 
   constructor(private readonly options: GateOptions) {
     super();
     this.healthPath = options.healthPath;
+    this.target = options.targetPort;
     this.server = http.createServer((req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     // Longer than common load balancers' idle timeouts, so the gate is not the one closing reused connections.
@@ -100,9 +112,70 @@ export class TrafficGate extends EventEmitter {
     return this.inFlightCount;
   }
 
+  /** The internal port requests go to now. */
+  get targetPort(): number {
+    return this.target;
+  }
+
+  /** Requests (and open upgraded connections) in flight on one internal port. */
+  inFlightOn(port: number): number {
+    return this.inFlightByPort.get(port) ?? 0;
+  }
+
+  /**
+   * Switches new requests to `port` in one step (start-first). Requests in flight on the old port finish there; its
+   * upstream pool stops pooling, loses its idle sockets now and is destroyed once its last request ended.
+   */
+  setTarget(port: number): void {
+    if (port === this.target) return;
+    const oldPort = this.target;
+    const oldAgent = this.agent;
+    this.target = port;
+    this.agent = this.newUpstreamAgent();
+    this.options.logger.info({ app: this.options.app, from: oldPort, to: port, inFlightOld: this.inFlightOn(oldPort) }, 'gate switched target');
+    oldAgent.on('free', (socket: Socket) => socket.destroy());
+    destroyIdleSockets(oldAgent);
+    void this.idle(oldPort, Infinity).then(() => oldAgent.destroy());
+    // Requests held for a restarting app are better served by the new one.
+    if (!this.quiescedFlag && this.queue.length > 0) this.flush();
+  }
+
+  /** Resolves true once no request is in flight on `port`, false when `timeoutMs` passes first. */
+  idle(port: number, timeoutMs: number): Promise<boolean> {
+    if (this.inFlightOn(port) === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => done(false), timeoutMs) : undefined;
+      const onChange = (): void => {
+        if (this.inFlightOn(port) === 0) done(true);
+      };
+      const done = (idle: boolean): void => {
+        clearTimeout(timer);
+        this.off('inflight', onChange);
+        resolve(idle);
+      };
+      this.on('inflight', onChange);
+    });
+  }
+
   /** Requests waiting in the hold queue. */
   get held(): number {
     return this.queue.length;
+  }
+
+  /** The app's own hold limit (AppSpec hold_ms); 0 keeps the agent's --gate-hold. Applies to requests held from now on. */
+  setHoldMs(ms: number): void {
+    if (ms > 0) this.options.holdMs = ms;
+  }
+
+  get holdMs(): number {
+    return this.options.holdMs;
+  }
+
+  /** Held-time figures since the gate opened (or the last reset). */
+  stats(reset = false): HoldFigures {
+    const figures = this.holdStats.figures();
+    if (reset) this.holdStats.reset();
+    return figures;
   }
 
   setHealthPath(path: string): void {
@@ -154,9 +227,10 @@ export class TrafficGate extends EventEmitter {
   }
 
   private forward(req: IncomingMessage, res: ServerResponse, since: number): void {
-    this.track(1);
-    forwardRequest(this.agent, this.options.targetPort, req, res, (outcome) => {
-      this.track(-1);
+    const port = this.target;
+    this.track(1, port);
+    forwardRequest(this.agent, port, req, res, (outcome) => {
+      this.track(-1, port);
       if (outcome !== 'refused') return;
       if (this.options.isAppExpected()) this.hold(req, res, since);
       else sendError(res, 503, `app ${this.options.app} is not running`, { 'retry-after': '1' });
@@ -166,13 +240,18 @@ export class TrafficGate extends EventEmitter {
   private hold(req: IncomingMessage, res: ServerResponse, since: number): void {
     const remaining = since + this.options.holdMs - Date.now();
     if (this.queue.length >= this.options.queueLimit) return sendError(res, 503, 'gate queue is full', { 'retry-after': '1' });
-    if (remaining <= 0) return sendError(res, 503, 'request held too long', { 'retry-after': '1' });
+    if (remaining <= 0) {
+      this.holdStats.gaveUp(Date.now() - since);
+      return sendError(res, 503, 'request held too long', { 'retry-after': '1' });
+    }
     const held: HeldRequest = {
       req,
       res,
       since,
       timer: setTimeout(() => {
-        if (this.unqueue(held)) sendError(res, 503, 'request held too long', { 'retry-after': '1' });
+        if (!this.unqueue(held)) return;
+        this.holdStats.gaveUp(Date.now() - since);
+        sendError(res, 503, 'request held too long', { 'retry-after': '1' });
       }, remaining),
     };
     res.once('close', () => this.unqueue(held) && clearTimeout(held.timer));
@@ -191,7 +270,9 @@ export class TrafficGate extends EventEmitter {
   private flush(): void {
     for (const held of this.queue.splice(0)) {
       clearTimeout(held.timer);
-      if (!held.res.destroyed) this.forward(held.req, held.res, held.since);
+      if (held.res.destroyed) continue;
+      this.holdStats.forwarded(Date.now() - held.since);
+      this.forward(held.req, held.res, held.since);
     }
   }
 
@@ -199,7 +280,7 @@ export class TrafficGate extends EventEmitter {
   private probe(): void {
     if (this.probeTimer) return;
     this.probeTimer = setTimeout(() => {
-      const socket = net.connect(this.options.targetPort, '127.0.0.1');
+      const socket = net.connect(this.target, '127.0.0.1');
       const next = (up: boolean): void => {
         socket.destroy();
         this.probeTimer = undefined;
@@ -228,16 +309,20 @@ export class TrafficGate extends EventEmitter {
       return;
     }
     // Open websockets count as in flight: a drain waits for them until its interval ends.
-    this.track(1);
+    const port = this.target;
+    this.track(1, port);
     this.upgraded.add(socket);
-    forwardUpgrade(this.options.targetPort, req, socket, head, () => {
+    forwardUpgrade(port, req, socket, head, () => {
       this.upgraded.delete(socket);
-      this.track(-1);
+      this.track(-1, port);
     });
   }
 
-  private track(delta: number): void {
+  private track(delta: number, port: number): void {
     this.inFlightCount += delta;
+    const onPort = this.inFlightOn(port) + delta;
+    if (onPort > 0) this.inFlightByPort.set(port, onPort);
+    else this.inFlightByPort.delete(port);
     this.emit('inflight', this.inFlightCount);
   }
 

@@ -5,6 +5,8 @@ import type { Hello } from '../proto/gen/fleetwave/v1/agent.js';
 import { CommandDispatcher } from './commands/dispatcher.js';
 import { loadEventSigner, type EventSigner } from './event-key.js';
 import { EventPublisher } from './events.js';
+import { GateLink } from './gate-link.js';
+import type { HoldFigures } from './hold-stats.js';
 import { Instance } from './instance.js';
 import type { AgentOptions } from './options.js';
 import { artifactAccess, controllerLink, issuedNatsAuth } from './credentials.js';
@@ -13,8 +15,14 @@ import { AgentState } from './state.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface AgentHandle {
-  /** Stops app processes (SIGTERM, SIGKILL after their stop timeout), closes gates, the stream and NATS. Idempotent. */
-  stop(): Promise<void>;
+  /**
+   * Closes the stream and NATS. By default also stops app processes (SIGTERM, SIGKILL after their stop timeout) and the
+   * gate host; `keepDataPath` leaves both running for the next agent run to adopt (what `fleetwave agent` does on
+   * SIGTERM unless --stop-gates). Idempotent.
+   */
+  stop(options?: { keepDataPath?: boolean }): Promise<void>;
+  /** Held-time figures of each app's gate. */
+  gateStats(): Promise<Record<string, HoldFigures | undefined>>;
   /** The port each app's gate listens on (useful when --instance gave port 0). */
   servicePorts(): Record<string, number>;
 }
@@ -29,13 +37,41 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
   const events = new EventPublisher(options.nats, options.id, log, natsAuth, signer);
 
   const instances = new Map<string, Instance>();
+  // The gates run in the gate host, which outlives this process: adopted when one from an earlier run answers.
+  let gates: GateLink;
   try {
-    for (const option of options.instances) instances.set(option.app, await Instance.open(option, options, state, events, log));
+    gates = await GateLink.open(options.dataDir, log);
   } catch (err) {
-    await Promise.all([...instances.values()].map((i) => i.close()));
     await events.close();
     throw err;
   }
+  try {
+    await gates.request({ op: 'retain', apps: options.instances.map((i) => i.app) });
+    for (const option of options.instances) instances.set(option.app, await Instance.open(option, options, state, events, log, gates));
+  } catch (err) {
+    await Promise.all([...instances.values()].map((i) => i.close()));
+    gates.close();
+    await events.close();
+    throw err;
+  }
+  let stopped = false;
+  const relink = async (): Promise<void> => {
+    // The gate host died under a running agent: a new one takes the ports and the gates open as last known.
+    if (stopped) return;
+    log.error('lost the gate host; starting another');
+    for (let attempt = 0; !stopped; attempt++) {
+      try {
+        gates = await GateLink.open(options.dataDir, log);
+        gates.once('lost', () => void relink());
+        for (const instance of instances.values()) await instance.gate.reopen(gates);
+        return;
+      } catch (err) {
+        log.error({ err: (err as Error).message, attempt }, 'could not restart the gate host');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
+      }
+    }
+  };
+  gates.once('lost', () => void relink());
   // An agent restart brings back the apps that were running before it.
   await Promise.all([...instances.values()].map((i) => i.restore(log)));
 
@@ -67,16 +103,25 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
 
   let stopping: Promise<void> | undefined;
   return {
-    stop: () =>
+    stop: (stopOptions) =>
       (stopping ??= (async () => {
-        log.info('agent stopping');
+        const keep = stopOptions?.keepDataPath ?? false;
+        log.info({ keepDataPath: keep }, 'agent stopping');
+        stopped = true;
         await session.close();
-        await Promise.all([...instances.values()].map((i) => i.close()));
+        if (keep) {
+          for (const instance of instances.values()) instance.detach();
+        } else {
+          await Promise.all([...instances.values()].map((i) => i.close()));
+          await gates.shutdownHost();
+        }
+        gates.close();
         await events.close();
         await state.flush();
-        log.info('agent stopped');
+        log.info(keep ? 'agent stopped; apps and gates keep running' : 'agent stopped');
       })()),
     servicePorts: () => Object.fromEntries([...instances.values()].map((i) => [i.app, i.gate.port])),
+    gateStats: async () => Object.fromEntries(await Promise.all([...instances.values()].map(async (i) => [i.app, await i.gate.stats()] as const))),
   };
 }
 

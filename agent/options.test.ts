@@ -18,7 +18,8 @@ describe('compileAgentOptions', () => {
       resetHook: '',
       keepEditions: 3,
       gateQueue: 1000,
-      gateHoldMs: 30_000,
+      gateHoldMs: 1500,
+      stopGates: false,
       bootId: 'b1',
       insecure: false,
       logFormat: 'json',
@@ -36,9 +37,23 @@ describe('compileAgentOptions', () => {
     expect(options).toMatchObject({ gateHoldMs: 1500, keepEditions: 5, gateQueue: 0 });
   });
 
+  it('takes a bind address per instance; without one the gate binds every interface', () => {
+    const options = compileAgentOptions({ bootId: 'b', instance: ['shop:127.0.0.1:8080', 'api:[::1]:9090', 'web:8081', 'admin:localhost:0'] });
+    expect(options.instances).toEqual([
+      { app: 'shop', servicePort: 8080, host: '127.0.0.1' },
+      { app: 'api', servicePort: 9090, host: '::1' },
+      { app: 'web', servicePort: 8081 },
+      { app: 'admin', servicePort: 0, host: 'localhost' },
+    ]);
+    expect(options.gateHost).toBe('0.0.0.0');
+  });
+
   it.each([
     [{ instance: ['shop:http'] }, /--instance: port 'http'/],
     [{ instance: ['shop'] }, /--instance: 'shop' is not APP:PORT/],
+    [{ instance: ['shop::1:8080'] }, /IPv6 address in brackets/],
+    [{ instance: ['shop::8080'] }, /no usable bind address/],
+    [{ instance: ['shop:127.0.0.1:port'] }, /--instance: port 'port'/],
     [{ instance: ['shop:1', 'shop:2'] }, /given twice/],
     [{ instance: ['../x:1'] }, /--instance: app/],
     [{ gateHold: 'soon' }, /--gate-hold/],

@@ -26,6 +26,7 @@ export interface RawAgentOptions extends RawNatsAuth {
   keepEditions?: string | number;
   gateQueue?: string | number;
   gateHold?: string | number;
+  stopGates?: boolean;
   bootId?: string;
   insecure?: boolean;
   /** CA certificate (PEM) the controller's TLS certificate is checked against. */
@@ -41,7 +42,9 @@ export interface RawAgentOptions extends RawNatsAuth {
   appUser?: string;
   logFormat?: string;
   logLevel?: string;
-  /** Not a flag: where gates listen (production wants every interface). */
+  /** Free host memory below which a start-first restart falls back to stop-first (two processes would not fit). */
+  startFirstMinFreeMemory?: string | number;
+  /** Not a flag: where gates listen unless `--instance APP:HOST:PORT` says (production wants every interface). */
   gateHost?: string;
   /** Not a flag: how long a started process must stay up before start answers ok. */
   startGraceMs?: number;
@@ -51,6 +54,8 @@ export interface RawAgentOptions extends RawNatsAuth {
 export interface InstanceOption {
   app: string;
   servicePort: number;
+  /** Address the gate binds (`--instance APP:HOST:PORT`); absent: `gateHost` (0.0.0.0, every interface). */
+  host?: string;
 }
 
 export interface AgentOptions {
@@ -71,8 +76,10 @@ export interface AgentOptions {
   keepEditions: number;
   /** Most requests a gate holds at once while its instance resets. */
   gateQueue: number;
-  /** Longest a gate holds one request before answering 503. */
+  /** Longest a gate holds one request before answering 503 (apps may set their own: AppSpec hold_ms). */
   gateHoldMs: number;
+  /** On SIGTERM, stop the apps and the gate host too (default: both keep running for the next agent run to adopt). */
+  stopGates: boolean;
   bootId: string;
   insecure: boolean;
   /** Absolute path, or null for the system's roots. */
@@ -94,6 +101,8 @@ export interface AgentOptions {
   logLevel: string;
   gateHost: string;
   startGraceMs: number;
+  /** Bytes of free host memory (os.freemem()) a start-first restart needs; below it the agent restarts stop-first. */
+  startFirstMinFreeMemory: number;
 }
 
 export type JoinTokenSource = 'file' | 'env' | 'flag' | 'none';
@@ -126,7 +135,8 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     resetHook: raw.resetHook ?? '',
     keepEditions: parseCount(raw.keepEditions ?? 3, '--keep-editions', 1),
     gateQueue: parseCount(raw.gateQueue ?? 1000, '--gate-queue', 0),
-    gateHoldMs: typeof raw.gateHold === 'number' ? raw.gateHold : parseDuration(raw.gateHold ?? '30s', '--gate-hold'),
+    gateHoldMs: typeof raw.gateHold === 'number' ? raw.gateHold : parseDuration(raw.gateHold ?? '1.5s', '--gate-hold'),
+    stopGates: raw.stopGates ?? false,
     bootId: raw.bootId ?? readBootId(),
     insecure: raw.insecure ?? false,
     caFile: raw.ca ? resolve(raw.ca) : null,
@@ -143,6 +153,7 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     logLevel,
     gateHost: raw.gateHost ?? '0.0.0.0',
     startGraceMs: raw.startGraceMs ?? 500,
+    startFirstMinFreeMemory: parseByteSize(raw.startFirstMinFreeMemory ?? '256MiB', '--start-first-min-free-memory'),
   };
 }
 
@@ -195,19 +206,32 @@ function parseLabels(items: string[]): Record<string, string> {
   return labels;
 }
 
+/** `APP:PORT` or `APP:HOST:PORT` (HOST an address or name; an IPv6 address in brackets, `shop:[::1]:8080`). */
+export function parseInstance(item: string): InstanceOption {
+  const first = item.indexOf(':');
+  const last = item.lastIndexOf(':');
+  if (first <= 0) throw new BadInputError(`--instance: '${item}' is not APP:PORT or APP:HOST:PORT`);
+  const app = item.slice(0, first);
+  if (!isSafeName(app)) throw new BadInputError(`--instance: app '${app}' may hold only letters, digits, '.', '_' and '-'`);
+  const servicePort = parsePort(item.slice(last + 1), '--instance');
+  if (first === last) return { app, servicePort };
+  let host = item.slice(first + 1, last);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  else if (host.includes(':')) throw new BadInputError(`--instance: '${item}': put an IPv6 address in brackets (APP:[::1]:PORT)`);
+  if (!host || /[\s/]/.test(host)) throw new BadInputError(`--instance: '${item}' has no usable bind address`);
+  return { app, servicePort, host };
+}
+
 function parseInstances(items: string[]): InstanceOption[] {
   const instances: InstanceOption[] = [];
   for (const item of items) {
-    const colon = item.lastIndexOf(':');
-    if (colon <= 0) throw new BadInputError(`--instance: '${item}' is not APP:PORT`);
-    const app = item.slice(0, colon);
-    if (!isSafeName(app)) throw new BadInputError(`--instance: app '${app}' may hold only letters, digits, '.', '_' and '-'`);
-    const servicePort = parsePort(item.slice(colon + 1), '--instance');
+    const instance = parseInstance(item);
+    const { app, servicePort } = instance;
     if (instances.some((i) => i.app === app)) throw new BadInputError(`--instance: app '${app}' is given twice`);
     if (servicePort !== 0 && instances.some((i) => i.servicePort === servicePort)) {
       throw new BadInputError(`--instance: port ${servicePort} is given twice`);
     }
-    instances.push({ app, servicePort });
+    instances.push(instance);
   }
   return instances;
 }

@@ -7,7 +7,7 @@ import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
 import { isSelfDrained, SelfDrain } from './self-drain.js';
 
 const logger = createLogger({ name: 'self-drain-test', level: 'silent' });
-const spec = (extra: Partial<AppSpec>): AppSpec => ({ name: 'solo', startCommand: ['x'], env: {}, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 1000, drainMode: 'self', quiesceHook: '/quiesce', inflightPath: '/inflight', ...extra });
+const spec = (extra: Partial<AppSpec>): AppSpec => ({ name: 'solo', startCommand: ['x'], env: {}, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 1000, drainMode: 'self', quiesceHook: '/quiesce', inflightPath: '/inflight', updateOrder: '', startGraceMs: 0, healthInitialIntervalMs: 0, holdMs: 0, ...extra });
 
 /** An app whose in-flight count the test sets; it records the hook calls. */
 async function fakeApp(inflight: () => unknown, hookStatus = 200) {

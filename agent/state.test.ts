@@ -41,4 +41,18 @@ describe('AgentState', () => {
     expect(state.app('shop').activeEdition).toBe('');
     expect(readdirSync(path).some((n) => n.startsWith('apps.json.corrupt-'))).toBe(true);
   });
+
+  it('finds the unfinished switch a dying agent left: the newest RestartApp/StartApp without a result, with its edition', async () => {
+    const state = await AgentState.open(join(dir.path, 'd'));
+    const now = Date.now();
+    await state.beginCommand('r1', 'restartApp', 'shop', now - 2000, '2.0');
+    await state.finishCommand('r1', { ok: true, error: '', startedUnixMs: now - 2000, finishedUnixMs: now - 1000, activeEdition: '2.0' });
+    expect(state.unfinishedSwitch('shop')).toBeUndefined();
+    await state.beginCommand('q1', 'quiesce', 'shop', now - 500);
+    await state.beginCommand('r2', 'restartApp', 'shop', now, '3.0');
+    await state.beginCommand('r3', 'restartApp', 'billing', now, '9.0');
+    const again = await AgentState.open(join(dir.path, 'd'));
+    expect(again.unfinishedSwitch('shop')).toMatchObject({ id: 'r2', kind: 'restartApp', edition: '3.0' });
+    expect(again.command('r1')).toMatchObject({ edition: '2.0', result: { ok: true } });
+  });
 });

@@ -16,6 +16,8 @@ export interface StoredResult {
   startedUnixMs: number;
   finishedUnixMs: number;
   activeEdition: string;
+  /** RestartApp: the update order used (start-first, stop-first). */
+  updateOrder?: string;
 }
 
 export interface JournalEntry {
@@ -26,6 +28,8 @@ export interface JournalEntry {
   runs: number;
   /** Absent while the command runs, or when the agent died while it ran. */
   result?: StoredResult;
+  /** RestartApp/StartApp: the edition the command moves the app to, restored first by an agent that died mid-command. */
+  edition?: string;
   /** HardResetServer: the reset hook was started (in this boot), so a resumed reset does not run it again. */
   resetHook?: { bootId: string; startedAt: number };
 }
@@ -47,9 +51,18 @@ export interface AppRecord {
    * controller believes this instance drained until it sees it healthy.
    */
   quiesced?: boolean;
-  /** The running process, so a restarted agent can reap one its predecessor left behind. */
+  /** The running process, so a restarted agent can adopt it (same pid and /proc start time) instead of starting another. */
   pid?: number;
   pidStartTime?: string;
+  /** The edition that process runs (the active edition may not be recorded yet when the agent died mid-restart). */
+  pidEdition?: string;
+  /** The internal port the app listens on behind the gate (a start-first restart moves it); kept so an adopted app and its gate's target agree. */
+  internalPort?: number;
+  /**
+   * Second processes of a start-first restart (the new one before the switch, the old one while it drains): an agent
+   * that died with one running has it stopped (SIGTERM) by the next run, which adopts only `pid`.
+   */
+  spares?: Array<{ pid: number; pidStartTime: string }>;
 }
 
 const JOURNAL_MAX_ENTRIES = 10_000;
@@ -87,10 +100,10 @@ export class AgentState {
   }
 
   /** Records that a command starts; durable before it runs. */
-  async beginCommand(id: string, kind: string, app: string, startedAt: number): Promise<void> {
+  async beginCommand(id: string, kind: string, app: string, startedAt: number, edition?: string): Promise<void> {
     const known = this.journal.get(id);
     const runs = (known?.runs ?? 0) + 1;
-    this.journal.set(id, { kind, app, startedAt, runs, ...(known?.resetHook ? { resetHook: known.resetHook } : {}) });
+    this.journal.set(id, { kind, app, startedAt, runs, ...(edition ? { edition } : {}), ...(known?.resetHook ? { resetHook: known.resetHook } : {}) });
     this.prune(Date.now());
     await this.journalFile.save(Object.fromEntries(this.journal));
   }
@@ -111,10 +124,21 @@ export class AgentState {
       app: entry?.app ?? '',
       startedAt: entry?.startedAt ?? result.startedUnixMs,
       runs: entry?.runs ?? 1,
+      ...(entry?.edition ? { edition: entry.edition } : {}),
       ...(entry?.resetHook ? { resetHook: entry.resetHook } : {}),
       result,
     });
     await this.journalFile.save(Object.fromEntries(this.journal));
+  }
+
+  /** The newest unfinished RestartApp/StartApp of `app` (the agent died while it ran), with the edition it moved to. */
+  unfinishedSwitch(app: string): (JournalEntry & { id: string; edition: string }) | undefined {
+    let found: (JournalEntry & { id: string; edition: string }) | undefined;
+    for (const [id, entry] of this.journal) {
+      if (entry.app !== app || entry.result || !entry.edition || (entry.kind !== 'restartApp' && entry.kind !== 'startApp')) continue;
+      if (!found || entry.startedAt >= found.startedAt) found = { ...entry, id, edition: entry.edition };
+    }
+    return found;
   }
 
   app(app: string): AppRecord {

@@ -1,24 +1,27 @@
 // Supervises one app's process: spawn in its own process group, stop with SIGTERM then SIGKILL, restart after crashes.
 //
-//   stopped ──start()──▶ starting ──grace passed──▶ running ──exit (unexpected)──▶ failed ──backoff──▶ starting
+//   stopped ──start()──▶ starting ──grace passed or healthy──▶ running ──exit (unexpected)──▶ failed ──backoff──▶ starting
 //      ▲                    │ exit during grace: start() throws, stays failed          │
 //      └────────────────────┴──────────────── stop(): SIGTERM, SIGKILL after timeout ◀──┘
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
+//   adopt(): a process an earlier agent run started (same pid and /proc start time) is running again, watched by
+//   polling /proc since it is not our child; its death counts as a crash like any other.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
 import { whyUnreadable } from './app-access.js';
 import type { EventSink } from './events.js';
 import { decideRestart, STABLE_UPTIME_MS } from './restart-policy.js';
+import { AppStartError, logOffset, startErrorLine } from './start-failure.js';
 
 /** Process states as reported in InstanceReport.process_state. */
 export type ProcessState =
   /** Never started, or stopped on purpose. */
   | 'stopped'
-  /** Spawned, within its start grace. */
+  /** Spawned, within its start grace and not yet seen healthy. */
   | 'starting'
-  /** Alive past its start grace. */
+  /** Alive past its start grace, or seen healthy within it. */
   | 'running'
   /** Exited unexpectedly (or failed to start); a crash restart may be pending. */
   | 'failed';
@@ -35,13 +38,14 @@ export interface SupervisorOptions {
   /** The port an app of this spec listens on, when not always `internalPort` (an app that drains itself takes the service port). */
   portFor?: (spec: AppSpec) => number;
   logPath: string;
+  /** How long a start waits for an app that does not answer its health check; AppSpec.start_grace_ms overrides it. */
   startGraceMs: number;
   events: EventSink;
   logger: Logger;
   /** The unprivileged uid/gid the app runs as (--app-user, agent running as root); absent: the agent's own. */
   runAs?: { uid: number; gid: number; user?: string };
-  /** Called with the new pid (and its /proc start time) or undefined once it exited, to persist it. */
-  onPid: (pid: number | undefined, startTime: string | undefined) => void;
+  /** Called with the new pid (its /proc start time, its edition) or undefined once it exited, to persist it. */
+  onPid: (pid: number | undefined, startTime: string | undefined, edition?: string) => void;
   /**
    * After an automatic restart of a crashed app: the process outlived its start grace (`failure` undefined: probe its
    * health now) or did not (`failure` says why, one line). `signal` aborts once a command stops or starts the app.
@@ -50,11 +54,16 @@ export interface SupervisorOptions {
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** How often an adopted process (not our child: no 'exit' event) is looked for in /proc. */
+const ADOPTED_POLL_MS = 100;
+
+/** The process supervised: our child, or one adopted from an earlier agent run. */
+type Supervised = Pick<ChildProcess, 'pid'>;
 const LOG_ROTATE_BYTES = 64 * 1024 * 1024;
 
 export class AppSupervisor {
   private stateValue: ProcessState = 'stopped';
-  private child: ChildProcess | undefined;
+  private child: Supervised | undefined;
   private exited: Promise<ExitInfo> | undefined;
   private launch: { edition: string; spec: AppSpec; dir: string; at: number } | undefined;
   private stopping = false;
@@ -63,6 +72,8 @@ export class AppSupervisor {
   /** Aborted when a command takes the process over from an automatic restart (and its health probe). */
   private crashRestart: AbortController | undefined;
   private shutDown = false;
+  /** Watches an adopted process's /proc entry. */
+  private adoptedPoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SupervisorOptions) {}
 
@@ -78,24 +89,73 @@ export class AppSupervisor {
     return this.child?.pid;
   }
 
+  /** The running process's /proc start time, which tells it from a later process given the same pid. */
+  get pidStartTime(): string | undefined {
+    return this.child?.pid ? processStartTime(this.child.pid) : undefined;
+  }
+
   /** True while a process runs or is about to run again, so the gate should wait for it. */
   get expected(): boolean {
     return this.stateValue === 'starting' || this.stateValue === 'running' || this.restartTimer !== undefined;
   }
 
-  /** Starts `edition`; resolves once the process outlived its start grace. A running process is stopped first. */
-  async start(edition: string, spec: AppSpec, dir: string): Promise<number> {
+  /**
+   * Starts `edition`; resolves once the process outlived its start grace or `ready` (its health check) passed, whichever
+   * comes first. A running process is stopped first. An exit before then throws an AppStartError quoting the log.
+   * `note` goes into the `started` event (the update order of a restart).
+   */
+  async start(edition: string, spec: AppSpec, dir: string, ready?: (signal: AbortSignal) => Promise<boolean>, note?: { updateOrder: string }): Promise<number> {
     await this.stop(spec.stopTimeoutMs);
-    const { exited } = await this.spawn(edition, spec, dir);
-    const outcome = await Promise.race([exited, delay(this.options.startGraceMs).then(() => undefined)]);
+    const offset = logOffset(this.options.logPath);
+    const { exited } = await this.spawn(edition, spec, dir, 'command', note);
+    const settled = new AbortController();
+    const graceMs = spec.startGraceMs || this.options.startGraceMs;
+    const grace = new Promise<undefined>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      settled.signal.addEventListener('abort', () => clearTimeout(timer));
+    });
+    // A health check that never passes leaves the grace to decide; it is never a failure by itself.
+    const healthy = ready ? ready(settled.signal).then((ok) => (ok ? undefined : grace), () => grace) : grace;
+    const outcome = await Promise.race([exited, grace, healthy]).finally(() => settled.abort());
     if (outcome) {
-      const said = lastLogLine(this.options.logPath);
-      throw new Error(
+      const said = startErrorLine(this.options.logPath, offset);
+      throw new AppStartError(
         `app ${this.options.app} ${describeExit(outcome)} right after starting edition ${edition}${said ? `: ${said}` : ''} (see ${this.options.logPath})`,
+        said,
       );
     }
     if (this.stateValue === 'starting') this.setState('running');
     return this.child!.pid!;
+  }
+
+  /**
+   * Takes over a process an earlier agent run started, if `pid` still is that process (same /proc start time).
+   * Returns false (nothing adopted) otherwise. The process counts as running; its exit is noticed within 100 ms.
+   * `leaving`: a command was switching away from it when the agent died (it may be stopping): its exit is no crash.
+   */
+  adopt(pid: number, startTime: string, edition: string, spec: AppSpec, dir: string, leaving = false): boolean {
+    if (this.child || processStartTime(pid) !== startTime) return false;
+    const child: Supervised = { pid };
+    this.child = child;
+    this.stopping = leaving;
+    this.launch = { edition, spec, dir, at: Date.now() };
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      const poll = (this.adoptedPoll = setInterval(() => {
+        if (processStartTime(pid) === startTime && !isZombie(pid)) return;
+        clearInterval(poll);
+        // Not our child: its exit status is not ours to read.
+        resolve({ code: null, signal: null });
+      }, ADOPTED_POLL_MS));
+    });
+    void this.exited.then((exit) => {
+      this.onExit(child, exit);
+      // Gone while being left (its stop was the dead agent's): stopped, as a stop() would leave it.
+      if (leaving && !this.child) this.setState('stopped');
+    });
+    // Logged, not published as `started`: nothing started, the process kept running across the agent's restart.
+    this.options.logger.info({ app: this.options.app, pid, edition }, 'adopted the app process an earlier agent run started');
+    this.setState('running');
+    return true;
   }
 
   /** Stops the process group (SIGTERM, then SIGKILL after the timeout); idempotent; cancels a pending crash restart. */
@@ -133,8 +193,24 @@ export class AppSupervisor {
     await this.stop(timeoutMs);
   }
 
+  /** The agent goes, the process stays: no more watching, no crash restarts, nothing holding the agent's event loop. */
+  detach(): void {
+    this.shutDown = true;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.crashRestart?.abort();
+    clearInterval(this.adoptedPoll);
+    (this.child as ChildProcess | undefined)?.unref?.();
+  }
+
   /** Resolves once spawned; `exited` (wrapped, or awaiting spawn would wait for the exit) settles when it ends. */
-  private async spawn(edition: string, spec: AppSpec, dir: string, trigger: 'command' | 'crash-restart' = 'command'): Promise<{ exited: Promise<ExitInfo> }> {
+  private async spawn(
+    edition: string,
+    spec: AppSpec,
+    dir: string,
+    trigger: 'command' | 'crash-restart' = 'command',
+    note?: { updateOrder: string },
+  ): Promise<{ exited: Promise<ExitInfo> }> {
     if (this.shutDown) throw new Error(`app ${this.options.app} not started: the agent is shutting down`);
     const [program, ...args] = spec.startCommand;
     if (!program) throw new Error(`app ${this.options.app} has no start command`);
@@ -150,7 +226,9 @@ export class AppSupervisor {
     // Otherwise the app starts and dies with its runtime's own words ("Cannot find module"), which name no permission.
     const unreadable = this.options.runAs ? whyUnreadable(dir, this.options.runAs) : null;
     if (unreadable) throw new Error(`app ${this.options.app} could not start edition ${edition}: ${unreadable}`);
-    const argv = withParentDeathSignal([program, ...args]);
+    // No parent-death signal: the app outlives a killed or restarted agent (the gate host keeps its port), and the
+    // next agent run adopts it.
+    const argv = [program, ...args];
     const log = openLog(this.options.logPath);
     let child: ChildProcess;
     try {
@@ -176,12 +254,12 @@ export class AppSupervisor {
     this.exited = exited;
     void exited.then((exit) => this.onExit(child, exit));
     this.setState('starting');
-    this.options.onPid(child.pid, processStartTime(child.pid!));
-    this.options.events.publish(this.options.app, 'started', { edition, pid: child.pid, trigger });
+    this.options.onPid(child.pid, processStartTime(child.pid!), edition);
+    this.options.events.publish(this.options.app, 'started', { edition, pid: child.pid, trigger, ...note });
     return { exited };
   }
 
-  private onExit(child: ChildProcess, exit: ExitInfo): void {
+  private onExit(child: Supervised, exit: ExitInfo): void {
     if (child !== this.child) return;
     const expected = this.stopping;
     const launch = this.launch!;
@@ -213,7 +291,7 @@ export class AppSupervisor {
     let failure: string | undefined;
     try {
       const { exited } = await this.spawn(launch.edition, launch.spec, launch.dir, 'crash-restart');
-      const exit = await Promise.race([exited, delay(this.options.startGraceMs).then(() => undefined)]);
+      const exit = await Promise.race([exited, delay(launch.spec.startGraceMs || this.options.startGraceMs).then(() => undefined)]);
       if (exit) failure = `app ${this.options.app} ${describeExit(exit)} right after its crash restart (see ${this.options.logPath})`;
       else if (this.stateValue === 'starting') this.setState('running');
     } catch (err) {
@@ -239,25 +317,15 @@ export function reapOrphan(pid: number, startTime: string | undefined, logger: L
   killGroup(pid, 'SIGKILL');
 }
 
+/** Asks a process group a previous agent run left to stop (SIGTERM: it may still be draining), if it still is that process. */
+export function stopOrphan(pid: number, startTime: string, logger: Logger): void {
+  if (processStartTime(pid) !== startTime) return;
+  logger.warn({ pid }, 'stopping the second process of a start-first restart a previous agent run left');
+  killGroup(pid, 'SIGTERM');
+}
+
 export function describeExit(exit: ExitInfo): string {
   return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-}
-
-/**
- * The gate lives in the agent, so an app outliving a killed agent serves no one and blocks its port for the next agent.
- * util-linux's setpriv sets PR_SET_PDEATHSIG (no native module needed); without it, the next agent start reaps the orphan.
- */
-function withParentDeathSignal(argv: string[]): string[] {
-  return setprivPath() ? [setprivPath()!, '--pdeathsig', 'KILL', '--', ...argv] : argv;
-}
-
-let setpriv: string | null | undefined;
-function setprivPath(): string | undefined {
-  if (setpriv === undefined) {
-    const candidate = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
-    setpriv = candidate && spawnSync(candidate, ['--pdeathsig', 'KILL', '--', 'true']).status === 0 ? candidate : null;
-  }
-  return setpriv ?? undefined;
 }
 
 /** Whether `program` can be executed: a path (relative to the edition directory) or a name found on PATH. */
@@ -291,8 +359,18 @@ function groupAlive(pid: number): boolean {
   }
 }
 
+/** A dead process its parent has not reaped yet still has a /proc entry, in state Z. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
 /** Field 22 of /proc/<pid>/stat: tells a recycled pid from the process we started. */
-function processStartTime(pid: number): string | undefined {
+export function processStartTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
@@ -313,15 +391,4 @@ function openLog(path: string): number {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** The app's last non-empty log line (at most 200 characters), so a start failure says why in one line. */
-function lastLogLine(path: string): string {
-  try {
-    const text = readFileSync(path, 'utf8').slice(-4096);
-    const line = text.split('\n').map((l) => l.trim()).filter(Boolean).at(-1) ?? '';
-    return line.slice(0, 200);
-  } catch {
-    return '';
-  }
 }

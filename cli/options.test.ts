@@ -61,6 +61,17 @@ describe('buildApp', () => {
     });
   });
 
+  it('parses the start grace and the first health probe wait (0: the agent\'s defaults)', () => {
+    expect(buildApp('shop', { start: 'java -jar hello.jar', startGrace: '5s', healthInitialInterval: '100ms' })).toMatchObject({ startGraceMs: 5000, healthInitialIntervalMs: 100 });
+    expect(buildApp('shop', { start: 'node a.js' })).toMatchObject({ startGraceMs: 0, healthInitialIntervalMs: 0 });
+    expect(() => buildApp('shop', { start: 'node a.js', startGrace: 'soon' })).toThrow('--start-grace');
+  });
+
+  it('takes the hold limit (--hold), 0 when not given (the agent\'s --gate-hold applies)', () => {
+    expect(buildApp('shop', { start: 'node server.js', hold: '800ms' }).holdMs).toBe(800);
+    expect(buildApp('shop', { start: 'node server.js' }).holdMs).toBe(0);
+  });
+
   it('takes --start-arg for arguments with spaces', () => {
     expect(buildApp('shop', { startArg: ['node', 'my server.js'] }).startCommand).toEqual(['node', 'my server.js']);
   });

@@ -60,7 +60,13 @@ export interface AppFlags {
   drainMode?: string;
   quiesceHook?: string;
   inflightPath?: string;
+  updateOrder?: string;
+  startGrace?: string;
+  healthInitialInterval?: string;
+  hold?: string;
 }
+
+const UPDATE_ORDERS = ['start-first', 'stop-first'] as const;
 
 /** `app create NAME ...` → App. The start command is argv, run without a shell. */
 export function buildApp(name: string, flags: AppFlags): App {
@@ -85,6 +91,10 @@ export function buildApp(name: string, flags: AppFlags): App {
     drainMode: flags.drainMode ?? '',
     quiesceHook: flags.quiesceHook ?? '',
     inflightPath: flags.inflightPath ?? '',
+    updateOrder: oneOf(flags.updateOrder, UPDATE_ORDERS, '--update-order') || 'start-first',
+    startGraceMs: duration(flags.startGrace, '--start-grace'),
+    healthInitialIntervalMs: duration(flags.healthInitialInterval, '--health-initial-interval'),
+    holdMs: duration(flags.hold, '--hold'),
   };
 }
 
@@ -169,6 +179,8 @@ export interface ReleaseFlags {
   stopTimeout?: string;
   /** commander's `--no-start`: false when given. */
   start?: boolean;
+  /** Overrides the app's update order for this release's soft resets. */
+  updateOrder?: string;
 }
 
 /** `release create APP ...` → ReleaseSpec. Unset flags stay zero ("controller default"). */
@@ -199,6 +211,7 @@ export function buildReleaseSpec(app: string, flags: ReleaseFlags): ReleaseSpec 
     },
     start: flags.start ?? true,
     health: undefined,
+    updateOrder: oneOf(flags.updateOrder, UPDATE_ORDERS, '--update-order'),
   };
 }
 

@@ -11,7 +11,7 @@ function step(name: string, status: string, startOffset: number, endOffset = 0, 
 }
 
 function instance(id: string, batch: number, fields: Partial<InstanceProgress> = {}): InstanceProgress {
-  return { instance: id, group: 'blue', batch, status: 'pending', step: '', edition: '1.0', error: '', steps: [], rollbackBatch: 0, moved: 'none', ...fields };
+  return { instance: id, group: 'blue', batch, status: 'pending', step: '', edition: '1.0', error: '', steps: [], rollbackBatch: 0, moved: 'none', updateOrder: '', ...fields };
 }
 
 function batch(number: number, status: string, instances: string[], fields: Partial<Batch> = {}): Batch {

@@ -13,6 +13,7 @@ export function describeSpec(spec: ReleaseSpec | undefined): string {
     spec.groupSize ? `group size ${spec.groupSize}` : '',
     `${spec.batchMode || 'auto'} batches${spec.waitMs ? ` (wait ${formatDuration(spec.waitMs)})` : ''}`,
     `${spec.reset || 'soft'} reset`,
+    spec.updateOrder ? spec.updateOrder : '',
     spec.drainMs ? `drain ${formatDuration(spec.drainMs)}${spec.fullDrain ? ' (full)' : ''}` : spec.fullDrain ? 'full drain' : '',
     `best-effort ${spec.bestEffort ? 'on' : 'off'}`,
     spec.autoRollback ? 'auto-rollback' : '',
@@ -59,7 +60,7 @@ export function renderReleaseDetail(detail: ReleaseDetail): string {
 
   out.push('', 'Instances');
   for (const i of detail.instances) {
-    out.push(`  ${i.instance} (${i.group}, batch ${i.batch}${i.rollbackBatch ? `, rollback batch ${i.rollbackBatch}` : ''}): ${i.status}${i.step ? `, step ${i.step}` : ''}${i.edition ? `, edition ${i.edition}` : ''}${i.error ? `: ${i.error}` : ''}`);
+    out.push(`  ${i.instance} (${i.group}, batch ${i.batch}${i.rollbackBatch ? `, rollback batch ${i.rollbackBatch}` : ''}): ${i.status}${i.step ? `, step ${i.step}` : ''}${i.edition ? `, edition ${i.edition}` : ''}${i.updateOrder ? `, ${i.updateOrder}` : ''}${i.error ? `: ${i.error}` : ''}`);
     for (const s of i.steps) {
       out.push(
         `    ${s.step.padEnd(10)} ${s.status.padEnd(8)} ${formatTime(s.startedUnixMs)} → ${formatTime(s.finishedUnixMs)}  ${formatSpan(s.startedUnixMs, s.finishedUnixMs).padStart(6)}${s.error ? `  ${s.error}` : ''}`,

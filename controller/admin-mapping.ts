@@ -22,7 +22,7 @@ import type {
 } from './store/types.js';
 
 export function appToProto(a: AppRecord): App {
-  return { ...a, drainMode: a.drainMode ?? 'gate', quiesceHook: a.quiesceHook ?? '', inflightPath: a.inflightPath ?? '' };
+  return { ...a, drainMode: a.drainMode ?? 'gate', quiesceHook: a.quiesceHook ?? '', inflightPath: a.inflightPath ?? '', updateOrder: a.updateOrder ?? 'stop-first', startGraceMs: a.startGraceMs ?? 0, healthInitialIntervalMs: a.healthInitialIntervalMs ?? 0, holdMs: a.holdMs ?? 0 };
 }
 
 export function editionToProto(e: EditionRecord): Edition {
@@ -50,6 +50,7 @@ export function specToProto(s: CompiledSpec): ReleaseSpec {
     timeouts: { ...s.timeouts },
     start: s.start,
     health: { ...s.health },
+    updateOrder: s.updateOrder ?? '',
   };
 }
 
@@ -102,6 +103,7 @@ export function detailToProto(d: ReleaseDetailRecord): ReleaseDetail {
       edition: d.editions[i.instance] ?? i.fromEdition ?? '',
       error: i.error,
       rollbackBatch: i.rollbackBatch,
+      updateOrder: i.updateOrder,
       steps: d.steps
         .filter((s) => s.instance === i.instance)
         .map((s) => ({ step: s.step, phase: s.phase, status: s.status, startedUnixMs: s.startedUnixMs, finishedUnixMs: s.finishedUnixMs, error: s.error })),

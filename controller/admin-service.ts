@@ -10,6 +10,7 @@ import { SHA256_PATTERN, sha256Of } from './artifacts.js';
 import { checkUrlPackage, storeCheckedUpload, type PackageChecks } from './package-check.js';
 import type { ReleaseEngine } from './engine/engine.js';
 import { isFinalRelease } from './engine/transitions.js';
+import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './engine/update-order.js';
 import { AlreadyExistsError, type Store } from './store/store.js';
 import type { AppRecord, EditionRecord } from './store/types.js';
 
@@ -169,12 +170,16 @@ function validateApp(app: Partial<AppRecord> | undefined, now: number): AppRecor
   const drain = validateDrain(app);
   return {
     ...drain,
+    updateOrder: parseUpdateOrder(app.updateOrder, 'app') || DEFAULT_UPDATE_ORDER,
     name,
     startCommand,
     env: app.env ?? {},
     portEnv,
     healthPath,
     stopTimeoutMs: app.stopTimeoutMs || DEFAULT_STOP_TIMEOUT_MS,
+    startGraceMs: app.startGraceMs ?? 0,
+    healthInitialIntervalMs: app.healthInitialIntervalMs ?? 0,
+    holdMs: app.holdMs ?? 0,
     createdUnixMs: now,
   };
 }

@@ -38,7 +38,7 @@ function startAgent(id: string, group: string, activeEdition: string, clockOffse
     timeouts.push(c.timeoutMs);
     (received[id] ??= []).push(c.commandId);
     edition = c.restartApp?.edition ?? c.startApp?.edition ?? edition;
-    session.write({ result: { commandId: c.commandId, ok: true, error: '', replayed: false, startedUnixMs: Date.now(), finishedUnixMs: Date.now(), activeEdition: edition, instance: { app: 'shop', servicePort: 9000, activeEdition: edition, keptEditions: [edition], processState: 'running', quiesced: false } } });
+    session.write({ result: { commandId: c.commandId, ok: true, error: '', replayed: false, startedUnixMs: Date.now(), finishedUnixMs: Date.now(), activeEdition: edition, updateOrder: '', instance: { app: 'shop', servicePort: 9000, activeEdition: edition, keptEditions: [edition], processState: 'running', quiesced: false } } });
   });
   session.on('error', () => {});
   session.write({
@@ -93,7 +93,7 @@ describe('the controller', () => {
   it('releases an uploaded edition to connected agents without NATS', async () => {
     // h3's clock is ten minutes fast: deadlines travel as time left, so its release goes as the others'.
     for (const [id, group, offset] of [['h1', 'blue', 0], ['h2', 'blue', 0], ['h3', 'green', 600_000]] as const) startAgent(id, group, '1.0', offset);
-    await call(admin.createApp, { app: { name: 'shop', startCommand: ['node', 'app.js'], env: {}, portEnv: '', healthPath: '', stopTimeoutMs: 0, createdUnixMs: 0, drainMode: '', quiesceHook: '', inflightPath: '' } });
+    await call(admin.createApp, { app: { name: 'shop', startCommand: ['node', 'app.js'], env: {}, portEnv: '', healthPath: '', stopTimeoutMs: 0, createdUnixMs: 0, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: '', startGraceMs: 0, healthInitialIntervalMs: 0, holdMs: 0 } });
     // Not a tarball: installed as a single file (a tar.gz upload is inspected at install and this would be refused).
     const content = Buffer.from('not really a tarball');
     const edition: any = await call(admin.installEdition, { app: 'shop', name: '2.0', description: 'new', content, url: '', sha256: '', size: 0, format: 'file', fileName: 'app.bin' });

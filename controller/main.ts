@@ -103,7 +103,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     auth: options.natsAuth,
     logger: log,
     hub,
-    onDrained: (app, instance, quiesceCommandId) => engine?.drained(app, instance, quiesceCommandId),
+    onDrained: (app, instance, quiesceCommandId, elapsedMs) => engine?.drained(app, instance, quiesceCommandId, elapsedMs),
     validate: (message) => validateIngest(message, { requireSignature: !options.insecure, agentKey: (id) => store.agentEventKey(id) }),
     onRejected: (reason) => metrics.eventsRejected.inc({ reason }),
     requireAuth: requireNatsAuth,

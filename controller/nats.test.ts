@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
-import { agentSource, CONTROLLER_SOURCE, ingestSubject, instanceEvent, INSTANCE_EVENTS, instanceSubject, releaseEvent, RELEASE_EVENTS, STREAM_NAME } from '../common/events.js';
+import { agentSource, CONTROLLER_SOURCE, INGEST_STREAM_NAME, ingestSubject, instanceEvent, INSTANCE_EVENTS, instanceSubject, releaseEvent, RELEASE_EVENTS, STREAM_NAME } from '../common/events.js';
 import { createLogger } from '../common/logger.js';
 import { EventHub } from './event-hub.js';
 import { validateIngest } from './event-validation.js';
@@ -64,6 +64,8 @@ describe.skipIf(!hasNats)('NatsBridge', () => {
       const stored = await jsm.streams.getMessage(STREAM_NAME, { seq: 1 });
       expect(stored.json<{ id: string }>().id).toBe(early.event.id);
 
+      // Agents' events are kept once the bridge made its ingest queue (in the background, after connecting).
+      await until('the ingest queue read by the bridge', async () => (await jsm.consumers.info(INGEST_STREAM_NAME, 'fleetwave-controller').catch(() => undefined)) !== undefined);
       const stranger = instanceEvent(agentSource('h2'), 'shop', 'h2', INSTANCE_EVENTS.drained, { in_flight: 0 });
       nc.publish(ingestSubject('shop', 'h2'), JSON.stringify(stranger.event));
       const { event } = instanceEvent(agentSource('h1'), 'shop', 'h1', INSTANCE_EVENTS.drained, { in_flight: 0 });

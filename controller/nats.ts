@@ -20,7 +20,7 @@ export interface NatsBridgeOptions {
   hub: EventHub;
   /** An agent published `drained` for an instance (and the event passed validation). */
   /** An agent published `drained` for an instance; `quiesceCommandId` names the Quiesce it ends ('' from older agents). */
-  onDrained: (app: string, instance: string, quiesceCommandId: string) => void;
+  onDrained: (app: string, instance: string, quiesceCommandId: string, elapsedMs?: number) => void;
   /** Decides whether an agent's event is believed (validateIngest with the store's agent keys). */
   validate: (message: IngestMessage) => Validation;
   /** An agent's event was refused. */
@@ -197,7 +197,10 @@ export class NatsBridge {
     this.o.hub.publish(subject, event);
     this.o.onEvent?.('received');
     this.outbox.publish(subject, this.encoder.encode(JSON.stringify(event)), event.id, undefined, done);
-    if (event.type === DRAINED_TYPE) this.o.onDrained(app, instance, String(event.data?.quiesceCommandId ?? ''));
+    if (event.type === DRAINED_TYPE) {
+      const elapsed = event.data?.elapsedMs;
+      this.o.onDrained(app, instance, String(event.data?.quiesceCommandId ?? ''), typeof elapsed === 'number' ? elapsed : undefined);
+    }
   }
 }
 

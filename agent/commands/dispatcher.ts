@@ -21,7 +21,7 @@ export interface DispatcherDeps {
   downloads?: DownloadAccess;
 }
 
-type Settled = { ok: true; outcome: CommandOutcome } | { ok: false; error: string };
+type Settled = { ok: true; outcome: CommandOutcome } | { ok: false; error: string; updateOrder?: string };
 
 export class CommandDispatcher {
   /** Command ids being run now, reported in heartbeats. */
@@ -73,7 +73,9 @@ export class CommandDispatcher {
     else if (!instance) first = { ok: false, error: `app ${command.app} is not served by this agent (no --instance ${command.app}:PORT)` };
     else if (deadline > 0 && startedUnixMs >= deadline) first = { ok: false, error: 'deadline passed before the command could start' };
     else {
-      const journalError = await state.beginCommand(command.commandId, kind, command.app, startedUnixMs).then(
+      // The edition a switch moves to: an agent that dies mid-command restores it, not the old one (state.unfinishedSwitch).
+      const edition = command.restartApp?.edition || command.startApp?.edition || undefined;
+      const journalError = await state.beginCommand(command.commandId, kind, command.app, startedUnixMs, edition).then(
         () => undefined,
         (err: unknown) => describeError(err, this.deps.options.dataDir),
       );
@@ -95,6 +97,7 @@ export class CommandDispatcher {
       startedUnixMs,
       finishedUnixMs,
       activeEdition: (first.ok ? first.outcome.activeEdition : undefined) ?? instance?.activeEdition ?? '',
+      ...(first.ok ? first.outcome.updateOrder : first.updateOrder) ? { updateOrder: (first.ok ? first.outcome.updateOrder : first.updateOrder)! } : {},
     };
     await state.finishCommand(command.commandId, result).catch((err: Error) => log.error({ err: err.message }, 'could not journal result'));
     if (result.ok) log.info({ ms: finishedUnixMs - startedUnixMs, activeEdition: result.activeEdition }, 'command succeeded');
@@ -108,17 +111,18 @@ export class CommandDispatcher {
   private async reply(command: Command, result: StoredResult & { replayed: boolean }): Promise<void> {
     const instance = this.deps.instances.get(command.app);
     const report = await instance?.report().catch(() => undefined);
-    this.deps.send({ commandId: command.commandId, ...result, instance: report });
+    this.deps.send({ commandId: command.commandId, ...result, updateOrder: result.updateOrder ?? '', instance: report });
   }
 
   /** Runs the handler; at the deadline it answers failure, and the app's next command still waits for the handler to stop. */
   private runHandler(handler: CommandHandler, command: Command, instance: Instance, deadlineMs: number, log: Logger): { first: Promise<Settled>; work: Promise<Settled> } {
     const abort = new AbortController();
-    const ctx: CommandContext = { ...this.deps, command, instance, logger: log, signal: abort.signal };
+    const progress: CommandContext['progress'] = {};
+    const ctx: CommandContext = { ...this.deps, command, instance, logger: log, signal: abort.signal, deadline: deadlineMs, progress };
     const body = command[handler.kind] as never;
     const work = handler.run(ctx, body).then(
       (outcome): Settled => ({ ok: true, outcome }),
-      (err: unknown): Settled => ({ ok: false, error: describeError(err, this.deps.options.dataDir) }),
+      (err: unknown): Settled => ({ ok: false, error: describeError(err, this.deps.options.dataDir), ...orderOf(err) }),
     );
     if (deadlineMs <= 0) return { first: work, work };
     const started = Date.now();
@@ -126,7 +130,7 @@ export class CommandDispatcher {
     const deadline = new Promise<Settled>((resolve) => {
       timer = setTimeout(() => {
         abort.abort(new Error('deadline passed'));
-        resolve({ ok: false, error: `deadline passed after ${Date.now() - started} ms of ${handler.kind}` });
+        resolve({ ok: false, error: `deadline passed after ${Date.now() - started} ms of ${handler.kind}`, ...(progress.updateOrder ? { updateOrder: progress.updateOrder } : {}) });
       }, deadlineMs - started);
     });
     void work.finally(() => clearTimeout(timer));
@@ -150,6 +154,12 @@ function describeError(err: unknown, dataDir: string): string {
   const message = err instanceof Error ? err.message : String(err);
   const disk = DISK_ERRORS[(err as NodeJS.ErrnoException | undefined)?.code ?? ''];
   return disk ? `${disk} under the agent's data dir ${dataDir} (${message})` : message;
+}
+
+/** A restart that failed still says which update order it used (start-first failures leave the old process serving). */
+function orderOf(err: unknown): { updateOrder?: string } {
+  const order = (err as { updateOrder?: unknown } | undefined)?.updateOrder;
+  return typeof order === 'string' && order ? { updateOrder: order } : {};
 }
 
 function oneLine(text: string): string {

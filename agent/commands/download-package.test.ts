@@ -41,6 +41,7 @@ function context(activeEdition = '', flags: { maxUnpackedSize?: string } = {}): 
     options: compileAgentOptions({ keepEditions: '3', bootId: 'b', ...flags }),
     logger,
     signal: new AbortController().signal,
+    progress: {},
   };
 }
 

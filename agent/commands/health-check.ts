@@ -8,14 +8,18 @@ export const healthCheck: CommandHandler<'healthCheck'> = {
   async run(ctx, body) {
     const { instance } = ctx;
     const edition = instance.supervisor.edition;
-    const settings: HealthProbeSettings = { ...body, path: body.path || instance.spec?.healthPath || '/healthz' };
+    const settings: HealthProbeSettings = {
+      ...body,
+      path: body.path || instance.spec?.healthPath || '/healthz',
+      initialIntervalMs: instance.spec?.healthInitialIntervalMs || 0,
+    };
     // The automatic restart after a crash probes the way the last release did.
     instance.healthSettings = settings;
     const outcome = await probeUntilHealthy(instance, settings, ctx.signal);
     if (outcome.healthy) {
       // Cleared before the gate opens: a failed write leaves it quiesced, as the failed step tells the controller.
       if (ctx.state.app(ctx.command.app).quiesced) await ctx.state.updateApp(ctx.command.app, { quiesced: false });
-      instance.gate.release();
+      await instance.gate.release();
     }
     publishHealth(outcome, { events: ctx.events, app: ctx.command.app, edition, trigger: 'command' });
     if (!outcome.healthy) throw new FleetwaveError(`app ${ctx.command.app} edition ${edition} unhealthy after ${outcome.tries} tries: ${outcome.error}`);

@@ -1,12 +1,12 @@
 // Quiesce: mark the instance ineligible for new work and answer at once; drain progress follows as events.
-import type { TrafficGate } from '../gate.js';
+import type { GateClient } from '../gate-client.js';
 import { watchDrain } from '../drain.js';
 import { isSelfDrained, SelfDrain } from '../self-drain.js';
 import type { CommandHandler } from './types.js';
 
 /** Used when the controller sends no drainage interval. */
 const DEFAULT_DRAIN_MS = 30_000;
-const watchers = new WeakMap<TrafficGate, () => void>();
+const watchers = new WeakMap<GateClient, () => void>();
 
 export const quiesce: CommandHandler<'quiesce'> = {
   kind: 'quiesce',
@@ -27,7 +27,7 @@ export const quiesce: CommandHandler<'quiesce'> = {
     } else {
       // Durable first: an agent restarted before the next HealthCheck must come back quiesced, not open.
       await ctx.state.updateApp(ctx.command.app, { quiesced: true });
-      gate.quiesce();
+      await gate.quiesce();
       watchers.set(gate, watchDrain(gate, ctx.command.app, drainMs, ctx.events, ctx.command.commandId));
     }
     return { activeEdition: ctx.instance.activeEdition };

@@ -30,6 +30,10 @@ export interface CommandContext {
   logger: Logger;
   /** Aborted when the command's deadline passes. */
   signal: AbortSignal;
+  /** The command's deadline on this host's clock (0: none), for a handler that must answer with its own reason first. */
+  deadline?: number;
+  /** What the handler already decided, for a result sent at the deadline while it still runs. */
+  progress: { updateOrder?: string };
   /** Credential and CA for the controller's artifact URLs; none when absent. */
   downloads?: DownloadAccess;
 }
@@ -37,6 +41,8 @@ export interface CommandContext {
 export interface CommandOutcome {
   /** Edition active after the command, when the handler changed or checked it. */
   activeEdition?: string;
+  /** RestartApp: the update order the agent used. */
+  updateOrder?: string;
 }
 
 export interface CommandHandler<K extends CommandKind = CommandKind> {

@@ -22,7 +22,11 @@ export function registerAppCommands(program: Command, io: Io): void {
     .option('--stop-timeout <duration>', 'SIGTERM to SIGKILL delay (default 10s)')
     .option('--drain-mode <mode>', 'gate (the agent\'s traffic gate drains it, default) or self (the app drains itself)')
     .option('--quiesce-hook <path|signal>', 'drain mode self: a path the agent POSTs (/quiesce) or a signal it sends (SIGUSR2)')
+    .option('--hold <duration>', "longest the gate holds a request while the app restarts, then 503 + Retry-After (default: the agent's --gate-hold, 1.5s)")
     .option('--inflight-path <path>', 'drain mode self: a path answering the requests in flight ({"inFlight": N})')
+    .option('--update-order <order>', 'soft resets: start-first (new process beside the old, then switch; default) or stop-first (for an app that cannot run twice on one host)')
+    .option('--start-grace <duration>', 'longest a start waits after spawn when the health check does not pass sooner (default 500ms)')
+    .option('--health-initial-interval <duration>', 'first wait between health probes, doubling up to the check\'s interval (default 50ms)')
     .action(async (name: string, flags: AppFlags, cmd: Command) => {
       const spec = buildApp(name, flags);
       const created = await withClient(cmd, io, (client) => client.createApp(spec));

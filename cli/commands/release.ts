@@ -39,6 +39,7 @@ export function registerReleaseCommands(program: Command, io: Io): void {
     .option('--batch-mode <mode>', 'auto (wait between batches) or manual (continue each batch)')
     .option('--wait <duration>', 'wait between automatic batches')
     .option('--reset <kind>', 'soft (restart the app) or hard (reset the server)')
+    .option('--update-order <order>', "soft resets of this release: start-first or stop-first (default: the app's)")
     .option('--drain <duration>', 'drainage interval: longest wait for in-flight requests')
     .option('--full-drain', 'wait the whole drainage interval, even once no request is in flight')
     .option('--best-effort <on|off>', 'after the first batch, continue past failed instances (on) or fail (off)')

@@ -2,6 +2,7 @@
 import { AppSpec, Command } from '../../proto/gen/fleetwave/v1/agent.js';
 import type { AppRecord, EditionRecord, StepName } from '../store/types.js';
 import type { CompiledSpec } from './spec.js';
+import type { UpdateOrder } from './update-order.js';
 
 /** Editions the agent keeps on disk for instant back-out. */
 export const KEEP_EDITIONS = 3;
@@ -15,6 +16,8 @@ export interface StepCommandInput {
   deadlineUnixMs: number;
   /** For restart / start during a revert: the edition to go back to. */
   targetEdition?: string;
+  /** Restart: the update order the controller asks for (default stop-first). */
+  updateOrder?: UpdateOrder;
 }
 
 export function appSpec(app: AppRecord): AppSpec {
@@ -28,6 +31,10 @@ export function appSpec(app: AppRecord): AppSpec {
     drainMode: app.drainMode ?? '',
     quiesceHook: app.quiesceHook ?? '',
     inflightPath: app.inflightPath ?? '',
+    updateOrder: app.updateOrder ?? 'stop-first',
+    startGraceMs: app.startGraceMs ?? 0,
+    healthInitialIntervalMs: app.healthInitialIntervalMs ?? 0,
+    holdMs: app.holdMs ?? 0,
   };
 }
 
@@ -62,7 +69,7 @@ export function stepCommand(step: StepName, input: StepCommandInput): Command | 
     case 'drain':
       return null;
     case 'restart':
-      return { ...base, restartApp: { edition, app: appSpec(input.app) } };
+      return { ...base, restartApp: { edition, app: appSpec(input.app), updateOrder: input.updateOrder ?? 'stop-first' } };
     case 'hard-reset':
       return { ...base, hardResetServer: { edition, app: appSpec(input.app) } };
     case 'start':
@@ -84,7 +91,7 @@ export function stepCommand(step: StepName, input: StepCommandInput): Command | 
 }
 
 /** How long the controller waits for a step before failing it. */
-export function stepTimeout(step: StepName, spec: CompiledSpec): number {
+export function stepTimeout(step: StepName, spec: CompiledSpec, order: UpdateOrder = 'stop-first'): number {
   const t = spec.timeouts;
   switch (step) {
     case 'download':
@@ -95,6 +102,8 @@ export function stepTimeout(step: StepName, spec: CompiledSpec): number {
     case 'drain':
       return spec.drainMs;
     case 'restart':
+      // Start-first also health-checks the new process and drains the old one before it answers.
+      return order === 'start-first' ? t.startMs + t.healthMs + t.stopMs : t.stopMs + t.startMs;
     case 'hard-reset':
       // Stops the old process, then starts the new one.
       return t.stopMs + t.startMs;

@@ -51,11 +51,15 @@ afterEach(() => {
 });
 
 describe('a rolling release over two groups in two batches each', () => {
-  it('downloads everywhere first, then moves batch by batch to Released', () => {
+  it('downloads the first batch first, pre-stages the others while it moves, then moves batch by batch to Released', () => {
     const id = release();
-    // Pre-staging: every instance gets its download before anything else.
-    expect(fleet.sent.map((s) => s.kind)).toEqual(Array(8).fill('DownloadPackage'));
+    // The first batch's downloads go alone: nothing else shares the controller and hosts while its quiesce waits.
+    expect(fleet.sent.map((s) => `${s.kind} ${s.agentId}`)).toEqual(['DownloadPackage a1', 'DownloadPackage a2']);
     fleet.pump(engine);
+    // Pre-staging: every other instance gets its download before the first batch is done.
+    const staged = ['a3', 'a4', 'b1', 'b2', 'b3', 'b4'].map((h) => fleet.log.indexOf(`send DownloadPackage ${h}`));
+    expect(Math.max(...staged)).toBeLessThan(fleet.log.indexOf('result HealthCheck a1'));
+    expect(Math.min(...staged)).toBeGreaterThan(Math.max(fleet.log.indexOf('result DownloadPackage a1'), fleet.log.indexOf('result DownloadPackage a2')));
 
     const r = store.getRelease(id);
     expect(r.status).toBe('Released');
@@ -84,6 +88,24 @@ describe('a rolling release over two groups in two batches each', () => {
     fleet.pump(engine);
     expect(fleet.kinds('a1')).toEqual(['DownloadPackage']);
     expect(store.getRelease(id).status).toBe('Releasing');
+    fleet.reply(engine, fleet.held.pop()!, { ok: true });
+    fleet.pump(engine);
+    expect(store.getRelease(id).status).toBe('Released');
+  });
+
+  it('times quiesce and drain apart when the drained event beats the Quiesce result', () => {
+    fleet.answer = (s) => (s.kind === 'Quiesce' && s.agentId === 'a1' ? 'hold' : { ok: true });
+    const id = release();
+    fleet.pump(engine);
+    vi.advanceTimersByTime(30);
+    // The agent marked a1 ineligible, then its in-flight requests took 20 ms to finish.
+    engine.drained('shop', 'a1', '', 20);
+    const steps = store.getReleaseDetail(id).steps.filter((st) => st.instance === 'a1');
+    const took = (name: string) => steps.filter((st) => st.step === name).map((st) => st.finishedUnixMs - st.startedUnixMs);
+    expect(took('quiesce')).toEqual([10]);
+    expect(took('drain')).toEqual([20]);
+    const drain = steps.find((st) => st.step === 'drain')!;
+    expect(drain.startedUnixMs).toBe(steps.find((st) => st.step === 'quiesce')!.finishedUnixMs);
     fleet.reply(engine, fleet.held.pop()!, { ok: true });
     fleet.pump(engine);
     expect(store.getRelease(id).status).toBe('Released');

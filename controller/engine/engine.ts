@@ -180,9 +180,9 @@ export class ReleaseEngine {
     }
   }
 
-  reconcile(releaseId: string): void {
+  reconcile(releaseId: string, before: (pass: Pass) => void = () => {}): void {
     try {
-      this.runPass(releaseId, () => {});
+      this.runPass(releaseId, before);
     } catch (err) {
       this.log.error({ err, release: releaseId }, 'reconcile failed');
     }
@@ -194,6 +194,7 @@ export class ReleaseEngine {
       error: result.error,
       finishedUnixMs: result.finishedUnixMs || this.now(),
       activeEdition: result.activeEdition,
+      ...(result.updateOrder ? { updateOrder: result.updateOrder } : {}),
       instance: result.instance && {
         activeEdition: result.instance.activeEdition,
         keptEditions: result.instance.keptEditions,
@@ -209,10 +210,16 @@ export class ReleaseEngine {
     this.reconcile(recorded.releaseId);
   }
 
-  /** The agent published `drained` for the instance (possibly before its Quiesce result). */
-  drained(app: string, instance: string, quiesceCommandId = ''): void {
+  /**
+   * The agent published `drained` for the instance (possibly before its Quiesce result); `elapsedMs` is its own
+   * measure of the drain (ineligible until in flight reached 0), which times the drain apart from the quiesce.
+   */
+  drained(app: string, instance: string, quiesceCommandId = '', elapsedMs?: number): void {
     const releaseId = this.store.recordDrained(app, instance, quiesceCommandId);
-    if (releaseId) this.reconcile(releaseId);
+    if (!releaseId) return;
+    this.reconcile(releaseId, (pass) => {
+      if (elapsedMs !== undefined && Number.isFinite(elapsedMs) && elapsedMs >= 0) pass.drainElapsedMs.set(instance, elapsedMs);
+    });
   }
 
   /** Deadlines due now: drains end, steps time out, waiting batches start. */

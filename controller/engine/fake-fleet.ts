@@ -2,6 +2,7 @@
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Command } from '../../proto/gen/fleetwave/v1/agent.js';
 import type { PendingCommand, Store } from '../store/store.js';
+import type { AppRecord } from '../store/types.js';
 import { commandKind } from './commands.js';
 import type { CommandSink, ReleaseEngine } from './engine.js';
 
@@ -11,7 +12,8 @@ export interface Sent {
   kind: string;
 }
 
-export type Answer = { ok: boolean; error?: string } | 'hold';
+/** A result to play; `updateOrder` stands for the order an agent reports (default: the one the RestartApp asked for). */
+export type Answer = { ok: boolean; error?: string; updateOrder?: string } | 'hold';
 
 export const HOSTS = [
   ...['a1', 'a2', 'a3', 'a4'].map((id) => ({ id, group: 'east' })),
@@ -52,7 +54,7 @@ export class FakeFleet implements CommandSink {
     }
   }
 
-  reply(engine: ReleaseEngine, s: Sent, answer: { ok: boolean; error?: string }): void {
+  reply(engine: ReleaseEngine, s: Sent, answer: { ok: boolean; error?: string; updateOrder?: string }): void {
     this.log.push(`result ${s.kind} ${s.agentId}`);
     const edition = s.command.restartApp?.edition ?? s.command.startApp?.edition ?? s.command.hardResetServer?.edition ?? '';
     const disk = this.disk.get(s.agentId);
@@ -69,6 +71,7 @@ export class FakeFleet implements CommandSink {
       startedUnixMs: Date.now(),
       finishedUnixMs: Date.now(),
       activeEdition: answer.ok ? edition : '',
+      updateOrder: s.command.restartApp ? answer.updateOrder ?? (s.command.restartApp.updateOrder || 'stop-first') : '',
       instance: disk && {
         app: s.command.app,
         servicePort: 8080,
@@ -87,8 +90,8 @@ export class FakeFleet implements CommandSink {
 }
 
 /** App `shop` with editions 1.0 and 2.0 (and more when asked), and the HOSTS running `activeEdition`. */
-export function seed(s: Store, activeEdition = '1.0', fleet?: FakeFleet, editions = ['1.0', '2.0']): void {
-  s.createApp({ name: 'shop', startCommand: ['node', 'server.js'], env: {}, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 10_000, createdUnixMs: 1 });
+export function seed(s: Store, activeEdition = '1.0', fleet?: FakeFleet, editions = ['1.0', '2.0'], app: Partial<AppRecord> = {}): void {
+  s.createApp({ name: 'shop', startCommand: ['node', 'server.js'], env: {}, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 10_000, createdUnixMs: 1, ...app });
   for (const name of editions) {
     s.installEdition({ app: 'shop', name, description: '', url: `http://x/${name}`, sha256: name.repeat(4), size: 10, format: 'tar.gz', fileName: '', createdUnixMs: 1 });
   }

@@ -1,12 +1,14 @@
 // The step pipeline of one instance within a release: settle the running step, then start the next one.
 //
-//  upgrade:  download ─▶ (batch runs) quiesce ─▶ drain ─▶ restart | hard-reset ─▶ health ─▶ released
+//  upgrade:  download ─▶ (batch runs) quiesce ─▶ drain ─▶ restart | hard-reset ─▶ health ─▶ released   (stop-first)
+//            download ─▶ (batch runs) restart (start-first: the agent switches and drains) ─▶ health ─▶ released
 //  deploy:   download ─▶ (batch runs) start ───────────────────────────────────▶ health ─▶ released
 //  revert:   (first batch failed) rolling back: restart on the old edition | stop (deploy) ─▶ health ─▶ rolled back
 //            (a failed or unreachable instance keeps its status while it goes back)
-import type { ReleaseInstanceRecord, StepName } from '../store/types.js';
+import type { CommandOutcome, ReleaseInstanceRecord, StepName } from '../store/types.js';
 import { hasSlot } from './availability.js';
 import type { Pass } from './pass.js';
+import { startsFirst } from './update-order.js';
 
 /** The batch whose moved instances go back when the release fails in it. */
 export const REVERTED_BATCH = 1;
@@ -35,11 +37,12 @@ export function isBusy(p: Pass, i: ReleaseInstanceRecord): boolean {
 export function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
   const outcome = i.commandId ? p.s.outcomes[i.commandId] : undefined;
   if (outcome && !outcome.abandoned) {
+    if (outcome.updateOrder && i.step === 'restart') recordOrder(p, i, outcome);
     if (outcome.ok) return stepSucceeded(p, i);
     return stepFailed(p, i, `${i.step}: ${outcome.error || 'failed'}`, false);
   }
   // `drained` proves the agent quiesced the instance: go on without waiting for its Quiesce result.
-  if (i.step === 'quiesce' && i.drained && !p.release.spec.fullDrain) return p.finishStep(i, 'ok');
+  if (i.step === 'quiesce' && i.drained && !p.release.spec.fullDrain) return drainedDuringQuiesce(p, i);
   // A full drain ignores the early `drained` event and waits the whole interval.
   if (i.step === 'drain' && i.drained && (!p.release.spec.fullDrain || i.phase === 'rollback')) return p.finishStep(i, 'ok');
   if (i.deadlineUnixMs !== null && i.deadlineUnixMs <= p.now) {
@@ -49,6 +52,29 @@ export function settleRunningStep(p: Pass, i: ReleaseInstanceRecord): void {
     const unreachable = p.s.agentStatus[i.instance] !== 'connected';
     return stepFailed(p, i, `${i.step} timed out${unreachable ? ' (agent unreachable)' : ''}`, unreachable);
   }
+}
+
+/**
+ * Keeps the order the agent used. A start-first restart that failed before its switch never stopped the old process:
+ * the instance still serves its old edition, so the forward step moved nothing (no revert, nothing to roll back).
+ */
+function recordOrder(p: Pass, i: ReleaseInstanceRecord, outcome: CommandOutcome): void {
+  i.updateOrder = outcome.updateOrder!;
+  const stillOld = outcome.instance !== undefined && outcome.instance.activeEdition !== p.release.edition;
+  if (!outcome.ok && outcome.updateOrder === 'start-first' && i.phase === 'upgrade' && stillOld) i.moved = 'none';
+  p.touch();
+}
+
+/**
+ * The `drained` event beat the Quiesce result: the quiesce ended when the agent marked the instance ineligible, which
+ * was the agent's drain time (`drained.elapsedMs`) before now; the drain runs from there to now and ends at once.
+ * Without that figure (an older agent, a pass after a controller restart) the drain reads 0 ms, as it did before.
+ */
+function drainedDuringQuiesce(p: Pass, i: ReleaseInstanceRecord): void {
+  const drainMs = Math.min(p.drainElapsedMs.get(i.instance) ?? 0, p.now - i.stepStartedUnixMs);
+  const ineligibleAt = p.now - Math.max(0, drainMs);
+  p.finishStep(i, 'ok', '', ineligibleAt);
+  p.beginStep(i, 'drain', undefined, ineligibleAt);
 }
 
 function stepSucceeded(p: Pass, i: ReleaseInstanceRecord): void {
@@ -68,7 +94,7 @@ function startPending(p: Pass, i: ReleaseInstanceRecord): void {
   const moving = !p.stopping && (r.status === 'Releasing' || r.status === 'Suspending' || r.status === 'Suspended');
   if (!i.downloaded && i.step === '' && moving) {
     // An edition the agent keeps on disk needs no download (editions are immutable once installed).
-    if (!keeps(p, i.instance, r.edition)) return p.beginStep(i, 'download');
+    if (!keeps(p, i.instance, r.edition)) return stagingWaits(p, i) ? undefined : p.beginStep(i, 'download');
     i.downloaded = true;
     p.skipStep(i, 'download', `edition ${r.edition} kept on the host`);
   }
@@ -80,6 +106,16 @@ function startPending(p: Pass, i: ReleaseInstanceRecord): void {
 /** True when the instance's agent reported the edition among those it keeps on disk. */
 export function keeps(p: Pass, instance: string, edition: string): boolean {
   return p.s.hosts[instance]?.keptEditions.includes(edition) ?? false;
+}
+
+/**
+ * The batch about to move (or moving) downloads first: later batches pre-stage once its downloads are done, so its
+ * quiesce waits for its own packages only, not for the whole fleet's downloads sharing the controller and the hosts.
+ */
+function stagingWaits(p: Pass, i: ReleaseInstanceRecord): boolean {
+  const head = p.s.batches.find((b) => b.status !== 'done' && b.status !== 'failed')?.number;
+  if (head === undefined || i.batch === head) return false;
+  return p.s.instances.some((x) => x.batch === head && x.status === 'pending' && !x.downloaded);
 }
 
 /** A batch quiesces its first instance only once every instance of it has the package. */
@@ -102,7 +138,9 @@ function beginPipeline(p: Pass, i: ReleaseInstanceRecord): void {
     p.beginStep(i, 'start');
   } else {
     i.phase = 'upgrade';
-    p.beginStep(i, 'quiesce');
+    // Start-first: the agent starts the new edition beside the old one and switches the gate itself.
+    if (p.release.spec.reset === 'soft' && startsFirst(p)) p.beginStep(i, 'restart');
+    else p.beginStep(i, 'quiesce');
   }
 }
 

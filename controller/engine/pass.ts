@@ -11,6 +11,7 @@ import type {
   StepPhase,
 } from '../store/types.js';
 import { commandKind, encodeCommand, stepCommand, stepTimeout } from './commands.js';
+import { plannedOrder } from './update-order.js';
 import { isFinalRelease, transition, type BatchStatus, type InstanceStatus, type ReleaseStatus } from './transitions.js';
 
 export interface ReleaseEventOut {
@@ -32,6 +33,11 @@ export class Pass {
   readonly out: PassOutput = { commands: [], abandoned: [], steps: [], changes: [], events: [] };
   /** Set by every setter; reconcile loops until a round changes nothing. */
   changed = false;
+  /**
+   * Drains that ended in the input of this pass: instance → the agent's own `drained.elapsedMs` (ineligible until in
+   * flight reached 0), so a drain whose event beat the Quiesce result is still timed apart from the quiesce.
+   */
+  readonly drainElapsedMs = new Map<string, number>();
   /** Makes command ids (randomUUID in production, a counter in tests). */
   private readonly newId: () => string;
 
@@ -91,9 +97,10 @@ export class Pass {
     this.emitStep(instance, stepStatus, isFailure(to) || to === 'rolled back' ? instance.error : '');
   }
 
-  /** Starts a step: enqueues its command (if it has one) and persists its deadline. */
-  beginStep(instance: ReleaseInstanceRecord, step: StepName, targetEdition?: string): void {
-    const deadline = this.now + stepTimeout(step, this.s.release.spec);
+  /** Starts a step: enqueues its command (if it has one) and persists its deadline; `at` backdates it (a drain that began earlier). */
+  beginStep(instance: ReleaseInstanceRecord, step: StepName, targetEdition?: string, at = this.now): void {
+    const order = plannedOrder(this.s.app, this.s.release.spec);
+    const deadline = at + stepTimeout(step, this.s.release.spec, order);
     const commandId = step === 'drain' ? null : this.newId();
     if (commandId) {
       const command = stepCommand(step, {
@@ -105,6 +112,7 @@ export class Pass {
         spec: this.s.release.spec,
         deadlineUnixMs: deadline,
         targetEdition,
+        updateOrder: order,
       })!;
       this.out.commands.push({
         commandId,
@@ -123,10 +131,10 @@ export class Pass {
     if (step === 'restart' || step === 'hard-reset' || step === 'start') instance.moved = 'switched';
     instance.step = step;
     instance.stepState = 'running';
-    instance.stepStartedUnixMs = this.now;
+    instance.stepStartedUnixMs = at;
     instance.commandId = commandId;
     instance.deadlineUnixMs = deadline;
-    this.out.steps.push({ op: 'start', instance: instance.instance, step, phase: stepPhase(instance), at: this.now });
+    this.out.steps.push({ op: 'start', instance: instance.instance, step, phase: stepPhase(instance), at });
     this.touch();
     this.emitStep(instance, 'running', this.standingError(instance));
   }
@@ -138,14 +146,16 @@ export class Pass {
     this.touch();
   }
 
-  /** Ends the running step; `ok` leaves it `done` for the next step to follow. */
-  finishStep(instance: ReleaseInstanceRecord, status: 'ok' | 'failed', error = ''): void {
-    this.out.steps.push({ op: 'end', instance: instance.instance, step: instance.step, status, at: this.now, error, startedAt: instance.stepStartedUnixMs });
+  /** Ends the running step; `ok` leaves it `done` for the next step to follow; `at` backdates the end (never before its start). */
+  finishStep(instance: ReleaseInstanceRecord, status: 'ok' | 'failed', error = '', at = this.now): void {
+    const startedAt = instance.stepStartedUnixMs;
+    const end = Math.max(at, startedAt);
+    this.out.steps.push({ op: 'end', instance: instance.instance, step: instance.step, status, at: end, error, startedAt });
     instance.stepState = status === 'ok' ? 'done' : '';
     instance.commandId = null;
     instance.deadlineUnixMs = null;
     this.touch();
-    this.emitStep(instance, status, error || this.standingError(instance));
+    this.emitStep(instance, status, error || this.standingError(instance), end - startedAt);
   }
 
   /** A step of a failed (or unreachable) instance still carries its failure; others carry none. */
@@ -153,7 +163,8 @@ export class Pass {
     return isFailure(instance.status) ? instance.error : '';
   }
 
-  private emitStep(instance: ReleaseInstanceRecord, stepStatus: 'running' | 'ok' | 'failed', error: string): void {
+  /** `durationMs`: how long a step that just ended took (only on its end). */
+  private emitStep(instance: ReleaseInstanceRecord, stepStatus: 'running' | 'ok' | 'failed', error: string, durationMs?: number): void {
     this.emit(RELEASE_EVENTS.instanceStep, {
       instance: instance.instance,
       batch: instance.batch,
@@ -162,6 +173,9 @@ export class Pass {
       stepStatus,
       status: instance.status,
       error,
+      // The order the agent used for its restart (start-first, or a stop-first fallback), once known.
+      ...(instance.updateOrder ? { updateOrder: instance.updateOrder } : {}),
+      ...(durationMs === undefined ? {} : { durationMs }),
     });
   }
 

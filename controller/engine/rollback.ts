@@ -5,11 +5,13 @@
 //                  quiesced only:  health (the old edition still runs; healthy lets traffic in again)
 //                  switched:       [download, only if the agent no longer keeps it] ─▶ quiesce ─▶ drain
 //                                  ─▶ restart | hard-reset on the old edition ─▶ health   (stop when it ran none)
+//                                  start-first soft reset: [download] ─▶ restart on the old edition ─▶ health
 import { BadInputError, ConflictError } from '../../common/errors.js';
 import type { ReleaseInstanceRecord, StepName } from '../store/types.js';
 import { keeps, needsRevert, rollbackEnded, settleRunningStep } from './instance-steps.js';
 import type { Pass } from './pass.js';
 import { splitEvenly } from './planner.js';
+import { startsFirst } from './update-order.js';
 
 /** Statuses a rollback may start from. */
 const ROLLBACK_FROM = ['Releasing', 'Suspending', 'Suspended', 'Released', 'Release failed', 'Rollback failed'];
@@ -122,6 +124,13 @@ function beginRollback(p: Pass, i: ReleaseInstanceRecord): void {
   if (i.moved === 'quiesced') return p.beginStep(i, 'health');
   const from = i.fromEdition ?? '';
   if (from && !keeps(p, i.instance, from)) return p.beginStep(i, 'download', from);
+  beginGoingBack(p, i);
+}
+
+/** Start-first soft resets go straight to the restart (the agent switches and drains); the others quiesce first. */
+function beginGoingBack(p: Pass, i: ReleaseInstanceRecord): void {
+  const from = i.fromEdition ?? '';
+  if (from && p.release.spec.reset === 'soft' && startsFirst(p)) return p.beginStep(i, 'restart', from);
   p.beginStep(i, 'quiesce');
 }
 
@@ -131,7 +140,7 @@ function continueRollback(p: Pass, i: ReleaseInstanceRecord): void {
   const reset: StepName = p.release.spec.reset === 'hard' ? 'hard-reset' : 'restart';
   switch (i.step) {
     case 'download':
-      return p.beginStep(i, 'quiesce');
+      return beginGoingBack(p, i);
     case 'quiesce':
       return p.beginStep(i, 'drain');
     case 'drain':

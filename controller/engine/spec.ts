@@ -1,6 +1,7 @@
 // Compiles the operator's release spec (zero values mean "default") into a complete spec once.
 import { BadInputError } from '../../common/errors.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
+import { parseUpdateOrder, type UpdateOrder } from './update-order.js';
 
 export interface CompiledSpec {
   app: string;
@@ -25,6 +26,8 @@ export interface CompiledSpec {
   start: boolean;
   /** path "" means the app's health path. */
   health: { path: string; expectedStatus: number; retries: number; intervalMs: number; timeoutMs: number };
+  /** Soft resets' update order for this release; '' (also in specs stored before it existed): the app's. */
+  updateOrder?: UpdateOrder | '';
 }
 
 export const SPEC_DEFAULTS = {
@@ -78,6 +81,7 @@ export function compileReleaseSpec(raw: Partial<ReleaseSpec>): CompiledSpec {
       intervalMs,
       timeoutMs: raw.health?.timeoutMs || SPEC_DEFAULTS.healthTimeoutMs,
     },
+    updateOrder: parseUpdateOrder(raw.updateOrder, 'release'),
   };
 }
 

@@ -127,6 +127,7 @@ function newReleaseInstance(releaseId: string, instance: string, group: string, 
     error: '',
     fromEdition: null,
     rollbackBatch: 0,
+    updateOrder: '',
   };
 }
 

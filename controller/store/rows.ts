@@ -26,6 +26,10 @@ export function toApp(r: Row): AppRecord {
     drainMode: r.drain_mode,
     quiesceHook: r.quiesce_hook,
     inflightPath: r.inflight_path,
+    updateOrder: r.update_order || undefined,
+    startGraceMs: r.start_grace_ms ?? 0,
+    healthInitialIntervalMs: r.health_initial_interval_ms ?? 0,
+    holdMs: r.hold_ms ?? 0,
   };
 }
 
@@ -170,6 +174,7 @@ export function toReleaseInstance(r: Row): ReleaseInstanceRecord {
     error: r.error,
     fromEdition: r.from_edition ?? null,
     rollbackBatch: r.rollback_batch ?? 0,
+    updateOrder: r.update_order ?? '',
   };
 }
 
@@ -192,6 +197,7 @@ export function releaseInstanceParams(x: ReleaseInstanceRecord): Row {
     error: x.error,
     from_edition: x.fromEdition,
     rollback_batch: x.rollbackBatch,
+    update_order: x.updateOrder,
   };
 }
 

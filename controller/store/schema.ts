@@ -172,6 +172,30 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     // The Ed25519 public key (SPKI DER, base64) an agent gave in its last Hello; '' when none (or revoked).
     sql: `ALTER TABLE agents ADD COLUMN event_key TEXT NOT NULL DEFAULT '';`,
   },
+  {
+    version: 6,
+    name: 'update order',
+    // Apps stored before keep the stop-first they always had; a release instance records the order its restart used.
+    sql: `
+      ALTER TABLE apps ADD COLUMN update_order TEXT NOT NULL DEFAULT 'stop-first';
+      ALTER TABLE release_instances ADD COLUMN update_order TEXT NOT NULL DEFAULT '';
+    `,
+  },
+  {
+    version: 7,
+    name: 'app start timing',
+    // 0: the agent's defaults (start grace 500 ms, first health probe wait 50 ms).
+    sql: `
+      ALTER TABLE apps ADD COLUMN start_grace_ms INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE apps ADD COLUMN health_initial_interval_ms INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
+  {
+    version: 8,
+    name: 'app hold limit',
+    // The gate's hold limit for this app in ms; 0: the agent's --gate-hold.
+    sql: `ALTER TABLE apps ADD COLUMN hold_ms INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

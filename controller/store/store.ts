@@ -74,8 +74,10 @@ export class Store {
     return this.transaction(() => {
       if (this.db.prepare('SELECT 1 FROM apps WHERE name = ?').get(app.name)) throw new AlreadyExistsError(`app '${app.name}' already exists`);
       this.db
-        .prepare('INSERT INTO apps (name, start_command, env, port_env, health_path, stop_timeout_ms, created_unix_ms, drain_mode, quiesce_hook, inflight_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(app.name, JSON.stringify(app.startCommand), JSON.stringify(app.env), app.portEnv, app.healthPath, app.stopTimeoutMs, app.createdUnixMs, app.drainMode ?? 'gate', app.quiesceHook ?? '', app.inflightPath ?? '');
+        .prepare(
+          'INSERT INTO apps (name, start_command, env, port_env, health_path, stop_timeout_ms, created_unix_ms, drain_mode, quiesce_hook, inflight_path, update_order, start_grace_ms, health_initial_interval_ms, hold_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(app.name, JSON.stringify(app.startCommand), JSON.stringify(app.env), app.portEnv, app.healthPath, app.stopTimeoutMs, app.createdUnixMs, app.drainMode ?? 'gate', app.quiesceHook ?? '', app.inflightPath ?? '', app.updateOrder ?? 'stop-first', app.startGraceMs ?? 0, app.healthInitialIntervalMs ?? 0, app.holdMs ?? 0);
       return app;
     });
   }

@@ -14,6 +14,14 @@ export interface AppRecord {
   drainMode?: string;
   quiesceHook?: string;
   inflightPath?: string;
+  /** How soft resets replace its process; absent (an app stored before update orders): stop-first. */
+  updateOrder?: string;
+  /** Longest a start waits after spawn when the health check does not pass sooner; 0 (or absent): the agent's default. */
+  startGraceMs?: number;
+  /** First wait between health probes (doubling up to the check's interval); 0 (or absent): the agent's default. */
+  healthInitialIntervalMs?: number;
+  /** The gate's hold limit for this app (ms); 0 or absent: the agent's --gate-hold. */
+  holdMs?: number;
 }
 
 export interface EditionRecord {
@@ -132,6 +140,8 @@ export interface ReleaseInstanceRecord {
   fromEdition: string | null;
   /** Its rollback batch (1-based); 0 when the rollback leaves it alone. */
   rollbackBatch: number;
+  /** The update order its last restart used, as the agent reported it (a fallback included); '' before any. */
+  updateOrder: string;
 }
 
 export interface StepRow {
@@ -174,6 +184,8 @@ export interface CommandOutcome {
   finishedUnixMs: number;
   activeEdition: string;
   abandoned?: boolean;
+  /** RestartApp: the update order the agent used. */
+  updateOrder?: string;
   /** The instance as the agent reported it after the command, when it did. */
   instance?: { activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean };
 }

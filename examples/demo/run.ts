@@ -8,6 +8,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { readGateStats } from '../../agent/data-path.js';
+import type { HoldFigures } from '../../agent/hold-stats.js';
 import { CLI_MAIN, Fleet, REPO_ROOT, freePort, waitFor } from '../../test/harness/fleet.js';
 import { LoadGenerator, type LoadSummary } from './load.js';
 import { buildEdition } from './package.js';
@@ -117,7 +119,9 @@ async function releaseUnderLoad(fleet: Fleet, ports: Record<string, number>): Pr
   let summary: LoadSummary | undefined;
   try {
     await new Promise((r) => setTimeout(r, 1_000));
-    say('phased release of 2.0: 2 batches per group, automatic, 1s between batches, soft reset, drain up to 5s');
+    // The gates' held-time figures count from here: the deploy of 1.0 held requests for apps not yet started.
+    await Promise.all(fleet.agents.map((a) => readGateStats(a.dataDir, true)));
+    say('phased release of 2.0: 2 batches per group, automatic, 1s between batches, soft reset (start-first: the new edition starts beside the old one, the gate switches once it is healthy)');
     const { id, code } = await releaseAndWatch(fleet, ['--edition', '2.0', '--batches', '2', '--batch-mode', 'auto', '--wait', '1s', '--reset', 'soft', '--drain', '5s']);
     if (interrupted) throw new DemoError('interrupted');
     // A little more load on 2.0 alone, then the counts.
@@ -139,6 +143,10 @@ async function report(fleet: Fleet, id: string, watchCode: number, load: LoadSum
   console.log(`requests: ${load.total} in ${(load.durationMs / 1000).toFixed(1)}s (${load.requestsPerSecond}/s): ${load.ok} ok, ${load.failed} failed`);
   console.log(`answered by edition: ${editions || 'none'}`);
   console.log(`latency ms: p50 ${load.latencyMs.p50}, p90 ${load.latencyMs.p90}, p99 ${load.latencyMs.p99}, max ${load.latencyMs.max}`);
+  const held = await heldFigures(fleet);
+  console.log(
+    `held by the gates: ${held.held} requests${held.held ? ` (p50 ${held.p50Ms} ms, p99 ${held.p99Ms} ms, max ${held.maxMs} ms)` : ''}, ${held.gaveUp} answered 503 after holding`,
+  );
   if (load.failed) console.log(`failures: ${JSON.stringify(load.failures)} by target ${JSON.stringify(load.failedByTarget)}`);
 
   const instances = await fleet.adminClient.instances(APP);
@@ -156,6 +164,15 @@ async function report(fleet: Fleet, id: string, watchCode: number, load: LoadSum
   console.log(`release timeline (fleetwave release show): ${timeline}`);
   console.log(`daemon logs: ${LOG_DIR}`);
   return checks.every(([ok]) => ok) ? 0 : 1;
+}
+
+/** The release's held-time figures over every gate: counts summed, the worst percentiles (gates keep samples apart). */
+async function heldFigures(fleet: Fleet): Promise<HoldFigures> {
+  const all = (await Promise.all(fleet.agents.map((a) => readGateStats(a.dataDir)))).flatMap((byApp) => Object.values(byApp));
+  return all.reduce(
+    (sum, f) => ({ held: sum.held + f.held, gaveUp: sum.gaveUp + f.gaveUp, p50Ms: Math.max(sum.p50Ms, f.p50Ms), p99Ms: Math.max(sum.p99Ms, f.p99Ms), maxMs: Math.max(sum.maxMs, f.maxMs) }),
+    { held: 0, gaveUp: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 },
+  );
 }
 
 /** Runs a CLI verb; its stdout, or a DemoError with its stderr. `echo` prints the command first. */

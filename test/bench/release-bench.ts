@@ -1,4 +1,5 @@
 // Releases under load through real agents: a fleet of agents serving the sample app, and one release per scenario.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
@@ -7,6 +8,7 @@ import { buildEdition } from '../../examples/demo/package.js';
 import { LoadGenerator, type LoadSummary } from '../../examples/demo/load.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
 import { releaseOverhead } from './overhead.js';
+import { APP_SERVER } from './processes.js';
 
 export const APP = 'shop';
 /** The sample app's simulated start-up work, as the issue asks ("about half a second"). */
@@ -20,9 +22,13 @@ export interface Scenario {
 }
 
 export const SCENARIOS: Scenario[] = [
+  // The app's default update order: start-first.
   { name: 'rolling-soft', reset: 'soft', args: ['--strategy', 'rolling', '--batches', '3', '--reset', 'soft'] },
+  { name: 'rolling-soft-stop-first', reset: 'soft', args: ['--strategy', 'rolling', '--batches', '3', '--reset', 'soft', '--update-order', 'stop-first'] },
   { name: 'rolling-hard', reset: 'hard', args: ['--strategy', 'rolling', '--batches', '3', '--reset', 'hard'] },
   { name: 'grouped-soft', reset: 'soft', args: ['--strategy', 'grouped', '--group-size', '1', '--reset', 'soft'] },
+  // Issue 9's floor: 20 instances in batches of 5 (`--instances 20 --concurrency 0` for the no-load batch).
+  { name: 'batches-of-5', reset: 'soft', args: ['--strategy', 'grouped', '--group-size', '5', '--reset', 'soft'] },
 ];
 
 export interface ReleaseFigures {
@@ -43,6 +49,12 @@ export interface ReleaseFigures {
   overheadPerBatchMs: number;
   /** CPU time the controller process used during the release, per batch: its own cost, without waiting for a CPU. */
   controllerCpuPerBatchMs: number;
+  /** Median of the batches' wall times (batch started to finished). */
+  batchP50Ms: number;
+  /** The app's own start-to-listen time (spawn to its "listening" line), median of 3, measured at fleet start. */
+  appStartMs: number;
+  /** The same with 5 apps started at once, as a batch of 5 does on one machine (the slowest of the 5). */
+  appStart5Ms: number;
   status: string;
 }
 
@@ -56,6 +68,8 @@ export class BenchFleet {
   private drains: [number, number][] = [];
   /** Releases that ended, from their status events: waiting on these costs the controller nothing (polling GetRelease would). */
   private readonly ended = new Set<string>();
+  private appStartMs = 0;
+  private appStart5Ms = 0;
 
   /** `appMs`: how long each request waits inside the app (simulated I/O); 0 sends every request to `/`. */
   private constructor(dir: string, readonly instances: number, private readonly concurrency: number, private readonly appMs: number) {
@@ -108,6 +122,8 @@ export class BenchFleet {
       const pkg = await buildEdition({ sourceDir: repoPath('examples/app'), edition, outDir: join(dir, 'packages') });
       await this.cli(['edition', 'install', APP, edition, '--file', pkg.path]);
     }
+    this.appStartMs = await appStartToListen();
+    this.appStart5Ms = await appStartToListen(5);
     const id = await this.release(['--edition', '1.0', '--batches', '1', '--drain', '1s']);
     const detail = await fleet.adminClient.waitForRelease(id, ['Released', 'Release failed'], 120_000);
     if (detail.release?.status !== 'Released') throw new Error(`deploying 1.0 ended ${detail.release?.status}: ${detail.release?.message}`);
@@ -144,6 +160,9 @@ export class BenchFleet {
       overheadMs: overhead.overheadMs,
       overheadPerBatchMs: overhead.perBatchMs,
       controllerCpuPerBatchMs: Math.round(cpu / overhead.batches),
+      batchP50Ms: median(detail.batches.map((b) => Number(b.finishedUnixMs) - Number(b.startedUnixMs))),
+      appStartMs: this.appStartMs,
+      appStart5Ms: this.appStart5Ms,
       status: detail.release?.status ?? '',
     };
   }
@@ -177,6 +196,39 @@ export class BenchFleet {
     if (result.code !== 0) throw new Error(`fleetwave ${args.join(' ')} failed: ${result.stderr.trim()}`);
     return result.stdout;
   }
+}
+
+/**
+ * The sample app's own spawn-to-listening time (its START_DELAY_MS plus Node's start), median over 3 rounds of
+ * `together` apps started at once (a batch of 5 starts 5 Node processes on the same cores).
+ */
+async function appStartToListen(together = 1): Promise<number> {
+  const times: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    const round = await Promise.all(Array.from({ length: together }, () => timeOneStart()));
+    times.push(Math.max(...round));
+  }
+  return Math.round(median(times));
+}
+
+async function timeOneStart(): Promise<number> {
+  const port = await freePort();
+  const began = performance.now();
+  const child = spawn(process.execPath, [APP_SERVER], { env: { ...process.env, PORT: String(port), START_DELAY_MS: String(START_DELAY_MS) }, stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+      child.once('exit', (code) => reject(new Error(`the sample app exited with ${code} before listening`)));
+    });
+    return performance.now() - began;
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor(sorted.length / 2)]! : 0;
 }
 
 /** User + system CPU time of a process in ms, from /proc (clock ticks of 10 ms on Linux). */

@@ -1,7 +1,8 @@
 // `make bench`: prints one JSON line per scenario on stdout (medians over --runs, failures summed); each run's line goes to stderr.
 //
 //   gate           one instance, direct vs through the traffic gate: requests/s and p50 latency
-//   rolling-soft   12 agents, 3 batches per group, soft reset  ┐
+//   rolling-soft   12 agents, 3 batches per group, soft reset (start-first)  ┐
+//   rolling-soft-stop-first  the same, stop-first (quiesce, drain, restart)  │
 //   rolling-hard   12 agents, 3 batches per group, hard reset  ├ a release under steady load through the gates
 //   grouped-soft   12 agents, group size 1, soft reset         ┘
 //   plain-restart  12 bare app processes restarted one by one (stop, start) under the same load, no gate

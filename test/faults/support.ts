@@ -60,7 +60,8 @@ export class FaultFleet {
       await this.startAgent(plan.id);
     }
     await this.fleet.adminClient.waitForAgents(this.plans.map((p) => p.id), 30_000);
-    const app = await this.fleet.cli(['app', 'create', APP, '--start', 'node server.js', '--env', `START_DELAY_MS=${this.startDelayMs}`, '--stop-timeout', '5s']);
+    // Stop-first: this suite checks the quiesce ─▶ drain ─▶ restart pipeline (start-first has its own suite).
+    const app = await this.fleet.cli(['app', 'create', APP, '--start', 'node server.js', '--env', `START_DELAY_MS=${this.startDelayMs}`, '--stop-timeout', '5s', '--update-order', 'stop-first']);
     expect(app.code, app.stderr).toBe(0);
     for (const edition of EDITIONS) {
       const pkg = await buildEdition({ sourceDir: repoPath('examples/app'), edition, outDir: join(this.dir, 'packages') });

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials, Metadata } from '@grpc/grpc-js';
+import { stopDataPath } from '../../agent/data-path.js';
 import { freePort } from '../../agent/ports.js';
 import { AdminServiceClient, type AgentInfo, type Instance, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
 import { canConnect, startNats, type Nats, type NatsPermissions, type NatsUsers } from './nats.js';
@@ -85,7 +86,11 @@ export interface AgentProc {
   dataDir: string;
   servicePorts: Record<string, number>;
   proc: Proc;
+  /** SIGTERM, then stops what the agent leaves serving on purpose (its gate host and apps): tests leak nothing. */
   stop(): Promise<void>;
+  /** SIGTERM only: the apps and the gate host keep serving, for the next agent run to adopt. */
+  restartStop(): Promise<void>;
+  /** SIGKILL only (a crash): the apps and the gate host keep serving; stop() later cleans them up. */
   kill(): Promise<void>;
 }
 
@@ -121,7 +126,11 @@ export async function startAgent(o: {
     dataDir: o.dataDir,
     servicePorts: o.instances,
     proc,
-    stop: () => proc.stop(),
+    stop: async () => {
+      await proc.stop();
+      await stopDataPath(o.dataDir);
+    },
+    restartStop: () => proc.stop(),
     kill: () => proc.kill(),
   };
 }

@@ -6,7 +6,7 @@ import { buildPackage, FakeController, get, serveFiles, tempDir, type BuiltPacka
 import type { AppSpec } from '../../proto/gen/fleetwave/v1/agent.js';
 import { freePort, startAgent, waitFor, type AgentProc } from '../harness/fleet.js';
 
-const spec: AppSpec = { name: 'shop', startCommand: [process.execPath, 'server.js'], env: {}, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 5000, drainMode: '', quiesceHook: '', inflightPath: '' };
+const spec: AppSpec = { name: 'shop', startCommand: [process.execPath, 'server.js'], env: {}, portEnv: 'PORT', healthPath: '/healthz', stopTimeoutMs: 5000, drainMode: '', quiesceHook: '', inflightPath: '', updateOrder: '', startGraceMs: 0, healthInitialIntervalMs: 0, holdMs: 0 };
 const health = { path: '/healthz', expectedStatus: 200, retries: 40, intervalMs: 50, timeoutMs: 1000 };
 
 describe('an agent restarted between Quiesce and HealthCheck', () => {

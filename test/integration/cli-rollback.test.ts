@@ -23,7 +23,8 @@ describe('rollback through the CLI', () => {
     await fleet.startController();
     await fleet.startAgent('a1', 'blue', { shop: await freePort() });
     await fleet.adminClient.waitForAgents(['a1']);
-    const app = await fleet.cli(['app', 'create', 'shop', '--start', 'node server.js', '--env', 'START_DELAY_MS=50', '--stop-timeout', '2s']);
+    // Stop-first: this suite checks the quiesce ─▶ drain ─▶ restart pipeline (start-first has its own suite).
+    const app = await fleet.cli(['app', 'create', 'shop', '--start', 'node server.js', '--env', 'START_DELAY_MS=50', '--stop-timeout', '2s', '--update-order', 'stop-first']);
     expect(app.code, app.stderr).toBe(0);
     for (const edition of ['1.0', '2.0', 'bad']) {
       const source = join(dir, 'src', edition);

@@ -78,7 +78,8 @@ describe('forged events in a secured fleet', () => {
       }));
     }
     await waitFor('a1 and a2 connected', async () => (await client.listAgents()).agents.filter((a) => a.status === 'connected').length === 2, 30_000);
-    await cli(['app', 'create', 'shop', '--start', 'node server.mjs']);
+    // Stop-first: the forged `drained` targets the drain of a quiesced instance (start-first has none).
+    await cli(['app', 'create', 'shop', '--start', 'node server.mjs', '--update-order', 'stop-first']);
     for (const edition of ['1.0', '2.0']) {
       const pkg = await buildEdition({ sourceDir: repoPath('test/integration/fixtures/hold-app'), edition, outDir: join(dir, 'packages'), name: 'shop' });
       await cli(['edition', 'install', 'shop', edition, '--file', pkg.path]);

@@ -41,7 +41,8 @@ describe('a phased release through real agents', () => {
     }
     await fleet.adminClient.waitForAgents(AGENTS.map((a) => a.id));
 
-    const app = await fleet.cli(['app', 'create', APP, '--start', 'node server.js', '--env', 'START_DELAY_MS=200']);
+    // Stop-first: this suite checks the quiesce ─▶ drain ─▶ restart pipeline (start-first has its own suite).
+    const app = await fleet.cli(['app', 'create', APP, '--start', 'node server.js', '--env', 'START_DELAY_MS=200', '--update-order', 'stop-first']);
     expect(app.stderr).toBe('');
     expect(app.code).toBe(0);
     for (const edition of ['1.0', '2.0']) {

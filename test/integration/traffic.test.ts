@@ -75,7 +75,8 @@ describe('interruption-free releases through the traffic gate', () => {
     ports.t4 = await freePort();
     await fleet.startAgent('t4', 'solo', { [SOLO]: ports.t4 });
     await fleet.adminClient.waitForAgents([...AGENTS.map((a) => a.id), 't4']);
-    const app = await fleet.cli(['app', 'create', APP, '--start', 'node server.js', '--env', 'START_DELAY_MS=500']);
+    // Stop-first: this suite checks the quiesce ─▶ drain ─▶ restart pipeline (start-first has its own suite).
+    const app = await fleet.cli(['app', 'create', APP, '--start', 'node server.js', '--env', 'START_DELAY_MS=500', '--update-order', 'stop-first']);
     expect(app.code, app.stderr).toBe(0);
     const solo = await fleet.cli(['app', 'create', SOLO, '--start', 'node server.js', '--env', 'START_DELAY_MS=200', '--drain-mode', 'self', '--quiesce-hook', '/quiesce', '--inflight-path', '/inflight']);
     expect(solo.code, solo.stderr).toBe(0);

@@ -122,7 +122,7 @@ export class EngineWorld {
     const { s, ok } = this.answered[pick % this.answered.length]!;
     const sent = this.fleet.sent.length;
     const events = this.eventCount;
-    this.engine.commandResult(s.agentId, { commandId: s.command.commandId, ok, error: ok ? '' : 'drill', replayed: true, startedUnixMs: this.clock, finishedUnixMs: this.clock, activeEdition: '', instance: undefined });
+    this.engine.commandResult(s.agentId, { commandId: s.command.commandId, ok, error: ok ? '' : 'drill', replayed: true, startedUnixMs: this.clock, finishedUnixMs: this.clock, activeEdition: '', updateOrder: '', instance: undefined });
     if (this.fleet.sent.length !== sent || this.eventCount !== events) this.violations.push(`a replayed result of ${s.kind} ${s.agentId} changed the release`);
   }
 

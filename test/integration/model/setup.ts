@@ -99,7 +99,8 @@ export class ModelFleet {
 
   /** Defines the app and installs its editions; editions in `failing` answer /healthz with 500. */
   async createApp(app: string, editions: string[], failing: string[] = []): Promise<void> {
-    await this.ok(['app', 'create', app, '--start', 'node server.js', '--env', 'START_DELAY_MS=50', '--stop-timeout', '2s']);
+    // Stop-first: this suite checks the quiesce ─▶ drain ─▶ restart pipeline (start-first has its own suite).
+    await this.ok(['app', 'create', app, '--start', 'node server.js', '--env', 'START_DELAY_MS=50', '--stop-timeout', '2s', '--update-order', 'stop-first']);
     for (const edition of editions) {
       const source = join(this.dir, 'src', `${app}-${edition}`);
       cpSync(repoPath('examples/app'), source, { recursive: true });

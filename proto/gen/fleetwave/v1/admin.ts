@@ -39,6 +39,13 @@ export interface App {
   drainMode: string;
   quiesceHook: string;
   inflightPath: string;
+  /** "start-first" (default) or "stop-first"; see AppSpec in agent.proto. */
+  updateOrder: string;
+  /** See AppSpec in agent.proto (numbers from 20 on: issue 9's parts each add fields). */
+  startGraceMs: number;
+  healthInitialIntervalMs: number;
+  /** Longest the gate holds a request before 503 + Retry-After; 0: the agent's --gate-hold. See AppSpec.hold_ms. */
+  holdMs: number;
 }
 
 export interface App_EnvEntry {
@@ -119,7 +126,11 @@ export interface ReleaseSpec {
     | undefined;
   /** When false the release is created in "To release" and waits for start. */
   start: boolean;
-  health: HealthSpec | undefined;
+  health:
+    | HealthSpec
+    | undefined;
+  /** "start-first" or "stop-first" for this release's soft resets; empty: the app's. */
+  updateOrder: string;
 }
 
 export interface StepTimeouts {
@@ -224,6 +235,11 @@ export interface InstanceProgress {
    * A rollback puts back the instances that are not "none"; with none, there is nothing to roll back.
    */
   moved: string;
+  /**
+   * The update order its last restart used ("start-first", "stop-first"; the
+   * agent's choice, which may be a fallback), "" before any restart.
+   */
+  updateOrder: string;
 }
 
 export interface ChangeRecord {
@@ -333,6 +349,10 @@ function createBaseApp(): App {
     drainMode: "",
     quiesceHook: "",
     inflightPath: "",
+    updateOrder: "",
+    startGraceMs: 0,
+    healthInitialIntervalMs: 0,
+    holdMs: 0,
   };
 }
 
@@ -367,6 +387,18 @@ export const App: MessageFns<App> = {
     }
     if (message.inflightPath !== "") {
       writer.uint32(82).string(message.inflightPath);
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(90).string(message.updateOrder);
+    }
+    if (message.startGraceMs !== 0) {
+      writer.uint32(160).uint32(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      writer.uint32(168).uint32(message.healthInitialIntervalMs);
+    }
+    if (message.holdMs !== 0) {
+      writer.uint32(96).uint32(message.holdMs);
     }
     return writer;
   },
@@ -467,6 +499,38 @@ export const App: MessageFns<App> = {
             message.inflightPath = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.startGraceMs = reader.uint32();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.healthInitialIntervalMs = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.holdMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -536,6 +600,26 @@ export const App: MessageFns<App> = {
         : isSet(object.inflight_path)
         ? globalThis.String(object.inflight_path)
         : "",
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
+      startGraceMs: isSet(object.startGraceMs)
+        ? globalThis.Number(object.startGraceMs)
+        : isSet(object.start_grace_ms)
+        ? globalThis.Number(object.start_grace_ms)
+        : 0,
+      healthInitialIntervalMs: isSet(object.healthInitialIntervalMs)
+        ? globalThis.Number(object.healthInitialIntervalMs)
+        : isSet(object.health_initial_interval_ms)
+        ? globalThis.Number(object.health_initial_interval_ms)
+        : 0,
+      holdMs: isSet(object.holdMs)
+        ? globalThis.Number(object.holdMs)
+        : isSet(object.hold_ms)
+        ? globalThis.Number(object.hold_ms)
+        : 0,
     };
   },
 
@@ -577,6 +661,18 @@ export const App: MessageFns<App> = {
     if (message.inflightPath !== "") {
       obj.inflightPath = message.inflightPath;
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
+    if (message.startGraceMs !== 0) {
+      obj.startGraceMs = Math.round(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      obj.healthInitialIntervalMs = Math.round(message.healthInitialIntervalMs);
+    }
+    if (message.holdMs !== 0) {
+      obj.holdMs = Math.round(message.holdMs);
+    }
     return obj;
   },
 
@@ -603,6 +699,10 @@ export const App: MessageFns<App> = {
     message.drainMode = object.drainMode ?? "";
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
+    message.updateOrder = object.updateOrder ?? "";
+    message.startGraceMs = object.startGraceMs ?? 0;
+    message.healthInitialIntervalMs = object.healthInitialIntervalMs ?? 0;
+    message.holdMs = object.holdMs ?? 0;
     return message;
   },
 };
@@ -1461,6 +1561,7 @@ function createBaseReleaseSpec(): ReleaseSpec {
     timeouts: undefined,
     start: false,
     health: undefined,
+    updateOrder: "",
   };
 }
 
@@ -1530,6 +1631,9 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     }
     if (message.health !== undefined) {
       HealthSpec.encode(message.health, writer.uint32(154).fork()).join();
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(162).string(message.updateOrder);
     }
     return writer;
   },
@@ -1719,6 +1823,14 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
             message.health = HealthSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1792,6 +1904,11 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
       timeouts: isSet(object.timeouts) ? StepTimeouts.fromJSON(object.timeouts) : undefined,
       start: isSet(object.start) ? globalThis.Boolean(object.start) : false,
       health: isSet(object.health) ? HealthSpec.fromJSON(object.health) : undefined,
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -1854,6 +1971,9 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     if (message.health !== undefined) {
       obj.health = HealthSpec.toJSON(message.health);
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -1885,6 +2005,7 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     message.health = (object.health !== undefined && object.health !== null)
       ? HealthSpec.fromPartial(object.health)
       : undefined;
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
@@ -3197,6 +3318,7 @@ function createBaseInstanceProgress(): InstanceProgress {
     steps: [],
     rollbackBatch: 0,
     moved: "",
+    updateOrder: "",
   };
 }
 
@@ -3231,6 +3353,9 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     }
     if (message.moved !== "") {
       writer.uint32(82).string(message.moved);
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(90).string(message.updateOrder);
     }
     return writer;
   },
@@ -3328,6 +3453,14 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
             message.moved = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3356,6 +3489,11 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
         ? globalThis.Number(object.rollback_batch)
         : 0,
       moved: isSet(object.moved) ? globalThis.String(object.moved) : "",
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -3391,6 +3529,9 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     if (message.moved !== "") {
       obj.moved = message.moved;
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -3409,6 +3550,7 @@ export const InstanceProgress: MessageFns<InstanceProgress> = {
     message.steps = object.steps?.map((e) => StepRecord.fromPartial(e)) || [];
     message.rollbackBatch = object.rollbackBatch ?? 0;
     message.moved = object.moved ?? "";
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };

@@ -126,6 +126,31 @@ export interface AppSpec {
    * requests in flight as {"inFlight": N} or a bare number.
    */
   inflightPath: string;
+  /**
+   * How a soft reset replaces the process: "start-first" (or empty; the new
+   * edition starts on a fresh internal port beside the old one, the gate
+   * switches once it is healthy, then the old one drains and stops) or
+   * "stop-first" (stop the old process, then start the new one; for an app
+   * that cannot run twice on one host). Hard reset is always stop-first.
+   */
+  updateOrder: string;
+  /**
+   * (Numbers from 20 on: issue 9's parts each add fields.)
+   * Longest a start (or restart) waits after spawning before it answers, when
+   * the app's health check does not pass sooner; 0: the agent's default (500 ms).
+   * An exit within it is a start failure.
+   */
+  startGraceMs: number;
+  /**
+   * First wait between health probes, doubling up to the check's interval;
+   * 0: 50 ms.
+   */
+  healthInitialIntervalMs: number;
+  /**
+   * Longest the traffic gate holds a request while the app restarts before
+   * answering 503 with Retry-After; 0: the agent's --gate-hold (1.5 s).
+   */
+  holdMs: number;
 }
 
 export interface AppSpec_EnvEntry {
@@ -188,7 +213,16 @@ export interface StartApp {
 /** Soft reset: recycle this app's process onto `edition`. */
 export interface RestartApp {
   edition: string;
-  app: AppSpec | undefined;
+  app:
+    | AppSpec
+    | undefined;
+  /**
+   * The order the controller wants for this restart ("start-first",
+   * "stop-first"; empty: the AppSpec's). The agent may fall back to
+   * stop-first (e.g. too little free memory); CommandResult.update_order says
+   * which it used.
+   */
+  updateOrder: string;
 }
 
 /**
@@ -221,7 +255,14 @@ export interface CommandResult {
   /** Edition active for the app after the command. */
   activeEdition: string;
   /** The instance as it stands after the command. */
-  instance: InstanceReport | undefined;
+  instance:
+    | InstanceReport
+    | undefined;
+  /**
+   * RestartApp: the update order the agent used ("start-first" or
+   * "stop-first"); empty for other kinds.
+   */
+  updateOrder: string;
 }
 
 function createBaseAgentMessage(): AgentMessage {
@@ -1140,6 +1181,10 @@ function createBaseAppSpec(): AppSpec {
     drainMode: "",
     quiesceHook: "",
     inflightPath: "",
+    updateOrder: "",
+    startGraceMs: 0,
+    healthInitialIntervalMs: 0,
+    holdMs: 0,
   };
 }
 
@@ -1171,6 +1216,18 @@ export const AppSpec: MessageFns<AppSpec> = {
     }
     if (message.inflightPath !== "") {
       writer.uint32(74).string(message.inflightPath);
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(82).string(message.updateOrder);
+    }
+    if (message.startGraceMs !== 0) {
+      writer.uint32(160).uint32(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      writer.uint32(168).uint32(message.healthInitialIntervalMs);
+    }
+    if (message.holdMs !== 0) {
+      writer.uint32(88).uint32(message.holdMs);
     }
     return writer;
   },
@@ -1263,6 +1320,38 @@ export const AppSpec: MessageFns<AppSpec> = {
             message.inflightPath = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.startGraceMs = reader.uint32();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.healthInitialIntervalMs = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.holdMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1327,6 +1416,26 @@ export const AppSpec: MessageFns<AppSpec> = {
         : isSet(object.inflight_path)
         ? globalThis.String(object.inflight_path)
         : "",
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
+      startGraceMs: isSet(object.startGraceMs)
+        ? globalThis.Number(object.startGraceMs)
+        : isSet(object.start_grace_ms)
+        ? globalThis.Number(object.start_grace_ms)
+        : 0,
+      healthInitialIntervalMs: isSet(object.healthInitialIntervalMs)
+        ? globalThis.Number(object.healthInitialIntervalMs)
+        : isSet(object.health_initial_interval_ms)
+        ? globalThis.Number(object.health_initial_interval_ms)
+        : 0,
+      holdMs: isSet(object.holdMs)
+        ? globalThis.Number(object.holdMs)
+        : isSet(object.hold_ms)
+        ? globalThis.Number(object.hold_ms)
+        : 0,
     };
   },
 
@@ -1365,6 +1474,18 @@ export const AppSpec: MessageFns<AppSpec> = {
     if (message.inflightPath !== "") {
       obj.inflightPath = message.inflightPath;
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
+    if (message.startGraceMs !== 0) {
+      obj.startGraceMs = Math.round(message.startGraceMs);
+    }
+    if (message.healthInitialIntervalMs !== 0) {
+      obj.healthInitialIntervalMs = Math.round(message.healthInitialIntervalMs);
+    }
+    if (message.holdMs !== 0) {
+      obj.holdMs = Math.round(message.holdMs);
+    }
     return obj;
   },
 
@@ -1390,6 +1511,10 @@ export const AppSpec: MessageFns<AppSpec> = {
     message.drainMode = object.drainMode ?? "";
     message.quiesceHook = object.quiesceHook ?? "";
     message.inflightPath = object.inflightPath ?? "";
+    message.updateOrder = object.updateOrder ?? "";
+    message.startGraceMs = object.startGraceMs ?? 0;
+    message.healthInitialIntervalMs = object.healthInitialIntervalMs ?? 0;
+    message.holdMs = object.holdMs ?? 0;
     return message;
   },
 };
@@ -2175,7 +2300,7 @@ export const StartApp: MessageFns<StartApp> = {
 };
 
 function createBaseRestartApp(): RestartApp {
-  return { edition: "", app: undefined };
+  return { edition: "", app: undefined, updateOrder: "" };
 }
 
 export const RestartApp: MessageFns<RestartApp> = {
@@ -2185,6 +2310,9 @@ export const RestartApp: MessageFns<RestartApp> = {
     }
     if (message.app !== undefined) {
       AppSpec.encode(message.app, writer.uint32(18).fork()).join();
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(26).string(message.updateOrder);
     }
     return writer;
   },
@@ -2218,6 +2346,14 @@ export const RestartApp: MessageFns<RestartApp> = {
             message.app = AppSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2234,6 +2370,11 @@ export const RestartApp: MessageFns<RestartApp> = {
     return {
       edition: isSet(object.edition) ? globalThis.String(object.edition) : "",
       app: isSet(object.app) ? AppSpec.fromJSON(object.app) : undefined,
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -2245,6 +2386,9 @@ export const RestartApp: MessageFns<RestartApp> = {
     if (message.app !== undefined) {
       obj.app = AppSpec.toJSON(message.app);
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -2255,6 +2399,7 @@ export const RestartApp: MessageFns<RestartApp> = {
     const message = createBaseRestartApp();
     message.edition = object.edition ?? "";
     message.app = (object.app !== undefined && object.app !== null) ? AppSpec.fromPartial(object.app) : undefined;
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
@@ -2499,6 +2644,7 @@ function createBaseCommandResult(): CommandResult {
     finishedUnixMs: 0,
     activeEdition: "",
     instance: undefined,
+    updateOrder: "",
   };
 }
 
@@ -2527,6 +2673,9 @@ export const CommandResult: MessageFns<CommandResult> = {
     }
     if (message.instance !== undefined) {
       InstanceReport.encode(message.instance, writer.uint32(66).fork()).join();
+    }
+    if (message.updateOrder !== "") {
+      writer.uint32(74).string(message.updateOrder);
     }
     return writer;
   },
@@ -2608,6 +2757,14 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.instance = InstanceReport.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.updateOrder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2646,6 +2803,11 @@ export const CommandResult: MessageFns<CommandResult> = {
         ? globalThis.String(object.active_edition)
         : "",
       instance: isSet(object.instance) ? InstanceReport.fromJSON(object.instance) : undefined,
+      updateOrder: isSet(object.updateOrder)
+        ? globalThis.String(object.updateOrder)
+        : isSet(object.update_order)
+        ? globalThis.String(object.update_order)
+        : "",
     };
   },
 
@@ -2675,6 +2837,9 @@ export const CommandResult: MessageFns<CommandResult> = {
     if (message.instance !== undefined) {
       obj.instance = InstanceReport.toJSON(message.instance);
     }
+    if (message.updateOrder !== "") {
+      obj.updateOrder = message.updateOrder;
+    }
     return obj;
   },
 
@@ -2693,6 +2858,7 @@ export const CommandResult: MessageFns<CommandResult> = {
     message.instance = (object.instance !== undefined && object.instance !== null)
       ? InstanceReport.fromPartial(object.instance)
       : undefined;
+    message.updateOrder = object.updateOrder ?? "";
     return message;
   },
 };
