@@ -10,6 +10,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
+import { readGateStats } from '../../agent/data-path.js';
 import { SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../../common/events.js';
 import { Fleet, freePort, waitFor } from '../harness/fleet.js';
 import { buildJars, JVM_START } from './jvm-package.js';
@@ -46,6 +47,12 @@ export interface JvmFigures extends Omit<ClientCounts, 'other'> {
   heldP50Ms: number;
   heldP99Ms: number;
   heldMaxMs: number;
+  /** The gates' own figures for the release (gate host stats, all instances): held then forwarded, and 503s. */
+  gateHeld: number;
+  gateGaveUp: number;
+  /** The highest p99 and max over the instances' gates. */
+  gateHeldP99Ms: number;
+  gateHeldMaxMs: number;
   p50BeforeMs: number;
   releaseMs: number;
   status: string;
@@ -136,12 +143,14 @@ export class JvmFleet {
     const target = this.active[app] === '1.0' ? '2.0' : '1.0';
     let id = '';
     if (scenario.killAgent) this.killArmed = (instance) => void this.killAndRestart(instance);
+    await this.gateStats(app, true);
     const during = new ClientLoad({ urls, concurrency: this.concurrency });
     const summary = await this.loaded(during, async () => {
       id = await this.release(app, ['--edition', target, '--strategy', 'rolling', '--batches', '2', '--reset', scenario.reset, '--batch-mode', 'auto', '--wait', '0s', '--drain', '5s']);
       await waitFor(`release ${id} to end`, () => this.ended.has(id), 300_000);
     });
     this.killArmed = undefined;
+    const gate = await this.gateStats(app);
     const detail = await this.fleet.adminClient.release(id);
     if (detail.release?.status === 'Released') this.active[app] = target;
     const { other, ...counts } = summary;
@@ -154,10 +163,23 @@ export class JvmFleet {
       refused: counts.refused,
       failures: other,
       ...during.held(before.latencyMs.p50),
+      ...gate,
       p50BeforeMs: before.latencyMs.p50,
       releaseMs: releaseOverhead(detail).wallMs,
       status: detail.release?.status ?? '',
       machine,
+    };
+  }
+
+  /** The app's hold figures summed (counts) or maxed (times) over every agent's gate host; `reset` starts afresh. */
+  private async gateStats(app: string, reset = false) {
+    const figures = await Promise.all(this.agents.map((a) => readGateStats(join(this.fleet.dir, 'agents', a.id), reset).then((s) => s[app])));
+    const known = figures.filter((f) => f !== undefined);
+    return {
+      gateHeld: known.reduce((n, f) => n + f.held, 0),
+      gateGaveUp: known.reduce((n, f) => n + f.gaveUp, 0),
+      gateHeldP99Ms: Math.max(0, ...known.map((f) => f.p99Ms)),
+      gateHeldMaxMs: Math.max(0, ...known.map((f) => f.maxMs)),
     };
   }
 
