@@ -251,7 +251,11 @@ export function missingEvents(detail: ReleaseDetail, events: InstanceEvent[]): s
       : steps.includes('start')
         ? [{ type: 'started', edition: to }, { type: 'healthy', edition: to }]
         : [];
-    const mine = events.filter((e) => e.instance === instance.instance && e.time >= from && e.time <= until).sort((a, b) => a.time - b.time);
+    // Events of one millisecond keep their pipeline order: JetStream's order is the order they reached the controller,
+    // and a `quiesce.started` redelivered after a controller kill comes after the `drained` of the same millisecond.
+    const mine = events
+      .filter((e) => e.instance === instance.instance && e.time >= from && e.time <= until)
+      .sort((a, b) => a.time - b.time || pipelineRank(a.type) - pipelineRank(b.type));
     let at = 0;
     for (const want of expected) {
       const found = mine.findIndex((e, i) => i >= at && e.type === want.type && (!want.edition || e.edition === want.edition));
@@ -260,6 +264,14 @@ export function missingEvents(detail: ReleaseDetail, events: InstanceEvent[]): s
     }
   }
   return missing;
+}
+
+const PIPELINE_ORDER = ['quiesce.started', 'drain.progress', 'drained', 'stopped', 'started', 'healthy'];
+
+/** Where an event type comes in an instance's pipeline (other types last). */
+function pipelineRank(type: string): number {
+  const rank = PIPELINE_ORDER.indexOf(type);
+  return rank < 0 ? PIPELINE_ORDER.length : rank;
 }
 
 /** The other edition of the two. */
