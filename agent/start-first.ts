@@ -23,7 +23,7 @@ export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 /** A new process that never served a request is not drained: SIGKILL follows SIGTERM soon. */
 const NEW_STOP_TIMEOUT_MS = 1000;
 /** Most of the command's time the probe leaves for stopping a failed new process and answering with why. */
-const ANSWER_RESERVE_MS = 3000;
+const ANSWER_RESERVE_MS = 5000;
 
 /** A restart that failed, with the order it ran in (start-first: the old process still serves). */
 export class RestartFailedError extends FleetwaveError {
@@ -114,7 +114,7 @@ function probeTarget(supervisor: AppSupervisor, port: number): { appPort: number
   return { appPort: port, supervisor: { get state() { return supervisor.state === 'failed' ? 'stopped' : supervisor.state; } } };
 }
 
-/** The command's signal, ending a reserve earlier than its deadline (a third of the time left, at most 3 s: enough to stop the new process and answer, on a busy host too). */
+/** The command's signal, ending a reserve earlier than its deadline (a third of the time left, at most 5 s: enough to stop the new process and answer, on a busy host too). */
 function probeSignal(signal: AbortSignal, deadline: number): AbortSignal {
   if (deadline <= 0) return signal;
   const left = deadline - Date.now();

@@ -141,7 +141,7 @@ describe('start-first releases', () => {
     await waitFor('requests to flow', () => load.snapshot().ok > 20);
 
     // When an edition whose health check fails is released (short step deadlines)
-    const id = await create('bad', ['--batches', '2', '--start-timeout', '3s', '--health-timeout', '5s', '--stop-timeout', '3s']);
+    const id = await create('bad', ['--batches', '2', '--start-timeout', '3s', '--health-timeout', '10s', '--stop-timeout', '3s']);
     const detail = await fleet.adminClient.waitForRelease(id, ['Released', 'Release failed'], 90_000);
     const summary = await load.stop();
 
