@@ -7,6 +7,7 @@
 //
 // Nothing is held at any point: before the switch the old process serves, after it the new one does.
 import { freemem } from 'node:os';
+import { timeoutSignal } from '../common/abort.js';
 import { FleetwaveError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
@@ -118,7 +119,7 @@ function probeTarget(supervisor: AppSupervisor, port: number): { appPort: number
 function probeSignal(signal: AbortSignal, deadline: number): AbortSignal {
   if (deadline <= 0) return signal;
   const left = deadline - Date.now();
-  return AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, Math.floor(left - Math.min(ANSWER_RESERVE_MS, left / 3))))]);
+  return timeoutSignal(signal, Math.floor(left - Math.min(ANSWER_RESERVE_MS, left / 3)));
 }
 
 /** As the last HealthCheck probed (else the app's health path, 200), until the command's deadline. */

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { timeoutSignal } from '../common/abort.js';
 import { inspectArchive, type ArchiveLimits } from '../common/archive.js';
 import { BadInputError, FleetwaveError } from '../common/errors.js';
 import { downloadVerified } from '../common/package-fetch.js';
@@ -49,7 +50,7 @@ export async function checkUrlPackage(
   const temp = join(artifactsDir(dataDir), `.fetch-${randomUUID()}.tmp`);
   try {
     try {
-      const signal = AbortSignal.any([AbortSignal.timeout(checks.fetchTimeoutMs), callerGone]);
+      const signal = timeoutSignal(callerGone, checks.fetchTimeoutMs);
       await downloadVerified({ url, sha256, size, maxBytes: checks.maxPackageBytes, limitOwner: "controller's" }, temp, signal);
     } catch (err) {
       throw new BadInputError(`edition: ${url} was refused: ${oneLine(err)}`, { cause: err });
