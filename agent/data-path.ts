@@ -6,7 +6,7 @@ import { GateLink } from './gate-link.js';
 import { gateSocketPath } from './gate-protocol.js';
 import type { HoldFigures } from './hold-stats.js';
 import type { AppRecord } from './state.js';
-import { processStartTime } from './supervisor.js';
+import { alive, processStartTime } from './supervisor.js';
 
 const STOP_TIMEOUT_MS = 5000;
 
@@ -57,15 +57,6 @@ async function stopGroup(pid: number, startTime: string): Promise<void> {
   const deadline = Date.now() + STOP_TIMEOUT_MS;
   while (processStartTime(pid) === startTime && Date.now() < deadline) await delay(20);
   kill(-pid, 'SIGKILL');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function kill(pid: number, signal: NodeJS.Signals): void {

@@ -8,15 +8,11 @@ import type { GateLink } from './gate-link.js';
 import type { GateEvent, GateSpec, GateState } from './gate-protocol.js';
 import type { HoldFigures } from './hold-stats.js';
 
-/** How often the app's "should be running" is compared with what the gate host was last told. */
-const EXPECTED_SYNC_MS = 50;
-
 /** Emits 'inflight' (count) while quiesced and 'released' on release(), as TrafficGate does. */
 export class GateClient extends EventEmitter {
   private state: GateState;
   private expectedSent: boolean;
   private readonly inFlightOnLast = new Map<number, number>();
-  private readonly sync: NodeJS.Timeout;
   private readonly onEvent = (event: GateEvent): void => {
     if (event.app !== this.app) return;
     if (event.event === 'inflight') {
@@ -36,8 +32,6 @@ export class GateClient extends EventEmitter {
     this.state = state;
     this.expectedSent = spec.appExpected;
     link.on('event', this.onEvent);
-    // Pushes the supervisor's view to the gate host, which answers requests for a stopped app at once.
-    this.sync = setInterval(() => void this.syncExpected(), EXPECTED_SYNC_MS).unref();
   }
 
   /** Opens the gate, or takes over the one the gate host kept from an earlier agent run (`adopted`). */
@@ -137,7 +131,6 @@ export class GateClient extends EventEmitter {
 
   /** The agent stops; the gate keeps serving in the gate host. */
   detach(): void {
-    clearInterval(this.sync);
     this.link.off('event', this.onEvent);
   }
 
@@ -152,11 +145,16 @@ export class GateClient extends EventEmitter {
     if (reply.gate) this.state = reply.gate;
   }
 
-  private async syncExpected(): Promise<void> {
+  /**
+   * Tells the gate host whether the app should be running now (isAppExpected), if that changed since it was last told;
+   * called when the supervisor's state changes. The gate host answers requests for a stopped app at once.
+   */
+  async syncExpected(): Promise<void> {
     const expected = this.isAppExpected();
     if (expected === this.expectedSent) return;
     this.expectedSent = expected;
     await this.link.request({ op: 'setAppExpected', app: this.app, expected }).catch(() => {
+      // Lost link: reopen() sends the current value with the gate; until then the next change tries again.
       this.expectedSent = !expected;
     });
   }

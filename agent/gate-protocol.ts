@@ -4,6 +4,7 @@
 //   agent ◀──{"id":1,"ok":true,"gate":{...}}\n── gate host  {"id", "ok", "error"?, "gate"?, "gates"?, "stats"?}
 //   agent ◀──{"event":"inflight","app":"shop","count":3}\n── events carry no id
 import { join } from 'node:path';
+import type { GateOptions } from './gate.js';
 import type { HoldFigures } from './hold-stats.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -14,16 +15,8 @@ export function gateSocketPath(dataDir: string): string {
   return join(dataDir, 'gate.sock');
 }
 
-/** What the agent sets when it opens a gate. */
-export interface GateSpec {
-  app: string;
-  host: string;
-  /** Service port (0: any free port). */
-  port: number;
-  targetPort: number;
-  healthPath: string;
-  queueLimit: number;
-  holdMs: number;
+/** What the agent sets when it opens a gate: the gate's own options, as plain values. */
+export interface GateSpec extends Omit<GateOptions, 'isAppExpected' | 'logger'> {
   /** Open quiesced (a gate that exists already keeps its own state). */
   quiesced: boolean;
   /** Whether an app process is meant to run (requests wait for it rather than failing at once). */

@@ -109,6 +109,7 @@ export class Instance {
     this.others.delete(supervisor);
     this.others.set(previous.supervisor, previous.port);
     await this.gate.setTarget(port.port);
+    await this.gate.syncExpected();
     const record = this.state.app(this.app);
     const previousEdition = record.activeEdition && record.activeEdition !== edition ? record.activeEdition : record.previousEdition;
     await this.state.updateApp(this.app, {
@@ -157,6 +158,7 @@ export class Instance {
         runAs: options.runAs ?? undefined,
         events,
         logger,
+        onExpected: () => void instance.gate.syncExpected(),
         afterCrashRestart: (edition, failure, signal) => {
           if (instance.supervisor === supervisor) void instance.afterCrashRestart(edition, failure, signal);
         },

@@ -51,6 +51,8 @@ export interface SupervisorOptions {
    * health now) or did not (`failure` says why, one line). `signal` aborts once a command stops or starts the app.
    */
   afterCrashRestart?: (edition: string, failure: string | undefined, signal: AbortSignal) => void;
+  /** Called when `expected` changes, once the change has settled (the gate answers for a stopped app at once). */
+  onExpected?: (expected: boolean) => void;
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
@@ -74,6 +76,10 @@ export class AppSupervisor {
   private shutDown = false;
   /** Watches an adopted process's /proc entry. */
   private adoptedPoll: NodeJS.Timeout | undefined;
+  /** A crash restart's timer fired and its process is being spawned. */
+  private respawning = false;
+  private expectedTold: boolean | undefined;
+  private expectedCheck = false;
 
   constructor(private readonly options: SupervisorOptions) {}
 
@@ -96,7 +102,7 @@ export class AppSupervisor {
 
   /** True while a process runs or is about to run again, so the gate should wait for it. */
   get expected(): boolean {
-    return this.stateValue === 'starting' || this.stateValue === 'running' || this.restartTimer !== undefined;
+    return this.stateValue === 'starting' || this.stateValue === 'running' || this.restartTimer !== undefined || this.respawning;
   }
 
   /**
@@ -181,7 +187,7 @@ export class AppSupervisor {
       exit = await exited;
     }
     // Children the app left in its group (a shell's workers) go too.
-    while (groupAlive(child.pid!) && Date.now() < deadline) await delay(50);
+    while (alive(-child.pid!) && Date.now() < deadline) await delay(50);
     killGroup(child.pid!, 'SIGKILL');
     this.setState('stopped');
     return exit;
@@ -281,6 +287,7 @@ export class AppSupervisor {
       this.restartTimer = undefined;
       void this.restartAfterCrash(launch);
     }, decision.delayMs);
+    this.noteExpected();
   }
 
   /** Starts the crashed app again and hands it to `afterCrashRestart` (which probes its health) once past its grace. */
@@ -289,8 +296,12 @@ export class AppSupervisor {
     const restart = new AbortController();
     this.crashRestart = restart;
     let failure: string | undefined;
+    this.respawning = true;
     try {
-      const { exited } = await this.spawn(launch.edition, launch.spec, launch.dir, 'crash-restart');
+      const { exited } = await this.spawn(launch.edition, launch.spec, launch.dir, 'crash-restart').finally(() => {
+        this.respawning = false;
+        this.noteExpected();
+      });
       const exit = await Promise.race([exited, delay(launch.spec.startGraceMs || this.options.startGraceMs).then(() => undefined)]);
       if (exit) failure = `app ${this.options.app} ${describeExit(exit)} right after its crash restart (see ${this.options.logPath})`;
       else if (this.stateValue === 'starting') this.setState('running');
@@ -306,6 +317,23 @@ export class AppSupervisor {
     if (next === this.stateValue) return;
     this.options.logger.info({ app: this.options.app, from: this.stateValue, to: next, edition: this.edition }, 'app process state');
     this.stateValue = next;
+    this.noteExpected();
+  }
+
+  /**
+   * Tells onExpected after the current step: a crash goes to failed and then schedules its restart in one step, and
+   * the gate must not see "stopped" in between (it would fail the requests it holds for the restart).
+   */
+  private noteExpected(): void {
+    if (this.expectedCheck) return;
+    this.expectedCheck = true;
+    queueMicrotask(() => {
+      this.expectedCheck = false;
+      const expected = this.expected;
+      if (expected === this.expectedTold) return;
+      this.expectedTold = expected;
+      this.options.onExpected?.(expected);
+    });
   }
 }
 
@@ -350,9 +378,10 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function groupAlive(pid: number): boolean {
+/** True while a process (or its group, for a negative pid) exists. */
+export function alive(pid: number): boolean {
   try {
-    process.kill(-pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch {
     return false;

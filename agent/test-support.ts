@@ -17,6 +17,8 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
 
 // The one waitFor of every suite, re-exported for the agent's tests.
 import { waitFor } from '../test/harness/wait.js';
+
+export { alive } from './supervisor.js';
 export { waitFor };
 
 /** A sample app: answers its edition on every path, `/healthz` with ok, `/slow` after 300 ms; exits on SIGTERM after draining. */
@@ -124,16 +126,6 @@ export function get(port: number, path: string, agent?: http.Agent): Promise<{ s
       })
       .on('error', reject);
   });
-}
-
-/** True while a process (or its group, for a negative pid) exists. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A hand-written controller: welcomes, records hellos, heartbeats and results, sends commands. */

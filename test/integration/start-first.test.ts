@@ -3,32 +3,19 @@
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alive } from '../../agent/supervisor.js';
 import { LoadGenerator } from '../../examples/demo/load.js';
 import { buildEdition } from '../../examples/demo/package.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
 import { HeldRequest } from '../harness/held-request.js';
+import { recordInstanceEvents, type SeenEvent } from '../harness/instance-events.js';
 
 const APP = 'shop';
 const AGENTS = ['sf1', 'sf2'];
 /** An agent whose free-memory floor no host reaches: it must fall back to stop-first. */
 const TIGHT = 'sf3';
-
-interface SeenEvent {
-  type: string;
-  instance: string;
-  data: Record<string, unknown>;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('start-first releases', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fleetwave-start-first-'));
@@ -52,13 +39,7 @@ describe('start-first releases', () => {
   beforeAll(async () => {
     // Given two agents serving the sample app, created without --update-order (start-first is the default), on 1.0
     await fleet.startNats();
-    nc = await connect({ servers: fleet.nats!.url });
-    nc.subscribe('fleetwave.events.*.instance.*', {
-      callback: (_err, msg) => {
-        const event = msg.json<{ type: string; data: Record<string, unknown> }>();
-        events.push({ type: event.type, instance: String(event.data.instance), data: event.data });
-      },
-    });
+    nc = await recordInstanceEvents(fleet.nats!.url, events);
     await fleet.startController();
     for (const id of AGENTS) {
       ports[id] = await freePort();

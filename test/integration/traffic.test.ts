@@ -2,12 +2,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadGenerator } from '../../examples/demo/load.js';
 import { buildEdition } from '../../examples/demo/package.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
 import { HeldRequest } from '../harness/held-request.js';
+import { recordInstanceEvents, type SeenEvent } from '../harness/instance-events.js';
 
 const APP = 'shop';
 /** blue: two agents with the default gate; tiny: one agent whose gate holds at most one request. */
@@ -18,12 +19,6 @@ const AGENTS = [
 ];
 /** An app that opted out of the gate, on its own agent: it drains itself and reports its in-flight count. */
 const SOLO = 'solo';
-
-interface SeenEvent {
-  type: string;
-  instance: string;
-  data: Record<string, unknown>;
-}
 
 describe('interruption-free releases through the traffic gate', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fleetwave-traffic-'));
@@ -60,13 +55,7 @@ describe('interruption-free releases through the traffic gate', () => {
   beforeAll(async () => {
     // Given a controller, nats-server and three agents serving the sample app (half a second to start), on 1.0
     await fleet.startNats();
-    nc = await connect({ servers: fleet.nats!.url });
-    nc.subscribe('fleetwave.events.*.instance.*', {
-      callback: (_err, msg) => {
-        const event = msg.json<{ type: string; data: Record<string, unknown> }>();
-        events.push({ type: event.type, instance: String(event.data.instance), data: event.data });
-      },
-    });
+    nc = await recordInstanceEvents(fleet.nats!.url, events);
     await fleet.startController();
     for (const agent of AGENTS) {
       ports[agent.id] = await freePort();
