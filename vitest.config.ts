@@ -9,6 +9,9 @@ export default defineConfig({
     testTimeout: 180_000,
     hookTimeout: 180_000,
     pool: 'forks',
+    // Every reconcile pass also checks that it declared each row it changed (controller/store/live.ts); the
+    // controllers the suites start inherit it.
+    env: { FLEETWAVE_VERIFY_TOUCHED: '1' },
     // Integration suites start real processes; two at a time fits 2 cores.
     maxWorkers: 2,
   },

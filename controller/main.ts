@@ -21,6 +21,7 @@ import { createAdminService } from './admin-service.js';
 import { AgentSessions } from './agent-service.js';
 import { artifactsDir } from './artifacts.js';
 import { ReleaseEngine } from './engine/engine.js';
+import { EngineInbox } from './engine/inbox.js';
 import { EventHub } from './event-hub.js';
 import { createHttpServer } from './http.js';
 import { ControllerMetrics } from './metrics.js';
@@ -97,19 +98,19 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     artifactBaseUrl: () => advertiseHttp,
     onReachability: (change) => publishReachability(EVENT_SOURCE, change, (subject, event) => nats.publish(subject, event)),
   });
-  let engine: ReleaseEngine | undefined;
+  let inbox: EngineInbox | undefined;
   const nats = new NatsBridge({
     url: options.natsUrl,
     auth: options.natsAuth,
     logger: log,
     hub,
-    onDrained: (app, instance, quiesceCommandId, elapsedMs) => engine?.drained(app, instance, quiesceCommandId, elapsedMs),
+    onDrained: (app, instance, quiesceCommandId, elapsedMs) => inbox?.drained(app, instance, quiesceCommandId, elapsedMs),
     validate: (message) => validateIngest(message, { requireSignature: !options.insecure, agentKey: (id) => store.agentEventKey(id) }),
     onRejected: (reason) => metrics.eventsRejected.inc({ reason }),
     requireAuth: requireNatsAuth,
     onEvent: (source) => metrics.eventsPublished.inc({ source }),
   });
-  engine = new ReleaseEngine({
+  const engine = new ReleaseEngine({
     store,
     sink: sessions,
     logger: log,
@@ -119,7 +120,9 @@ export async function runController(input: RawControllerOptions | ControllerOpti
       nats.publish(subject, event);
     },
   });
-  sessions.attach(engine);
+  // Results and drained events of one event-loop turn reach the engine together (one pass per release, not per input).
+  inbox = new EngineInbox(engine);
+  sessions.attach(inbox);
 
   const httpServer = createHttpServer({ dataDir: options.dataDir, hub, metrics, logger: log, tls: options.tls, auth });
   let grpcServer: grpc.Server | undefined;
@@ -154,6 +157,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     const stop = () =>
       (stopping ??= (async () => {
         log.info('controller stopping');
+        inbox?.close();
         engine.stop();
         sessions.stop();
         await shutdownGrpc(grpcServer!);

@@ -119,11 +119,12 @@ function reject(p: Pass, req: ActionRequest): string {
 /** Runs the failed (and unreached) instances again: failed batches go back to pending, the release to Releasing. */
 function retry(p: Pass): string {
   const r = p.release;
-  const failed = p.s.instances.filter((i) => i.status === 'failed' || i.status === 'unreachable' || i.status === 'rolled back');
-  const resumable = r.status === 'Release failed' || (r.status === 'Released' && failed.length > 0);
+  const failed = new Set(p.s.instances.filter((i) => i.status === 'failed' || i.status === 'unreachable' || i.status === 'rolled back'));
+  const resumable = r.status === 'Release failed' || (r.status === 'Released' && failed.size > 0);
   if (!resumable) throw new ConflictError(`release ${r.id} is ${r.status}${r.status === 'Released' ? ' with no failed instance' : ''}; nothing to retry`);
+  p.touchAll();
   for (const i of p.s.instances) {
-    if (failed.includes(i)) p.setInstanceStatus(i, 'pending', '');
+    if (failed.has(i)) p.setInstanceStatus(i, 'pending', '');
     if (i.status !== 'pending') continue;
     // An abandoned or failed download runs again; a finished one is kept.
     if (!i.downloaded) i.step = '';
@@ -137,5 +138,5 @@ function retry(p: Pass): string {
   r.revert = false;
   r.waitingFor = '';
   p.setReleaseStatus('Releasing', '');
-  return `retrying ${failed.length} instance(s)`;
+  return `retrying ${failed.size} instance(s)`;
 }

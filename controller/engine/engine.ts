@@ -21,6 +21,11 @@ export interface CommandSink {
   deliver(commands: PendingCommand[]): void;
 }
 
+/** An input from the fleet: a command's result, or a `drained` event (see drained()). */
+export type EngineInput =
+  | { kind: 'result'; agentId: string; result: CommandResult }
+  | { kind: 'drained'; app: string; instance: string; quiesceCommandId?: string; elapsedMs?: number };
+
 /** Publishes a release event (NATS and the dashboard stream). */
 export type ReleaseEventPublisher = (app: string, releaseId: string, reason: ReleaseEventReason, data: Record<string, unknown>) => void;
 
@@ -189,6 +194,57 @@ export class ReleaseEngine {
   }
 
   commandResult(agentId: string, result: CommandResult): void {
+    this.apply([{ kind: 'result', agentId, result }]);
+  }
+
+  /**
+   * The agent published `drained` for the instance (possibly before its Quiesce result); `elapsedMs` is its own
+   * measure of the drain (ineligible until in flight reached 0), which times the drain apart from the quiesce.
+   */
+  drained(app: string, instance: string, quiesceCommandId = '', elapsedMs?: number): void {
+    this.apply([{ kind: 'drained', app, instance, quiesceCommandId, elapsedMs }]);
+  }
+
+  /**
+   * Inputs that arrived together (one turn of the event loop): recorded, then one pass per release they touch, all in
+   * one transaction; commands go out and events are published once it committed. Equivalent to handling them one by
+   * one, at the cost of one pass per release instead of one per input.
+   */
+  apply(inputs: EngineInput[]): void {
+    const passes = new Map<string, Map<string, number>>();
+    const committed: Array<() => void> = [];
+    try {
+      this.store.batch(() => {
+        for (const input of inputs) {
+          const releaseId = input.kind === 'result' ? this.recordResult(input.agentId, input.result) : this.store.recordDrained(input.app, input.instance, input.quiesceCommandId);
+          if (!releaseId) continue;
+          const drains = passes.get(releaseId) ?? new Map<string, number>();
+          passes.set(releaseId, drains);
+          const ms = input.kind === 'drained' ? input.elapsedMs : undefined;
+          if (input.kind === 'drained' && ms !== undefined && Number.isFinite(ms) && ms >= 0) drains.set(input.instance, ms);
+        }
+        for (const [releaseId, drains] of passes) {
+          try {
+            committed.push(
+              this.pass(releaseId, (pass) => {
+                for (const [instance, ms] of drains) pass.drainElapsedMs.set(instance, ms);
+              }),
+            );
+          } catch (err) {
+            // This release's pass rolled back alone (a savepoint); the others and the recorded inputs stand.
+            this.log.error({ err, release: releaseId }, 'reconcile failed');
+          }
+        }
+      });
+    } catch (err) {
+      this.log.error({ err, inputs: inputs.length }, 'recording inputs failed');
+      return;
+    }
+    for (const after of committed) after();
+  }
+
+  /** Records a command's result; returns the release to reconcile, or null when there is nothing to do. */
+  private recordResult(agentId: string, result: CommandResult): string | null {
     const recorded = this.store.recordCommandResult(agentId, result.commandId, {
       ok: result.ok,
       error: result.error,
@@ -204,22 +260,10 @@ export class ReleaseEngine {
     });
     if (!recorded) {
       this.log.debug({ agent: agentId, command: result.commandId }, 'result for an unknown or finished command ignored');
-      return;
+      return null;
     }
     this.log.debug({ agent: agentId, command: result.commandId, kind: recorded.kind, ok: result.ok }, 'command result');
-    this.reconcile(recorded.releaseId);
-  }
-
-  /**
-   * The agent published `drained` for the instance (possibly before its Quiesce result); `elapsedMs` is its own
-   * measure of the drain (ineligible until in flight reached 0), which times the drain apart from the quiesce.
-   */
-  drained(app: string, instance: string, quiesceCommandId = '', elapsedMs?: number): void {
-    const releaseId = this.store.recordDrained(app, instance, quiesceCommandId);
-    if (!releaseId) return;
-    this.reconcile(releaseId, (pass) => {
-      if (elapsedMs !== undefined && Number.isFinite(elapsedMs) && elapsedMs >= 0) pass.drainElapsedMs.set(instance, elapsedMs);
-    });
+    return recorded.releaseId;
   }
 
   /** Deadlines due now: drains end, steps time out, waiting batches start. */
@@ -233,6 +277,11 @@ export class ReleaseEngine {
   // ── internals ─────────────────────────────────────────────────────────────
 
   private runPass(releaseId: string, before: (pass: Pass) => void): void {
+    this.pass(releaseId, before)();
+  }
+
+  /** One committed pass (or savepoint, inside apply()); returns what to do once it is committed. */
+  private pass(releaseId: string, before: (pass: Pass) => void): () => void {
     const at = this.now();
     const { snapshot, output } = this.store.reconcileRelease(releaseId, (snap) => {
       const pass = new Pass(snap, at, this.newId);
@@ -240,7 +289,8 @@ export class ReleaseEngine {
       reconcilePass(pass);
       return pass.out;
     });
-    this.afterCommit(snapshot.release, output);
+    const release = snapshot.release;
+    return () => this.afterCommit(release, output);
   }
 
   private afterCommit(release: ReleaseRecord, out: PassOutput): void {

@@ -62,7 +62,7 @@ function recordOrder(p: Pass, i: ReleaseInstanceRecord, outcome: CommandOutcome)
   i.updateOrder = outcome.updateOrder!;
   const stillOld = outcome.instance !== undefined && outcome.instance.activeEdition !== p.release.edition;
   if (!outcome.ok && outcome.updateOrder === 'start-first' && i.phase === 'upgrade' && stillOld) i.moved = 'none';
-  p.touch();
+  p.touch(i);
 }
 
 /**
@@ -78,7 +78,7 @@ function drainedDuringQuiesce(p: Pass, i: ReleaseInstanceRecord): void {
 }
 
 function stepSucceeded(p: Pass, i: ReleaseInstanceRecord): void {
-  if (i.step === 'download') i.downloaded = true;
+  if (i.step === 'download') p.markDownloaded(i);
   p.finishStep(i, 'ok');
 }
 
@@ -95,7 +95,7 @@ function startPending(p: Pass, i: ReleaseInstanceRecord): void {
   if (!i.downloaded && i.step === '' && moving) {
     // An edition the agent keeps on disk needs no download (editions are immutable once installed).
     if (!keeps(p, i.instance, r.edition)) return stagingWaits(p, i) ? undefined : p.beginStep(i, 'download');
-    i.downloaded = true;
+    p.markDownloaded(i);
     p.skipStep(i, 'download', `edition ${r.edition} kept on the host`);
   }
   // A paused release starts no instance; the ones in progress finish their pipeline.
@@ -115,12 +115,12 @@ export function keeps(p: Pass, instance: string, edition: string): boolean {
 function stagingWaits(p: Pass, i: ReleaseInstanceRecord): boolean {
   const head = p.s.batches.find((b) => b.status !== 'done' && b.status !== 'failed')?.number;
   if (head === undefined || i.batch === head) return false;
-  return p.s.instances.some((x) => x.batch === head && x.status === 'pending' && !x.downloaded);
+  return p.waitingForPackage(head) > 0;
 }
 
 /** A batch quiesces its first instance only once every instance of it has the package. */
 function allDownloaded(p: Pass, batch: number): boolean {
-  return p.s.instances.every((i) => i.batch !== batch || i.downloaded || i.status !== 'pending');
+  return p.waitingForPackage(batch) === 0;
 }
 
 function beginPipeline(p: Pass, i: ReleaseInstanceRecord): void {
@@ -128,6 +128,7 @@ function beginPipeline(p: Pass, i: ReleaseInstanceRecord): void {
   const current = host?.activeEdition ?? '';
   // A retried instance keeps the edition it ran before the release first touched it.
   if (i.fromEdition === null) i.fromEdition = current;
+  p.touch(i);
   if (host && host.activeEdition === p.release.edition && host.processState === 'running' && !host.quiesced && i.moved === 'none') {
     p.setInstanceStatus(i, 'released', '');
     return;
@@ -165,6 +166,7 @@ function continueRevert(p: Pass, i: ReleaseInstanceRecord): void {
   const from = i.fromEdition ?? '';
   if (i.phase !== 'revert') {
     i.phase = 'revert';
+    p.touch(i);
     // A failed (or unreachable) instance keeps saying so while it goes back; the others say where they are going.
     if (!isFailed(i)) {
       i.step = '';
@@ -182,11 +184,12 @@ function continueRevert(p: Pass, i: ReleaseInstanceRecord): void {
 /** The operator's rollback of the instance ended: back on its old edition (error "") or given up. */
 export function rollbackEnded(p: Pass, i: ReleaseInstanceRecord, error: string, unreachable: boolean): void {
   i.phase = 'rollback-ended';
+  p.touch(i);
   if (error) {
     const to = unreachable ? 'unreachable' : 'failed';
     if (i.status !== to) return p.setInstanceStatus(i, to, error);
     i.error = error;
-    return p.touch();
+    return;
   }
   i.moved = 'none';
   const back = i.fromEdition ? `back on ${i.fromEdition}` : 'stopped (it ran no edition before)';
@@ -196,17 +199,17 @@ export function rollbackEnded(p: Pass, i: ReleaseInstanceRecord, error: string, 
 /** The instance is back on its old edition (error "") or the controller gave up reverting it. */
 function revertEnded(p: Pass, i: ReleaseInstanceRecord, error: string, unreachable: boolean): void {
   i.moved = 'none';
+  p.touch(i);
   const back = i.fromEdition ? `back on ${i.fromEdition}` : 'stopped (it ran no edition before)';
   if (i.status === 'failed') {
     i.error = [i.error, error || back].filter(Boolean).join('; ');
-    p.touch();
     return;
   }
   if (error) {
     const to = unreachable ? 'unreachable' : 'failed';
     if (i.status !== to) return p.setInstanceStatus(i, to, error);
     i.error = [i.error, error].filter(Boolean).join('; ');
-    return p.touch();
+    return;
   }
   if (i.status === 'unreachable') i.error = [i.error, back].filter(Boolean).join('; ');
   p.setInstanceStatus(i, 'rolled back');

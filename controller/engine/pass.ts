@@ -40,11 +40,14 @@ export class Pass {
   readonly drainElapsedMs = new Map<string, number>();
   /** Makes command ids (randomUUID in production, a counter in tests). */
   private readonly newId: () => string;
+  /** Per batch: members still pending without their package (null until first asked; kept exact by the setters). */
+  private undownloaded: Map<number, number> | null = null;
 
   constructor(snapshot: ReleaseSnapshot, now: number, newId: () => string) {
     this.s = snapshot;
     this.now = now;
     this.newId = newId;
+    this.out.touched = { instances: new Set(), all: false };
   }
 
   get release() {
@@ -57,7 +60,22 @@ export class Pass {
   }
 
   membersOf(batch: BatchRecord): ReleaseInstanceRecord[] {
-    return this.s.instances.filter((i) => i.batch === batch.number);
+    return membersByBatch(this.s.instances).get(batch.number) ?? [];
+  }
+
+  /** Members of batch `number` still pending without the package (a batch moves once this is 0). */
+  waitingForPackage(number: number): number {
+    if (!this.undownloaded) {
+      this.undownloaded = new Map();
+      for (const i of this.s.instances) if (awaitsPackage(i)) this.undownloaded.set(i.batch, (this.undownloaded.get(i.batch) ?? 0) + 1);
+    }
+    return this.undownloaded.get(number) ?? 0;
+  }
+
+  /** The instance has the edition on its host (downloaded, or kept from before). */
+  markDownloaded(instance: ReleaseInstanceRecord): void {
+    this.countPackage(instance, () => (instance.downloaded = true));
+    this.touch(instance);
   }
 
   batchOf(instance: ReleaseInstanceRecord): BatchRecord {
@@ -82,15 +100,15 @@ export class Pass {
     this.touch();
     if (to === 'running') this.emit(RELEASE_EVENTS.batchStarted, this.batchData(batch));
     if (to === 'done' || to === 'failed') {
-      const failed = this.s.instances.filter((i) => i.batch === batch.number && (i.status === 'failed' || i.status === 'unreachable'));
+      const failed = this.membersOf(batch).filter((i) => i.status === 'failed' || i.status === 'unreachable');
       this.emit(RELEASE_EVENTS.batchFinished, { ...this.batchData(batch), status: to, failed: failed.map((i) => i.instance) });
     }
   }
 
   setInstanceStatus(instance: ReleaseInstanceRecord, to: InstanceStatus, error?: string): void {
-    instance.status = transition('instance', instance.status, to);
+    this.countPackage(instance, () => (instance.status = transition('instance', instance.status, to)));
     if (error !== undefined) instance.error = error;
-    this.touch();
+    this.touch(instance);
     // A move to failed or unreachable is the outcome of a failed step: the event says so, with why.
     const stepStatus = instance.stepState === 'running' ? 'running' : isFailure(to) ? 'failed' : 'ok';
     // A rolled-back instance's message says where it went back to; one on its way carries no error.
@@ -135,7 +153,7 @@ export class Pass {
     instance.commandId = commandId;
     instance.deadlineUnixMs = deadline;
     this.out.steps.push({ op: 'start', instance: instance.instance, step, phase: stepPhase(instance), at });
-    this.touch();
+    this.touch(instance);
     this.emitStep(instance, 'running', this.standingError(instance));
   }
 
@@ -143,7 +161,7 @@ export class Pass {
   skipStep(instance: ReleaseInstanceRecord, step: StepName, note: string): void {
     this.out.steps.push({ op: 'start', instance: instance.instance, step, phase: stepPhase(instance), at: this.now });
     this.out.steps.push({ op: 'end', instance: instance.instance, step, status: 'ok', at: this.now, error: note, startedAt: this.now });
-    this.touch();
+    this.touch(instance);
   }
 
   /** Ends the running step; `ok` leaves it `done` for the next step to follow; `at` backdates the end (never before its start). */
@@ -154,7 +172,7 @@ export class Pass {
     instance.stepState = status === 'ok' ? 'done' : '';
     instance.commandId = null;
     instance.deadlineUnixMs = null;
-    this.touch();
+    this.touch(instance);
     this.emitStep(instance, status, error || this.standingError(instance), end - startedAt);
   }
 
@@ -192,14 +210,53 @@ export class Pass {
     this.out.events.push({ reason, data });
   }
 
-  touch(): void {
+  /** Something changed; `instance`: its row is among what the store writes. */
+  touch(instance?: ReleaseInstanceRecord): void {
     this.s.release.updatedUnixMs = this.now;
     this.changed = true;
+    if (instance) this.out.touched!.instances.add(instance);
+  }
+
+  /** A change to (possibly) every instance: the store compares every row, as a rollback plan or a retry needs. */
+  touchAll(): void {
+    this.out.touched!.all = true;
+    this.touch();
+  }
+
+  /** Runs `change` on the instance, keeping the count of members waiting for their package exact. */
+  private countPackage(instance: ReleaseInstanceRecord, change: () => void): void {
+    const before = awaitsPackage(instance);
+    change();
+    const after = awaitsPackage(instance);
+    if (before === after || !this.undownloaded) return;
+    this.undownloaded.set(instance.batch, (this.undownloaded.get(instance.batch) ?? 0) + (after ? 1 : -1));
   }
 
   private batchData(batch: BatchRecord): Record<string, unknown> {
     return { batch: batch.number, batches: this.s.batches.length, group: batch.group, instances: batch.instances };
   }
+}
+
+/** Pending and without the package: its batch waits for it. */
+function awaitsPackage(i: ReleaseInstanceRecord): boolean {
+  return i.status === 'pending' && !i.downloaded;
+}
+
+/** Instances by batch number, built once per instance list (a release's list lives as long as the store keeps it). */
+const batchIndex = new WeakMap<ReleaseInstanceRecord[], Map<number, ReleaseInstanceRecord[]>>();
+
+function membersByBatch(instances: ReleaseInstanceRecord[]): Map<number, ReleaseInstanceRecord[]> {
+  let index = batchIndex.get(instances);
+  if (!index) {
+    index = new Map();
+    for (const i of instances) {
+      const members = index.get(i.batch);
+      if (members) members.push(i);
+      else index.set(i.batch, [i]);
+    }
+    batchIndex.set(instances, index);
+  }
+  return index;
 }
 
 /** The pipeline the instance's step runs in; a finished rollback's last step still belongs to the rollback. */

@@ -36,8 +36,10 @@ export function startRollback(p: Pass, batches: number, message: string): string
     throw new BadInputError(`--batches ${batches} for a rollback of ${targets.length} instance(s)`);
   }
   const plan = batches > 0 ? splitEvenly(targets.map((t) => t.instance), batches) : byReleaseBatch(targets);
+  const planned = new Map(plan.flatMap((part, k) => part.map((instance) => [instance, k + 1] as const)));
+  p.touchAll();
   for (const i of p.s.instances) {
-    i.rollbackBatch = plan.findIndex((part) => part.includes(i.instance)) + 1;
+    i.rollbackBatch = planned.get(i.instance) ?? 0;
     if (i.rollbackBatch > 0 && i.phase === 'rollback-ended') i.phase = '';
     // A pre-staging download of an instance the rollback leaves alone is not needed any more.
     if (i.rollbackBatch === 0 && i.stepState === 'running') {
@@ -72,7 +74,11 @@ function nothingMovedReason(p: Pass): string {
 
 function byReleaseBatch(targets: ReleaseInstanceRecord[]): string[][] {
   const parts = new Map<number, string[]>();
-  for (const t of targets) parts.set(t.batch, [...(parts.get(t.batch) ?? []), t.instance]);
+  for (const t of targets) {
+    const part = parts.get(t.batch);
+    if (part) part.push(t.instance);
+    else parts.set(t.batch, [t.instance]);
+  }
   return [...parts.values()];
 }
 
@@ -116,6 +122,7 @@ function rollbackSlot(p: Pass): boolean {
 
 function beginRollback(p: Pass, i: ReleaseInstanceRecord): void {
   i.phase = 'rollback';
+  p.touch(i);
   // Its status says where it is going (no more `released` while it goes back); its error keeps the forward failure.
   // The forward pipeline's last step is history now: the rollback's own steps follow.
   i.step = '';

@@ -1,5 +1,5 @@
 // Release operations of the store: create (with the one-active-release check), snapshot, persist a reconcile pass.
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
 import { FINAL_RELEASE_STATUSES } from '../engine/transitions.js';
 import type { CompiledSpec } from '../engine/spec.js';
@@ -174,7 +174,7 @@ export function loadSnapshot(db: Database, id: string): ReleaseSnapshot {
  * Instances of the app that the app's other active releases hold out of service: moved off their old
  * edition and not (yet) released, or being rolled back. `busy`: those of them with a step under way.
  */
-function outOfServiceElsewhere(db: Database, release: ReleaseRecord): { outOfService: number; busy: number } {
+export function outOfServiceElsewhere(db: Database, release: ReleaseRecord): { outOfService: number; busy: number } {
   const row = db
     .prepare(
       `SELECT count(*) AS out, sum(ri.step_state = 'running') AS busy FROM release_instances ri JOIN releases r ON r.id = ri.release_id
@@ -185,51 +185,47 @@ function outOfServiceElsewhere(db: Database, release: ReleaseRecord): { outOfSer
   return { outOfService: row.out, busy: row.busy ?? 0 };
 }
 
-/** Writes the rows a reconcile pass changed, and its commands, step rows and change records. */
-export function persistReconcile(db: Database, before: ReleaseSnapshot, after: ReleaseSnapshot, out: ReconcileOutput): void {
-  const releaseRow = releaseParams(after.release);
-  if (JSON.stringify(releaseRow) !== JSON.stringify(releaseParams(before.release))) {
-    db.prepare(updateSql('releases', releaseRow, ['id'])).run(releaseRow);
-  }
-  after.batches.forEach((batch, i) => {
-    const row = batchParams(batch);
-    if (JSON.stringify(row) !== JSON.stringify(batchParams(before.batches[i]!))) {
-      db.prepare(updateSql('batches', row, ['release_id', 'number'])).run(row);
-    }
-  });
-  after.instances.forEach((instance, i) => {
-    const row = releaseInstanceParams(instance);
-    if (JSON.stringify(row) !== JSON.stringify(releaseInstanceParams(before.instances[i]!))) {
-      db.prepare(updateSql('release_instances', row, ['release_id', 'instance'])).run(row);
-    }
-  });
-  for (const c of out.commands) {
-    db.prepare(
-      `INSERT INTO outbox (command_id, agent_id, release_id, instance, kind, payload, created_unix_ms, result, done)
-       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0)`,
-    ).run(c.commandId, c.agentId, c.releaseId, c.instance, c.kind, Buffer.from(c.payload), c.createdUnixMs);
-  }
+/** Writes a pass's commands (outbox), abandoned commands, step rows and change records; its rows are written by LiveReleases. */
+export function persistOutput(db: Database, release: ReleaseRecord, out: ReconcileOutput): void {
+  const insertCommand = prepared(
+    db,
+    `INSERT INTO outbox (command_id, agent_id, release_id, instance, kind, payload, created_unix_ms, result, done)
+     VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0)`,
+  );
+  for (const c of out.commands) insertCommand.run(c.commandId, c.agentId, c.releaseId, c.instance, c.kind, Buffer.from(c.payload), c.createdUnixMs);
   for (const a of out.abandoned) {
-    const outcome: CommandOutcome = { ok: false, error: a.reason, finishedUnixMs: after.release.updatedUnixMs, activeEdition: '', abandoned: true };
-    db.prepare('UPDATE outbox SET done = 1, result = ? WHERE command_id = ? AND done = 0').run(JSON.stringify(outcome), a.commandId);
+    const outcome: CommandOutcome = { ok: false, error: a.reason, finishedUnixMs: release.updatedUnixMs, activeEdition: '', abandoned: true };
+    prepared(db, 'UPDATE outbox SET done = 1, result = ? WHERE command_id = ? AND done = 0').run(JSON.stringify(outcome), a.commandId);
   }
+  const startStep = prepared(
+    db,
+    `INSERT INTO steps (release_id, instance, step, phase, status, started_unix_ms, finished_unix_ms, error) VALUES (?, ?, ?, ?, 'running', ?, 0, '')`,
+  );
+  const endStep = prepared(
+    db,
+    `UPDATE steps SET status = ?, finished_unix_ms = ?, error = ? WHERE id = (
+       SELECT max(id) FROM steps WHERE release_id = ? AND instance = ? AND step = ? AND status = 'running')`,
+  );
   for (const s of out.steps) {
-    if (s.op === 'start') {
-      db.prepare(
-        `INSERT INTO steps (release_id, instance, step, phase, status, started_unix_ms, finished_unix_ms, error) VALUES (?, ?, ?, ?, 'running', ?, 0, '')`,
-      ).run(after.release.id, s.instance, s.step, s.phase, s.at);
-    } else {
-      db.prepare(
-        `UPDATE steps SET status = ?, finished_unix_ms = ?, error = ? WHERE id = (
-           SELECT max(id) FROM steps WHERE release_id = ? AND instance = ? AND step = ? AND status = 'running')`,
-      ).run(s.status, s.at, s.error, after.release.id, s.instance, s.step);
-    }
+    if (s.op === 'start') startStep.run(release.id, s.instance, s.step, s.phase, s.at);
+    else endStep.run(s.status, s.at, s.error, release.id, s.instance, s.step);
   }
   for (const change of out.changes) insertChange(db, change);
 }
 
+/** Statements prepared once per database: preparing costs more than running most of them. */
+const statements = new WeakMap<Database, Map<string, Statement>>();
+
+export function prepared(db: Database, sql: string): Statement {
+  let cache = statements.get(db);
+  if (!cache) statements.set(db, (cache = new Map()));
+  let statement = cache.get(sql);
+  if (!statement) cache.set(sql, (statement = db.prepare(sql)));
+  return statement;
+}
+
 export function insertChange(db: Database, c: ChangeRecordRow): void {
-  db.prepare('INSERT INTO change_records (at_unix_ms, actor, action, app, release_id, comment, result) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+  prepared(db, 'INSERT INTO change_records (at_unix_ms, actor, action, app, release_id, comment, result) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
     c.atUnixMs,
     c.actor,
     c.action,

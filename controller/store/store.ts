@@ -3,7 +3,9 @@ import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
 import { migrate } from './schema.js';
-import { ACTIVE_RELEASE_WHERE, getReleaseRow, insertChange, insertRelease, loadSnapshot, persistReconcile, type NewReleaseInput } from './releases.js';
+import { isFinalRelease } from '../engine/transitions.js';
+import { LiveReleases } from './live.js';
+import { ACTIVE_RELEASE_WHERE, getReleaseRow, insertChange, insertRelease, persistOutput, prepared, type NewReleaseInput } from './releases.js';
 import { insertSql, toAgent, toApp, toChange, toEdition, toInstance, toBatch, toRelease, toReleaseInstance, toStep } from './rows.js';
 import type {
   AgentRecord,
@@ -42,9 +44,12 @@ export interface PendingCommand {
 
 export class Store {
   readonly db: Database.Database;
+  /** Active releases held in memory between passes. */
+  private readonly live: LiveReleases;
 
   private constructor(db: Database.Database) {
     this.db = db;
+    this.live = new LiveReleases(db);
   }
 
   /** Opens (creating if needed) the database file and applies pending migrations. */
@@ -66,6 +71,11 @@ export class Store {
   /** Runs `fn` in one transaction (nested calls become savepoints). */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
+  }
+
+  /** Runs `fn` in a transaction, or as part of the one under way (no savepoint: a throw aborts that one too). */
+  private atomically<T>(fn: () => T): T {
+    return this.db.inTransaction ? fn() : this.transaction(fn);
   }
 
   // ── apps and editions ────────────────────────────────────────────────────
@@ -114,6 +124,8 @@ export class Store {
         created_unix_ms: edition.createdUnixMs,
       };
       this.db.prepare(insertSql('editions', row)).run(row);
+      // Releases in memory list the app's editions (a rollback may download an old one): they read them again.
+      this.live.drop();
       return edition;
     });
   }
@@ -161,6 +173,7 @@ export class Store {
       this.db
         .prepare(`DELETE FROM instances WHERE agent_id = ? AND app NOT IN (SELECT value FROM json_each(?))`)
         .run(hello.agentId, JSON.stringify(apps));
+      this.live.noteAgent(hello.agentId);
       return previous ?? null;
     });
   }
@@ -181,6 +194,7 @@ export class Store {
       const info = this.db
         .prepare(`UPDATE agents SET status = 'unreachable', last_seen_unix_ms = ? WHERE id = ? AND status != 'unreachable'`)
         .run(lastSeenUnixMs, agentId);
+      if (info.changes > 0) this.live.noteAgent(agentId);
       return info.changes > 0;
     });
   }
@@ -192,6 +206,7 @@ export class Store {
 
   /** At start-up no stream is open yet: every agent is unreachable until it says hello again. */
   markAllAgentsUnreachable(): number {
+    this.live.drop();
     return this.transaction(() => this.db.prepare(`UPDATE agents SET status = 'unreachable' WHERE status != 'unreachable'`).run().changes);
   }
 
@@ -280,13 +295,32 @@ export class Store {
    * together with the commands (outbox), step rows and change records it returns, all in one transaction.
    */
   reconcileRelease<T extends ReconcileOutput>(id: string, decide: (snapshot: ReleaseSnapshot) => T): { snapshot: ReleaseSnapshot; output: T } {
-    return this.transaction(() => {
-      const before = loadSnapshot(this.db, id);
-      const snapshot = structuredClone(before);
-      const output = decide(snapshot);
-      persistReconcile(this.db, before, snapshot, output);
-      return { snapshot, output };
-    });
+    try {
+      const result = this.transaction(() => {
+        const result = this.live.reconcile(id, decide);
+        persistOutput(this.db, result.snapshot.release, result.output);
+        return result;
+      });
+      if (isFinalRelease(result.snapshot.release.status)) this.live.drop(id);
+      return result;
+    } catch (err) {
+      // Rolled back: the snapshot in memory may hold what SQLite does not.
+      this.live.drop(id);
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `fn` in one transaction, for inputs handled together (results that arrived in one turn): their passes commit
+   * at once. If it fails, every release in memory is read again from SQLite on its next pass.
+   */
+  batch<T>(fn: () => T): T {
+    try {
+      return this.transaction(fn);
+    } catch (err) {
+      this.live.drop();
+      throw err;
+    }
   }
 
   // ── outbox ───────────────────────────────────────────────────────────────
@@ -297,26 +331,24 @@ export class Store {
     commandId: string,
     outcome: CommandOutcome,
   ): { releaseId: string; instance: string; kind: string } | null {
-    return this.transaction(() => {
-      const row = this.db
-        .prepare('SELECT o.*, r.app AS app FROM outbox o JOIN releases r ON r.id = o.release_id WHERE o.command_id = ?')
-        .get(commandId) as any;
+    return this.atomically(() => {
+      const row = prepared(this.db, 'SELECT o.*, r.app AS app FROM outbox o JOIN releases r ON r.id = o.release_id WHERE o.command_id = ?').get(commandId) as any;
       if (!row || row.agent_id !== agentId) return null;
       if (outcome.instance) {
         const i = outcome.instance;
-        this.db
-          .prepare(
-            `UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ?
-             WHERE app = ? AND agent_id = ?`,
-          )
-          .run(i.activeEdition, JSON.stringify(i.keptEditions), i.processState, i.quiesced ? 1 : 0, outcome.finishedUnixMs, row.app, agentId);
+        prepared(
+          this.db,
+          `UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ?
+           WHERE app = ? AND agent_id = ?`,
+        ).run(i.activeEdition, JSON.stringify(i.keptEditions), i.processState, i.quiesced ? 1 : 0, outcome.finishedUnixMs, row.app, agentId);
       } else if (outcome.activeEdition) {
-        this.db
-          .prepare('UPDATE instances SET active_edition = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?')
-          .run(outcome.activeEdition, outcome.finishedUnixMs, row.app, agentId);
+        prepared(this.db, 'UPDATE instances SET active_edition = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?').run(outcome.activeEdition, outcome.finishedUnixMs, row.app, agentId);
       }
+      if (outcome.instance) this.live.noteReport(row.app, agentId, { ...outcome.instance, updatedUnixMs: outcome.finishedUnixMs });
+      else if (outcome.activeEdition) this.live.noteReport(row.app, agentId, { activeEdition: outcome.activeEdition, updatedUnixMs: outcome.finishedUnixMs });
       if (row.done === 1) return null;
-      this.db.prepare('UPDATE outbox SET done = 1, result = ? WHERE command_id = ?').run(JSON.stringify(outcome), commandId);
+      prepared(this.db, 'UPDATE outbox SET done = 1, result = ? WHERE command_id = ?').run(JSON.stringify(outcome), commandId);
+      this.live.noteOutcome(row.release_id, commandId, outcome);
       return { releaseId: row.release_id, instance: row.instance, kind: row.kind };
     });
   }
@@ -342,6 +374,7 @@ export class Store {
     this.db
       .prepare('UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?')
       .run(report.activeEdition, JSON.stringify(report.keptEditions), report.processState, report.quiesced ? 1 : 0, now, app, agentId);
+    this.live.noteAgent(agentId);
   }
 
   /** True when the agent has a command of `kind` (e.g. 'HardResetServer') without a result. */
@@ -366,25 +399,24 @@ export class Store {
 
   /** Records a `drained` event for the instance's active release if it is quiescing or draining; returns the release id. */
   recordDrained(app: string, instance: string, quiesceCommandId = ''): string | null {
-    return this.transaction(() => {
-      const row = this.db
-        .prepare(
-          `SELECT ri.release_id FROM release_instances ri JOIN releases r ON r.id = ri.release_id
-           WHERE r.app = ? AND ri.instance = ? AND r.${ACTIVE_RELEASE_WHERE}
-             AND ri.step IN ('quiesce', 'drain') AND ri.step_state = 'running' AND ri.drained = 0`,
-        )
-        .get(app, instance) as { release_id: string } | undefined;
+    return this.atomically(() => {
+      const row = prepared(
+        this.db,
+        `SELECT ri.release_id FROM release_instances ri JOIN releases r ON r.id = ri.release_id
+         WHERE r.app = ? AND ri.instance = ? AND r.${ACTIVE_RELEASE_WHERE}
+           AND ri.step IN ('quiesce', 'drain') AND ri.step_state = 'running' AND ri.drained = 0`,
+      ).get(app, instance) as { release_id: string } | undefined;
       if (!row) return null;
       // A late `drained` (redelivered from the ingest queue after a controller restart) of an earlier Quiesce must
       // not end this drain: only the newest Quiesce of this instance in this release counts. Older agents send no id.
       if (quiesceCommandId) {
-        const latest = this.db
-          .prepare(`SELECT command_id FROM outbox WHERE release_id = ? AND instance = ? AND kind = 'Quiesce' ORDER BY created_unix_ms DESC, rowid DESC LIMIT 1`)
+        const latest = prepared(this.db, `SELECT command_id FROM outbox WHERE release_id = ? AND instance = ? AND kind = 'Quiesce' ORDER BY created_unix_ms DESC, rowid DESC LIMIT 1`)
           .pluck()
           .get(row.release_id, instance) as string | undefined;
         if (latest !== quiesceCommandId) return null;
       }
-      this.db.prepare('UPDATE release_instances SET drained = 1 WHERE release_id = ? AND instance = ?').run(row.release_id, instance);
+      prepared(this.db, 'UPDATE release_instances SET drained = 1 WHERE release_id = ? AND instance = ?').run(row.release_id, instance);
+      this.live.noteDrained(row.release_id, instance);
       return row.release_id;
     });
   }

@@ -220,6 +220,11 @@ export interface ReconcileOutput {
   /** Timeline rows, in order: a step may start and end within one pass. */
   steps: StepOp[];
   changes: ChangeRecordRow[];
+  /**
+   * The instance rows the decision changed (`all`: any of them may have): only those are compared and written.
+   * Absent: every row is compared.
+   */
+  touched?: { instances: Set<ReleaseInstanceRecord>; all: boolean };
 }
 
 export interface ReleaseDetailRecord {

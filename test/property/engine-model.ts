@@ -7,7 +7,7 @@ import { IllegalTransitionError } from '../../common/errors.js';
 import { RELEASE_EVENTS } from '../../common/events.js';
 import { createLogger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
-import { ReleaseEngine } from '../../controller/engine/engine.js';
+import { ReleaseEngine, type EngineInput } from '../../controller/engine/engine.js';
 import { FakeFleet, type Sent } from '../../controller/engine/fake-fleet.js';
 import { canTransition, isFinalRelease, type Machine, type ReleaseStatus } from '../../controller/engine/transitions.js';
 import { Store } from '../../controller/store/store.js';
@@ -17,7 +17,8 @@ export const NEW = '2.0';
 export const OPERATOR_ACTIONS = ['pause', 'resume', 'continue', 'approve', 'reject', 'retry', 'rollback', 'cancel'] as const;
 export const AGENT_RESULTS = ['ok', 'failed', 'timeout', 'drained', 'duplicate'] as const;
 
-export type Input = { op: (typeof OPERATOR_ACTIONS)[number] } | { result: (typeof AGENT_RESULTS)[number]; pick: number };
+/** `flush`: the results gathered so far reach the engine together (a world made with `grouped`), as one turn's do. */
+export type Input = { op: (typeof OPERATOR_ACTIONS)[number] } | { result: (typeof AGENT_RESULTS)[number]; pick: number } | { flush: true };
 
 /** Every move observed by any world, so the suite can tell which moves of the table its cases exercised. */
 export const MOVES_SEEN = new Set<string>();
@@ -41,14 +42,25 @@ export class EngineWorld {
   private readonly last = new Map<string, string>();
   private answered: Array<{ s: Sent; ok: boolean }> = [];
   private eventCount = 0;
+  /** Results and drained events not handed to the engine yet (grouped worlds only). */
+  private readonly gathered: EngineInput[] = [];
+  /** Where the fleet's answers go: the engine one by one, or `gathered` until a flush (the controller's inbox). */
+  private readonly answers: Pick<ReleaseEngine, 'commandResult' | 'drained'>;
 
-  constructor(east: number, west: number) {
+  /** `grouped`: agent answers reach the engine in groups, through apply(), as the controller's inbox hands them over. */
+  constructor(east: number, west: number, grouped = false) {
     const logger = createLogger({ name: 'engine-property', level: 'silent' });
     // A pass that throws (an illegal move among them) is logged and swallowed by reconcile: count it as a violation.
     logger.error = ((obj: { err?: Error }) => void this.violations.push(`engine error: ${obj?.err?.message ?? JSON.stringify(obj)}`)) as typeof logger.error;
     this.fleet.drainedOnQuiesce = false;
     let n = 0;
     this.engine = new ReleaseEngine({ store: this.store, sink: this.fleet, logger, now: () => this.clock, newId: () => `c${++n}-${'0'.repeat(8)}`, publish: (_a, _r, reason, data) => this.observe(reason, data) });
+    this.answers = grouped
+      ? {
+          commandResult: (agentId, result) => void this.gathered.push({ kind: 'result', agentId, result }),
+          drained: (app, instance) => void this.gathered.push({ kind: 'drained', app, instance }),
+        }
+      : this.engine;
     for (let i = 1; i <= east; i++) this.hosts.push({ id: `e${i}`, group: 'east' });
     for (let i = 1; i <= west; i++) this.hosts.push({ id: `w${i}`, group: 'west' });
     this.seed();
@@ -78,12 +90,19 @@ export class EngineWorld {
 
   /** One generated input: an operator action (refusals are fine, an illegal move is not) or an agent's result. */
   apply(input: Input): void {
-    if ('op' in input) this.act(input.op);
+    if ('flush' in input) this.flush();
+    else if ('op' in input) this.act(input.op);
     else this.agent(input.result, input.pick);
     this.snapshot();
   }
 
+  /** Hands the gathered answers to the engine in one group. */
+  flush(): void {
+    if (this.gathered.length) this.engine.apply(this.gathered.splice(0));
+  }
+
   private act(action: string): void {
+    this.flush();
     try {
       this.engine.act(this.releaseId, action, 'prop', '');
     } catch (err) {
@@ -96,13 +115,14 @@ export class EngineWorld {
       // Mostly for an instance that was told to quiesce (its drain may be running), sometimes out of the blue.
       const quiesced = this.fleet.sent.filter((s) => s.kind === 'Quiesce').map((s) => s.agentId);
       const ids = pick % 4 === 0 || quiesced.length === 0 ? this.hosts.map((h) => h.id) : quiesced;
-      return this.engine.drained('shop', ids[pick % ids.length]!);
+      return this.answers.drained('shop', ids[pick % ids.length]!);
     }
     if (result === 'duplicate') return this.duplicate(pick);
     const queue = this.fleet.queue;
     if (queue.length === 0) return;
     const [s] = queue.splice(pick % queue.length, 1) as [Sent];
     // The old edition always comes back: a revert that cannot fail makes the first-batch rule checkable.
+    this.flush();
     const reverting = this.store.getRelease(this.releaseId).revert;
     if (result === 'ok' || reverting) return this.reply(s, true);
     if (result === 'failed') return this.reply(s, false);
@@ -113,11 +133,12 @@ export class EngineWorld {
 
   private reply(s: Sent, ok: boolean): void {
     this.answered.push({ s, ok });
-    this.fleet.reply(this.engine, s, ok ? { ok: true } : { ok: false, error: 'drill' });
+    this.fleet.reply(this.answers as ReleaseEngine, s, ok ? { ok: true } : { ok: false, error: 'drill' });
   }
 
   /** An agent re-sends a result it already sent (a reconnect replay): it must change nothing. */
   private duplicate(pick: number): void {
+    this.flush();
     if (this.answered.length === 0) return;
     const { s, ok } = this.answered[pick % this.answered.length]!;
     const sent = this.fleet.sent.length;
@@ -127,6 +148,7 @@ export class EngineWorld {
   }
 
   tick(): void {
+    this.flush();
     this.clock += LONG_MS;
     this.engine.fireDeadlines();
   }
@@ -135,7 +157,11 @@ export class EngineWorld {
   settle(maxRounds = 50): boolean {
     this.fleet.drainedOnQuiesce = true;
     for (let round = 0; round < maxRounds; round++) {
-      while (this.fleet.queue.length) this.reply(this.fleet.queue.shift()!, true);
+      // Answers come back in turns: what was sent is answered, then handed over (grouped), which sends more.
+      while (this.fleet.queue.length) {
+        while (this.fleet.queue.length) this.reply(this.fleet.queue.shift()!, true);
+        this.flush();
+      }
       const r = this.store.getRelease(this.releaseId);
       if (isFinalRelease(r.status)) return true;
       // Refused when it does not fit (a cancelled release cannot resume): then only time moves it on.

@@ -39,6 +39,8 @@ const resultArb = fc.oneof(
 const inputArb: fc.Arbitrary<Input> = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom(...OPERATOR_ACTIONS).map((op) => ({ op })) },
   { weight: 6, arbitrary: fc.record({ result: resultArb, pick: fc.nat() }) },
+  // Grouped worlds: the answers gathered so far reach the engine together (ignored by the others).
+  { weight: 2, arbitrary: fc.constant({ flush: true as const }) },
 );
 
 /** Moves of operator actions, failures and retries that the fixed seed's cases must exercise. */
@@ -69,8 +71,9 @@ describe('the release engine', () => {
     fc.assert(
       // Two rounds of random inputs, each followed by a fleet that keeps answering: the second acts on a release
       // that has ended (retry, rollback) as well as on one still moving.
-      fc.property(fleetArb, specArb, fc.array(inputArb, { maxLength: 80 }), fc.array(inputArb, { maxLength: 40 }), ({ east, west }, spec, first, second) => {
-        const world = new EngineWorld(east, west);
+      // Half the worlds hand the agents' answers over in groups, as the controller's inbox does with one turn's.
+      fc.property(fleetArb, specArb, fc.array(inputArb, { maxLength: 80 }), fc.array(inputArb, { maxLength: 40 }), fc.boolean(), ({ east, west }, spec, first, second, grouped) => {
+        const world = new EngineWorld(east, west, grouped);
         try {
           // Batches per group: at most the smaller group's size, so the planner accepts the spec.
           const batches = Math.min(spec.batches, east, west || east);
