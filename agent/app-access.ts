@@ -3,7 +3,7 @@
 // apps/, and read (plus x where the owner has it) on the app's tree. State, credential and keys stay 0600 root,
 // so the group bit on the data dir opens no file of the agent's.
 //
-//   <data-dir>/        root:<gid> 0710   credential.json, commands.json … 0600 root
+//   <data-dir>/        root:<gid> 0710   credential.json, commands.jsonl … 0600 root
 //     apps/            root:<gid> 0710
 //       <app>/         root:<gid> 0750   app.log (the agent writes it), downloads/
 //         editions/…   root:<gid> g+r, g+x on dirs and on files the owner may run

@@ -30,6 +30,8 @@ export interface AgentHandle {
 export async function runAgent(options: AgentOptions, logger: Logger = createLogger({ name: 'agent', format: options.logFormat, level: options.logLevel })): Promise<AgentHandle> {
   const log = logger.child({ agent: options.id });
   const state = await AgentState.open(options.dataDir);
+  const { skipped, migrated } = state.journal.load;
+  if (skipped > 0 || migrated > 0) log.info({ skipped, migrated }, 'command journal loaded: damaged lines skipped, commands.json entries migrated');
   const signer = loadEventSigner(options.dataDir);
   // Without a NATS credential flag, the key the controller issued at enrolment (--nats-agent-users), if any.
   const natsGiven = Object.keys(options.natsAuth).length > 0 || options.insecure;

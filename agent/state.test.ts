@@ -1,7 +1,8 @@
 // The agent's durable state: the journal and app records survive a reopen; writes are atomic and coalesced.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readCommandJournal } from './command-journal.js';
 import { AgentState } from './state.js';
 import { tempDir } from './test-support.js';
 
@@ -29,7 +30,7 @@ describe('AgentState', () => {
     const path = join(dir.path, 'b');
     const state = await AgentState.open(path);
     await Promise.all(Array.from({ length: 50 }, (_, i) => state.beginCommand(`c${i}`, 'healthCheck', 'shop', Date.now())));
-    const journal = JSON.parse(readFileSync(join(path, 'commands.json'), 'utf8'));
+    const journal = readCommandJournal(path);
     expect(Object.keys(journal)).toHaveLength(50);
   });
 

@@ -1,38 +1,12 @@
-// The agent's durable state: the command journal (commands.json) and per-app records (apps.json).
-//
-//   command id ──begin()──▶ journaled, no result ──finish()──▶ journaled with result
-//                              │ (agent dies here)                 │ (delivered again)
-//                              ▼                                   ▼
-//                       re-run by its idempotent handler     answered with replayed: true
+// The agent's durable state: the command journal (commands.jsonl, command-journal.ts) and per-app records (apps.json).
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppSpec } from '../proto/gen/fleetwave/v1/agent.js';
+import { CommandJournal, type JournalEntry, type StoredResult } from './command-journal.js';
 import { JsonFile } from './json-file.js';
+import type { JournalLogOptions } from './journal-log.js';
 
-/** What a finished command answered; replayed as is when the id comes again. */
-export interface StoredResult {
-  ok: boolean;
-  error: string;
-  startedUnixMs: number;
-  finishedUnixMs: number;
-  activeEdition: string;
-  /** RestartApp: the update order used (start-first, stop-first). */
-  updateOrder?: string;
-}
-
-export interface JournalEntry {
-  kind: string;
-  app: string;
-  startedAt: number;
-  /** How many times the handler began: more than 1 only when the agent died mid-command and it was re-delivered. */
-  runs: number;
-  /** Absent while the command runs, or when the agent died while it ran. */
-  result?: StoredResult;
-  /** RestartApp/StartApp: the edition the command moves the app to, restored first by an agent that died mid-command. */
-  edition?: string;
-  /** HardResetServer: the reset hook was started (in this boot), so a resumed reset does not run it again. */
-  resetHook?: { bootId: string; startedAt: number };
-}
+export type { JournalEntry, StoredResult };
 
 /** What the agent remembers of one app across its own restarts. */
 export interface AppRecord {
@@ -65,9 +39,6 @@ export interface AppRecord {
   spares?: Array<{ pid: number; pidStartTime: string }>;
 }
 
-const JOURNAL_MAX_ENTRIES = 10_000;
-const JOURNAL_MAX_AGE_MS = 7 * 24 * 3600_000;
-
 export function emptyAppRecord(): AppRecord {
   return { activeEdition: '', previousEdition: '', desired: 'stopped', keptEditions: [] };
 }
@@ -75,19 +46,19 @@ export function emptyAppRecord(): AppRecord {
 export class AgentState {
   private constructor(
     readonly dataDir: string,
-    private readonly journalFile: JsonFile<Record<string, JournalEntry>>,
+    /** The command journal; `journal.load` says what the open found (skipped lines, migrated entries). */
+    readonly journal: CommandJournal,
     private readonly appsFile: JsonFile<Record<string, AppRecord>>,
-    private readonly journal: Map<string, JournalEntry>,
     private readonly apps: Map<string, AppRecord>,
   ) {}
 
-  static async open(dataDir: string): Promise<AgentState> {
+  /** `journalOptions`: compaction bounds and file operations, for tests and the benchmark. */
+  static async open(dataDir: string, journalOptions?: JournalLogOptions): Promise<AgentState> {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    const journalFile = new JsonFile<Record<string, JournalEntry>>(join(dataDir, 'commands.json'));
+    const journal = await CommandJournal.open(dataDir, journalOptions);
     const appsFile = new JsonFile<Record<string, AppRecord>>(join(dataDir, 'apps.json'));
-    const journal = new Map(Object.entries((await journalFile.read()) ?? {}));
     const apps = new Map(Object.entries((await appsFile.read()) ?? {}));
-    return new AgentState(dataDir, journalFile, appsFile, journal, apps);
+    return new AgentState(dataDir, journal, appsFile, apps);
   }
 
   /** Directory of one app: editions, downloads, app.log. */
@@ -100,41 +71,24 @@ export class AgentState {
   }
 
   /** Records that a command starts; durable before it runs. */
-  async beginCommand(id: string, kind: string, app: string, startedAt: number, edition?: string): Promise<void> {
-    const known = this.journal.get(id);
-    const runs = (known?.runs ?? 0) + 1;
-    this.journal.set(id, { kind, app, startedAt, runs, ...(edition ? { edition } : {}), ...(known?.resetHook ? { resetHook: known.resetHook } : {}) });
-    this.prune(Date.now());
-    await this.journalFile.save(Object.fromEntries(this.journal));
+  beginCommand(id: string, kind: string, app: string, startedAt: number, edition?: string): Promise<void> {
+    return this.journal.begin(id, kind, app, startedAt, edition);
   }
 
   /** Records that a hard reset's hook starts; durable before the hook may reboot the host. */
-  async markResetHook(id: string, bootId: string, startedAt: number): Promise<void> {
-    const entry = this.journal.get(id);
-    if (!entry) return;
-    this.journal.set(id, { ...entry, resetHook: { bootId, startedAt } });
-    await this.journalFile.save(Object.fromEntries(this.journal));
+  markResetHook(id: string, bootId: string, startedAt: number): Promise<void> {
+    return this.journal.markResetHook(id, bootId, startedAt);
   }
 
   /** Records a command's result; durable before the result is sent. */
-  async finishCommand(id: string, result: StoredResult): Promise<void> {
-    const entry = this.journal.get(id);
-    this.journal.set(id, {
-      kind: entry?.kind ?? 'unknown',
-      app: entry?.app ?? '',
-      startedAt: entry?.startedAt ?? result.startedUnixMs,
-      runs: entry?.runs ?? 1,
-      ...(entry?.edition ? { edition: entry.edition } : {}),
-      ...(entry?.resetHook ? { resetHook: entry.resetHook } : {}),
-      result,
-    });
-    await this.journalFile.save(Object.fromEntries(this.journal));
+  finishCommand(id: string, result: StoredResult): Promise<void> {
+    return this.journal.finish(id, result);
   }
 
   /** The newest unfinished RestartApp/StartApp of `app` (the agent died while it ran), with the edition it moved to. */
   unfinishedSwitch(app: string): (JournalEntry & { id: string; edition: string }) | undefined {
     let found: (JournalEntry & { id: string; edition: string }) | undefined;
-    for (const [id, entry] of this.journal) {
+    for (const [id, entry] of this.journal.all()) {
       if (entry.app !== app || entry.result || !entry.edition || (entry.kind !== 'restartApp' && entry.kind !== 'startApp')) continue;
       if (!found || entry.startedAt >= found.startedAt) found = { ...entry, id, edition: entry.edition };
     }
@@ -154,17 +108,6 @@ export class AgentState {
 
   /** Waits for pending writes (an agent stopping must not leave a write behind). */
   async flush(): Promise<void> {
-    await Promise.all([this.journalFile.flush(), this.appsFile.flush()]);
-  }
-
-  /** Drops entries older than 7 days, then the oldest beyond 10,000 (Map order is insertion order). */
-  private prune(now: number): void {
-    for (const [id, entry] of this.journal) {
-      if (now - entry.startedAt > JOURNAL_MAX_AGE_MS) this.journal.delete(id);
-    }
-    for (const id of this.journal.keys()) {
-      if (this.journal.size <= JOURNAL_MAX_ENTRIES) break;
-      this.journal.delete(id);
-    }
+    await Promise.all([this.journal.flush(), this.appsFile.flush()]);
   }
 }

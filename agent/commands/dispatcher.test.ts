@@ -7,6 +7,7 @@ import { createLogger } from '../../common/logger.js';
 import type { Command, CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
 import type { Instance } from '../instance.js';
 import { compileAgentOptions } from '../options.js';
+import { JOURNAL_FILE } from '../command-journal.js';
 import { AgentState } from '../state.js';
 import { tempDir, waitFor } from '../test-support.js';
 import { CommandDispatcher, localDeadline } from './dispatcher.js';
@@ -50,9 +51,9 @@ const stop = (commandId: string, extra: Partial<Command> = {}): Command => ({ co
 describe('CommandDispatcher', () => {
   it('does not run a command whose start cannot be journalled, and says why', async () => {
     const { d, ran, results } = await dispatcher('journal', 0);
-    // A directory where the journal file goes: the atomic rename over it fails, as on a full or read-only disk.
-    rmSync(join(dir.path, 'journal', 'commands.json'), { force: true });
-    mkdirSync(join(dir.path, 'journal', 'commands.json'));
+    // A directory where the journal file goes: the append fails, as on a full or read-only disk.
+    rmSync(join(dir.path, 'journal', JOURNAL_FILE), { force: true });
+    mkdirSync(join(dir.path, 'journal', JOURNAL_FILE));
     d.dispatch(stop('c1'));
     const result = await waitFor('result of c1', () => results.find((r) => r.commandId === 'c1'));
     expect(ran).toEqual([]);

@@ -1,11 +1,12 @@
 // Shared set-up and measurements of the fault suites: a small fleet, releases through the admin API, and the counts the table reports.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
 import { connect } from 'nats';
 import { expect } from 'vitest';
+import { readCommandJournal } from '../../agent/command-journal.js';
 import { INGEST_STREAM_NAME, STREAM_NAME } from '../../common/events.js';
 import { buildEdition } from '../../examples/demo/package.js';
 import { ReleaseSpec, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
@@ -130,7 +131,7 @@ export class FaultFleet {
   journalReruns(): Record<string, Record<string, number>> {
     const out: Record<string, Record<string, number>> = {};
     for (const plan of this.plans) {
-      const journal = JSON.parse(readFileSync(join(this.agentDir(plan.id), 'commands.json'), 'utf8')) as Record<string, { runs: number }>;
+      const journal = readCommandJournal(this.agentDir(plan.id));
       out[plan.id] = Object.fromEntries(Object.entries(journal).filter(([, e]) => e.runs > 1).map(([id, e]) => [id, e.runs]));
     }
     return out;

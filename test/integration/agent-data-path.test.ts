@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCommandJournal } from '../../agent/command-journal.js';
 import { readGateStats } from '../../agent/data-path.js';
 import { buildPackage, FakeController, get, serveFiles, tempDir, type BuiltPackage } from '../../agent/test-support.js';
 import type { AppSpec } from '../../proto/gen/fleetwave/v1/agent.js';
@@ -142,7 +143,7 @@ describe('the data path survives the agent', () => {
     const hellos = controller.hellos.length;
     controller.send({ commandId: 'r1', restartApp: { edition: '2.0', app: spec, updateOrder: 'stop-first' } });
     await waitFor('the restart to be journalled', () => {
-      const journal = JSON.parse(readFileSync(join(dataDir(), 'commands.json'), 'utf8')) as Record<string, { result?: unknown }>;
+      const journal = readCommandJournal(dataDir());
       return journal.r1 !== undefined && journal.r1.result === undefined;
     });
     await agent!.kill();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCommandJournal } from '../../agent/command-journal.js';
 import { EVENT_TYPES } from '../../common/events.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
 import { buildEdition } from '../../examples/demo/package.js';
@@ -117,7 +118,7 @@ describe('a phased release through real agents', () => {
 
   it('ran no command twice on any agent', () => {
     for (const agent of AGENTS) {
-      const journal = JSON.parse(readFileSync(join(dir, 'agents', agent.id, 'commands.json'), 'utf8'));
+      const journal = readCommandJournal(join(dir, 'agents', agent.id));
       const entries = Object.entries(journal) as [string, { kind: string; runs: number; result?: unknown }][];
       expect(entries.length).toBeGreaterThan(0);
       expect(entries.filter(([, e]) => e.runs !== 1 || !e.result)).toEqual([]);
