@@ -2,6 +2,7 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
+import { ListQueries } from './lists.js';
 import { migrate } from './schema.js';
 import { ACTIVE_RELEASE_WHERE, getReleaseRow, insertChange, insertRelease, loadSnapshot, persistReconcile, type NewReleaseInput } from './releases.js';
 import { insertSql, toAgent, toApp, toChange, toEdition, toInstance, toBatch, toRelease, toReleaseInstance, toStep } from './rows.js';
@@ -45,6 +46,13 @@ export class Store {
 
   private constructor(db: Database.Database) {
     this.db = db;
+  }
+
+  private listQueries?: ListQueries;
+  /** The paged, filtered listings (agent list, instance list, release show), their statements prepared once. */
+  get lists(): ListQueries {
+    this.listQueries ??= new ListQueries(this.db);
+    return this.listQueries;
   }
 
   /** Opens (creating if needed) the database file and applies pending migrations. */
