@@ -142,6 +142,18 @@ export function renderListSummary(noun: string, summary: ListSummary | undefined
   return `${head}\n${table(['group', 'total', ...statuses], rows)}`;
 }
 
+/** The summary of rows at hand (from a controller that sent none). */
+export function summarize(rows: Array<{ group: string; status: string; batch?: number }>): ListSummary {
+  const counts = new Map<string, ListSummary['counts'][number]>();
+  for (const r of rows) {
+    const key = `${r.group}\u0000${r.batch ?? 0}\u0000${r.status}`;
+    const entry = counts.get(key) ?? { group: r.group, batch: r.batch ?? 0, status: r.status, count: 0 };
+    entry.count += 1;
+    counts.set(key, entry);
+  }
+  return { total: rows.length, counts: [...counts.values()] };
+}
+
 /** Known statuses in their lifecycle order, unknown ones after them in name order. */
 export function orderStatuses(present: string[], order: readonly string[]): string[] {
   const rank = (s: string) => (order.includes(s) ? order.indexOf(s) : order.length);

@@ -5,7 +5,7 @@ import type { ChangeRecord, InstanceProgress, ListSummary, ReleaseDetail, Releas
 import { formatDuration } from '../common/durations.js';
 import { INSTANCE_STATUSES } from '../controller/engine/transitions.js';
 import { formatDateTime, formatSpan, formatTime, orDash, table } from './format.js';
-import { orderStatuses } from './listing.js';
+import { orderStatuses, summarize } from './listing.js';
 import { rollbackStart } from './progress-steps.js';
 
 /** A batch's instance ids are listed up to this many; a bigger batch shows its count (its rows follow anyway). */
@@ -46,7 +46,7 @@ export function renderReleaseDetail(detail: ReleaseDetail): string {
 export function renderReleaseHead(detail: ReleaseDetail, filtered = false): string {
   const r = detail.release;
   if (!r) return 'release: no data';
-  const summary = detail.summary ?? summaryOf(detail.instances);
+  const summary = detail.summary ?? summarize(detail.instances);
   const out: string[] = [];
   const field = (name: string, value: string) => out.push(`${name.padEnd(10)}${value}`);
   field('Release', r.id);
@@ -109,18 +109,6 @@ function countsText(summary: ListSummary, which: (c: ListSummary['counts'][numbe
   for (const c of summary.counts.filter(which)) byStatus.set(c.status, (byStatus.get(c.status) ?? 0) + c.count);
   const statuses = orderStatuses([...byStatus.keys()], INSTANCE_STATUSES);
   return statuses.length ? `: ${statuses.map((s) => `${byStatus.get(s)} ${s}`).join(', ')}` : '';
-}
-
-/** The summary of the instances at hand (a server that sent none, or a whole detail). */
-function summaryOf(instances: InstanceProgress[]): ListSummary {
-  const counts = new Map<string, ListSummary['counts'][number]>();
-  for (const i of instances) {
-    const key = `${i.batch}\u0000${i.status}`;
-    const entry = counts.get(key) ?? { group: i.group, batch: i.batch, status: i.status, count: 0 };
-    entry.count += 1;
-    counts.set(key, entry);
-  }
-  return { total: instances.length, counts: [...counts.values()] };
 }
 
 /** The rollback's batch, and when it began and how long it took (its own time, not the release's). */

@@ -5,7 +5,7 @@ import { AGENT_STATUSES, INSTANCE_LIST_STATUSES } from '../../common/listing.js'
 import type { AgentInfo, ChangeRecord, Instance } from '../../proto/gen/fleetwave/v1/admin.js';
 import { formatDateTime, formatTime, orDash, table, toJson } from '../format.js';
 import type { Io } from '../io.js';
-import { JsonArrayWriter, forEachPage, nextPageLine, parsePageFlags, renderListSummary, withPaging, type PageAnswer, type PageFlags } from '../listing.js';
+import { JsonArrayWriter, forEachPage, nextPageLine, parsePageFlags, renderListSummary, summarize, withPaging, type PageAnswer, type PageFlags } from '../listing.js';
 import type { OutputFormat } from '../options.js';
 import { outputOf, withClient, withListing } from './shared.js';
 
@@ -24,7 +24,7 @@ export function registerFleetCommands(program: Command, io: Io): void {
         printPaged(io, output, request, 'agent', AGENT_STATUSES, agentTable, async (after, limit) => {
           const page = await client.listAgents({ ...request.filter, after, limit });
           return { rows: page.agents, summary: page.summary, nextAfter: page.nextAfter };
-        }),
+        }, (a) => a),
       );
     });
 
@@ -39,7 +39,7 @@ export function registerFleetCommands(program: Command, io: Io): void {
         printPaged(io, output, request, 'instance', INSTANCE_LIST_STATUSES, instanceTable, async (after, limit) => {
           const page = await client.listInstances(app ?? '', { ...request.filter, after, limit });
           return { rows: page.instances, summary: page.summary, nextAfter: page.nextAfter };
-        }),
+        }, (i) => i),
       );
     });
 
@@ -65,6 +65,7 @@ async function printPaged<T>(
   statuses: readonly string[],
   render: (rows: T[]) => string,
   fetch: (after: string, limit: number) => Promise<PageAnswer<T>>,
+  keyOf: (row: T) => { group: string; status: string },
 ): Promise<void> {
   if (output === 'json') {
     const json = new JsonArrayWriter(io);
@@ -75,7 +76,8 @@ async function printPaged<T>(
   }
   const rows: T[] = [];
   const next = await forEachPage(request, fetch, (page, first) => {
-    if (first) io.out(`${renderListSummary(noun, page.summary, statuses)}\n`);
+    // A controller from before paging sends no summary, and every row at once: count them here.
+    if (first) io.out(`${renderListSummary(noun, page.summary ?? summarize(page.rows.map(keyOf)), statuses)}\n`);
     rows.push(...page.rows);
   });
   io.out(render(rows));
