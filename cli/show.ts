@@ -1,7 +1,7 @@
 // `release show`: a release's summary and timeline (batches with their instances' counts per status, per-instance
 // steps, checkpoints, change records) as text. Pure: detail in, lines out. A paged show prints the head (everything
 // up to the instances) from the first page, the instance lines page by page, and the changes last.
-import type { ChangeRecord, InstanceProgress, ListSummary, ReleaseDetail, ReleaseSpec } from '../proto/gen/fleetwave/v1/admin.js';
+import type { Batch, ChangeRecord, InstanceProgress, ListSummary, ReleaseDetail, ReleaseSpec } from '../proto/gen/fleetwave/v1/admin.js';
 import { formatDuration } from '../common/durations.js';
 import { INSTANCE_STATUSES } from '../controller/engine/transitions.js';
 import { formatDateTime, formatSpan, formatTime, orDash, table } from './format.js';
@@ -74,12 +74,18 @@ export function renderReleaseHead(detail: ReleaseDetail, filtered = false): stri
           formatSpan(b.startedUnixMs, b.finishedUnixMs),
           b.checkpoint ? `${b.checkpoint}${b.checkpointBy ? ` by ${b.checkpointBy}` : ''}${b.checkpointComment ? `: ${b.checkpointComment}` : ''}` : '-',
           countsText(summary, (c) => c.batch === b.number).replace(/^: /, '') || '-',
-          b.instances.length > BATCH_IDS_SHOWN ? `${b.instances.length} instances` : b.instances.join(' '),
+          batchMembers(b),
         ]),
       ),
     ),
   );
   return out.join('\n');
+}
+
+/** A batch's instance ids, or how many it has when it is big (or the controller sent its count without the ids). */
+function batchMembers(b: Batch): string {
+  const count = Math.max(b.instanceCount, b.instances.length);
+  return count > BATCH_IDS_SHOWN || b.instances.length < count ? `${count} instances` : b.instances.join(' ');
 }
 
 /** One line per instance, then one per step of its timeline. */

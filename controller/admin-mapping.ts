@@ -81,9 +81,17 @@ export function changeToProto(c: ChangeRecordRow): ChangeRecord {
   return { ...c };
 }
 
-/** A release with one page of its instances, the summary of every page, and the next page's cursor. */
+/** A paged answer lists a batch's instance ids up to this many (its instance_count says how many it has). */
+export const BATCH_IDS_LISTED = 100;
+
+/**
+ * A release with one page of its instances, the summary of every page, and the next page's cursor. Big batches
+ * come without their ids, so the answer stays the size of its page however big the release is.
+ */
 export function detailPageToProto(d: ReleaseDetailPage): ReleaseDetail {
-  return { ...detailToProto(d), summary: summaryToProto(d.summary), nextAfter: d.nextAfter };
+  const whole = detailToProto(d);
+  const batches = whole.batches.map((b) => (b.instances.length > BATCH_IDS_LISTED ? { ...b, instances: [] } : b));
+  return { ...whole, batches, summary: summaryToProto(d.summary), nextAfter: d.nextAfter };
 }
 
 export function summaryToProto(s: ListSummaryRecord): ListSummary {
@@ -110,6 +118,7 @@ export function detailToProto(d: ReleaseDetailRecord): ReleaseDetail {
       checkpoint: b.checkpoint,
       checkpointBy: b.checkpointBy,
       checkpointComment: b.checkpointComment,
+      instanceCount: b.instances.length,
     })),
     instances: d.instances.map((i) => ({
       instance: i.instance,

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError, NotFoundError } from '../../common/errors.js';
 import { DEFAULT_PAGE, MAX_PAGE } from '../../common/listing.js';
+import { BATCH_IDS_LISTED, detailPageToProto, detailToProto } from '../admin-mapping.js';
 import { planBatches } from '../engine/planner.js';
 import { compileReleaseSpec } from '../engine/spec.js';
 import { encodeCursor, type Page, type PageQuery, type SummaryCountRecord } from './lists.js';
@@ -201,6 +202,16 @@ describe('release detail pages', () => {
     expect(rows.map((i) => i.instance)).toEqual(expected.map((i) => i.instance));
     expect(summaries[0]!.total).toBe(expected.length);
     expect(summaries[0]!.counts.every((c) => c.status === 'failed' && c.group === 'green')).toBe(true);
+  });
+
+  it('answers on the wire with the size of its page: big batches give their count, not their ids', () => {
+    const whole = store.getReleaseDetail(RELEASE);
+    const wire = detailPageToProto(store.lists.releaseDetail(RELEASE, query({ limit: 5 })));
+    expect(wire.instances).toHaveLength(5);
+    expect(wire.batches.map((b) => b.instanceCount)).toEqual(whole.batches.map((b) => b.instances.length));
+    for (const b of wire.batches) expect(b.instances).toEqual(b.instanceCount > BATCH_IDS_LISTED ? [] : whole.batches[b.number - 1]!.instances);
+    expect(wire.summary!.total).toBe(AGENTS);
+    expect(detailToProto(whole).batches.map((b) => b.instances)).toEqual(whole.batches.map((b) => b.instances));
   });
 
   it('refuses a cursor of another release or listing, and names an unknown release', () => {

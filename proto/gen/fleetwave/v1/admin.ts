@@ -209,6 +209,11 @@ export interface Batch {
   checkpoint: string;
   checkpointBy: string;
   checkpointComment: string;
+  /**
+   * How many instances the batch has. Answers that page a release's instances (GetRelease, CreateRelease,
+   * ReleaseAction, BackOut) list `instances` only for a batch of at most 100; WatchRelease lists every batch's.
+   */
+  instanceCount: number;
 }
 
 export interface StepRecord {
@@ -3017,6 +3022,7 @@ function createBaseBatch(): Batch {
     checkpoint: "",
     checkpointBy: "",
     checkpointComment: "",
+    instanceCount: 0,
   };
 }
 
@@ -3048,6 +3054,9 @@ export const Batch: MessageFns<Batch> = {
     }
     if (message.checkpointComment !== "") {
       writer.uint32(74).string(message.checkpointComment);
+    }
+    if (message.instanceCount !== 0) {
+      writer.uint32(80).uint32(message.instanceCount);
     }
     return writer;
   },
@@ -3137,6 +3146,14 @@ export const Batch: MessageFns<Batch> = {
             message.checkpointComment = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.instanceCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3178,6 +3195,11 @@ export const Batch: MessageFns<Batch> = {
         : isSet(object.checkpoint_comment)
         ? globalThis.String(object.checkpoint_comment)
         : "",
+      instanceCount: isSet(object.instanceCount)
+        ? globalThis.Number(object.instanceCount)
+        : isSet(object.instance_count)
+        ? globalThis.Number(object.instance_count)
+        : 0,
     };
   },
 
@@ -3210,6 +3232,9 @@ export const Batch: MessageFns<Batch> = {
     if (message.checkpointComment !== "") {
       obj.checkpointComment = message.checkpointComment;
     }
+    if (message.instanceCount !== 0) {
+      obj.instanceCount = Math.round(message.instanceCount);
+    }
     return obj;
   },
 
@@ -3227,6 +3252,7 @@ export const Batch: MessageFns<Batch> = {
     message.checkpoint = object.checkpoint ?? "";
     message.checkpointBy = object.checkpointBy ?? "";
     message.checkpointComment = object.checkpointComment ?? "";
+    message.instanceCount = object.instanceCount ?? 0;
     return message;
   },
 };
