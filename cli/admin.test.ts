@@ -47,7 +47,9 @@ class FakeController {
             }
           : (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
               this.record(method, call.request, call.metadata);
-              const reply = this.replies[method];
+              const scripted = this.replies[method];
+              // A function answers from the request (a paged listing).
+              const reply = typeof scripted === 'function' ? (scripted as (request: unknown) => unknown)(call.request) : scripted;
               if (reply && typeof reply === 'object' && 'code' in reply) callback(reply as { code: number; details: string }, null);
               // Fill every field, as a real server's messages have them.
               else callback(null, fill(method, reply));
@@ -193,14 +195,108 @@ describe('fleetwave admin verbs', () => {
     expect(fake.calls[0]!.request).toMatchObject({ id: 'r-7', action: 'pause', comment: 'lunch' });
   });
 
-  it('listings print a table or the proto objects as JSON', async () => {
+  it('listings print a summary and a table, or the proto objects as JSON', async () => {
     fake.replies.listInstances = { instances: [{ app: 'shop', instance: 'blue-1', group: 'blue', edition: '2.0', status: 'running', servicePort: 9001, keptEditions: ['1.0', '2.0'] }] };
     const table = await cli('instance', 'list', 'shop');
-    expect(table.stdout.split('\n')[0]).toMatch(/^APP\s+INSTANCE\s+GROUP\s+EDITION\s+STATUS/);
+    // Changed on purpose (issue 10): the summary comes first, the rows after a blank line.
+    expect(table.stdout.split('\n').slice(0, 3)).toEqual(['1 instance: 1 running', '', expect.stringMatching(/^APP\s+INSTANCE\s+GROUP\s+EDITION\s+STATUS/)]);
     expect(table.stdout).toMatch(/shop\s+blue-1\s+blue\s+2\.0\s+running\s+9001\s+no\s+1\.0 2\.0/);
     const json = await cli('instance', 'list', 'shop', '--output', 'json');
     expect(JSON.parse(json.stdout)[0]).toMatchObject({ instance: 'blue-1', edition: '2.0', quiesced: false });
     expect((await cli('agent', 'list', '-o', 'yaml')).code).toBe(2);
+  });
+
+  describe('paged listings', () => {
+    const AGENTS = Array.from({ length: 10 }, (_, n) => ({ id: `a${n}`, group: n < 6 ? 'blue' : 'green', status: n % 3 === 0 ? 'unreachable' : 'connected' }));
+    /** A controller that pages 4 agents at a time (or the limit asked), its cursor the index of the next row. */
+    const pagedAgents = (request: any) => {
+      const from = request.query?.after ? Number(request.query.after.slice(1)) : 0;
+      const size = Math.min(request.query?.limit || 4, 4);
+      const rows = AGENTS.slice(from, from + size);
+      return {
+        agents: rows,
+        summary: { total: 10, counts: [{ group: 'blue', status: 'connected', count: 4 }, { group: 'blue', status: 'unreachable', count: 2 }, { group: 'green', status: 'connected', count: 3 }, { group: 'green', status: 'unreachable', count: 1 }] },
+        nextAfter: from + size < AGENTS.length ? `c${from + size}` : '',
+      };
+    };
+
+    it('agent list fetches every page and prints the summary first, then one table of every row', async () => {
+      fake.replies.listAgents = pagedAgents;
+      const r = await cli('agent', 'list');
+      expect(r.code).toBe(0);
+      const lines = r.stdout.split('\n');
+      expect(lines[0]).toBe('10 agents: 7 connected, 3 unreachable');
+      expect(lines[1]).toMatch(/^GROUP\s+TOTAL\s+CONNECTED\s+UNREACHABLE$/);
+      expect(lines[2]).toMatch(/^blue\s+6\s+4\s+2$/);
+      expect(lines[3]).toMatch(/^green\s+4\s+3\s+1$/);
+      expect(lines[5]).toMatch(/^ID\s+GROUP\s+STATUS/);
+      expect(lines.slice(6).map((l) => l.split(/\s+/)[0])).toEqual(AGENTS.map((a) => a.id));
+      expect(fake.calls.map((c) => (c.request as any).query?.after ?? '')).toEqual(['', 'c4', 'c8']);
+    });
+
+    it('--output json writes one JSON array, page by page, the same as one whole answer would', async () => {
+      fake.replies.listAgents = pagedAgents;
+      const r = await cli('agent', 'list', '-o', 'json');
+      expect(r.stderr).toBe('');
+      const whole = ListAgentsResponse.fromPartial({ agents: AGENTS }).agents;
+      expect(r.stdout).toBe(JSON.stringify(whole, null, 2));
+      fake.replies.listAgents = { agents: [] };
+      expect(await cli('agent', 'list', '-o', 'json')).toMatchObject({ code: 0, stdout: '[]' });
+    });
+
+    it('--limit stops after N rows and tells the next page; --after starts there; filters are sent', async () => {
+      fake.replies.listAgents = pagedAgents;
+      const r = await cli('agent', 'list', '--limit', '6', '-o', 'json', '--group', 'blue', '--status', 'connected', '--edition', '2.0');
+      expect(JSON.parse(r.stdout).map((a: { id: string }) => a.id)).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'a5']);
+      expect(r.stderr).toBe('next page: --after c6');
+      expect(fake.calls.map((c) => c.request)).toEqual([
+        { query: { group: 'blue', status: 'connected', edition: '2.0', limit: 6, after: '' } },
+        { query: { group: 'blue', status: 'connected', edition: '2.0', limit: 2, after: 'c4' } },
+      ]);
+      const table = await cli('agent', 'list', '--after', 'c6', '--limit', '2');
+      expect(table.stdout).toMatch(/\na6 .*\na7 .*\n\n2 shown; next page: --after c8$/);
+    });
+
+    it.each([
+      [['agent', 'list', '--status', 'asleep'], "fleetwave: --status: 'asleep' is not one of connected, unreachable"],
+      [['agent', 'list', '--limit', '0'], "fleetwave: --limit: '0' is not a whole number ≥ 1"],
+      [['agent', 'list', '--limit', 'ten'], "fleetwave: --limit: 'ten' is not a whole number ≥ 1"],
+      [['agent', 'list', '--group', 'a/b'], "fleetwave: --group: 'a/b' is not a group name (letters, digits, '.', '_', '-')"],
+      [['instance', 'list', '--status', 'connected'], "fleetwave: --status: 'connected' is not one of running, stopped, starting, failed, unreachable"],
+      [['instance', 'list', '--after', 'a b'], "fleetwave: --after: 'a b' is not a cursor (the one a --limit listing printed for its next page)"],
+      [['release', 'show', 'r-7', '--status', 'done'], "fleetwave: --status: 'done' is not one of pending, in progress, released, failed, unreachable, rolling back, rolled back"],
+      [['release', 'show', 'r-7', '--edition', '..'], "fleetwave: --edition: '..' is not an edition name (letters, digits, '.', '_', '-')"],
+    ])('%j is one line, exit 2, and nothing is sent', async (args, line) => {
+      expect(await cli(...args)).toEqual({ code: 2, stdout: '', stderr: line });
+      expect(fake.calls).toEqual([]);
+    });
+
+    it('release show prints the head and counts from the first page, then the instances page by page', async () => {
+      const ids = ['b1', 'b2', 'b3', 'b4', 'b5'];
+      fake.replies.getRelease = (request: any) => {
+        const from = request.query?.after ? Number(request.query.after) : 0;
+        const rows = ids.slice(from, from + 2);
+        return {
+          ...release('Releasing'),
+          batches: [{ number: 1, group: 'blue', status: 'running', instances: ids }],
+          instances: rows.map((instance) => ({ instance, group: 'blue', batch: 1, status: 'released' })),
+          changes: [{ atUnixMs: 1000, actor: 'ops@h', action: 'create' }],
+          summary: { total: 5, counts: [{ group: 'blue', batch: 1, status: 'in progress', count: 1 }, { group: 'blue', batch: 1, status: 'released', count: 4 }] },
+          nextAfter: from + 2 < ids.length ? String(from + 2) : '',
+        };
+      };
+      const r = await cli('release', 'show', 'r-7', '--status', 'released');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('Instances 5 matching: 1 in progress, 4 released');
+      expect(r.stdout).toMatch(/running\s+-\s+-\s+-\s+-\s+1 in progress, 4 released\s+b1 b2 b3 b4 b5/);
+      expect(r.stdout.match(/^ {2}b\d \(blue, batch 1\): released$/gm)).toHaveLength(5);
+      expect(r.stdout.indexOf('Changes')).toBeGreaterThan(r.stdout.indexOf('b5 (blue'));
+      expect(fake.calls.map((c) => (c.request as any).query)).toMatchObject([{ status: 'released', after: '' }, { after: '2' }, { after: '4' }]);
+
+      const json = JSON.parse((await cli('release', 'show', 'r-7', '-o', 'json')).stdout);
+      expect(json.instances.map((i: { instance: string }) => i.instance)).toEqual(ids);
+      expect(json).toMatchObject({ release: { id: 'r-7' }, summary: { total: 5 }, changes: [{ action: 'create' }] });
+    });
   });
 
   it('release watch prints progress and exits 0 only for Released', async () => {

@@ -13,6 +13,7 @@ import {
 } from '@grpc/grpc-js';
 import {
   AdminServiceClient,
+  ListQuery,
   type App,
   type BackOutRequest,
   type Edition,
@@ -87,8 +88,9 @@ export class AdminClient {
   createRelease(spec: ReleaseSpec): Promise<ReleaseDetail> {
     return this.unary('CreateRelease', (md, o, cb) => this.raw.createRelease({ spec }, md, o, cb));
   }
-  getRelease(id: string): Promise<ReleaseDetail> {
-    return this.unary('GetRelease', (md, o, cb) => this.raw.getRelease({ id }, md, o, cb));
+  /** The release and one page of its instances (the first, unless `query` says otherwise). */
+  getRelease(id: string, query?: Partial<ListQuery>): Promise<ReleaseDetail> {
+    return this.unary('GetRelease', (md, o, cb) => this.raw.getRelease({ id, query: queryOf(query) }, md, o, cb));
   }
   listReleases(app: string): Promise<ListReleasesResponse> {
     return this.unary('ListReleases', (md, o, cb) => this.raw.listReleases({ app }, md, o, cb));
@@ -96,11 +98,13 @@ export class AdminClient {
   releaseAction(request: ReleaseActionRequest): Promise<ReleaseDetail> {
     return this.unary('ReleaseAction', (md, o, cb) => this.raw.releaseAction(request, md, o, cb));
   }
-  listAgents(): Promise<ListAgentsResponse> {
-    return this.unary('ListAgents', (md, o, cb) => this.raw.listAgents({}, md, o, cb));
+  /** One page of agents (the first, unless `query` says otherwise). */
+  listAgents(query?: Partial<ListQuery>): Promise<ListAgentsResponse> {
+    return this.unary('ListAgents', (md, o, cb) => this.raw.listAgents({ query: queryOf(query) }, md, o, cb));
   }
-  listInstances(app: string): Promise<ListInstancesResponse> {
-    return this.unary('ListInstances', (md, o, cb) => this.raw.listInstances({ app }, md, o, cb));
+  /** One page of an app's instances (all apps: ''). */
+  listInstances(app: string, query?: Partial<ListQuery>): Promise<ListInstancesResponse> {
+    return this.unary('ListInstances', (md, o, cb) => this.raw.listInstances({ app, query: queryOf(query) }, md, o, cb));
   }
   history(app: string): Promise<HistoryResponse> {
     return this.unary('History', (md, o, cb) => this.raw.history({ app }, md, o, cb));
@@ -114,7 +118,7 @@ export class AdminClient {
    * a release may wait hours for an approval. Errors come out already mapped.
    */
   async *watchRelease(id: string): AsyncGenerator<ReleaseDetail> {
-    const call = this.raw.watchRelease({ id }, this.metadata());
+    const call = this.raw.watchRelease({ id, query: undefined }, this.metadata());
     try {
       for await (const detail of call as AsyncIterable<ReleaseDetail>) yield detail;
     } catch (err) {
@@ -146,6 +150,11 @@ export class AdminClient {
   mapError(method: string, error: ServiceError): Error {
     return mapCallError(this.address, this.raw.getChannel(), method, error);
   }
+}
+
+/** A listing's query with every field present; none at all when nothing is asked (everything, the default page). */
+function queryOf(query: Partial<ListQuery> | undefined): ListQuery | undefined {
+  return query ? ListQuery.fromPartial(query) : undefined;
 }
 
 /** The metadata every CLI call carries: who acts, and the bearer token when there is one. */

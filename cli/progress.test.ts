@@ -15,7 +15,7 @@ function instance(id: string, batch: number, fields: Partial<InstanceProgress> =
 }
 
 function batch(number: number, status: string, instances: string[], fields: Partial<Batch> = {}): Batch {
-  return { number, group: 'blue', status, instances, startedUnixMs: 0, finishedUnixMs: 0, checkpoint: '', checkpointBy: '', checkpointComment: '', ...fields };
+  return { number, group: 'blue', status, instances, startedUnixMs: 0, finishedUnixMs: 0, checkpoint: '', checkpointBy: '', checkpointComment: '', instanceCount: instances.length, ...fields };
 }
 
 function detail(status: string, batches: Batch[], instances: InstanceProgress[], fields: Record<string, unknown> = {}): ReleaseDetail {

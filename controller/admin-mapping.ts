@@ -5,11 +5,13 @@ import type {
   ChangeRecord,
   Edition,
   Instance,
+  ListSummary,
   Release,
   ReleaseDetail,
   ReleaseSpec,
 } from '../proto/gen/fleetwave/v1/admin.js';
 import type { CompiledSpec } from './engine/spec.js';
+import type { ListSummaryRecord, ReleaseDetailPage } from './store/lists.js';
 import type {
   AgentRecord,
   AgentStatus,
@@ -79,7 +81,31 @@ export function changeToProto(c: ChangeRecordRow): ChangeRecord {
   return { ...c };
 }
 
+/** A paged answer lists a batch's instance ids up to this many (its instance_count says how many it has). */
+export const BATCH_IDS_LISTED = 100;
+
+/**
+ * A release with one page of its instances, the summary of every page, and the next page's cursor. Big batches
+ * come without their ids, so the answer stays the size of its page however big the release is.
+ */
+export function detailPageToProto(d: ReleaseDetailPage): ReleaseDetail {
+  const whole = detailToProto(d);
+  const batches = whole.batches.map((b) => (b.instances.length > BATCH_IDS_LISTED ? { ...b, instances: [] } : b));
+  return { ...whole, batches, summary: summaryToProto(d.summary), nextAfter: d.nextAfter };
+}
+
+export function summaryToProto(s: ListSummaryRecord): ListSummary {
+  return { total: s.total, counts: s.counts.map((c) => ({ ...c })) };
+}
+
 export function detailToProto(d: ReleaseDetailRecord): ReleaseDetail {
+  // Steps by instance in one pass: filtering all steps per instance was O(instances × steps).
+  const stepsOf = new Map<string, ReleaseDetailRecord['steps']>();
+  for (const s of d.steps) {
+    const list = stepsOf.get(s.instance);
+    if (list) list.push(s);
+    else stepsOf.set(s.instance, [s]);
+  }
   return {
     release: releaseToProto(d.release),
     batches: d.batches.map((b) => ({
@@ -92,6 +118,7 @@ export function detailToProto(d: ReleaseDetailRecord): ReleaseDetail {
       checkpoint: b.checkpoint,
       checkpointBy: b.checkpointBy,
       checkpointComment: b.checkpointComment,
+      instanceCount: b.instances.length,
     })),
     instances: d.instances.map((i) => ({
       instance: i.instance,
@@ -104,11 +131,12 @@ export function detailToProto(d: ReleaseDetailRecord): ReleaseDetail {
       error: i.error,
       rollbackBatch: i.rollbackBatch,
       updateOrder: i.updateOrder,
-      steps: d.steps
-        .filter((s) => s.instance === i.instance)
+      steps: (stepsOf.get(i.instance) ?? [])
         .map((s) => ({ step: s.step, phase: s.phase, status: s.status, startedUnixMs: s.startedUnixMs, finishedUnixMs: s.finishedUnixMs, error: s.error })),
     })),
     changes: d.changes.map(changeToProto),
+    summary: undefined,
+    nextAfter: '',
   };
 }
 

@@ -3,14 +3,15 @@ import * as grpc from '@grpc/grpc-js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, PackageError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { isSafeName } from '../common/names.js';
-import type { AdminServiceServer, InstallEditionRequest, ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
-import { agentToProto, appToProto, detailToProto, editionToProto, changeToProto, instanceToProto, releaseToProto } from './admin-mapping.js';
+import type { AdminServiceServer, InstallEditionRequest, ListQuery, ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
+import { agentToProto, appToProto, detailPageToProto, detailToProto, editionToProto, changeToProto, instanceToProto, releaseToProto, summaryToProto } from './admin-mapping.js';
 import type { AgentSessions } from './agent-service.js';
 import { SHA256_PATTERN, sha256Of } from './artifacts.js';
 import { checkUrlPackage, storeCheckedUpload, type PackageChecks } from './package-check.js';
 import type { ReleaseEngine } from './engine/engine.js';
 import { isFinalRelease } from './engine/transitions.js';
 import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './engine/update-order.js';
+import type { PageQuery } from './store/lists.js';
 import { AlreadyExistsError, type Store } from './store/store.js';
 import type { AppRecord, EditionRecord } from './store/types.js';
 
@@ -84,6 +85,15 @@ function unaryAsync<Req, Res>(log: Logger, name: string, fn: (request: Req, sign
   };
 }
 
+/** The filters and page of a listing request, trimmed (none: everything, the default page); the store checks them. */
+function pageQuery(q: ListQuery | undefined): PageQuery {
+  if (!q) return FIRST_PAGE;
+  return { group: q.group.trim(), status: q.status.trim(), edition: q.edition.trim(), limit: q.limit, after: q.after.trim() };
+}
+
+/** What CreateRelease, ReleaseAction and BackOut answer with: the release and the first page of its instances. */
+const FIRST_PAGE: PageQuery = { group: '', status: '', edition: '', limit: 0, after: '' };
+
 export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
   const { store, engine, logger: log } = o;
   const now = o.now ?? (() => Date.now());
@@ -99,23 +109,31 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
     listEditions: unary(log, 'ListEditions', (req) => ({ editions: store.listEditions(req.app).map(editionToProto) })),
     createRelease: unary(log, 'CreateRelease', (req, call) => {
       const release = engine.createRelease(req.spec ?? {}, actorOf(call.metadata));
-      return detailToProto(store.getReleaseDetail(release.id));
+      return detailPageToProto(store.lists.releaseDetail(release.id, FIRST_PAGE));
     }),
-    getRelease: unary(log, 'GetRelease', (req) => detailToProto(store.getReleaseDetail(req.id))),
+    getRelease: unary(log, 'GetRelease', (req) => detailPageToProto(store.lists.releaseDetail(req.id, pageQuery(req.query)))),
     listReleases: unary(log, 'ListReleases', (req) => ({ releases: store.listReleases(req.app).map(releaseToProto) })),
     watchRelease: (call) => watchRelease(o, call),
     releaseAction: unary(log, 'ReleaseAction', (req, call) => {
       engine.act(req.id, req.action.trim(), actorOf(call.metadata), req.comment, { batches: req.batches });
-      return detailToProto(store.getReleaseDetail(req.id));
+      return detailPageToProto(store.lists.releaseDetail(req.id, FIRST_PAGE));
     }),
     backOut: unary(log, 'BackOut', (req, call) => {
       const release = engine.backOut(req.app, req.group, actorOf(call.metadata), req.comment);
-      return detailToProto(store.getReleaseDetail(release.id));
+      return detailPageToProto(store.lists.releaseDetail(release.id, FIRST_PAGE));
     }),
-    listAgents: unary(log, 'ListAgents', () => ({
-      agents: store.listAgents().map((a) => agentToProto(a, o.sessions.lastSeen(a.id), o.sessions.clockSkew(a.id))),
-    })),
-    listInstances: unary(log, 'ListInstances', (req) => ({ instances: store.listInstances(req.app).map(instanceToProto) })),
+    listAgents: unary(log, 'ListAgents', (req) => {
+      const page = store.lists.agents(pageQuery(req.query));
+      return {
+        agents: page.rows.map((a) => agentToProto(a, o.sessions.lastSeen(a.id), o.sessions.clockSkew(a.id))),
+        summary: summaryToProto(page.summary),
+        nextAfter: page.nextAfter,
+      };
+    }),
+    listInstances: unary(log, 'ListInstances', (req) => {
+      const page = store.lists.instances(req.app, pageQuery(req.query));
+      return { instances: page.rows.map(instanceToProto), summary: summaryToProto(page.summary), nextAfter: page.nextAfter };
+    }),
     history: unary(log, 'History', (req) => ({ changes: store.history(req.app).map(changeToProto) })),
   };
 }

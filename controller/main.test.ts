@@ -104,13 +104,13 @@ describe('the controller', () => {
       code: status.ALREADY_EXISTS,
     });
 
-    await until('agents connected', async () => ((await call(admin.listAgents, {})) as any).agents.filter((a: any) => a.status === 'connected').length === 3);
+    await until('agents connected', async () => ((await call(admin.listAgents, { query: undefined })) as any).agents.filter((a: any) => a.status === 'connected').length === 3);
     const created: ReleaseDetail = await call(admin.createRelease, CreateReleaseRequest.fromPartial({ spec: { app: 'shop', edition: '2.0', group: 'all', batches: 1, start: true, drainMs: 50 } }));
     expect(created.release!.createdBy).toBe('tester');
 
     const seen: string[] = [];
     await new Promise<void>((resolve, reject) => {
-      const watch = admin.watchRelease({ id: created.release!.id });
+      const watch = admin.watchRelease({ id: created.release!.id, query: undefined });
       watch.on('data', (d: ReleaseDetail) => seen.push(d.release!.status));
       watch.on('end', () => resolve());
       watch.on('error', reject);
@@ -118,11 +118,11 @@ describe('the controller', () => {
     expect(seen.at(-1)).toBe('Released');
     expect(timeouts.length).toBeGreaterThan(0);
     for (const t of timeouts) expect(t).toBeGreaterThan(0);
-    const listed: any = await call(admin.listAgents, {});
+    const listed: any = await call(admin.listAgents, { query: undefined });
     const skew = Object.fromEntries(listed.agents.map((a: any) => [a.id, Number(a.clockSkewMs)]));
     expect(Math.abs(skew.h1)).toBeLessThan(5_000);
     expect(skew.h3).toBeGreaterThan(590_000);
-    const instances: any = await call(admin.listInstances, { app: 'shop' });
+    const instances: any = await call(admin.listInstances, { app: 'shop', query: undefined });
     expect(instances.instances.map((i: any) => i.edition)).toEqual(['2.0', '2.0', '2.0']);
     const history: any = await call(admin.history, { app: 'shop' });
     expect(history.changes.map((c: any) => c.action)).toEqual(['create', 'start']);
@@ -134,13 +134,13 @@ describe('the controller', () => {
     const ids = await until('the un-quiesce health check', async () => received.q1?.find((c) => c.startsWith('unquiesce-shop-')));
     expect(ids).toBeTruthy();
     await until('the instance reported open again', async () => {
-      const listed: any = await call(admin.listInstances, { app: 'shop' });
+      const listed: any = await call(admin.listInstances, { app: 'shop', query: undefined });
       return listed.instances.some((i: any) => i.instance === 'q1' && i.quiesced === false);
     });
   });
 
   it('maps errors to status codes with one clear line', async () => {
-    await expect(call(admin.getRelease, { id: 'nope' })).rejects.toMatchObject({ code: status.NOT_FOUND, details: "release 'nope' does not exist" });
+    await expect(call(admin.getRelease, { id: 'nope', query: undefined })).rejects.toMatchObject({ code: status.NOT_FOUND, details: "release 'nope' does not exist" });
     await expect(call(admin.createApp, CreateAppRequest.fromPartial({ app: { name: 'Bad Name', startCommand: ['x'] } }))).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
     await expect(call(admin.createRelease, CreateReleaseRequest.fromPartial({ spec: { app: 'shop', edition: '9.9' } }))).rejects.toMatchObject({ code: status.NOT_FOUND });
   });
@@ -157,8 +157,8 @@ describe('the controller', () => {
 
   it('marks a silent agent unreachable after the heartbeat timeout', async () => {
     startAgent('quiet', 'blue', '1.0');
-    await until('quiet connected', async () => ((await call(admin.listAgents, {})) as any).agents.find((a: any) => a.id === 'quiet' && a.status === 'connected'));
-    await until('quiet unreachable', async () => ((await call(admin.listAgents, {})) as any).agents.find((a: any) => a.id === 'quiet' && a.status === 'unreachable'));
+    await until('quiet connected', async () => ((await call(admin.listAgents, { query: undefined })) as any).agents.find((a: any) => a.id === 'quiet' && a.status === 'connected'));
+    await until('quiet unreachable', async () => ((await call(admin.listAgents, { query: undefined })) as any).agents.find((a: any) => a.id === 'quiet' && a.status === 'unreachable'));
   });
 
   it('serves health, metrics and refuses unknown artifacts', async () => {

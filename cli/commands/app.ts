@@ -5,6 +5,7 @@ import type { App, Edition } from '../../proto/gen/fleetwave/v1/admin.js';
 import { BadInputError, NotFoundError } from '../../common/errors.js';
 import { formatBytes, formatDateTime, formatDuration, orDash, table, toJson } from '../format.js';
 import type { Io } from '../io.js';
+import { allInstances } from '../listing.js';
 import { buildApp, buildInstallRequest, collect, type AppFlags, type EditionFlags } from '../options.js';
 import { outputOf, withClient, withController, withListing } from './shared.js';
 
@@ -80,7 +81,7 @@ export function registerAppCommands(program: Command, io: Io): void {
         const { editions } = await client.listEditions(appName);
         const found = editions.find((e) => e.name === editionName);
         if (!found) throw new NotFoundError(`edition '${editionName}' of app '${appName}' does not exist`);
-        const { instances } = await client.listInstances(appName);
+        const instances = await allInstances(client, appName);
         const hosts = instances.map((i) => ({
           instance: i.instance,
           group: i.group,

@@ -1,9 +1,12 @@
 // `fleetwave agent list`, `instance list` and `history`: what the fleet looks like.
 import type { Command } from 'commander';
 import { describeSkew } from '../../common/clock.js';
+import { AGENT_STATUSES, INSTANCE_LIST_STATUSES } from '../../common/listing.js';
 import type { AgentInfo, ChangeRecord, Instance } from '../../proto/gen/fleetwave/v1/admin.js';
 import { formatDateTime, formatTime, orDash, table, toJson } from '../format.js';
 import type { Io } from '../io.js';
+import { JsonArrayWriter, forEachPage, nextPageLine, parsePageFlags, renderListSummary, summarize, withPaging, type PageAnswer, type PageFlags } from '../listing.js';
+import type { OutputFormat } from '../options.js';
 import { outputOf, withClient, withListing } from './shared.js';
 
 /**
@@ -12,22 +15,32 @@ import { outputOf, withClient, withListing } from './shared.js';
  */
 export function registerFleetCommands(program: Command, io: Io): void {
   const agent = program.commands.find((c) => c.name() === 'agent') ?? program.command('agent').description('agents');
-  withListing(agent.command('list'))
-    .description('list the agents (hosts) the controller knows')
-    .action(async (_flags: unknown, cmd: Command) => {
+  withPaging(withListing(agent.command('list')), AGENT_STATUSES, 'only agents with an instance running this edition')
+    .description('list the agents (hosts) the controller knows: a summary per group and status, then the agents by id')
+    .action(async (flags: PageFlags, cmd: Command) => {
       const output = outputOf(cmd);
-      const { agents } = await withClient(cmd, io, (client) => client.listAgents());
-      io.out(output === 'json' ? toJson(agents) : agentTable(agents));
+      const request = parsePageFlags(flags, AGENT_STATUSES);
+      await withClient(cmd, io, (client) =>
+        printPaged(io, output, request, 'agent', AGENT_STATUSES, agentTable, async (after, limit) => {
+          const page = await client.listAgents({ ...request.filter, after, limit });
+          return { rows: page.agents, summary: page.summary, nextAfter: page.nextAfter };
+        }, (a) => a),
+      );
     });
 
   const instance = program.command('instance').description('application instances');
-  withListing(instance.command('list'))
-    .description('list instances: which edition each runs, and its status')
+  withPaging(withListing(instance.command('list')), INSTANCE_LIST_STATUSES, 'only instances running this edition')
+    .description('list instances: which edition each runs, and its status (a summary per group and status first)')
     .argument('[app]', 'only this application')
-    .action(async (app: string | undefined, _flags: unknown, cmd: Command) => {
+    .action(async (app: string | undefined, flags: PageFlags, cmd: Command) => {
       const output = outputOf(cmd);
-      const { instances } = await withClient(cmd, io, (client) => client.listInstances(app ?? ''));
-      io.out(output === 'json' ? toJson(instances) : instanceTable(instances));
+      const request = parsePageFlags(flags, INSTANCE_LIST_STATUSES);
+      await withClient(cmd, io, (client) =>
+        printPaged(io, output, request, 'instance', INSTANCE_LIST_STATUSES, instanceTable, async (after, limit) => {
+          const page = await client.listInstances(app ?? '', { ...request.filter, after, limit });
+          return { rows: page.instances, summary: page.summary, nextAfter: page.nextAfter };
+        }, (i) => i),
+      );
     });
 
   withListing(program.command('history'))
@@ -38,6 +51,37 @@ export function registerFleetCommands(program: Command, io: Io): void {
       const { changes } = await withClient(cmd, io, (client) => client.history(app ?? ''));
       io.out(output === 'json' ? toJson(changes) : historyTable(changes));
     });
+}
+
+/**
+ * A paged listing, printed: JSON element by element as pages arrive; a table as the summary (from the first page)
+ * and then one table of every row (one table, so its columns line up). A --limit that stops early tells the cursor.
+ */
+async function printPaged<T>(
+  io: Io,
+  output: OutputFormat,
+  request: ReturnType<typeof parsePageFlags>,
+  noun: string,
+  statuses: readonly string[],
+  render: (rows: T[]) => string,
+  fetch: (after: string, limit: number) => Promise<PageAnswer<T>>,
+  keyOf: (row: T) => { group: string; status: string },
+): Promise<void> {
+  if (output === 'json') {
+    const json = new JsonArrayWriter(io);
+    const next = await forEachPage(request, fetch, (page) => page.rows.forEach((row) => json.push(row)));
+    json.end();
+    if (next) io.err(nextPageLine(next));
+    return;
+  }
+  const rows: T[] = [];
+  const next = await forEachPage(request, fetch, (page, first) => {
+    // A controller from before paging sends no summary, and every row at once: count them here.
+    if (first) io.out(`${renderListSummary(noun, page.summary ?? summarize(page.rows.map(keyOf)), statuses)}\n`);
+    rows.push(...page.rows);
+  });
+  io.out(render(rows));
+  if (next) io.out(`\n${rows.length} shown; ${nextPageLine(next)}`);
 }
 
 function agentTable(agents: AgentInfo[]): string {

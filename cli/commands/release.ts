@@ -1,10 +1,13 @@
 // `fleetwave release create|show|list|watch` and the operator actions.
 import type { Command } from 'commander';
+import { INSTANCE_STATUSES } from '../../controller/engine/transitions.js';
 import type { Release, ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
+import type { AdminClient } from '../client.js';
 import { formatDateTime, table, toJson } from '../format.js';
 import type { Io } from '../io.js';
-import { buildReleaseSpec, parseCount, type ReleaseFlags } from '../options.js';
-import { renderReleaseDetail } from '../show.js';
+import { JsonArrayWriter, forEachPage, nextPageLine, parsePageFlags, withPaging, type PageFlags, type PageRequest } from '../listing.js';
+import { buildReleaseSpec, parseCount, type OutputFormat, type ReleaseFlags } from '../options.js';
+import { renderChangeSection, renderInstanceLines, renderReleaseHead } from '../show.js';
 import { watchUntil, type WatchAim } from '../watch.js';
 import { outputOf, withClient, withController, withListing } from './shared.js';
 
@@ -63,13 +66,13 @@ export function registerReleaseCommands(program: Command, io: Io): void {
       });
     });
 
-  withListing(release.command('show'))
-    .description('a release: summary and timeline (batches, steps, checkpoints, changes)')
+  withPaging(withListing(release.command('show')), INSTANCE_STATUSES, 'only instances running this edition now')
+    .description('a release: summary and timeline (batches with counts per status, then each instance\'s steps, checkpoints, changes)')
     .argument('<id>', 'release id')
-    .action(async (id: string, _flags: unknown, cmd: Command) => {
+    .action(async (id: string, flags: PageFlags, cmd: Command) => {
       const output = outputOf(cmd);
-      const detail = await withClient(cmd, io, (client) => client.getRelease(id));
-      io.out(output === 'json' ? toJson(detail) : renderReleaseDetail(detail));
+      const request = parsePageFlags(flags, INSTANCE_STATUSES);
+      await withClient(cmd, io, (client) => showRelease(client, id, request, output, io));
     });
 
   withListing(release.command('list'))
@@ -120,6 +123,35 @@ export function registerReleaseCommands(program: Command, io: Io): void {
         if (flags.watch) await watchUntil(client, id, io, 'Released');
       });
     });
+}
+
+/**
+ * `release show`, page after page of instances: the head (or, in JSON, the release object up to its instances) from
+ * the first page, the instances as they arrive, the change records last.
+ */
+async function showRelease(client: AdminClient, id: string, request: PageRequest, output: OutputFormat, io: Io): Promise<void> {
+  let first: ReleaseDetail | undefined;
+  let json: JsonArrayWriter | undefined;
+  const filtered = Boolean(request.filter.group || request.filter.status || request.filter.edition);
+  const fetch = async (after: string, limit: number) => {
+    const detail = await client.getRelease(id, { ...request.filter, after, limit });
+    first ??= detail;
+    return { rows: detail.instances, summary: detail.summary, nextAfter: detail.nextAfter };
+  };
+  const next = await forEachPage(request, fetch, (page, isFirst) => {
+    if (isFirst && output === 'json') {
+      // The object as toJson prints it, its instances last: they are written as they arrive.
+      const { instances: _rows, nextAfter: _cursor, ...head } = first!;
+      json = new JsonArrayWriter(io, `${toJson(head).slice(0, -2)},\n  "instances": [`, '  ]\n}', '    ');
+    } else if (isFirst) {
+      io.out(`${renderReleaseHead(first!, filtered)}\n\nInstances`);
+    }
+    if (json) page.rows.forEach((row) => json!.push(row));
+    else for (const line of renderInstanceLines(page.rows)) io.out(line);
+  });
+  if (json) json.end();
+  else if (first?.changes.length) io.out(`\n${renderChangeSection(first.changes)}`);
+  if (next) (json ? io.err : io.out)(nextPageLine(next));
 }
 
 function statusLine(detail: ReleaseDetail): string {

@@ -196,6 +196,20 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     // The gate's hold limit for this app in ms; 0: the agent's --gate-hold.
     sql: `ALTER TABLE apps ADD COLUMN hold_ms INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 9,
+    name: 'list indexes',
+    // Paged listings (store/lists.ts): each filter shape reads a page in key order from an index and counts from one.
+    sql: `
+      CREATE INDEX agents_group ON agents(grp, status, id);
+      CREATE INDEX agents_status ON agents(status, id);
+      CREATE INDEX instances_list ON instances(app, grp, agent_id);
+      CREATE INDEX instances_agent ON instances(agent_id, active_edition);
+      CREATE INDEX release_instances_page ON release_instances(release_id, batch, instance);
+      CREATE INDEX release_instances_status ON release_instances(release_id, status, batch, instance);
+      CREATE INDEX change_records_release ON change_records(release_id, id);
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

@@ -2,6 +2,7 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
+import { ListQueries } from './lists.js';
 import { migrate } from './schema.js';
 import { isFinalRelease } from '../engine/transitions.js';
 import { LiveReleases } from './live.js';
@@ -50,6 +51,13 @@ export class Store {
   private constructor(db: Database.Database) {
     this.db = db;
     this.live = new LiveReleases(db);
+  }
+
+  private listQueries?: ListQueries;
+  /** The paged, filtered listings (agent list, instance list, release show), their statements prepared once. */
+  get lists(): ListQueries {
+    this.listQueries ??= new ListQueries(this.db);
+    return this.listQueries;
   }
 
   /** Opens (creating if needed) the database file and applies pending migrations. */

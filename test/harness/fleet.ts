@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { stopDataPath } from '../../agent/data-path.js';
 import { freePort } from '../../agent/ports.js';
-import { AdminServiceClient, type AgentInfo, type Instance, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
+import { AdminServiceClient, ListQuery, type AgentInfo, type Instance, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
 import { canConnect, startNats, type Nats, type NatsPermissions, type NatsUsers } from './nats.js';
 import { Proc, spawnProc } from './proc.js';
 import { waitFor } from './wait.js';
@@ -174,16 +174,43 @@ export class Admin {
     });
   }
 
+  /** Every page of a listing, from the first (the controller pages at most 1000 rows a call). */
+  private async every<T>(read: (query: ListQuery) => Promise<{ rows: T[]; nextAfter: string }>): Promise<T[]> {
+    const rows: T[] = [];
+    let after = '';
+    do {
+      const page = await read(ListQuery.fromPartial({ limit: 1000, after }));
+      rows.push(...page.rows);
+      after = page.nextAfter;
+    } while (after);
+    return rows;
+  }
+
+  /** Every agent. */
   async agents(): Promise<AgentInfo[]> {
-    return (await this.call<object, { agents: AgentInfo[] }>('listAgents', {})).agents;
+    return this.every(async (query) => {
+      const page = await this.call<object, { agents: AgentInfo[]; nextAfter: string }>('listAgents', { query });
+      return { rows: page.agents, nextAfter: page.nextAfter };
+    });
   }
 
+  /** The release with every instance. */
   async release(id: string): Promise<ReleaseDetail> {
-    return this.call('getRelease', { id });
+    let first: ReleaseDetail | undefined;
+    const instances = await this.every(async (query) => {
+      const page = await this.call<object, ReleaseDetail>('getRelease', { id, query });
+      first ??= page;
+      return { rows: page.instances, nextAfter: page.nextAfter };
+    });
+    return { ...first!, instances, nextAfter: '' };
   }
 
-  async instances(app: string) {
-    return (await this.call<object, { instances: Instance[] }>("listInstances", { app })).instances;
+  /** Every instance of the app. */
+  async instances(app: string): Promise<Instance[]> {
+    return this.every(async (query) => {
+      const page = await this.call<object, { instances: Instance[]; nextAfter: string }>('listInstances', { app, query });
+      return { rows: page.instances, nextAfter: page.nextAfter };
+    });
   }
 
   /** Waits until every id is connected. */

@@ -152,8 +152,14 @@ export interface CreateReleaseRequest {
   spec: ReleaseSpec | undefined;
 }
 
+/**
+ * GetRelease pages and filters the release's instances like the fleet listings (see ListQuery); batches and
+ * changes always come whole. WatchRelease ignores the query: it sends every instance.
+ */
 export interface GetReleaseRequest {
   id: string;
+  /** Instance filters: group, status (InstanceProgress.status), edition (the one it runs now). */
+  query: ListQuery | undefined;
 }
 
 export interface ListReleasesRequest {
@@ -203,6 +209,11 @@ export interface Batch {
   checkpoint: string;
   checkpointBy: string;
   checkpointComment: string;
+  /**
+   * How many instances the batch has. Answers that page a release's instances (GetRelease, CreateRelease,
+   * ReleaseAction, BackOut) list `instances` only for a batch of at most 100; WatchRelease lists every batch's.
+   */
+  instanceCount: number;
 }
 
 export interface StepRecord {
@@ -257,6 +268,28 @@ export interface ReleaseDetail {
   batches: Batch[];
   instances: InstanceProgress[];
   changes: ChangeRecord[];
+  /** Counts per batch and status over every instance the filters match (all pages); group is the batch's. */
+  summary:
+    | ListSummary
+    | undefined;
+  /** Cursor of the next page of instances (GetReleaseRequest.query.after); empty on the last page. */
+  nextAfter: string;
+}
+
+/** What a paged listing matched, over all its pages: computed by the server with SQL aggregates. */
+export interface ListSummary {
+  /** Rows matching the filters. */
+  total: number;
+  /** One entry per (group, batch, status) that has rows, in group/batch then status order. */
+  counts: SummaryCount[];
+}
+
+export interface SummaryCount {
+  group: string;
+  /** The batch (1-based) in release show; 0 in agent and instance listings. */
+  batch: number;
+  status: string;
+  count: number;
 }
 
 export interface ReleaseActionRequest {
@@ -294,11 +327,34 @@ export interface AgentInfo_LabelsEntry {
   value: string;
 }
 
+/**
+ * The filters and page of a fleet listing (ListAgents, ListInstances, GetRelease's instances). The server pages:
+ * rows in a fixed order (agents by id; instances by app, group, id; a release's by batch, id), at most `limit` per
+ * call (0: the server's default of 500; more than 1000 is cut to 1000), the next page from `after` = the previous
+ * page's next_after (an opaque cursor; one from another listing is refused). Empty filters match everything; an
+ * absent query is all empty. A message field, so clients built before it send none.
+ */
+export interface ListQuery {
+  group: string;
+  status: string;
+  edition: string;
+  limit: number;
+  after: string;
+}
+
+/** query.status: "connected" or "unreachable"; query.edition: agents with an instance (of any app) running it. */
 export interface ListAgentsRequest {
+  query: ListQuery | undefined;
 }
 
 export interface ListAgentsResponse {
   agents: AgentInfo[];
+  /** Counts per group and status over every agent the filters match. */
+  summary:
+    | ListSummary
+    | undefined;
+  /** Empty on the last page. */
+  nextAfter: string;
 }
 
 export interface Instance {
@@ -314,12 +370,23 @@ export interface Instance {
   quiesced: boolean;
 }
 
+/**
+ * query.status: Instance.status ("running", "stopped", "starting", "failed", "unreachable");
+ * query.edition: instances whose active edition is this one.
+ */
 export interface ListInstancesRequest {
   app: string;
+  query: ListQuery | undefined;
 }
 
 export interface ListInstancesResponse {
   instances: Instance[];
+  /** Counts per group and status over every instance the filters match. */
+  summary:
+    | ListSummary
+    | undefined;
+  /** Empty on the last page. */
+  nextAfter: string;
 }
 
 export interface BackOutRequest {
@@ -2358,13 +2425,16 @@ export const CreateReleaseRequest: MessageFns<CreateReleaseRequest> = {
 };
 
 function createBaseGetReleaseRequest(): GetReleaseRequest {
-  return { id: "" };
+  return { id: "", query: undefined };
 }
 
 export const GetReleaseRequest: MessageFns<GetReleaseRequest> = {
   encode(message: GetReleaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
+    }
+    if (message.query !== undefined) {
+      ListQuery.encode(message.query, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -2390,6 +2460,14 @@ export const GetReleaseRequest: MessageFns<GetReleaseRequest> = {
             message.id = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.query = ListQuery.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2403,13 +2481,19 @@ export const GetReleaseRequest: MessageFns<GetReleaseRequest> = {
   },
 
   fromJSON(object: any): GetReleaseRequest {
-    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      query: isSet(object.query) ? ListQuery.fromJSON(object.query) : undefined,
+    };
   },
 
   toJSON(message: GetReleaseRequest): unknown {
     const obj: any = {};
     if (message.id !== "") {
       obj.id = message.id;
+    }
+    if (message.query !== undefined) {
+      obj.query = ListQuery.toJSON(message.query);
     }
     return obj;
   },
@@ -2420,6 +2504,9 @@ export const GetReleaseRequest: MessageFns<GetReleaseRequest> = {
   fromPartial<I extends Exact<DeepPartial<GetReleaseRequest>, I>>(object: I): GetReleaseRequest {
     const message = createBaseGetReleaseRequest();
     message.id = object.id ?? "";
+    message.query = (object.query !== undefined && object.query !== null)
+      ? ListQuery.fromPartial(object.query)
+      : undefined;
     return message;
   },
 };
@@ -2935,6 +3022,7 @@ function createBaseBatch(): Batch {
     checkpoint: "",
     checkpointBy: "",
     checkpointComment: "",
+    instanceCount: 0,
   };
 }
 
@@ -2966,6 +3054,9 @@ export const Batch: MessageFns<Batch> = {
     }
     if (message.checkpointComment !== "") {
       writer.uint32(74).string(message.checkpointComment);
+    }
+    if (message.instanceCount !== 0) {
+      writer.uint32(80).uint32(message.instanceCount);
     }
     return writer;
   },
@@ -3055,6 +3146,14 @@ export const Batch: MessageFns<Batch> = {
             message.checkpointComment = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.instanceCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3096,6 +3195,11 @@ export const Batch: MessageFns<Batch> = {
         : isSet(object.checkpoint_comment)
         ? globalThis.String(object.checkpoint_comment)
         : "",
+      instanceCount: isSet(object.instanceCount)
+        ? globalThis.Number(object.instanceCount)
+        : isSet(object.instance_count)
+        ? globalThis.Number(object.instance_count)
+        : 0,
     };
   },
 
@@ -3128,6 +3232,9 @@ export const Batch: MessageFns<Batch> = {
     if (message.checkpointComment !== "") {
       obj.checkpointComment = message.checkpointComment;
     }
+    if (message.instanceCount !== 0) {
+      obj.instanceCount = Math.round(message.instanceCount);
+    }
     return obj;
   },
 
@@ -3145,6 +3252,7 @@ export const Batch: MessageFns<Batch> = {
     message.checkpoint = object.checkpoint ?? "";
     message.checkpointBy = object.checkpointBy ?? "";
     message.checkpointComment = object.checkpointComment ?? "";
+    message.instanceCount = object.instanceCount ?? 0;
     return message;
   },
 };
@@ -3729,7 +3837,7 @@ export const ChangeRecord: MessageFns<ChangeRecord> = {
 };
 
 function createBaseReleaseDetail(): ReleaseDetail {
-  return { release: undefined, batches: [], instances: [], changes: [] };
+  return { release: undefined, batches: [], instances: [], changes: [], summary: undefined, nextAfter: "" };
 }
 
 export const ReleaseDetail: MessageFns<ReleaseDetail> = {
@@ -3745,6 +3853,12 @@ export const ReleaseDetail: MessageFns<ReleaseDetail> = {
     }
     for (const v of message.changes) {
       ChangeRecord.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.summary !== undefined) {
+      ListSummary.encode(message.summary, writer.uint32(42).fork()).join();
+    }
+    if (message.nextAfter !== "") {
+      writer.uint32(50).string(message.nextAfter);
     }
     return writer;
   },
@@ -3794,6 +3908,22 @@ export const ReleaseDetail: MessageFns<ReleaseDetail> = {
             message.changes.push(ChangeRecord.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.summary = ListSummary.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.nextAfter = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3816,6 +3946,12 @@ export const ReleaseDetail: MessageFns<ReleaseDetail> = {
       changes: globalThis.Array.isArray(object?.changes)
         ? object.changes.map((e: any) => ChangeRecord.fromJSON(e))
         : [],
+      summary: isSet(object.summary) ? ListSummary.fromJSON(object.summary) : undefined,
+      nextAfter: isSet(object.nextAfter)
+        ? globalThis.String(object.nextAfter)
+        : isSet(object.next_after)
+        ? globalThis.String(object.next_after)
+        : "",
     };
   },
 
@@ -3833,6 +3969,12 @@ export const ReleaseDetail: MessageFns<ReleaseDetail> = {
     if (message.changes?.length) {
       obj.changes = message.changes.map((e) => ChangeRecord.toJSON(e));
     }
+    if (message.summary !== undefined) {
+      obj.summary = ListSummary.toJSON(message.summary);
+    }
+    if (message.nextAfter !== "") {
+      obj.nextAfter = message.nextAfter;
+    }
     return obj;
   },
 
@@ -3847,6 +3989,212 @@ export const ReleaseDetail: MessageFns<ReleaseDetail> = {
     message.batches = object.batches?.map((e) => Batch.fromPartial(e)) || [];
     message.instances = object.instances?.map((e) => InstanceProgress.fromPartial(e)) || [];
     message.changes = object.changes?.map((e) => ChangeRecord.fromPartial(e)) || [];
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? ListSummary.fromPartial(object.summary)
+      : undefined;
+    message.nextAfter = object.nextAfter ?? "";
+    return message;
+  },
+};
+
+function createBaseListSummary(): ListSummary {
+  return { total: 0, counts: [] };
+}
+
+export const ListSummary: MessageFns<ListSummary> = {
+  encode(message: ListSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.total !== 0) {
+      writer.uint32(8).uint32(message.total);
+    }
+    for (const v of message.counts) {
+      SummaryCount.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.total = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.counts.push(SummaryCount.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSummary {
+    return {
+      total: isSet(object.total) ? globalThis.Number(object.total) : 0,
+      counts: globalThis.Array.isArray(object?.counts) ? object.counts.map((e: any) => SummaryCount.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListSummary): unknown {
+    const obj: any = {};
+    if (message.total !== 0) {
+      obj.total = Math.round(message.total);
+    }
+    if (message.counts?.length) {
+      obj.counts = message.counts.map((e) => SummaryCount.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSummary>, I>>(base?: I): ListSummary {
+    return ListSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSummary>, I>>(object: I): ListSummary {
+    const message = createBaseListSummary();
+    message.total = object.total ?? 0;
+    message.counts = object.counts?.map((e) => SummaryCount.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSummaryCount(): SummaryCount {
+  return { group: "", batch: 0, status: "", count: 0 };
+}
+
+export const SummaryCount: MessageFns<SummaryCount> = {
+  encode(message: SummaryCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.group !== "") {
+      writer.uint32(10).string(message.group);
+    }
+    if (message.batch !== 0) {
+      writer.uint32(16).uint32(message.batch);
+    }
+    if (message.status !== "") {
+      writer.uint32(26).string(message.status);
+    }
+    if (message.count !== 0) {
+      writer.uint32(32).uint32(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SummaryCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSummaryCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.batch = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SummaryCount {
+    return {
+      group: isSet(object.group) ? globalThis.String(object.group) : "",
+      batch: isSet(object.batch) ? globalThis.Number(object.batch) : 0,
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: SummaryCount): unknown {
+    const obj: any = {};
+    if (message.group !== "") {
+      obj.group = message.group;
+    }
+    if (message.batch !== 0) {
+      obj.batch = Math.round(message.batch);
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SummaryCount>, I>>(base?: I): SummaryCount {
+    return SummaryCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SummaryCount>, I>>(object: I): SummaryCount {
+    const message = createBaseSummaryCount();
+    message.group = object.group ?? "";
+    message.batch = object.batch ?? 0;
+    message.status = object.status ?? "";
+    message.count = object.count ?? 0;
     return message;
   },
 };
@@ -4323,12 +4671,148 @@ export const AgentInfo_LabelsEntry: MessageFns<AgentInfo_LabelsEntry> = {
   },
 };
 
+function createBaseListQuery(): ListQuery {
+  return { group: "", status: "", edition: "", limit: 0, after: "" };
+}
+
+export const ListQuery: MessageFns<ListQuery> = {
+  encode(message: ListQuery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.group !== "") {
+      writer.uint32(10).string(message.group);
+    }
+    if (message.status !== "") {
+      writer.uint32(18).string(message.status);
+    }
+    if (message.edition !== "") {
+      writer.uint32(26).string(message.edition);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(32).uint32(message.limit);
+    }
+    if (message.after !== "") {
+      writer.uint32(42).string(message.after);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListQuery {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListQuery();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.edition = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.after = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListQuery {
+    return {
+      group: isSet(object.group) ? globalThis.String(object.group) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      edition: isSet(object.edition) ? globalThis.String(object.edition) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      after: isSet(object.after) ? globalThis.String(object.after) : "",
+    };
+  },
+
+  toJSON(message: ListQuery): unknown {
+    const obj: any = {};
+    if (message.group !== "") {
+      obj.group = message.group;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.edition !== "") {
+      obj.edition = message.edition;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.after !== "") {
+      obj.after = message.after;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListQuery>, I>>(base?: I): ListQuery {
+    return ListQuery.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListQuery>, I>>(object: I): ListQuery {
+    const message = createBaseListQuery();
+    message.group = object.group ?? "";
+    message.status = object.status ?? "";
+    message.edition = object.edition ?? "";
+    message.limit = object.limit ?? 0;
+    message.after = object.after ?? "";
+    return message;
+  },
+};
+
 function createBaseListAgentsRequest(): ListAgentsRequest {
-  return {};
+  return { query: undefined };
 }
 
 export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
-  encode(_: ListAgentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: ListAgentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.query !== undefined) {
+      ListQuery.encode(message.query, writer.uint32(10).fork()).join();
+    }
     return writer;
   },
 
@@ -4345,6 +4829,14 @@ export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.query = ListQuery.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4357,32 +4849,44 @@ export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
     }
   },
 
-  fromJSON(_: any): ListAgentsRequest {
-    return {};
+  fromJSON(object: any): ListAgentsRequest {
+    return { query: isSet(object.query) ? ListQuery.fromJSON(object.query) : undefined };
   },
 
-  toJSON(_: ListAgentsRequest): unknown {
+  toJSON(message: ListAgentsRequest): unknown {
     const obj: any = {};
+    if (message.query !== undefined) {
+      obj.query = ListQuery.toJSON(message.query);
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<ListAgentsRequest>, I>>(base?: I): ListAgentsRequest {
     return ListAgentsRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<ListAgentsRequest>, I>>(_: I): ListAgentsRequest {
+  fromPartial<I extends Exact<DeepPartial<ListAgentsRequest>, I>>(object: I): ListAgentsRequest {
     const message = createBaseListAgentsRequest();
+    message.query = (object.query !== undefined && object.query !== null)
+      ? ListQuery.fromPartial(object.query)
+      : undefined;
     return message;
   },
 };
 
 function createBaseListAgentsResponse(): ListAgentsResponse {
-  return { agents: [] };
+  return { agents: [], summary: undefined, nextAfter: "" };
 }
 
 export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
   encode(message: ListAgentsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.agents) {
       AgentInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.summary !== undefined) {
+      ListSummary.encode(message.summary, writer.uint32(18).fork()).join();
+    }
+    if (message.nextAfter !== "") {
+      writer.uint32(26).string(message.nextAfter);
     }
     return writer;
   },
@@ -4408,6 +4912,22 @@ export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
             message.agents.push(AgentInfo.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.summary = ListSummary.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nextAfter = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4423,6 +4943,12 @@ export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
   fromJSON(object: any): ListAgentsResponse {
     return {
       agents: globalThis.Array.isArray(object?.agents) ? object.agents.map((e: any) => AgentInfo.fromJSON(e)) : [],
+      summary: isSet(object.summary) ? ListSummary.fromJSON(object.summary) : undefined,
+      nextAfter: isSet(object.nextAfter)
+        ? globalThis.String(object.nextAfter)
+        : isSet(object.next_after)
+        ? globalThis.String(object.next_after)
+        : "",
     };
   },
 
@@ -4430,6 +4956,12 @@ export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
     const obj: any = {};
     if (message.agents?.length) {
       obj.agents = message.agents.map((e) => AgentInfo.toJSON(e));
+    }
+    if (message.summary !== undefined) {
+      obj.summary = ListSummary.toJSON(message.summary);
+    }
+    if (message.nextAfter !== "") {
+      obj.nextAfter = message.nextAfter;
     }
     return obj;
   },
@@ -4440,6 +4972,10 @@ export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListAgentsResponse>, I>>(object: I): ListAgentsResponse {
     const message = createBaseListAgentsResponse();
     message.agents = object.agents?.map((e) => AgentInfo.fromPartial(e)) || [];
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? ListSummary.fromPartial(object.summary)
+      : undefined;
+    message.nextAfter = object.nextAfter ?? "";
     return message;
   },
 };
@@ -4643,13 +5179,16 @@ export const Instance: MessageFns<Instance> = {
 };
 
 function createBaseListInstancesRequest(): ListInstancesRequest {
-  return { app: "" };
+  return { app: "", query: undefined };
 }
 
 export const ListInstancesRequest: MessageFns<ListInstancesRequest> = {
   encode(message: ListInstancesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.app !== "") {
       writer.uint32(10).string(message.app);
+    }
+    if (message.query !== undefined) {
+      ListQuery.encode(message.query, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -4675,6 +5214,14 @@ export const ListInstancesRequest: MessageFns<ListInstancesRequest> = {
             message.app = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.query = ListQuery.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4688,13 +5235,19 @@ export const ListInstancesRequest: MessageFns<ListInstancesRequest> = {
   },
 
   fromJSON(object: any): ListInstancesRequest {
-    return { app: isSet(object.app) ? globalThis.String(object.app) : "" };
+    return {
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      query: isSet(object.query) ? ListQuery.fromJSON(object.query) : undefined,
+    };
   },
 
   toJSON(message: ListInstancesRequest): unknown {
     const obj: any = {};
     if (message.app !== "") {
       obj.app = message.app;
+    }
+    if (message.query !== undefined) {
+      obj.query = ListQuery.toJSON(message.query);
     }
     return obj;
   },
@@ -4705,18 +5258,27 @@ export const ListInstancesRequest: MessageFns<ListInstancesRequest> = {
   fromPartial<I extends Exact<DeepPartial<ListInstancesRequest>, I>>(object: I): ListInstancesRequest {
     const message = createBaseListInstancesRequest();
     message.app = object.app ?? "";
+    message.query = (object.query !== undefined && object.query !== null)
+      ? ListQuery.fromPartial(object.query)
+      : undefined;
     return message;
   },
 };
 
 function createBaseListInstancesResponse(): ListInstancesResponse {
-  return { instances: [] };
+  return { instances: [], summary: undefined, nextAfter: "" };
 }
 
 export const ListInstancesResponse: MessageFns<ListInstancesResponse> = {
   encode(message: ListInstancesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.instances) {
       Instance.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.summary !== undefined) {
+      ListSummary.encode(message.summary, writer.uint32(18).fork()).join();
+    }
+    if (message.nextAfter !== "") {
+      writer.uint32(26).string(message.nextAfter);
     }
     return writer;
   },
@@ -4742,6 +5304,22 @@ export const ListInstancesResponse: MessageFns<ListInstancesResponse> = {
             message.instances.push(Instance.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.summary = ListSummary.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nextAfter = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4759,6 +5337,12 @@ export const ListInstancesResponse: MessageFns<ListInstancesResponse> = {
       instances: globalThis.Array.isArray(object?.instances)
         ? object.instances.map((e: any) => Instance.fromJSON(e))
         : [],
+      summary: isSet(object.summary) ? ListSummary.fromJSON(object.summary) : undefined,
+      nextAfter: isSet(object.nextAfter)
+        ? globalThis.String(object.nextAfter)
+        : isSet(object.next_after)
+        ? globalThis.String(object.next_after)
+        : "",
     };
   },
 
@@ -4766,6 +5350,12 @@ export const ListInstancesResponse: MessageFns<ListInstancesResponse> = {
     const obj: any = {};
     if (message.instances?.length) {
       obj.instances = message.instances.map((e) => Instance.toJSON(e));
+    }
+    if (message.summary !== undefined) {
+      obj.summary = ListSummary.toJSON(message.summary);
+    }
+    if (message.nextAfter !== "") {
+      obj.nextAfter = message.nextAfter;
     }
     return obj;
   },
@@ -4776,6 +5366,10 @@ export const ListInstancesResponse: MessageFns<ListInstancesResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListInstancesResponse>, I>>(object: I): ListInstancesResponse {
     const message = createBaseListInstancesResponse();
     message.instances = object.instances?.map((e) => Instance.fromPartial(e)) || [];
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? ListSummary.fromPartial(object.summary)
+      : undefined;
+    message.nextAfter = object.nextAfter ?? "";
     return message;
   },
 };
