@@ -163,13 +163,15 @@ class SimProcess implements SimHost {
 
   private onTick(): void {
     const now = Date.now();
-    for (const [agent, at] of this.welcomeBy) if (at <= now) {
+    for (const [agent, at] of this.welcomeBy) {
+      if (at > now) continue;
       this.welcomeBy.delete(agent);
       agent.welcomeTimedOut();
     }
-    for (const [agent, at] of this.reconnects) if (at <= now) {
+    for (const [agent, at] of this.reconnects) {
+      if (at > now || this.stopping) continue;
       this.reconnects.delete(agent);
-      if (!this.stopping) agent.connect();
+      agent.connect();
     }
     const slots = Math.max(1, Math.round(this.heartbeatMs / TICK_MS));
     const slot = this.ticks++ % slots;
