@@ -108,6 +108,7 @@ async function releasePhase(o: ScaleOptions, agents: number, pid: number, sims: 
   const id = await admin.createRelease(APP, {
     edition: TO_EDITION, group: 'all', strategy: 'rolling', batches: String(o.batches), batchMode: 'auto', wait: '0s', drain: '1s', updateOrder: o.updateOrder,
   });
+  line.createMs = elapsed(began);
   log(`${agents} agents: release ${id} created; waiting up to ${o.releaseTimeoutS} s`);
   const samples = sample(admin, id, () => watch.ended !== undefined || performance.now() - began > o.releaseTimeoutS * 1000);
   const ended = await waitFor('the release to end', () => watch.ended, o.releaseTimeoutS * 1000).catch(() => undefined);
