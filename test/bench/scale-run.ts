@@ -28,6 +28,7 @@ const elapsed = (since: number) => Math.round(performance.now() - since);
 
 export async function runScale(o: ScaleOptions, agents: number, delayMs: number, log: (line: string) => void): Promise<ScaleLine> {
   const { dir, forget } = runDir();
+  const started = performance.now();
   const line: ScaleLine = { agents, delayMs, updateOrder: o.updateOrder, batches: o.batches, sims: Math.min(o.sims, agents), sessionsPerChannel: o.sessionsPerChannel };
   let controller: ScaleController | undefined;
   let sims: SimFleet | undefined;
@@ -41,7 +42,7 @@ export async function runScale(o: ScaleOptions, agents: number, delayMs: number,
     await installApp(dir, controller.grpcAddress, APP, TO_EDITION);
     watch = await ReleaseWatch.start(nats.url, APP);
     sims = await SimFleet.start({ controller: controller.grpcAddress, natsUrl: nats.url, app: APP, group: 'bench', idPrefix: 'sim-', sessionsPerChannel: o.sessionsPerChannel, delayMs, edition: FROM_EDITION }, agents, o.sims);
-    log(`${agents} agents, ${delayMs} ms: simulators ready; connecting`);
+    log(`${agents} agents, ${delayMs} ms: controller and simulators ready after ${elapsed(started)} ms; connecting`);
     if (!(await connectPhase(o, agents, sims, admin, line))) return line;
     log(`${agents} agents: connected in ${line.connectMs} ms; idle for ${o.idleS} s`);
     await idlePhase(o, controller.pid, sims, line);
@@ -53,6 +54,7 @@ export async function runScale(o: ScaleOptions, agents: number, delayMs: number,
     line.status = `error: ${(err as Error).message.split('\n')[0]}`;
     return line;
   } finally {
+    const stopping = performance.now();
     admin?.close();
     await watch?.close();
     await sims?.stop();
@@ -62,6 +64,7 @@ export async function runScale(o: ScaleOptions, agents: number, delayMs: number,
     else rmSync(dir, { recursive: true, force: true });
     forget();
     if (o.cpuProfDir) line.cpuProfDir = o.cpuProfDir;
+    log(`${agents} agents: stopped everything in ${elapsed(stopping)} ms`);
   }
 }
 
