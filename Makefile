@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: setup build proto proto-check test faults demo lint bench clean
+.PHONY: setup build proto proto-check test faults demo lint bench bench-scale clean
 
 # npm dependencies (kept between runs while package-lock.json is unchanged)
 # and nats-server from Debian's package when it is not on PATH.
@@ -37,6 +37,10 @@ demo: build
 
 bench: build
 	node dist/test/bench/rollout.js
+
+# One controller against 1,000, 3,000 and 10,000 simulated agents (README, "Scale benchmark"); flags: ARGS="--agents 1000 --idle-s 10".
+bench-scale: build
+	node dist/test/bench/scale-bench.js $(ARGS)
 
 clean:
 	rm -rf dist .demo
