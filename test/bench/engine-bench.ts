@@ -122,8 +122,8 @@ async function run(n: number, chunk: number, batches: number): Promise<Record<st
       releaseMs: Math.round(releaseMs),
       steps,
       stepsPerSec: Math.round(steps / (releaseMs / 1000)),
-      turnP50Ms: +percentile(turnMs, 50).toFixed(2),
-      turnP99Ms: +percentile(turnMs, 99).toFixed(2),
+      turnP50Ms: +(percentile(turnMs, 50) ?? 0).toFixed(2),
+      turnP99Ms: +(percentile(turnMs, 99) ?? 0).toFixed(2),
       rssMb: Math.round(process.memoryUsage().rss / 1e6),
     };
   } finally {

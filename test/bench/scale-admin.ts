@@ -2,7 +2,7 @@
 // answer is a figure (null and the error), not a hung benchmark.
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { buildReleaseSpec, type ReleaseFlags } from '../../cli/options.js';
-import { AdminServiceClient, type ListAgentsRequest, type ListAgentsResponse, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
+import { AdminServiceClient, ListQuery, type ListAgentsResponse, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
 
 export interface Timed<T> {
   /** Wall time of the call, ms (also when it failed). */
@@ -11,11 +11,10 @@ export interface Timed<T> {
   error?: string;
 }
 
-/**
- * `agent list --limit 100`: the paging field of issue 10, sent as `limit`. A controller (and generated code) without it
- * drops the unknown field and answers the whole list, which is what `agent list` costs there.
- */
-const FIRST_PAGE = { limit: 100 } as unknown as ListAgentsRequest;
+/** `agent list --limit 100` and `release show --limit 100`: the first page the server cuts. */
+const FIRST_PAGE = ListQuery.fromPartial({ limit: 100 });
+/** The server's largest page, for reads that need every row. */
+const WHOLE_PAGE = 1000;
 
 export class ScaleAdmin {
   private readonly client: AdminServiceClient;
@@ -26,16 +25,40 @@ export class ScaleAdmin {
 
   /** The first page of `agent list` (see FIRST_PAGE). */
   listAgentsPage(timeoutMs = 30_000): Promise<Timed<ListAgentsResponse>> {
-    return this.timed(timeoutMs, (md, o, cb) => this.client.listAgents(FIRST_PAGE, md, o, cb));
+    return this.timed(timeoutMs, (md, o, cb) => this.client.listAgents({ query: FIRST_PAGE }, md, o, cb));
   }
 
-  /** Every agent (how many are connected). */
-  listAgents(timeoutMs = 30_000): Promise<Timed<ListAgentsResponse>> {
-    return this.timed(timeoutMs, (md, o, cb) => this.client.listAgents({} as ListAgentsRequest, md, o, cb));
+  /** How many agents are connected: the summary's total of a one-row page filtered on the status. */
+  connectedAgents(timeoutMs = 30_000): Promise<Timed<number>> {
+    const query = ListQuery.fromPartial({ status: 'connected', limit: 1 });
+    return this.timed<ListAgentsResponse>(timeoutMs, (md, o, cb) => this.client.listAgents({ query }, md, o, cb)).then((t) => ({
+      ms: t.ms,
+      error: t.error,
+      value: t.value ? (t.value.summary?.total ?? 0) : undefined,
+    }));
   }
 
-  getRelease(id: string, timeoutMs = 60_000): Promise<Timed<ReleaseDetail>> {
-    return this.timed(timeoutMs, (md, o, cb) => this.client.getRelease({ id }, md, o, cb));
+  /** `release show --limit 100`: the release and the first page of its instances. */
+  getReleasePage(id: string, timeoutMs = 30_000): Promise<Timed<ReleaseDetail>> {
+    return this.timed(timeoutMs, (md, o, cb) => this.client.getRelease({ id, query: FIRST_PAGE }, md, o, cb));
+  }
+
+  /** The release with every instance, read page by page; the time and error cover all the pages. */
+  async getRelease(id: string, timeoutMs = 60_000): Promise<Timed<ReleaseDetail>> {
+    const began = performance.now();
+    let first: ReleaseDetail | undefined;
+    const instances: ReleaseDetail['instances'] = [];
+    let after = '';
+    do {
+      const query = ListQuery.fromPartial({ limit: WHOLE_PAGE, after });
+      const left = Math.max(1000, timeoutMs - (performance.now() - began));
+      const page = await this.timed<ReleaseDetail>(left, (md, o, cb) => this.client.getRelease({ id, query }, md, o, cb));
+      if (!page.value) return { ms: Math.round((performance.now() - began) * 10) / 10, error: page.error };
+      first ??= page.value;
+      instances.push(...page.value.instances);
+      after = page.value.nextAfter;
+    } while (after);
+    return { ms: Math.round((performance.now() - began) * 10) / 10, value: { ...first, instances, nextAfter: '' } };
   }
 
   /** `release create APP …` with the CLI's own flag compilation; resolves to the release id. */

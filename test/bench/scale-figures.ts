@@ -1,23 +1,8 @@
-// The arithmetic of the scale benchmark: percentiles, the controller's overhead between batches, and a process's CPU
+// The arithmetic of the scale benchmark: the controller's overhead between batches, and a process's CPU
 // and memory from /proc (parsing is pure; the readers only add readFileSync).
 import { readFileSync } from 'node:fs';
 
-/** Nearest-rank percentile (p in 0..100) of `values`; null when there are none. */
-export function percentile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[Math.min(rank, sorted.length) - 1]!;
-}
-
-export function median(values: readonly number[]): number | null {
-  return percentile(values, 50);
-}
-
-/** Rounded to 0.1 (figures on a line, not measurements to the microsecond). */
-export function round1(n: number | null): number | null {
-  return n === null ? null : Math.round(n * 10) / 10;
-}
+export { median, percentile, round1 } from './stats.js';
 
 /** When one simulated agent saw its release's pipeline begin and end (Unix ms, fractional; 0: never). */
 export interface AgentTiming {

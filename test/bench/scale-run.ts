@@ -76,8 +76,8 @@ async function connectPhase(o: ScaleOptions, agents: number, sims: SimFleet, adm
   try {
     await waitFor(`${agents} agents to be welcomed`, async () => (await sims.counters()).connected >= agents, o.connectTimeoutS * 1000);
     await waitFor(`ListAgents to show ${agents} agents connected`, async () => {
-      const list = await admin.listAgents(Math.max(1000, deadline - performance.now()));
-      return (list.value?.agents.filter((a) => a.status === 'connected').length ?? 0) >= agents;
+      const connected = await admin.connectedAgents(Math.max(1000, deadline - performance.now()));
+      return (connected.value ?? 0) >= agents;
     }, Math.max(0, deadline - performance.now()));
   } catch (err) {
     line.status = 'connect timeout';
@@ -172,7 +172,7 @@ async function sample(admin: ScaleAdmin, id: string, done: () => boolean) {
   for (let i = 0; i < SAMPLES; i++) {
     await sleep(i === 0 ? FIRST_SAMPLE_MS : SAMPLE_EVERY_MS);
     if (done()) break;
-    show.push(await admin.getRelease(id, 30_000));
+    show.push(await admin.getReleasePage(id, 30_000));
     list.push(await admin.listAgentsPage(30_000));
   }
   return { show, list };
