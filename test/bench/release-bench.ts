@@ -55,6 +55,8 @@ export interface ReleaseFigures {
   appStartMs: number;
   /** The same with 5 apps started at once, as a batch of 5 does on one machine (the slowest of the 5). */
   appStart5Ms: number;
+  /** Median duration of each step over the release's instances (where a batch's time goes). */
+  stepP50Ms: Record<string, number>;
   status: string;
 }
 
@@ -73,7 +75,7 @@ export class BenchFleet {
 
   /** `appMs`: how long each request waits inside the app (simulated I/O); 0 sends every request to `/`. */
   private constructor(dir: string, readonly instances: number, private readonly concurrency: number, private readonly appMs: number) {
-    this.fleet = new Fleet(dir);
+    this.fleet = new Fleet(dir, process.env.FLEETWAVE_BENCH_LOGS);
   }
 
   static async start(dir: string, o: { instances: number; concurrency: number; appMs: number }): Promise<BenchFleet> {
@@ -163,6 +165,7 @@ export class BenchFleet {
       batchP50Ms: median(detail.batches.map((b) => Number(b.finishedUnixMs) - Number(b.startedUnixMs))),
       appStartMs: this.appStartMs,
       appStart5Ms: this.appStart5Ms,
+      stepP50Ms: stepMedians(detail.instances.flatMap((i) => i.steps)),
       status: detail.release?.status ?? '',
     };
   }
@@ -224,6 +227,17 @@ async function timeOneStart(): Promise<number> {
   } finally {
     child.kill('SIGKILL');
   }
+}
+
+function stepMedians(steps: { step: string; startedUnixMs: number; finishedUnixMs: number }[]): Record<string, number> {
+  const byName = new Map<string, number[]>();
+  for (const s of steps) {
+    if (Number(s.finishedUnixMs) <= 0) continue;
+    const list = byName.get(s.step) ?? [];
+    list.push(Number(s.finishedUnixMs) - Number(s.startedUnixMs));
+    byName.set(s.step, list);
+  }
+  return Object.fromEntries([...byName].map(([name, ms]) => [name, median(ms)]));
 }
 
 function median(values: number[]): number {

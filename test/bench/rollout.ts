@@ -54,7 +54,7 @@ let jvmFleet: JvmFleet | undefined;
 const cleanUp = async (): Promise<void> => {
   await fleet?.stop();
   await jvmFleet?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  if (!process.env.FLEETWAVE_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
 };
 process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
 
@@ -102,8 +102,15 @@ function summarize(lines: Line[]): Line {
     else if (key === 'failures') out[key] = mergeCounts(values as Record<string, number>[]);
     else if (key === 'status') out[key] = [...new Set(values)].join(',');
     else if (values.every((v) => typeof v === 'number')) out[key] = median(values as number[]);
+    else if (values.every((v) => v !== null && typeof v === 'object')) out[key] = medianPerKey(values as Record<string, number>[]);
   }
   return out;
+}
+
+/** Per key, the median over the runs that have it (a step's median duration, say). */
+function medianPerKey(records: Record<string, number>[]): Record<string, number> {
+  const keys = [...new Set(records.flatMap((r) => Object.keys(r)))];
+  return Object.fromEntries(keys.map((k) => [k, median(records.filter((r) => typeof r[k] === 'number').map((r) => r[k]!))]));
 }
 
 function median(values: number[]): number {
