@@ -3,7 +3,7 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { agentSource, ingestSubject, instanceEvent, releaseEvent, signedBytes } from '../common/events.js';
-import { MAX_EVENT_BYTES, validateIngest, type IngestMessage, type ValidationContext } from './event-validation.js';
+import { MAX_EVENT_BYTES, validateIngest, validateIngestAsync, type IngestMessage, type ValidationContext } from './event-validation.js';
 
 function keyPair(): { privateKey: KeyObject; base64: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -96,5 +96,25 @@ describe('validateIngest', () => {
     const event = instanceEvent(agentSource('a1'), 'shop.eu', 'a1', 'healthy', {}).event;
     expect(ingestSubject('shop.eu', 'a1')).toBe('fleetwave.ingest.shop_eu.instance.a1');
     expect(reason(message({ event, subject: ingestSubject('shop.eu', 'a1') }))).toBe('ok');
+  });
+});
+
+describe('validateIngestAsync (signatures on the thread pool)', () => {
+  it('gives the same verdict as validateIngest, forged or honest, secure or not', async () => {
+    const forged = instanceEvent(agentSource('a1'), 'shop', 'a1', 'drained', { inFlight: 0 }).event;
+    const cases: Array<[IngestMessage, ValidationContext]> = [
+      [message(), secure],
+      [message({ by: a2.privateKey }), secure],
+      [message({ by: a2.privateKey, subject: ingestSubject('shop', 'a2'), event: forged }), secure],
+      [message({ by: null }), secure],
+      [message({ by: null }), insecure],
+      [{ ...message(), signature: 'bm90IGEgc2lnbmF0dXJl' }, secure],
+      [message({ about: 'old', event: instanceEvent(agentSource('old'), 'shop', 'old', 'drained', {}).event, by: null }), insecure],
+      [message({ about: 'old', event: instanceEvent(agentSource('old'), 'shop', 'old', 'drained', {}).event, by: null }), secure],
+    ];
+    const sync = cases.map(([m, c]) => validateIngest(m, c));
+    const async = await Promise.all(cases.map(([m, c]) => validateIngestAsync(m, c)));
+    expect(async).toEqual(sync);
+    expect(sync.map((v) => (v.ok ? 'ok' : v.reason))).toEqual(['ok', 'bad_signature', 'mismatch', 'unsigned', 'unsigned', 'bad_signature', 'ok', 'no_key']);
   });
 });

@@ -25,7 +25,7 @@ import { EngineInbox } from './engine/inbox.js';
 import { EventHub } from './event-hub.js';
 import { createHttpServer } from './http.js';
 import { ControllerMetrics } from './metrics.js';
-import { validateIngest } from './event-validation.js';
+import { validateIngestAsync } from './event-validation.js';
 import { NATS_OPEN_MESSAGE, NatsBridge, natsRequiresAuth } from './nats.js';
 import { publishReachability } from './reachability.js';
 import { compileControllerOptions, type ControllerOptions, type RawControllerOptions } from './options.js';
@@ -105,7 +105,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     logger: log,
     hub,
     onDrained: (app, instance, quiesceCommandId, elapsedMs) => inbox?.drained(app, instance, quiesceCommandId, elapsedMs),
-    validate: (message) => validateIngest(message, { requireSignature: !options.insecure, agentKey: (id) => store.agentEventKey(id) }),
+    validate: (message) => validateIngestAsync(message, { requireSignature: !options.insecure, agentKey: (id) => store.agentEventKey(id) }),
     onRejected: (reason) => metrics.eventsRejected.inc({ reason }),
     requireAuth: requireNatsAuth,
     onEvent: (source) => metrics.eventsPublished.inc({ source }),

@@ -18,11 +18,13 @@ export interface NatsBridgeOptions {
   auth?: NatsAuth;
   logger: Logger;
   hub: EventHub;
-  /** An agent published `drained` for an instance (and the event passed validation). */
   /** An agent published `drained` for an instance; `quiesceCommandId` names the Quiesce it ends ('' from older agents). */
   onDrained: (app: string, instance: string, quiesceCommandId: string, elapsedMs?: number) => void;
-  /** Decides whether an agent's event is believed (validateIngest with the store's agent keys). */
-  validate: (message: IngestMessage) => Validation;
+  /**
+   * Decides whether an agent's event is believed (validateIngestAsync with the store's agent keys). Verdicts may come
+   * back out of order; the events are still republished and acted on in the order they arrived.
+   */
+  validate: (message: IngestMessage) => Validation | Promise<Validation>;
   /** An agent's event was refused. */
   onRejected?: (reason: RejectReason) => void;
   /** Secure mode: a NATS server that lets anyone in is refused (anyone could publish on the agents' subjects). */
@@ -52,6 +54,8 @@ export class NatsBridge {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly encoder = new TextEncoder();
+  /** Ingested events in arrival order, each waiting for its verdict; the head leaves first. */
+  private readonly ingestQueue: IngestEntry[] = [];
 
   constructor(private readonly o: NatsBridgeOptions) {
     this.log = o.logger;
@@ -184,9 +188,30 @@ export class NatsBridge {
     }
   }
 
-  /** A believed event goes out again on the published subject (JetStream, SSE); a refused one only counts. */
+  /** Validation may finish out of order (signatures checked on the thread pool); events leave in arrival order. */
   private onIngest(message: IngestMessage, done: () => void): void {
+    const entry: IngestEntry = { message, done };
+    this.ingestQueue.push(entry);
     const verdict = this.o.validate(message);
+    if (!(verdict instanceof Promise)) {
+      entry.verdict = verdict;
+      return this.releaseIngested();
+    }
+    void verdict.then((v) => {
+      entry.verdict = v;
+      this.releaseIngested();
+    });
+  }
+
+  private releaseIngested(): void {
+    while (this.ingestQueue[0]?.verdict) {
+      const { message, done, verdict } = this.ingestQueue.shift()!;
+      this.settle(message, verdict!, done);
+    }
+  }
+
+  /** A believed event goes out again on the published subject (JetStream, SSE); a refused one only counts. */
+  private settle(message: IngestMessage, verdict: Validation, done: () => void): void {
     if (!verdict.ok) {
       done();
       this.o.onRejected?.(verdict.reason);
@@ -202,6 +227,12 @@ export class NatsBridge {
       this.o.onDrained(app, instance, String(event.data?.quiesceCommandId ?? ''), typeof elapsed === 'number' ? elapsed : undefined);
     }
   }
+}
+
+interface IngestEntry {
+  message: IngestMessage;
+  done: () => void;
+  verdict?: Validation;
 }
 
 /** At start-up: whether the NATS server requires auth; undefined when it cannot be reached within `timeoutMs`. */

@@ -210,6 +210,13 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX change_records_release ON change_records(release_id, id);
     `,
   },
+  {
+    version: 10,
+    name: 'outbox by instance',
+    // A `drained` event checks it answers the instance's newest Quiesce (Store.recordDrained): without this index
+    // every event scanned the whole outbox, O(N) per event and O(N²) per release.
+    sql: `CREATE INDEX outbox_instance ON outbox(release_id, instance, kind);`,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

@@ -90,9 +90,8 @@ export class Store {
 
   createApp(app: AppRecord): AppRecord {
     return this.transaction(() => {
-      if (this.db.prepare('SELECT 1 FROM apps WHERE name = ?').get(app.name)) throw new AlreadyExistsError(`app '${app.name}' already exists`);
-      this.db
-        .prepare(
+      if (prepared(this.db, 'SELECT 1 FROM apps WHERE name = ?').get(app.name)) throw new AlreadyExistsError(`app '${app.name}' already exists`);
+      prepared(this.db, 
           'INSERT INTO apps (name, start_command, env, port_env, health_path, stop_timeout_ms, created_unix_ms, drain_mode, quiesce_hook, inflight_path, update_order, start_grace_ms, health_initial_interval_ms, hold_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
         )
         .run(app.name, JSON.stringify(app.startCommand), JSON.stringify(app.env), app.portEnv, app.healthPath, app.stopTimeoutMs, app.createdUnixMs, app.drainMode ?? 'gate', app.quiesceHook ?? '', app.inflightPath ?? '', app.updateOrder ?? 'stop-first', app.startGraceMs ?? 0, app.healthInitialIntervalMs ?? 0, app.holdMs ?? 0);
@@ -101,23 +100,23 @@ export class Store {
   }
 
   getApp(name: string): AppRecord {
-    const row = this.db.prepare('SELECT * FROM apps WHERE name = ?').get(name);
+    const row = prepared(this.db, 'SELECT * FROM apps WHERE name = ?').get(name);
     if (!row) throw new NotFoundError(`app '${name}' does not exist`);
     return toApp(row as any);
   }
 
   hasApp(name: string): boolean {
-    return this.db.prepare('SELECT 1 FROM apps WHERE name = ?').get(name) !== undefined;
+    return prepared(this.db, 'SELECT 1 FROM apps WHERE name = ?').get(name) !== undefined;
   }
 
   listApps(): AppRecord[] {
-    return (this.db.prepare('SELECT * FROM apps ORDER BY name').all() as any[]).map(toApp);
+    return (prepared(this.db, 'SELECT * FROM apps ORDER BY name').all() as any[]).map(toApp);
   }
 
   installEdition(edition: EditionRecord): EditionRecord {
     return this.transaction(() => {
       this.getApp(edition.app);
-      if (this.db.prepare('SELECT 1 FROM editions WHERE app = ? AND name = ?').get(edition.app, edition.name)) {
+      if (prepared(this.db, 'SELECT 1 FROM editions WHERE app = ? AND name = ?').get(edition.app, edition.name)) {
         throw new AlreadyExistsError(`edition '${edition.name}' of app '${edition.app}' already exists`);
       }
       const row = {
@@ -131,7 +130,7 @@ export class Store {
         file_name: edition.fileName,
         created_unix_ms: edition.createdUnixMs,
       };
-      this.db.prepare(insertSql('editions', row)).run(row);
+      prepared(this.db, insertSql('editions', row)).run(row);
       // Releases in memory list the app's editions (a rollback may download an old one): they read them again.
       this.live.drop();
       return edition;
@@ -140,7 +139,7 @@ export class Store {
 
   listEditions(app: string): EditionRecord[] {
     this.getApp(app);
-    return (this.db.prepare('SELECT * FROM editions WHERE app = ? ORDER BY created_unix_ms, name').all(app) as any[]).map(toEdition);
+    return (prepared(this.db, 'SELECT * FROM editions WHERE app = ? ORDER BY created_unix_ms, name').all(app) as any[]).map(toEdition);
   }
 
   // ── agents and instances ─────────────────────────────────────────────────
@@ -148,16 +147,15 @@ export class Store {
   /** Upserts the agent and the instances it reports, marks it connected; returns its previous status. */
   markAgentConnected(hello: AgentHello, now: number): AgentStatus | null {
     return this.transaction(() => {
-      const previous = this.db.prepare('SELECT status FROM agents WHERE id = ?').pluck().get(hello.agentId) as AgentStatus | undefined;
-      this.db
-        .prepare(
+      const previous = prepared(this.db, 'SELECT status FROM agents WHERE id = ?').pluck().get(hello.agentId) as AgentStatus | undefined;
+      prepared(this.db, 
           `INSERT INTO agents (id, host, grp, labels, status, last_seen_unix_ms, connected_unix_ms, boot_id, version, event_key)
            VALUES (@id, @host, @grp, @labels, 'connected', @now, @now, @boot_id, @version, @event_key)
            ON CONFLICT (id) DO UPDATE SET host = @host, grp = @grp, labels = @labels, status = 'connected',
              last_seen_unix_ms = @now, connected_unix_ms = @now, boot_id = @boot_id, version = @version, event_key = @event_key`,
         )
         .run({ id: hello.agentId, host: hello.host, grp: hello.group, labels: JSON.stringify(hello.labels), now, boot_id: hello.bootId, version: hello.version, event_key: hello.eventKey ?? '' });
-      const upsert = this.db.prepare(
+      const upsert = prepared(this.db, 
         `INSERT INTO instances (app, agent_id, grp, service_port, active_edition, kept_editions, process_state, quiesced, updated_unix_ms)
          VALUES (@app, @agent_id, @grp, @service_port, @active_edition, @kept_editions, @process_state, @quiesced, @now)
          ON CONFLICT (app, agent_id) DO UPDATE SET grp = @grp, service_port = @service_port, active_edition = @active_edition,
@@ -178,8 +176,7 @@ export class Store {
       }
       // The agent no longer serves the apps it did not report.
       const apps = hello.instances.map((i) => i.app);
-      this.db
-        .prepare(`DELETE FROM instances WHERE agent_id = ? AND app NOT IN (SELECT value FROM json_each(?))`)
+      prepared(this.db, `DELETE FROM instances WHERE agent_id = ? AND app NOT IN (SELECT value FROM json_each(?))`)
         .run(hello.agentId, JSON.stringify(apps));
       this.live.noteAgent(hello.agentId);
       return previous ?? null;
@@ -188,19 +185,18 @@ export class Store {
 
   /** The agent's event key (base64 SPKI DER, '' when none); undefined when no such agent ever said hello. Read per event. */
   agentEventKey(agentId: string): string | undefined {
-    return this.db.prepare('SELECT event_key FROM agents WHERE id = ?').pluck().get(agentId) as string | undefined;
+    return prepared(this.db, 'SELECT event_key FROM agents WHERE id = ?').pluck().get(agentId) as string | undefined;
   }
 
   /** Forgets the agent's event key (revocation): its events are refused from now on. True when it had one. */
   clearAgentEventKey(agentId: string): boolean {
-    return this.transaction(() => this.db.prepare(`UPDATE agents SET event_key = '' WHERE id = ? AND event_key != ''`).run(agentId).changes > 0);
+    return this.transaction(() => prepared(this.db, `UPDATE agents SET event_key = '' WHERE id = ? AND event_key != ''`).run(agentId).changes > 0);
   }
 
   /** Marks the agent unreachable; returns false when it already was (nothing written). */
   markAgentUnreachable(agentId: string, lastSeenUnixMs: number): boolean {
     return this.transaction(() => {
-      const info = this.db
-        .prepare(`UPDATE agents SET status = 'unreachable', last_seen_unix_ms = ? WHERE id = ? AND status != 'unreachable'`)
+      const info = prepared(this.db, `UPDATE agents SET status = 'unreachable', last_seen_unix_ms = ? WHERE id = ? AND status != 'unreachable'`)
         .run(lastSeenUnixMs, agentId);
       if (info.changes > 0) this.live.noteAgent(agentId);
       return info.changes > 0;
@@ -209,24 +205,23 @@ export class Store {
 
   /** Apps the agent serves (its instances), as it last reported them. */
   appsOfAgent(agentId: string): string[] {
-    return this.db.prepare('SELECT app FROM instances WHERE agent_id = ? ORDER BY app').pluck().all(agentId) as string[];
+    return prepared(this.db, 'SELECT app FROM instances WHERE agent_id = ? ORDER BY app').pluck().all(agentId) as string[];
   }
 
   /** At start-up no stream is open yet: every agent is unreachable until it says hello again. */
   markAllAgentsUnreachable(): number {
     this.live.drop();
-    return this.transaction(() => this.db.prepare(`UPDATE agents SET status = 'unreachable' WHERE status != 'unreachable'`).run().changes);
+    return this.transaction(() => prepared(this.db, `UPDATE agents SET status = 'unreachable' WHERE status != 'unreachable'`).run().changes);
   }
 
   listAgents(): AgentRecord[] {
-    return (this.db.prepare('SELECT * FROM agents ORDER BY id').all() as any[]).map(toAgent);
+    return (prepared(this.db, 'SELECT * FROM agents ORDER BY id').all() as any[]).map(toAgent);
   }
 
   /** Instances of an app (all apps when empty), with their agent's status. */
   listInstances(app: string): Array<InstanceRecord & { agentStatus: AgentStatus }> {
     if (app) this.getApp(app);
-    const rows = this.db
-      .prepare(
+    const rows = prepared(this.db, 
         `SELECT i.*, a.status AS agent_status FROM instances i JOIN agents a ON a.id = i.agent_id
          WHERE (? = '' OR i.app = ?) ORDER BY i.app, i.grp, i.agent_id`,
       )
@@ -259,38 +254,36 @@ export class Store {
 
   listReleases(app: string): ReleaseRecord[] {
     if (app) this.getApp(app);
-    return (this.db.prepare(`SELECT * FROM releases WHERE (? = '' OR app = ?) ORDER BY seq DESC`).all(app, app) as any[]).map(toRelease);
+    return (prepared(this.db, `SELECT * FROM releases WHERE (? = '' OR app = ?) ORDER BY seq DESC`).all(app, app) as any[]).map(toRelease);
   }
 
   /** Active releases of the app whose `waiting_for` starts with `prefix`, oldest first. */
   releasesWaitingFor(app: string, prefix: string): string[] {
-    return this.db
-      .prepare(`SELECT id FROM releases WHERE app = ? AND ${ACTIVE_RELEASE_WHERE} AND substr(waiting_for, 1, length(?)) = ? ORDER BY seq`)
+    return prepared(this.db, `SELECT id FROM releases WHERE app = ? AND ${ACTIVE_RELEASE_WHERE} AND substr(waiting_for, 1, length(?)) = ? ORDER BY seq`)
       .pluck()
       .all(app, prefix, prefix) as string[];
   }
 
   /** Ids of releases that are not in a final status, oldest first. */
   activeReleaseIds(): string[] {
-    return this.db.prepare(`SELECT id FROM releases WHERE ${ACTIVE_RELEASE_WHERE} ORDER BY seq`).pluck().all() as string[];
+    return prepared(this.db, `SELECT id FROM releases WHERE ${ACTIVE_RELEASE_WHERE} ORDER BY seq`).pluck().all() as string[];
   }
 
   countReleasesByStatus(): Array<{ status: string; count: number }> {
-    return this.db.prepare('SELECT status, count(*) AS count FROM releases GROUP BY status').all() as Array<{ status: string; count: number }>;
+    return prepared(this.db, 'SELECT status, count(*) AS count FROM releases GROUP BY status').all() as Array<{ status: string; count: number }>;
   }
 
   getReleaseDetail(id: string): ReleaseDetailRecord {
     return this.transaction(() => {
       const release = getReleaseRow(this.db, id);
-      const batches = (this.db.prepare('SELECT * FROM batches WHERE release_id = ? ORDER BY number').all(id) as any[]).map(toBatch);
-      const instances = (this.db.prepare('SELECT * FROM release_instances WHERE release_id = ? ORDER BY batch, instance').all(id) as any[]).map(
+      const batches = (prepared(this.db, 'SELECT * FROM batches WHERE release_id = ? ORDER BY number').all(id) as any[]).map(toBatch);
+      const instances = (prepared(this.db, 'SELECT * FROM release_instances WHERE release_id = ? ORDER BY batch, instance').all(id) as any[]).map(
         toReleaseInstance,
       );
-      const steps = (this.db.prepare('SELECT * FROM steps WHERE release_id = ? ORDER BY id').all(id) as any[]).map(toStep);
-      const changes = (this.db.prepare('SELECT * FROM change_records WHERE release_id = ? ORDER BY id').all(id) as any[]).map(toChange);
+      const steps = (prepared(this.db, 'SELECT * FROM steps WHERE release_id = ? ORDER BY id').all(id) as any[]).map(toStep);
+      const changes = (prepared(this.db, 'SELECT * FROM change_records WHERE release_id = ? ORDER BY id').all(id) as any[]).map(toChange);
       const editions: Record<string, string> = {};
-      for (const row of this.db
-        .prepare('SELECT agent_id, active_edition FROM instances WHERE app = ?')
+      for (const row of prepared(this.db, 'SELECT agent_id, active_edition FROM instances WHERE app = ?')
         .all(release.app) as Array<{ agent_id: string; active_edition: string }>) {
         editions[row.agent_id] = row.active_edition;
       }
@@ -367,8 +360,7 @@ export class Store {
    */
   releaseWillAct(app: string, instance: string): boolean {
     return (
-      this.db
-        .prepare(
+      prepared(this.db, 
           `SELECT 1 FROM release_instances ri JOIN releases r ON r.id = ri.release_id
            WHERE r.app = ? AND ri.instance = ? AND r.${ACTIVE_RELEASE_WHERE}
              AND (ri.status IN ('pending', 'in progress') OR r.status = 'Rolling back') LIMIT 1`,
@@ -379,27 +371,25 @@ export class Store {
 
   /** What an agent said of an instance outside a release command (the answer to an un-quiesce). */
   updateInstanceReport(app: string, agentId: string, report: { activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean }, now: number): void {
-    this.db
-      .prepare('UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?')
+    prepared(this.db, 'UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?')
       .run(report.activeEdition, JSON.stringify(report.keptEditions), report.processState, report.quiesced ? 1 : 0, now, app, agentId);
     this.live.noteAgent(agentId);
   }
 
   /** True when the agent has a command of `kind` (e.g. 'HardResetServer') without a result. */
   hasPendingCommand(agentId: string, kind: string): boolean {
-    return this.db.prepare('SELECT 1 FROM outbox WHERE agent_id = ? AND done = 0 AND kind = ? LIMIT 1').get(agentId, kind) !== undefined;
+    return prepared(this.db, 'SELECT 1 FROM outbox WHERE agent_id = ? AND done = 0 AND kind = ? LIMIT 1').get(agentId, kind) !== undefined;
   }
 
   /** Commands of the agent without a result yet, oldest first: re-sent on every hello. */
   pendingCommandsForAgent(agentId: string): PendingCommand[] {
-    const rows = this.db
-      .prepare('SELECT command_id, agent_id, payload FROM outbox WHERE agent_id = ? AND done = 0 ORDER BY created_unix_ms, rowid')
+    const rows = prepared(this.db, 'SELECT command_id, agent_id, payload FROM outbox WHERE agent_id = ? AND done = 0 ORDER BY created_unix_ms, rowid')
       .all(agentId) as Array<{ command_id: string; agent_id: string; payload: Buffer }>;
     return rows.map((r) => ({ commandId: r.command_id, agentId: r.agent_id, payload: new Uint8Array(r.payload) }));
   }
 
   countOutbox(): { pending: number; done: number } {
-    const row = this.db.prepare('SELECT sum(done = 0) AS pending, sum(done = 1) AS done FROM outbox').get() as any;
+    const row = prepared(this.db, 'SELECT sum(done = 0) AS pending, sum(done = 1) AS done FROM outbox').get() as any;
     return { pending: row.pending ?? 0, done: row.done ?? 0 };
   }
 
@@ -431,8 +421,7 @@ export class Store {
 
   /** The earliest deadline (step or batch wait) of an active release, or null. */
   nextDeadline(): number | null {
-    const row = this.db
-      .prepare(
+    const row = prepared(this.db, 
         `SELECT min(at) FROM (
            SELECT min(ri.deadline_unix_ms) AS at FROM release_instances ri JOIN releases r ON r.id = ri.release_id
              WHERE ri.deadline_unix_ms IS NOT NULL AND r.${ACTIVE_RELEASE_WHERE}
@@ -446,8 +435,7 @@ export class Store {
 
   /** Active releases with a deadline at or before `now`. */
   releasesDue(now: number): string[] {
-    return this.db
-      .prepare(
+    return prepared(this.db, 
         `SELECT DISTINCT r.id FROM releases r LEFT JOIN release_instances ri ON ri.release_id = r.id
          WHERE r.${ACTIVE_RELEASE_WHERE} AND (ri.deadline_unix_ms <= @now OR (r.status = 'Releasing' AND r.next_batch_at <= @now))
          ORDER BY r.seq`,
@@ -464,7 +452,7 @@ export class Store {
 
   history(app: string): ChangeRecordRow[] {
     if (app) this.getApp(app);
-    return (this.db.prepare(`SELECT * FROM change_records WHERE (? = '' OR app = ?) ORDER BY id`).all(app, app) as any[]).map(toChange);
+    return (prepared(this.db, `SELECT * FROM change_records WHERE (? = '' OR app = ?) ORDER BY id`).all(app, app) as any[]).map(toChange);
   }
 }
 
