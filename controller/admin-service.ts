@@ -9,7 +9,7 @@ import type { AgentSessions } from './agent-service.js';
 import { SHA256_PATTERN, sha256Of } from './artifacts.js';
 import { checkUrlPackage, storeCheckedUpload, type PackageChecks } from './package-check.js';
 import type { ReleaseEngine } from './engine/engine.js';
-import { isFinalRelease } from './engine/transitions.js';
+import { isFinalRelease } from './domain/transitions.js';
 import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './engine/update-order.js';
 import type { PageQuery } from './store/lists.js';
 import { AlreadyExistsError, type Store } from './store/store.js';

@@ -12,7 +12,7 @@ import type {
 } from '../store/types.js';
 import { commandKind, encodeCommand, stepCommand, stepTimeout } from './commands.js';
 import { plannedOrder } from './update-order.js';
-import { isFinalRelease, transition, type BatchStatus, type InstanceStatus, type ReleaseStatus } from './transitions.js';
+import { isFinalRelease, transition, type BatchStatus, type InstanceStatus, type ReleaseStatus } from '../domain/transitions.js';
 
 export interface ReleaseEventOut {
   reason: ReleaseEventReason;

@@ -12,7 +12,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { BadInputError, NotFoundError } from '../../common/errors.js';
 import { AGENT_STATUSES, INSTANCE_LIST_STATUSES, checkListFilter, pageSize, type ListFilter } from '../../common/listing.js';
-import { INSTANCE_STATUSES } from '../engine/transitions.js';
+import { INSTANCE_STATUSES } from '../domain/transitions.js';
 import { getReleaseRow } from './releases.js';
 import { toAgent, toBatch, toChange, toInstance, toReleaseInstance, toStep } from './rows.js';
 import type { AgentRecord, AgentStatus, InstanceRecord, ReleaseDetailRecord } from './types.js';

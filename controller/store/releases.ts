@@ -1,7 +1,7 @@
 // Release operations of the store: create (with the one-active-release check), snapshot, persist a reconcile pass.
 import type { Database, Statement } from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
-import { FINAL_RELEASE_STATUSES } from '../engine/transitions.js';
+import { FINAL_RELEASE_STATUSES } from '../domain/transitions.js';
 import type { CompiledSpec } from '../engine/spec.js';
 import type { PlannedBatch } from '../engine/planner.js';
 import {

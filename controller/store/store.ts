@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
 import { ListQueries } from './lists.js';
 import { migrate } from './schema.js';
-import { isFinalRelease } from '../engine/transitions.js';
+import { isFinalRelease } from '../domain/transitions.js';
 import { LiveReleases } from './live.js';
 import { ACTIVE_RELEASE_WHERE, getReleaseRow, insertChange, insertRelease, persistOutput, prepared, type NewReleaseInput } from './releases.js';
 import { insertSql, toAgent, toApp, toChange, toEdition, toInstance, toBatch, toRelease, toReleaseInstance, toStep } from './rows.js';
