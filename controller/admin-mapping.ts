@@ -21,7 +21,7 @@ import type {
   InstanceRecord,
   ReleaseDetailRecord,
   ReleaseRecord,
-} from './store/types.js';
+} from './domain/records.js';
 
 export function appToProto(a: AppRecord): App {
   return { ...a, drainMode: a.drainMode ?? 'gate', quiesceHook: a.quiesceHook ?? '', inflightPath: a.inflightPath ?? '', updateOrder: a.updateOrder ?? 'stop-first', startGraceMs: a.startGraceMs ?? 0, healthInitialIntervalMs: a.healthInitialIntervalMs ?? 0, holdMs: a.holdMs ?? 0 };

@@ -13,7 +13,7 @@ import { isFinalRelease } from './domain/transitions.js';
 import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './engine/update-order.js';
 import type { PageQuery } from './store/lists.js';
 import { AlreadyExistsError, type Store } from './store/store.js';
-import type { AppRecord, EditionRecord } from './store/types.js';
+import type { AppRecord, EditionRecord } from './domain/records.js';
 
 export interface AdminServiceOptions {
   store: Store;

@@ -7,7 +7,7 @@ import type { Logger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import type { CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
 import type { PendingCommand, Store } from '../store/store.js';
-import type { ReleaseRecord } from '../store/types.js';
+import type { ReleaseRecord } from '../domain/records.js';
 import { applyAction } from './actions.js';
 import { BLOCKED_PREFIX } from './availability.js';
 import { previousEdition } from './back-out.js';

@@ -2,7 +2,7 @@
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Command } from '../../proto/gen/fleetwave/v1/agent.js';
 import type { PendingCommand, Store } from '../store/store.js';
-import type { AppRecord } from '../store/types.js';
+import type { AppRecord } from '../domain/records.js';
 import { commandKind } from './commands.js';
 import type { CommandSink, ReleaseEngine } from './engine.js';
 

@@ -3,7 +3,7 @@
 //   start-first:  download ─▶ restart (new process beside the old, gate switch, old drained and stopped) ─▶ health
 //   stop-first:   download ─▶ quiesce ─▶ drain ─▶ restart (old stopped, then new started) ─▶ health
 import { BadInputError } from '../../common/errors.js';
-import type { AppRecord } from '../store/types.js';
+import type { AppRecord } from '../domain/records.js';
 import type { Pass } from './pass.js';
 import type { CompiledSpec } from './spec.js';
 

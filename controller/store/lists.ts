@@ -15,7 +15,7 @@ import { AGENT_STATUSES, INSTANCE_LIST_STATUSES, checkListFilter, pageSize, type
 import { INSTANCE_STATUSES } from '../domain/transitions.js';
 import { getReleaseRow } from './releases.js';
 import { toAgent, toBatch, toChange, toInstance, toReleaseInstance, toStep } from './rows.js';
-import type { AgentRecord, AgentStatus, InstanceRecord, ReleaseDetailRecord } from './types.js';
+import type { AgentRecord, AgentStatus, InstanceRecord, ReleaseDetailRecord } from '../domain/records.js';
 
 /** A listing request: its filters, the page size asked for (0: the default) and the previous page's cursor. */
 export interface PageQuery extends ListFilter {

@@ -28,7 +28,7 @@ import type {
   ReleaseInstanceRecord,
   ReleaseRecord,
   ReleaseSnapshot,
-} from './types.js';
+} from '../domain/records.js';
 
 const FINAL_SQL = FINAL_RELEASE_STATUSES.map((s) => `'${s}'`).join(', ');
 export const ACTIVE_RELEASE_WHERE = `status NOT IN (${FINAL_SQL})`;

@@ -20,7 +20,7 @@ import type {
   ReleaseDetailRecord,
   ReleaseRecord,
   ReleaseSnapshot,
-} from './types.js';
+} from '../domain/records.js';
 
 /** A duplicate name (app, edition): mapped to ALREADY_EXISTS at the gRPC boundary. */
 export class AlreadyExistsError extends ConflictError {}
