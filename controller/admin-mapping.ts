@@ -10,7 +10,7 @@ import type {
   ReleaseDetail,
   ReleaseSpec,
 } from '../proto/gen/fleetwave/v1/admin.js';
-import type { CompiledSpec } from './engine/spec.js';
+import type { CompiledSpec } from './domain/spec.js';
 import type { ListSummaryRecord, ReleaseDetailPage } from './store/lists.js';
 import type {
   AgentRecord,

@@ -10,7 +10,7 @@ import { SHA256_PATTERN, sha256Of } from './artifacts.js';
 import { checkUrlPackage, storeCheckedUpload, type PackageChecks } from './package-check.js';
 import type { ReleaseEngine } from './engine/engine.js';
 import { isFinalRelease } from './domain/transitions.js';
-import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './engine/update-order.js';
+import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './domain/update-order.js';
 import type { PageQuery } from './store/lists.js';
 import { AlreadyExistsError, type Store } from './store/store.js';
 import type { AppRecord, EditionRecord } from './domain/records.js';

@@ -12,9 +12,9 @@ import { applyAction } from './actions.js';
 import { BLOCKED_PREFIX } from './availability.js';
 import { previousEdition } from './back-out.js';
 import { Pass, type PassOutput } from './pass.js';
-import { planBatches } from './planner.js';
+import { planBatches } from '../domain/planner.js';
 import { reconcilePass } from './reconcile.js';
-import { compileReleaseSpec, type CompiledSpec } from './spec.js';
+import { compileReleaseSpec, type CompiledSpec } from '../domain/spec.js';
 
 /** Where commands go once committed: the agent service writes them to the agent's stream when it is connected. */
 export interface CommandSink {

@@ -10,7 +10,7 @@ import type { AppRecord } from '../domain/records.js';
 import { stepTimeout } from './commands.js';
 import { ReleaseEngine } from './engine.js';
 import { FakeFleet, HOSTS, seed } from './fake-fleet.js';
-import { compileReleaseSpec } from './spec.js';
+import { compileReleaseSpec } from '../domain/spec.js';
 
 const logger = createLogger({ name: 'start-first-test', level: 'silent' });
 

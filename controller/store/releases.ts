@@ -2,8 +2,8 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
 import { FINAL_RELEASE_STATUSES } from '../domain/transitions.js';
-import type { CompiledSpec } from '../engine/spec.js';
-import type { PlannedBatch } from '../engine/planner.js';
+import type { CompiledSpec } from '../domain/spec.js';
+import type { PlannedBatch } from '../domain/planner.js';
 import {
   batchParams,
   insertSql,
