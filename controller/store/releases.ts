@@ -2,8 +2,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
 import { FINAL_RELEASE_STATUSES } from '../domain/transitions.js';
-import type { CompiledSpec } from '../domain/spec.js';
-import type { PlannedBatch } from '../domain/planner.js';
+import type { NewReleaseInput } from '../domain/ports.js';
 import {
   batchParams,
   insertSql,
@@ -18,12 +17,9 @@ import {
   updateSql,
 } from './rows.js';
 import type {
-  AppRecord,
   BatchRecord,
   ChangeRecordRow,
   CommandOutcome,
-  EditionRecord,
-  InstanceRecord,
   ReconcileOutput,
   ReleaseInstanceRecord,
   ReleaseRecord,
@@ -32,15 +28,6 @@ import type {
 
 const FINAL_SQL = FINAL_RELEASE_STATUSES.map((s) => `'${s}'`).join(', ');
 export const ACTIVE_RELEASE_WHERE = `status NOT IN (${FINAL_SQL})`;
-
-export interface NewReleaseInput {
-  id: string;
-  spec: CompiledSpec;
-  actor: string;
-  now: number;
-  /** Runs inside the transaction; throws BadInputError / NotFoundError when the spec does not fit. */
-  plan: (ctx: { app: AppRecord; edition: EditionRecord; instances: InstanceRecord[] }) => PlannedBatch[];
-}
 
 /** Two group selections overlap when equal or when either is "all". */
 function groupsOverlap(a: string, b: string): boolean {
