@@ -4,7 +4,7 @@
 // is rendered by progress-rollback.ts (only the rollback's own steps).
 import type { Batch, InstanceProgress, ReleaseDetail, StepRecord } from '../proto/gen/fleetwave/v1/admin.js';
 import { formatDuration } from '../common/durations.js';
-import { FINAL_RELEASE_STATUSES } from '../controller/engine/transitions.js';
+import { FINAL_RELEASE_STATUSES } from '../controller/domain/transitions.js';
 import { renderRollbackChanges } from './progress-rollback.js';
 import { canRollBack, chain, FAILED, markOf, OK, rollbackStart, spanOf, stepError } from './progress-steps.js';
 

@@ -3,7 +3,7 @@
 // up to the instances) from the first page, the instance lines page by page, and the changes last.
 import type { Batch, ChangeRecord, InstanceProgress, ListSummary, ReleaseDetail, ReleaseSpec } from '../proto/gen/fleetwave/v1/admin.js';
 import { formatDuration } from '../common/durations.js';
-import { INSTANCE_STATUSES } from '../controller/engine/transitions.js';
+import { INSTANCE_STATUSES } from '../controller/domain/transitions.js';
 import { formatDateTime, formatSpan, formatTime, orDash, table } from './format.js';
 import { orderStatuses, summarize } from './listing.js';
 import { rollbackStart } from './progress-steps.js';

@@ -10,7 +10,7 @@ import type {
   ReleaseDetail,
   ReleaseSpec,
 } from '../proto/gen/fleetwave/v1/admin.js';
-import type { CompiledSpec } from './engine/spec.js';
+import type { CompiledSpec } from './domain/spec.js';
 import type { ListSummaryRecord, ReleaseDetailPage } from './store/lists.js';
 import type {
   AgentRecord,
@@ -21,7 +21,7 @@ import type {
   InstanceRecord,
   ReleaseDetailRecord,
   ReleaseRecord,
-} from './store/types.js';
+} from './domain/records.js';
 
 export function appToProto(a: AppRecord): App {
   return { ...a, drainMode: a.drainMode ?? 'gate', quiesceHook: a.quiesceHook ?? '', inflightPath: a.inflightPath ?? '', updateOrder: a.updateOrder ?? 'stop-first', startGraceMs: a.startGraceMs ?? 0, healthInitialIntervalMs: a.healthInitialIntervalMs ?? 0, holdMs: a.holdMs ?? 0 };

@@ -9,11 +9,11 @@ import type { AgentSessions } from './agent-service.js';
 import { SHA256_PATTERN, sha256Of } from './artifacts.js';
 import { checkUrlPackage, storeCheckedUpload, type PackageChecks } from './package-check.js';
 import type { ReleaseEngine } from './engine/engine.js';
-import { isFinalRelease } from './engine/transitions.js';
-import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './engine/update-order.js';
+import { isFinalRelease } from './domain/transitions.js';
+import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './domain/update-order.js';
 import type { PageQuery } from './store/lists.js';
 import { AlreadyExistsError, type Store } from './store/store.js';
-import type { AppRecord, EditionRecord } from './store/types.js';
+import type { AppRecord, EditionRecord } from './domain/records.js';
 
 export interface AdminServiceOptions {
   store: Store;

@@ -11,7 +11,8 @@ import { groupRefusal } from './join-scopes.js';
 import { commandKind } from './engine/commands.js';
 import { recordUnquiesceResult, unquiesceCommands } from './unquiesce.js';
 import type { ControllerMetrics } from './metrics.js';
-import type { PendingCommand, Store } from './store/store.js';
+import type { PendingCommand } from './domain/ports.js';
+import type { Store } from './store/store.js';
 
 /** Why the controller lost an agent: it fell silent, or its stream ended or broke. */
 export type UnreachableReason = 'heartbeat timeout' | 'stream closed';

@@ -1,6 +1,6 @@
 // `fleetwave release create|show|list|watch` and the operator actions.
 import type { Command } from 'commander';
-import { INSTANCE_STATUSES } from '../../controller/engine/transitions.js';
+import { INSTANCE_STATUSES } from '../../controller/domain/transitions.js';
 import type { Release, ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
 import type { AdminClient } from '../client.js';
 import { formatDateTime, table, toJson } from '../format.js';

@@ -1,5 +1,5 @@
 // The max-unavailable guard: how many instances of the app are out of service, across releases and groups.
-import type { ReleaseInstanceRecord } from '../store/types.js';
+import type { ReleaseInstanceRecord } from '../domain/records.js';
 import type { Pass } from './pass.js';
 
 /** Out of service: moved off its old edition and not released (yet), or being rolled back. */

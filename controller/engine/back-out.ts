@@ -1,5 +1,5 @@
 // Back-out: which edition a release replaced, so `fleetwave rollback APP` can release it again.
-import type { ReleaseInstanceRecord } from '../store/types.js';
+import type { ReleaseInstanceRecord } from '../domain/records.js';
 
 /** The edition most of the release's instances ran before it (ties: the first in instance order), or "". */
 export function previousEdition(instances: readonly ReleaseInstanceRecord[], releasedEdition: string): string {

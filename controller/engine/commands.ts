@@ -1,8 +1,8 @@
 // Builds the agent commands of each step (the wire messages), from the release's app, edition and spec.
 import { AppSpec, Command } from '../../proto/gen/fleetwave/v1/agent.js';
-import type { AppRecord, EditionRecord, StepName } from '../store/types.js';
-import type { CompiledSpec } from './spec.js';
-import type { UpdateOrder } from './update-order.js';
+import type { AppRecord, EditionRecord, StepName } from '../domain/records.js';
+import type { CompiledSpec } from '../domain/spec.js';
+import type { UpdateOrder } from '../domain/update-order.js';
 
 /** Editions the agent keeps on disk for instant back-out. */
 export const KEEP_EDITIONS = 3;

@@ -6,15 +6,15 @@ import { RELEASE_EVENTS, type ReleaseEventReason } from '../../common/events.js'
 import type { Logger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import type { CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
-import type { PendingCommand, Store } from '../store/store.js';
-import type { ReleaseRecord } from '../store/types.js';
+import type { PendingCommand, ReleaseStore } from '../domain/ports.js';
+import type { ReleaseRecord } from '../domain/records.js';
 import { applyAction } from './actions.js';
 import { BLOCKED_PREFIX } from './availability.js';
 import { previousEdition } from './back-out.js';
 import { Pass, type PassOutput } from './pass.js';
-import { planBatches } from './planner.js';
+import { planBatches } from '../domain/planner.js';
 import { reconcilePass } from './reconcile.js';
-import { compileReleaseSpec, type CompiledSpec } from './spec.js';
+import { compileReleaseSpec, type CompiledSpec } from '../domain/spec.js';
 
 /** Where commands go once committed: the agent service writes them to the agent's stream when it is connected. */
 export interface CommandSink {
@@ -35,7 +35,7 @@ export interface EngineObserver {
 }
 
 export interface ReleaseEngineOptions {
-  store: Store;
+  store: ReleaseStore;
   sink: CommandSink;
   logger: Logger;
   publish?: ReleaseEventPublisher;
@@ -52,7 +52,7 @@ const MIN_TIMER_MS = 5;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class ReleaseEngine {
-  private readonly store: Store;
+  private readonly store: ReleaseStore;
   private readonly sink: CommandSink;
   private readonly log: Logger;
   private readonly publish: ReleaseEventPublisher;

@@ -1,8 +1,9 @@
 // Test support for the engine's unit tests: a hand-written fleet that plays the agents' results, and a seeded store.
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Command } from '../../proto/gen/fleetwave/v1/agent.js';
-import type { PendingCommand, Store } from '../store/store.js';
-import type { AppRecord } from '../store/types.js';
+import type { PendingCommand } from '../domain/ports.js';
+import type { AppRecord } from '../domain/records.js';
+import type { Store } from '../store/store.js';
 import { commandKind } from './commands.js';
 import type { CommandSink, ReleaseEngine } from './engine.js';
 

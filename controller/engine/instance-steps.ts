@@ -5,7 +5,7 @@
 //  deploy:   download ─▶ (batch runs) start ───────────────────────────────────▶ health ─▶ released
 //  revert:   (first batch failed) rolling back: restart on the old edition | stop (deploy) ─▶ health ─▶ rolled back
 //            (a failed or unreachable instance keeps its status while it goes back)
-import type { CommandOutcome, ReleaseInstanceRecord, StepName } from '../store/types.js';
+import type { CommandOutcome, ReleaseInstanceRecord, StepName } from '../domain/records.js';
 import { hasSlot } from './availability.js';
 import type { Pass } from './pass.js';
 import { startsFirst } from './update-order.js';

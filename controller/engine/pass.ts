@@ -9,10 +9,10 @@ import type {
   ReleaseSnapshot,
   StepName,
   StepPhase,
-} from '../store/types.js';
+} from '../domain/records.js';
 import { commandKind, encodeCommand, stepCommand, stepTimeout } from './commands.js';
 import { plannedOrder } from './update-order.js';
-import { isFinalRelease, transition, type BatchStatus, type InstanceStatus, type ReleaseStatus } from './transitions.js';
+import { isFinalRelease, transition, type BatchStatus, type InstanceStatus, type ReleaseStatus } from '../domain/transitions.js';
 
 export interface ReleaseEventOut {
   reason: ReleaseEventReason;

@@ -5,7 +5,7 @@
 //
 // Every input (creation, command result, drained event, deadline, agent, operator action) ends here.
 import { RELEASE_EVENTS } from '../../common/events.js';
-import type { BatchRecord, ReleaseInstanceRecord } from '../store/types.js';
+import type { BatchRecord, ReleaseInstanceRecord } from '../domain/records.js';
 import { advanceInstance, isBusy, REVERTED_BATCH } from './instance-steps.js';
 import type { Pass } from './pass.js';
 import { rollbackRound, startRollback } from './rollback.js';

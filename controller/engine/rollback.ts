@@ -7,10 +7,10 @@
 //                                  ─▶ restart | hard-reset on the old edition ─▶ health   (stop when it ran none)
 //                                  start-first soft reset: [download] ─▶ restart on the old edition ─▶ health
 import { BadInputError, ConflictError } from '../../common/errors.js';
-import type { ReleaseInstanceRecord, StepName } from '../store/types.js';
+import type { ReleaseInstanceRecord, StepName } from '../domain/records.js';
 import { keeps, needsRevert, rollbackEnded, settleRunningStep } from './instance-steps.js';
 import type { Pass } from './pass.js';
-import { splitEvenly } from './planner.js';
+import { splitEvenly } from '../domain/planner.js';
 import { startsFirst } from './update-order.js';
 
 /** Statuses a rollback may start from. */

@@ -6,11 +6,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Store } from '../store/store.js';
-import type { AppRecord } from '../store/types.js';
+import type { AppRecord } from '../domain/records.js';
 import { stepTimeout } from './commands.js';
 import { ReleaseEngine } from './engine.js';
 import { FakeFleet, HOSTS, seed } from './fake-fleet.js';
-import { compileReleaseSpec } from './spec.js';
+import { compileReleaseSpec } from '../domain/spec.js';
 
 const logger = createLogger({ name: 'start-first-test', level: 'silent' });
 

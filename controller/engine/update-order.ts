@@ -2,31 +2,10 @@
 //
 //   start-first:  download ─▶ restart (new process beside the old, gate switch, old drained and stopped) ─▶ health
 //   stop-first:   download ─▶ quiesce ─▶ drain ─▶ restart (old stopped, then new started) ─▶ health
-import { BadInputError } from '../../common/errors.js';
-import type { AppRecord } from '../store/types.js';
+import type { AppRecord } from '../domain/records.js';
+import type { CompiledSpec } from '../domain/spec.js';
+import type { UpdateOrder } from '../domain/update-order.js';
 import type { Pass } from './pass.js';
-import type { CompiledSpec } from './spec.js';
-
-/** How a soft reset replaces an instance's process. */
-export type UpdateOrder =
-  /** The new edition starts on a fresh internal port while the old one serves; the agent switches, drains and stops. */
-  | 'start-first'
-  /** The controller quiesces and drains; the agent stops the old process, then starts the new one. */
-  | 'stop-first';
-
-export const UPDATE_ORDERS: readonly UpdateOrder[] = ['start-first', 'stop-first'];
-/** What `app create` gives an app that names no order. */
-export const DEFAULT_UPDATE_ORDER: UpdateOrder = 'start-first';
-
-/** '' stays '' (the caller's default applies); anything else must be an order. */
-export function parseUpdateOrder(value: string | undefined, what: string): UpdateOrder | '' {
-  const text = (value ?? '').trim();
-  if (text === '') return '';
-  if (!(UPDATE_ORDERS as readonly string[]).includes(text)) {
-    throw new BadInputError(`${what}: update order must be one of ${UPDATE_ORDERS.join(', ')} (got '${text}')`);
-  }
-  return text as UpdateOrder;
-}
 
 /**
  * The order the controller asks the agent for. Hard reset recycles the whole server, and an app that drains itself

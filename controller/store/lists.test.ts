@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError, NotFoundError } from '../../common/errors.js';
 import { DEFAULT_PAGE, MAX_PAGE } from '../../common/listing.js';
 import { BATCH_IDS_LISTED, detailPageToProto, detailToProto } from '../admin-mapping.js';
-import { planBatches } from '../engine/planner.js';
-import { compileReleaseSpec } from '../engine/spec.js';
+import { planBatches } from '../domain/planner.js';
+import { compileReleaseSpec } from '../domain/spec.js';
 import { encodeCursor, type Page, type PageQuery, type SummaryCountRecord } from './lists.js';
 import { Store } from './store.js';
 

@@ -12,10 +12,10 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { BadInputError, NotFoundError } from '../../common/errors.js';
 import { AGENT_STATUSES, INSTANCE_LIST_STATUSES, checkListFilter, pageSize, type ListFilter } from '../../common/listing.js';
-import { INSTANCE_STATUSES } from '../engine/transitions.js';
+import { INSTANCE_STATUSES } from '../domain/transitions.js';
 import { getReleaseRow } from './releases.js';
 import { toAgent, toBatch, toChange, toInstance, toReleaseInstance, toStep } from './rows.js';
-import type { AgentRecord, AgentStatus, InstanceRecord, ReleaseDetailRecord } from './types.js';
+import type { AgentRecord, AgentStatus, InstanceRecord, ReleaseDetailRecord } from '../domain/records.js';
 
 /** A listing request: its filters, the page size asked for (0: the default) and the previous page's cursor. */
 export interface PageQuery extends ListFilter {

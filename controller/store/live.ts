@@ -7,7 +7,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { loadSnapshot, outOfServiceElsewhere, prepared } from './releases.js';
 import { batchParams, releaseInstanceParams, releaseParams, toInstance, updateSql } from './rows.js';
-import type { AgentStatus, CommandOutcome, InstanceRecord, ReconcileOutput, ReleaseInstanceRecord, ReleaseSnapshot } from './types.js';
+import type { AgentStatus, CommandOutcome, InstanceRecord, ReconcileOutput, ReleaseInstanceRecord, ReleaseSnapshot } from '../domain/records.js';
 
 /** One release held in memory. */
 interface LiveRelease {

@@ -1,9 +1,8 @@
 // Release operations of the store: create (with the one-active-release check), snapshot, persist a reconcile pass.
 import type { Database, Statement } from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
-import { FINAL_RELEASE_STATUSES } from '../engine/transitions.js';
-import type { CompiledSpec } from '../engine/spec.js';
-import type { PlannedBatch } from '../engine/planner.js';
+import { FINAL_RELEASE_STATUSES } from '../domain/transitions.js';
+import type { NewReleaseInput } from '../domain/ports.js';
 import {
   batchParams,
   insertSql,
@@ -18,29 +17,17 @@ import {
   updateSql,
 } from './rows.js';
 import type {
-  AppRecord,
   BatchRecord,
   ChangeRecordRow,
   CommandOutcome,
-  EditionRecord,
-  InstanceRecord,
   ReconcileOutput,
   ReleaseInstanceRecord,
   ReleaseRecord,
   ReleaseSnapshot,
-} from './types.js';
+} from '../domain/records.js';
 
 const FINAL_SQL = FINAL_RELEASE_STATUSES.map((s) => `'${s}'`).join(', ');
 export const ACTIVE_RELEASE_WHERE = `status NOT IN (${FINAL_SQL})`;
-
-export interface NewReleaseInput {
-  id: string;
-  spec: CompiledSpec;
-  actor: string;
-  now: number;
-  /** Runs inside the transaction; throws BadInputError / NotFoundError when the spec does not fit. */
-  plan: (ctx: { app: AppRecord; edition: EditionRecord; instances: InstanceRecord[] }) => PlannedBatch[];
-}
 
 /** Two group selections overlap when equal or when either is "all". */
 function groupsOverlap(a: string, b: string): boolean {

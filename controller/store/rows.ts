@@ -9,7 +9,7 @@ import type {
   ReleaseInstanceRecord,
   ReleaseRecord,
   StepRow,
-} from './types.js';
+} from '../domain/records.js';
 
 // Rows come from better-sqlite3 as plain objects of unknown shape.
 type Row = Record<string, any>;

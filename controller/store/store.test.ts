@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
-import { compileReleaseSpec } from '../engine/spec.js';
-import { planBatches } from '../engine/planner.js';
+import { compileReleaseSpec } from '../domain/spec.js';
+import { planBatches } from '../domain/planner.js';
 import { MIGRATIONS } from './schema.js';
 import { AlreadyExistsError, Store } from './store.js';
 

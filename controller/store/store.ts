@@ -4,9 +4,10 @@ import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
 import { ListQueries } from './lists.js';
 import { migrate } from './schema.js';
-import { isFinalRelease } from '../engine/transitions.js';
+import { isFinalRelease } from '../domain/transitions.js';
 import { LiveReleases } from './live.js';
-import { ACTIVE_RELEASE_WHERE, getReleaseRow, insertChange, insertRelease, persistOutput, prepared, type NewReleaseInput } from './releases.js';
+import type { NewReleaseInput, PendingCommand, ReleaseStore } from '../domain/ports.js';
+import { ACTIVE_RELEASE_WHERE, getReleaseRow, insertChange, insertRelease, persistOutput, prepared } from './releases.js';
 import { insertSql, toAgent, toApp, toChange, toEdition, toInstance, toBatch, toRelease, toReleaseInstance, toStep } from './rows.js';
 import type {
   AgentRecord,
@@ -20,7 +21,7 @@ import type {
   ReleaseDetailRecord,
   ReleaseRecord,
   ReleaseSnapshot,
-} from './types.js';
+} from '../domain/records.js';
 
 /** A duplicate name (app, edition): mapped to ALREADY_EXISTS at the gRPC boundary. */
 export class AlreadyExistsError extends ConflictError {}
@@ -37,13 +38,7 @@ export interface AgentHello {
   instances: Array<{ app: string; servicePort: number; activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean }>;
 }
 
-export interface PendingCommand {
-  commandId: string;
-  agentId: string;
-  payload: Uint8Array;
-}
-
-export class Store {
+export class Store implements ReleaseStore {
   readonly db: Database.Database;
   /** Active releases held in memory between passes. */
   private readonly live: LiveReleases;

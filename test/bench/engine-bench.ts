@@ -13,7 +13,7 @@ import { createLogger } from '../../common/logger.js';
 import { Command, type CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
 import { ReleaseEngine, type EngineInput } from '../../controller/engine/engine.js';
 import { commandKind } from '../../controller/engine/commands.js';
-import type { PendingCommand } from '../../controller/store/store.js';
+import type { PendingCommand } from '../../controller/domain/ports.js';
 import { Store } from '../../controller/store/store.js';
 import { percentile } from './stats.js';
 

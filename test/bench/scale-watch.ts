@@ -3,7 +3,7 @@
 // GetRelease at 10,000 instances would cost it much.
 import { connect, type NatsConnection } from 'nats';
 import { SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../../common/events.js';
-import { FINAL_RELEASE_STATUSES } from '../../controller/engine/transitions.js';
+import { FINAL_RELEASE_STATUSES } from '../../controller/domain/transitions.js';
 
 const STEP_TYPE = `"${TYPE_PREFIX}.release.instance.step"`;
 const CREATED = `${TYPE_PREFIX}.release.created`;

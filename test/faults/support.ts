@@ -11,7 +11,7 @@ import { INGEST_STREAM_NAME, STREAM_NAME } from '../../common/events.js';
 import { buildEdition } from '../../examples/demo/package.js';
 import { ReleaseSpec, type ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
-import { FINAL_RELEASE_STATUSES } from '../../controller/engine/transitions.js';
+import { FINAL_RELEASE_STATUSES } from '../../controller/domain/transitions.js';
 
 export const APP = 'shop';
 export const EDITIONS = ['1.0', '2.0'] as const;

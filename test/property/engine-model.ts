@@ -9,7 +9,7 @@ import { createLogger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { ReleaseEngine, type EngineInput } from '../../controller/engine/engine.js';
 import { FakeFleet, type Sent } from '../../controller/engine/fake-fleet.js';
-import { canTransition, isFinalRelease, type Machine, type ReleaseStatus } from '../../controller/engine/transitions.js';
+import { canTransition, isFinalRelease, type Machine, type ReleaseStatus } from '../../controller/domain/transitions.js';
 import { Store } from '../../controller/store/store.js';
 
 export const OLD = '1.0';

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
-import { TRANSITIONS, RELEASE_STATUSES, BATCH_STATUSES, INSTANCE_STATUSES, type Machine } from '../../controller/engine/transitions.js';
+import { TRANSITIONS, RELEASE_STATUSES, BATCH_STATUSES, INSTANCE_STATUSES, type Machine } from '../../controller/domain/transitions.js';
 import { EngineWorld, MOVES_SEEN, OPERATOR_ACTIONS, type Input } from './engine-model.js';
 import { runs } from './seed.js';
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../common/durations.js';
 import { BadInputError } from '../../common/errors.js';
 import { parseByteSize } from '../../common/sizes.js';
-import { compileReleaseSpec } from '../../controller/engine/spec.js';
+import { compileReleaseSpec } from '../../controller/domain/spec.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { runs } from './seed.js';
 

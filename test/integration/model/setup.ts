@@ -8,7 +8,7 @@ import { expect } from 'vitest';
 import type { ReleaseDetail } from '../../../proto/gen/fleetwave/v1/admin.js';
 import { buildEdition } from '../../../examples/demo/package.js';
 import { Fleet, repoPath, waitFor } from '../../harness/fleet.js';
-import { FINAL_RELEASE_STATUSES } from '../../../controller/engine/transitions.js';
+import { FINAL_RELEASE_STATUSES } from '../../../controller/domain/transitions.js';
 
 export const AGENTS = [
   { id: 'b1', group: 'blue' },

@@ -1,6 +1,6 @@
 // The records the store hands out and takes in, in domain words (no SQL shapes leak out).
-import type { CompiledSpec } from '../engine/spec.js';
-import type { BatchStatus, InstanceStatus, ReleaseStatus } from '../engine/transitions.js';
+import type { CompiledSpec } from './spec.js';
+import type { BatchStatus, InstanceStatus, ReleaseStatus } from './transitions.js';
 
 export interface AppRecord {
   name: string;
