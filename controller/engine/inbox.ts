@@ -8,7 +8,7 @@ import type { CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
 import type { EngineInput, ReleaseEngine } from './engine.js';
 
 /** Inputs handed over at most at once, so one flush never holds the event loop (keepalives, heartbeats) for long. */
-const MAX_BATCH = 2_000;
+const MAX_BATCH = 500;
 
 export class EngineInbox {
   private queue: EngineInput[] = [];

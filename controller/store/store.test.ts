@@ -129,6 +129,9 @@ describe('Store', () => {
     expect(store.clearAgentEventKey('h1')).toBe(true);
     expect(store.clearAgentEventKey('h1')).toBe(false);
     expect(store.agentEventKey('h1')).toBe('');
+    // Read per event from memory: a new Hello's key replaces the one read before it.
+    store.markAgentConnected({ agentId: 'h1', host: 'h1', group: 'east', labels: {}, bootId: 'c', version: 'v', eventKey: 'bmV3', instances: [] }, 3);
+    expect(store.agentEventKey('h1')).toBe('bmV3');
   });
 
   it('marks agents unreachable only on a status change', () => {

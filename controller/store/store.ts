@@ -42,6 +42,8 @@ export class Store implements ReleaseStore {
   readonly db: Database.Database;
   /** Active releases held in memory between passes. */
   private readonly live: LiveReleases;
+  /** agentEventKey answers from here (see there). */
+  private readonly eventKeys = new Map<string, string>();
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -141,6 +143,7 @@ export class Store implements ReleaseStore {
 
   /** Upserts the agent and the instances it reports, marks it connected; returns its previous status. */
   markAgentConnected(hello: AgentHello, now: number): AgentStatus | null {
+    this.eventKeys.delete(hello.agentId);
     return this.transaction(() => {
       const previous = prepared(this.db, 'SELECT status FROM agents WHERE id = ?').pluck().get(hello.agentId) as AgentStatus | undefined;
       prepared(this.db, 
@@ -178,14 +181,26 @@ export class Store implements ReleaseStore {
     });
   }
 
-  /** The agent's event key (base64 SPKI DER, '' when none); undefined when no such agent ever said hello. Read per event. */
+  /**
+   * The agent's event key (base64 SPKI DER, '' when none); undefined when no such agent ever said hello. Read per
+   * event, so kept in memory: only markAgentConnected and clearAgentEventKey write it, and both forget the entry.
+   */
   agentEventKey(agentId: string): string | undefined {
-    return prepared(this.db, 'SELECT event_key FROM agents WHERE id = ?').pluck().get(agentId) as string | undefined;
+    if (this.eventKeys.has(agentId)) return this.eventKeys.get(agentId);
+    const key = prepared(this.db, 'SELECT event_key FROM agents WHERE id = ?').pluck().get(agentId) as string | undefined;
+    // Never cached from inside a transaction, which may still roll back; an agent not yet known is not cached either.
+    if (key !== undefined && !this.db.inTransaction) this.eventKeys.set(agentId, key);
+    return key;
   }
 
   /** Forgets the agent's event key (revocation): its events are refused from now on. True when it had one. */
   clearAgentEventKey(agentId: string): boolean {
-    return this.transaction(() => prepared(this.db, `UPDATE agents SET event_key = '' WHERE id = ? AND event_key != ''`).run(agentId).changes > 0);
+    this.eventKeys.delete(agentId);
+    try {
+      return this.transaction(() => prepared(this.db, `UPDATE agents SET event_key = '' WHERE id = ? AND event_key != ''`).run(agentId).changes > 0);
+    } finally {
+      this.eventKeys.delete(agentId);
+    }
   }
 
   /** Marks the agent unreachable; returns false when it already was (nothing written). */
