@@ -6,15 +6,15 @@
 //   a failed transaction, or a release that ended ─▶ dropped (the next pass loads it again)
 import type { Database, Statement } from 'better-sqlite3';
 import { loadSnapshot, outOfServiceElsewhere, prepared } from './releases.js';
-import { batchParams, releaseInstanceParams, releaseParams, toInstance, updateSql } from './rows.js';
+import { batchParams, releaseInstanceParams, releaseParams, toInstance, updateSql, type Row } from './rows.js';
 import type { AgentStatus, CommandOutcome, InstanceRecord, ReconcileOutput, ReleaseInstanceRecord, ReleaseSnapshot } from '../domain/records.js';
 
 /** One release held in memory. */
 interface LiveRelease {
   snapshot: ReleaseSnapshot;
   byInstance: Map<string, ReleaseInstanceRecord>;
-  /** The row each record was last read or written as (JSON of its SQL params): a pass writes a row only if it differs. */
-  written: WeakMap<object, string>;
+  /** The row each record was last read or written as (its SQL params): a pass writes only the columns that differ. */
+  written: WeakMap<object, Row>;
 }
 
 /** Set (to 1) by the test suites: every pass also compares every row, and a change the pass did not declare throws. */
@@ -31,9 +31,9 @@ export class LiveReleases {
     if (!live) {
       const snapshot = loadSnapshot(this.db, id);
       live = { snapshot, byInstance: new Map(snapshot.instances.map((i) => [i.instance, i])), written: new WeakMap() };
-      live.written.set(snapshot.release, JSON.stringify(releaseParams(snapshot.release)));
-      for (const b of snapshot.batches) live.written.set(b, batchKey(b));
-      for (const i of snapshot.instances) live.written.set(i, JSON.stringify(releaseInstanceParams(i)));
+      live.written.set(snapshot.release, releaseParams(snapshot.release));
+      for (const b of snapshot.batches) live.written.set(b, batchRow(b));
+      for (const i of snapshot.instances) live.written.set(i, releaseInstanceParams(i));
       this.releases.set(id, live);
     } else {
       live.snapshot.elsewhere = outOfServiceElsewhere(this.db, live.snapshot.release);
@@ -69,7 +69,7 @@ export class LiveReleases {
     const record = live?.byInstance.get(instance);
     if (!live || !record) return;
     record.drained = true;
-    live.written.set(record, JSON.stringify(releaseInstanceParams(record)));
+    live.written.set(record, releaseInstanceParams(record));
   }
 
   /** The agent reported the app's instance (a command's result), as just written to SQLite. */
@@ -78,6 +78,22 @@ export class LiveReleases {
       const host = live.snapshot.release.app === app ? live.snapshot.hosts[agentId] : undefined;
       if (host) Object.assign(host, report);
     }
+  }
+
+  /** True when a live release holds exactly this report of the app's instance (its row in SQLite says the same). */
+  holdsReport(app: string, agentId: string, report: Pick<InstanceRecord, 'activeEdition' | 'keptEditions' | 'processState' | 'quiesced'>): boolean {
+    for (const live of this.releases.values()) {
+      const host = live.snapshot.release.app === app ? live.snapshot.hosts[agentId] : undefined;
+      if (!host) continue;
+      return (
+        host.activeEdition === report.activeEdition &&
+        host.processState === report.processState &&
+        host.quiesced === report.quiesced &&
+        host.keptEditions.length === report.keptEditions.length &&
+        host.keptEditions.every((e, k) => e === report.keptEditions[k])
+      );
+    }
+    return false;
   }
 
   /** The agent's instances or status changed in SQLite: every live release with it reads its rows again. */
@@ -96,25 +112,17 @@ export class LiveReleases {
 
   private write(live: LiveRelease, out: ReconcileOutput): void {
     const { snapshot, written } = live;
-    const release = JSON.stringify(releaseParams(snapshot.release));
-    if (release !== written.get(snapshot.release)) {
-      run(this.db, 'releases', releaseParams(snapshot.release), ['id']);
-      written.set(snapshot.release, release);
-    }
+    const release = releaseParams(snapshot.release);
+    if (updateChanged(this.db, 'releases', release, written.get(snapshot.release), ['id'])) written.set(snapshot.release, release);
     for (const batch of snapshot.batches) {
-      const key = batchKey(batch);
-      if (key === written.get(batch)) continue;
-      run(this.db, 'batches', batchParams(batch), ['release_id', 'number']);
-      written.set(batch, key);
+      const row = batchRow(batch);
+      if (updateChanged(this.db, 'batches', row, written.get(batch), ['release_id', 'number'])) written.set(batch, row);
     }
     const touched = out.touched;
     const candidates: Iterable<ReleaseInstanceRecord> = !touched || touched.all ? snapshot.instances : touched.instances;
     for (const instance of candidates) {
-      const params = releaseInstanceParams(instance);
-      const row = JSON.stringify(params);
-      if (row === written.get(instance)) continue;
-      run(this.db, 'release_instances', params, ['release_id', 'instance']);
-      written.set(instance, row);
+      const row = releaseInstanceParams(instance);
+      if (updateChanged(this.db, 'release_instances', row, written.get(instance), ['release_id', 'instance'])) written.set(instance, row);
     }
     for (const a of out.abandoned) {
       snapshot.outcomes[a.commandId] = { ok: false, error: a.reason, finishedUnixMs: snapshot.release.updatedUnixMs, activeEdition: '', abandoned: true };
@@ -123,13 +131,24 @@ export class LiveReleases {
 }
 
 /** A batch's row without its member list, which never changes after the plan. */
-function batchKey(batch: ReleaseSnapshot['batches'][number]): string {
+function batchRow(batch: ReleaseSnapshot['batches'][number]): Row {
   const { instances: _members, ...rest } = batchParams(batch);
-  return JSON.stringify(rest);
+  return rest;
 }
 
-function run(db: Database, table: string, params: Record<string, unknown>, keys: string[]): void {
+/**
+ * Updates only the columns that differ from the row as last written (all of them when it is not known); false when
+ * none differs. An UPDATE rewrites the entries of every index on a column it sets, changed or not, so a step that
+ * moves one instance's status and deadline touches those indexes only.
+ */
+function updateChanged(db: Database, table: string, row: Row, before: Row | undefined, keys: string[]): boolean {
+  const sets = Object.keys(row).filter((k) => !keys.includes(k) && (before === undefined || before[k] !== row[k]));
+  if (sets.length === 0) return false;
+  const params: Row = {};
+  for (const k of keys) params[k] = row[k];
+  for (const k of sets) params[k] = row[k];
   (prepared(db, updateSql(table, params, keys)) as Statement).run(params);
+  return true;
 }
 
 /** Throws when the pass changed an instance row it did not declare in `touched` (it would never be written). */

@@ -12,7 +12,7 @@ import type {
 } from '../domain/records.js';
 
 // Rows come from better-sqlite3 as plain objects of unknown shape.
-type Row = Record<string, any>;
+export type Row = Record<string, any>;
 
 export function toApp(r: Row): AppRecord {
   return {

@@ -343,9 +343,16 @@ export class Store implements ReleaseStore {
     outcome: CommandOutcome,
   ): { releaseId: string; instance: string; kind: string } | null {
     return this.atomically(() => {
-      const row = prepared(this.db, 'SELECT o.*, r.app AS app FROM outbox o JOIN releases r ON r.id = o.release_id WHERE o.command_id = ?').get(commandId) as any;
+      const row = prepared(
+        this.db,
+        'SELECT o.agent_id, o.release_id, o.instance, o.kind, o.done, r.app AS app FROM outbox o JOIN releases r ON r.id = o.release_id WHERE o.command_id = ?',
+      ).get(commandId) as any;
       if (!row || row.agent_id !== agentId) return null;
-      if (outcome.instance) {
+      // Most results report the instance as it was (a download, a quiesce): its row stands, its time included.
+      const unchanged = outcome.instance !== undefined && this.live.holdsReport(row.app, agentId, outcome.instance);
+      if (unchanged) {
+        // Nothing to write.
+      } else if (outcome.instance) {
         const i = outcome.instance;
         prepared(
           this.db,
@@ -355,7 +362,9 @@ export class Store implements ReleaseStore {
       } else if (outcome.activeEdition) {
         prepared(this.db, 'UPDATE instances SET active_edition = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?').run(outcome.activeEdition, outcome.finishedUnixMs, row.app, agentId);
       }
-      if (outcome.instance) this.live.noteReport(row.app, agentId, { ...outcome.instance, updatedUnixMs: outcome.finishedUnixMs });
+      if (unchanged) {
+        // The live releases hold it already.
+      } else if (outcome.instance) this.live.noteReport(row.app, agentId, { ...outcome.instance, updatedUnixMs: outcome.finishedUnixMs });
       else if (outcome.activeEdition) this.live.noteReport(row.app, agentId, { activeEdition: outcome.activeEdition, updatedUnixMs: outcome.finishedUnixMs });
       if (row.done === 1) return null;
       prepared(this.db, 'UPDATE outbox SET done = 1, result = ? WHERE command_id = ?').run(JSON.stringify(outcome), commandId);
