@@ -48,7 +48,7 @@ export async function runScale(o: ScaleOptions, agents: number, delayMs: number,
     await idlePhase(o, controller.pid, sims, line);
     const pages = [await admin.listAgentsPage(), await admin.listAgentsPage(), await admin.listAgentsPage()];
     line.agentListMs = median(answered(pages));
-    await releasePhase(o, agents, controller.pid, sims, admin, watch, line, log);
+    await releasePhase(o, agents, controller.pid, nats.proc.child.pid ?? 0, sims, admin, watch, line, log);
     return line;
   } catch (err) {
     line.status = `error: ${(err as Error).message.split('\n')[0]}`;
@@ -103,10 +103,11 @@ async function idlePhase(o: ScaleOptions, pid: number, sims: SimFleet, line: Sca
   line.idleStreamsDropped = (await sims.counters()).streamsDropped - counters.streamsDropped;
 }
 
-async function releasePhase(o: ScaleOptions, agents: number, pid: number, sims: SimFleet, admin: ScaleAdmin, watch: ReleaseWatch, line: ScaleLine, log: (line: string) => void): Promise<void> {
+async function releasePhase(o: ScaleOptions, agents: number, pid: number, natsPid: number, sims: SimFleet, admin: ScaleAdmin, watch: ReleaseWatch, line: ScaleLine, log: (line: string) => void): Promise<void> {
   sims.mark();
   const before = await sims.counters();
   const usage = processUsage(pid);
+  const othersBefore = othersCpu(sims, natsPid);
   const began = performance.now();
   const id = await admin.createRelease(APP, {
     edition: TO_EDITION, group: 'all', strategy: 'rolling', batches: String(o.batches), batchMode: 'auto', wait: '0s', drain: '1s', updateOrder: o.updateOrder,
@@ -122,6 +123,9 @@ async function releasePhase(o: ScaleOptions, agents: number, pid: number, sims: 
   if (ended?.message) line.message = ended.message;
   line.releaseMs = ended && watch.created ? ended.at - watch.created.at : wallMs;
   line.cpuSeconds = round1(after.cpuSeconds - usage.cpuSeconds);
+  const othersAfter = othersCpu(sims, natsPid);
+  line.simCpuSeconds = round1(othersAfter.sims - othersBefore.sims);
+  line.natsCpuSeconds = round1(othersAfter.nats - othersBefore.nats);
   line.peakRssMb = round1(after.peakRssMb);
   Object.assign(line, dropped(before, counters));
   const { show, list } = await samples;
@@ -153,6 +157,18 @@ async function timingFigures(sims: SimFleet, watch: ReleaseWatch, line: ScaleLin
   line.batchDispatchP50Ms = round1(median(batchSpreads(batches, byAgent)));
   line.stepTurnaroundP50Ms = round1(percentile(timings.turnaroundsMs, 50));
   line.stepTurnaroundP99Ms = round1(percentile(timings.turnaroundsMs, 99));
+}
+
+/** CPU seconds so far of the simulator processes and of nats-server, which share the cores with the controller. */
+function othersCpu(sims: SimFleet, natsPid: number): { sims: number; nats: number } {
+  const cpu = (pid: number) => {
+    try {
+      return processUsage(pid).cpuSeconds;
+    } catch {
+      return 0;
+    }
+  };
+  return { sims: sims.pids.reduce((sum, pid) => sum + cpu(pid), 0), nats: natsPid ? cpu(natsPid) : 0 };
 }
 
 function dropped(before: SimCounters, after: SimCounters) {

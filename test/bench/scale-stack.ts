@@ -154,6 +154,11 @@ export class SimFleet {
     for (const s of this.sims) s.tell({ type: 'connect' });
   }
 
+  /** The simulator processes (their CPU shares the machine with the controller's). */
+  get pids(): number[] {
+    return this.sims.map((s) => s.child.pid ?? 0).filter((pid) => pid > 0);
+  }
+
   mark(): void {
     for (const s of this.sims) s.tell({ type: 'mark' });
   }
