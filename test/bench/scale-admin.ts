@@ -28,9 +28,14 @@ export class ScaleAdmin {
     return this.timed(timeoutMs, (md, o, cb) => this.client.listAgents({ query: FIRST_PAGE }, md, o, cb));
   }
 
-  /** How many agents are connected: the summary's total of a one-row page filtered on the status. */
+  /** How many agents are connected. */
   connectedAgents(timeoutMs = 30_000): Promise<Timed<number>> {
-    const query = ListQuery.fromPartial({ status: 'connected', limit: 1 });
+    return this.agentsWithStatus('connected', timeoutMs);
+  }
+
+  /** How many agents have this status ('connected', 'unreachable'): the summary's total of a one-row filtered page. */
+  agentsWithStatus(status: string, timeoutMs = 30_000): Promise<Timed<number>> {
+    const query = ListQuery.fromPartial({ status, limit: 1 });
     return this.timed<ListAgentsResponse>(timeoutMs, (md, o, cb) => this.client.listAgents({ query }, md, o, cb)).then((t) => ({
       ms: t.ms,
       error: t.error,

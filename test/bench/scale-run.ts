@@ -23,6 +23,9 @@ const SAMPLE_EVERY_MS = 2_000;
 
 export type ScaleLine = Record<string, unknown>;
 
+/** The controller's default --heartbeat-timeout, which the benchmark's controller runs with. */
+const HEARTBEAT_TIMEOUT_MS = 15_000;
+const RACK_DEADLINE_MS = 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const elapsed = (since: number) => Math.round(performance.now() - since);
 
@@ -49,6 +52,7 @@ export async function runScale(o: ScaleOptions, agents: number, delayMs: number,
     const pages = [await admin.listAgentsPage(), await admin.listAgentsPage(), await admin.listAgentsPage()];
     line.agentListMs = median(answered(pages));
     await releasePhase(o, agents, controller.pid, nats.proc.child.pid ?? 0, sims, admin, watch, line, log);
+    await rackPhase(sims, admin, line, log);
     return line;
   } catch (err) {
     line.status = `error: ${(err as Error).message.split('\n')[0]}`;
@@ -157,6 +161,29 @@ async function timingFigures(sims: SimFleet, watch: ReleaseWatch, line: ScaleLin
   line.batchDispatchP50Ms = round1(median(batchSpreads(batches, byAgent)));
   line.stepTurnaroundP50Ms = round1(percentile(timings.turnaroundsMs, 50));
   line.stepTurnaroundP99Ms = round1(percentile(timings.turnaroundsMs, 99));
+}
+
+/**
+ * A rack goes silent (one simulator process frozen: its streams stay open, its heartbeats stop): how long until the
+ * controller lists every one of its agents unreachable. Target: within the heartbeat timeout (the controller's default,
+ * 15 s), however many agents stay connected meanwhile.
+ */
+async function rackPhase(sims: SimFleet, admin: ScaleAdmin, line: ScaleLine, log: (line: string) => void): Promise<void> {
+  const before = (await admin.agentsWithStatus('unreachable')).value ?? 0;
+  const count = sims.freeze(0);
+  const began = performance.now();
+  log(`${count} agents of one simulator silent (SIGSTOP); waiting for the controller to mark them unreachable`);
+  line.rackAgents = count;
+  line.heartbeatTimeoutMs = HEARTBEAT_TIMEOUT_MS;
+  try {
+    await waitFor(`${count} agents to be marked unreachable`, async () => ((await admin.agentsWithStatus('unreachable', 5_000)).value ?? 0) >= before + count, RACK_DEADLINE_MS);
+    line.rackLostMs = elapsed(began);
+  } catch {
+    line.rackLostMs = null;
+    line.rackMessage = `not all ${count} marked unreachable within ${RACK_DEADLINE_MS / 1000} s`;
+  } finally {
+    sims.thaw(0);
+  }
 }
 
 /** CPU seconds so far of the simulator processes and of nats-server, which share the cores with the controller. */

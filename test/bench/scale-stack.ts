@@ -130,17 +130,23 @@ class SimChild {
 
 /** The simulator processes of one run: `n` agents split evenly over `processes` children. */
 export class SimFleet {
-  private constructor(private readonly sims: SimChild[]) {}
+  private constructor(
+    private readonly sims: SimChild[],
+    /** How many agents each simulator process runs. */
+    private readonly counts: number[],
+  ) {}
 
   static async start(base: Omit<SimConfig, 'firstIndex' | 'count'>, n: number, processes: number): Promise<SimFleet> {
     const sims: SimChild[] = [];
+    const counts: number[] = [];
     const per = Math.ceil(n / processes);
     for (let first = 0; first < n; first += per) {
       const config: SimConfig = { ...base, firstIndex: first, count: Math.min(per, n - first) };
       const child = track(fork(SIM_MAIN, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
       sims.push(new SimChild(child));
+      counts.push(config.count);
     }
-    const fleet = new SimFleet(sims);
+    const fleet = new SimFleet(sims, counts);
     try {
       await Promise.all(sims.map((s) => s.request(null, 'ready', 120_000)));
     } catch (err) {
@@ -158,6 +164,22 @@ export class SimFleet {
   get pids(): number[] {
     return this.sims.map((s) => s.child.pid ?? 0).filter((pid) => pid > 0);
   }
+
+  /**
+   * A rack going silent: the simulator process `index` frozen (SIGSTOP), so its connections stay open and its agents
+   * simply stop talking, as hosts behind a dead switch do; returns how many agents it runs.
+   */
+  freeze(index: number): number {
+    this.sims[index]!.child.kill('SIGSTOP');
+    this.frozen.add(index);
+    return this.counts[index]!;
+  }
+
+  thaw(index: number): void {
+    if (this.frozen.delete(index)) this.sims[index]!.child.kill('SIGCONT');
+  }
+
+  private readonly frozen = new Set<number>();
 
   mark(): void {
     for (const s of this.sims) s.tell({ type: 'mark' });
@@ -177,6 +199,7 @@ export class SimFleet {
   }
 
   async stop(): Promise<void> {
+    for (const index of [...this.frozen]) this.thaw(index);
     await Promise.all(
       this.sims.map(async (s) => {
         s.tell({ type: 'stop' });
