@@ -7,6 +7,7 @@ import { createLogger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Store } from '../store/store.js';
 import { ReleaseEngine, type CommandSink } from './engine.js';
+import { EngineInbox } from './inbox.js';
 import { baseSpec, FakeFleet, HOSTS, seed, type Sent } from './fake-fleet.js';
 
 const logger = createLogger({ name: 'engine-test', level: 'silent' });
@@ -205,6 +206,21 @@ describe('failures', () => {
     expect(r.status).toBe('Released');
     expect(r.message).toContain('a3: restart: spawn failed');
     expect(instanceStatus(id).b4).toBe('released');
+  });
+
+  it('a result that arrived when a deadline falls due counts first: the step succeeds, it does not time out', () => {
+    fleet.answer = (s) => (s.kind === 'HealthCheck' ? 'hold' : { ok: true });
+    const id = release({ group: 'east', batches: 1, timeouts: { downloadMs: 0, stopMs: 0, startMs: 0, healthMs: 10_000 } });
+    fleet.pump(engine);
+    const inbox = new EngineInbox(engine);
+    engine.setInputFlush(() => inbox.flush());
+    // The deadline passes while the answers wait in the inbox (a busy controller read them, has not handed them over).
+    vi.setSystemTime(Date.now() + 10_000);
+    for (const s of fleet.held.splice(0)) fleet.reply(inbox, s, { ok: true });
+    engine.fireDeadlines();
+    expect(instanceStatus(id)).toMatchObject({ a1: 'released', a2: 'released' });
+    expect(store.getRelease(id).status).toBe('Released');
+    inbox.close();
   });
 
   it('a step deadline fails the instance, or marks it unreachable when its agent is', () => {

@@ -50,6 +50,8 @@ export interface ReleaseEngineOptions {
 const MIN_TIMER_MS = 5;
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A deadline timer firing this much after its time finds the event loop busy (see armTimer). */
+const LATE_TIMER_MS = 10;
 
 export class ReleaseEngine {
   private readonly store: ReleaseStore;
@@ -63,6 +65,7 @@ export class ReleaseEngine {
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | null = null;
   private running = false;
+  private flushInputs: () => void = () => {};
   /** Set while waking blocked releases, so their passes do not wake each other in turn. */
   private waking = false;
 
@@ -266,10 +269,19 @@ export class ReleaseEngine {
     return recorded.releaseId;
   }
 
-  /** Deadlines due now: drains end, steps time out, waiting batches start. */
+  /**
+   * Where inputs wait before they reach apply() (the controller's inbox): handed over before any deadline is judged,
+   * so a step whose result already arrived is never timed out because the controller was busy.
+   */
+  setInputFlush(flush: () => void): void {
+    this.flushInputs = flush;
+  }
+
+  /** Deadlines due now: drains end, steps time out, waiting batches start; the results already in count first. */
   fireDeadlines(): void {
     this.timer = undefined;
     this.timerAt = null;
+    this.flushInputs();
     for (const id of this.store.releasesDue(this.now())) this.reconcile(id);
     this.armTimer();
   }
@@ -332,7 +344,12 @@ export class ReleaseEngine {
     this.timerAt = next;
     if (next === null) return;
     const delay = Math.min(MAX_TIMER_MS, Math.max(MIN_TIMER_MS, next - this.now()));
-    this.timer = setTimeout(() => this.fireDeadlines(), delay);
+    this.timer = setTimeout(() => {
+      // A timer that fires late means a busy event loop, and results may wait unread in the sockets: they are read
+      // first (setImmediate follows the poll phase) and reach the inbox, which fireDeadlines hands over before judging.
+      if (this.now() - next > LATE_TIMER_MS) setImmediate(() => this.running && this.fireDeadlines());
+      else this.fireDeadlines();
+    }, delay);
     this.timer.unref?.();
   }
 

@@ -55,7 +55,7 @@ export class FakeFleet implements CommandSink {
     }
   }
 
-  reply(engine: ReleaseEngine, s: Sent, answer: { ok: boolean; error?: string; updateOrder?: string }): void {
+  reply(engine: Pick<ReleaseEngine, 'commandResult' | 'drained'>, s: Sent, answer: { ok: boolean; error?: string; updateOrder?: string }): void {
     this.log.push(`result ${s.kind} ${s.agentId}`);
     const edition = s.command.restartApp?.edition ?? s.command.startApp?.edition ?? s.command.hardResetServer?.edition ?? '';
     const disk = this.disk.get(s.agentId);
