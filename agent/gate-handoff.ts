@@ -12,6 +12,7 @@ const ACTIVE = Symbol('requests on this connection');
 const IDLE_AT = Symbol('bytes read when its last request ended');
 const OFFERED = Symbol('offered to the successor');
 const RELAYING = Symbol('carrying a request relayed to the successor');
+const HANDOFF = Symbol('the GateHandoff tracking it');
 
 interface Tracked extends Socket {
   [ACTIVE]?: number;
@@ -19,6 +20,7 @@ interface Tracked extends Socket {
   [IDLE_AT]?: number;
   [OFFERED]?: boolean;
   [RELAYING]?: boolean;
+  [HANDOFF]?: GateHandoff;
 }
 
 /** When a request relayed by a predecessor gate began waiting there (epoch ms): its hold limit counts from then. */
@@ -46,6 +48,7 @@ export class GateHandoff {
 
   constructor(server: Server) {
     server.on('connection', (socket: Tracked) => {
+      socket[HANDOFF] = this;
       this.open.add(socket);
       socket.once('close', () => this.forget(socket));
     });
@@ -61,11 +64,11 @@ export class GateHandoff {
     return this.open.size;
   }
 
-  /** Counts one request on its connection until its response closed (the hot path: one listener a request). */
+  /** Counts one request on its connection until its response closed (the hot path: a count and a shared listener). */
   request(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket as Tracked;
     socket[ACTIVE] = (socket[ACTIVE] ?? 0) + 1;
-    res.once('close', () => this.ended(req, socket));
+    res.on('close', onResponseClose);
   }
 
   /**
@@ -112,7 +115,8 @@ export class GateHandoff {
     });
   }
 
-  private ended(req: IncomingMessage, socket: Tracked): void {
+  /** @internal The response to `req` closed (see onResponseClose). */
+  ended(req: IncomingMessage, socket: Tracked): void {
     socket[ACTIVE] = (socket[ACTIVE] ?? 1) - 1;
     if (socket[ACTIVE] > 0) return;
     if (!req.complete) {
@@ -175,4 +179,9 @@ export function relayedSince(req: IncomingMessage, since: number, holdMs: number
   if (!req.rawHeaders.includes(HELD_SINCE)) return since;
   const told = Number(req.headers[HELD_SINCE]);
   return Number.isFinite(told) && told < since ? Math.max(told, since - holdMs) : since;
+}
+
+function onResponseClose(this: ServerResponse): void {
+  const socket = this.req.socket as Tracked;
+  socket[HANDOFF]?.ended(this.req, socket);
 }
