@@ -1,7 +1,9 @@
-// Entry point of the gate host process (spawned detached by the agent): `node dist/agent/gate-host-main.js DATA_DIR`.
+// Entry point of the gate host process (spawned detached by the agent): `node dist/agent/gate-host-main.js DATA_DIR`;
+// with an IPC channel it was started by an older gate host handing over, and takes its gates before serving.
 import { createLogger } from '../common/logger.js';
 import { GateHost } from './gate-host.js';
 import { gateSocketPath } from './gate-protocol.js';
+import { takeOver } from './gate-takeover.js';
 
 const dataDir = process.argv[2];
 if (!dataDir) {
@@ -13,7 +15,10 @@ const host = new GateHost(gateSocketPath(dataDir), dataDir, logger, () => proces
 // The agent's signals are not ours: it runs in its own session. SIGTERM (an operator, an uninstall) closes the gates.
 process.on('SIGTERM', () => void host.shutdown('SIGTERM'));
 process.on('SIGINT', () => void host.shutdown('SIGINT'));
-host.start().catch((err: Error) => {
-  logger.error({ err: err.message }, 'gate host could not start');
-  process.exit(1);
-});
+if (process.send) takeOver(host, logger);
+else {
+  host.start().catch((err: Error) => {
+    logger.error({ err: err.message }, 'gate host could not start');
+    process.exit(1);
+  });
+}

@@ -1,14 +1,18 @@
 // The gate host: owns the service ports and runs the traffic gates of one agent, in a process that outlives the agent.
 //
 //   spawned by an agent ──▶ serving (gates listen; agents come and go on gate.sock) ──shutdown / data dir gone──▶ exit
+//        or by an older gate host ──taking over (gate-takeover.ts)──▶ serving
+//   serving ──handover (an agent of another version)──▶ handing over (gate-handover.ts) ──▶ exit
+//            └─ the successor failed before it accepted ──▶ serving, as before
 //   An agent that connects later adopts the gates as they are: ports, quiesced or not, targets, held requests.
 import { existsSync, rmSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import type { Logger } from '../common/logger.js';
 import { TrafficGate } from './gate.js';
-import { GATE_PROTOCOL, type GateEvent, type GateReply, type GateRequest, type GateSpec, type GateState } from './gate-protocol.js';
-import type { HoldFigures } from './hold-stats.js';
+import { handOver, HandoverError } from './gate-handover.js';
+import { GATE_FEATURES, GATE_PROTOCOL, type GateEvent, type GateFeature, type GateReply, type GateRequest, type GateSpec, type GateState, type HandoverRequest } from './gate-protocol.js';
+import type { HoldFigures, HoldHistory } from './hold-stats.js';
 
 interface HostedGate {
   gate: TrafficGate;
@@ -23,20 +27,34 @@ const DATA_DIR_CHECK_MS = 2000;
 /** How often a quiesced gate's hold queue is compared with what the agents were last told (drain.progress: 250 ms). */
 const HELD_WATCH_MS = 100;
 
+/** What a test changes to play an older gate host. */
+export interface GateHostOptions {
+  protocol?: string;
+  features?: GateFeature[];
+}
+
 export class GateHost {
   private readonly gates = new Map<string, HostedGate>();
   private readonly clients = new Set<net.Socket>();
   private readonly server = net.createServer((socket) => this.onClient(socket));
   private watch: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
+  private handingOver = false;
+  /** Whether gate.sock is ours to remove: not before start() (a successor's predecessor serves it), nor once given up. */
+  private ownsControl = false;
 
   constructor(
     private readonly socketPath: string,
     private readonly dataDir: string,
     private readonly logger: Logger,
-    /** Called once every gate closed after a shutdown request or the data dir's removal. */
+    /** Called once every gate closed after a shutdown request, a hand-over or the data dir's removal. */
     private readonly onExit: () => void = () => {},
+    private readonly options: GateHostOptions = {},
   ) {}
+
+  get protocol(): string {
+    return this.options.protocol ?? GATE_PROTOCOL;
+  }
 
   async start(): Promise<void> {
     // A socket file left by a dead host: nobody answers on it (the caller checked), so it can go.
@@ -45,6 +63,7 @@ export class GateHost {
       this.server.once('error', reject);
       this.server.listen(this.socketPath, () => resolve());
     });
+    this.ownsControl = true;
     await chmod(this.socketPath, 0o600);
     this.watch = setInterval(() => {
       if (!existsSync(this.dataDir)) void this.shutdown('data dir removed');
@@ -61,7 +80,7 @@ export class GateHost {
       this.gates.clear();
       for (const client of this.clients) client.destroy();
       await new Promise<void>((resolve) => this.server.close(() => resolve()));
-      rmSync(this.socketPath, { force: true });
+      if (this.ownsControl) rmSync(this.socketPath, { force: true });
       this.onExit();
     })());
   }
@@ -96,9 +115,13 @@ export class GateHost {
   }
 
   private async handle(request: GateRequest): Promise<Partial<GateReply>> {
+    if (this.handingOver && request.op !== 'hello' && request.op !== 'stats') throw new Error(`handing over to a new gate host: ${request.op} refused`);
     switch (request.op) {
       case 'hello':
-        return { protocol: GATE_PROTOCOL, pid: process.pid, gates: [...this.gates.keys()].map((app) => this.describe(app)) };
+        return { protocol: this.protocol, features: this.options.features ?? GATE_FEATURES, pid: process.pid, gates: [...this.gates.keys()].map((app) => this.describe(app)) };
+      case 'handover':
+        if (!(this.options.features ?? GATE_FEATURES).includes('handover')) break;
+        return this.handOver(request);
       case 'open':
         return { gate: await this.open(request) };
       case 'stats':
@@ -114,6 +137,7 @@ export class GateHost {
         await this.closeGate(request.app);
         return {};
     }
+    if (!('app' in request)) throw new Error(`unknown op ${request.op}`);
     const hosted = this.hosted(request.app);
     const { gate } = hosted;
     switch (request.op) {
@@ -164,6 +188,27 @@ export class GateHost {
     }
     // Another service port than the agent asked for before: that gate goes, a new one takes the new port.
     if (known) await this.closeGate(spec.app);
+    const gate = this.create(spec);
+    if (spec.listen) {
+      await gate.listen().catch(async (err: Error) => {
+        await this.closeGate(spec.app);
+        throw err;
+      });
+    }
+    return { ...this.describe(spec.app), adopted: false };
+  }
+
+  /** A gate as an older gate host passed it (not accepting yet: the successor listens on the socket at the commit). */
+  takeGate(spec: GateSpec, history: HoldHistory): void {
+    if (this.gates.has(spec.app)) throw new Error(`gate of app ${spec.app} handed over twice`);
+    this.create(spec).holdStats.resume(history);
+  }
+
+  gateOf(app: string): TrafficGate {
+    return this.hosted(app).gate;
+  }
+
+  private create(spec: GateSpec): TrafficGate {
     const hosted: HostedGate = { appExpected: spec.appExpected, gate: undefined as unknown as TrafficGate };
     const gate = new TrafficGate({
       app: spec.app,
@@ -181,13 +226,45 @@ export class GateHost {
       gate.quiesce();
       this.watchHeld(spec.app, hosted);
     }
-    if (spec.listen) await gate.listen();
     this.gates.set(spec.app, hosted);
     gate.on('inflight', (count: number) => {
       if (gate.quiesced) this.broadcast({ event: 'inflight', app: spec.app, count, held: gate.held });
     });
     gate.on('released', () => this.broadcast({ event: 'released', app: spec.app }));
-    return { ...this.describe(spec.app), adopted: false };
+    return gate;
+  }
+
+  /** Hands every gate to a successor of the agent's version; answered once it serves gate.sock, then this host exits. */
+  private async handOver(request: HandoverRequest): Promise<Partial<GateReply>> {
+    if (this.handingOver) throw new Error('a hand-over is under way');
+    this.handingOver = true;
+    const gates = [...this.gates.keys()].map((app) => ({ spec: this.specOf(app), gate: this.gateOf(app) }));
+    const releaseControl = (): void => {
+      if (!this.ownsControl) return;
+      this.ownsControl = false;
+      // Its clients (the agent asking) stay connected for the answer; closing the server removes the socket file.
+      this.server.close();
+    };
+    try {
+      const done = await handOver({ dataDir: this.dataDir, logger: this.logger, gates, releaseControl }, request);
+      // After the answer is out: the successor on its own first, then what is left here closes.
+      setImmediate(() => {
+        done.detach();
+        void done.linger().then(() => this.shutdown(`handed over to gate host ${done.pid}`));
+      });
+      return { pid: done.pid, handover: done.figures };
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'hand-over failed');
+      if (err instanceof HandoverError && err.committed) setImmediate(() => void this.shutdown('hand-over failed after the new gate host took the ports'));
+      else this.handingOver = false;
+      throw err;
+    }
+  }
+
+  /** A gate's spec as it stands, for a successor to open it so. */
+  private specOf(app: string): GateSpec {
+    const { gate, appExpected } = this.hosted(app);
+    return { app, ...gate.settings, port: gate.port, targetPort: gate.targetPort, holdMs: gate.holdMs, quiesced: gate.quiesced, appExpected, listen: gate.listening };
   }
 
   private watchHeld(app: string, hosted: HostedGate): void {

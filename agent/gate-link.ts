@@ -1,8 +1,13 @@
-// The agent's connection to its gate host on DATA_DIR/gate.sock: adopts a live one, else spawns one (detached).
+// The agent's connection to its gate host on DATA_DIR/gate.sock: adopts a live one, has one of another version hand
+// over to a new one, else spawns one (detached).
 //
-//   connect ──answers, same protocol──▶ adopted ─┐
-//      │ no answer / other protocol               ├──▶ linked (requests by id, events) ──socket lost──▶ reconnect/spawn,
-//      └──▶ (old one told to shut down) spawn ───┘                                                      gates reopened
+//   connect ──answers, same protocol──▶ adopted ─────────────────────────┐
+//      │ answers, other protocol (an agent upgrade)                       │
+//      ├──▶ handover: it starts a gate host of ours and passes it ────────┤
+//      │    every socket (gate-handover.ts); connect to the new one       ├──▶ linked (requests by id, events)
+//      │      └ refused (a host older than the op) or failed:             │      ──socket lost──▶ reconnect/spawn,
+//      │        told to shut down (its ports refuse until ours binds) ─┐  │        gates reopened
+//      └──▶ no answer ─────────────────────────────────────────────────┴─▶ spawn
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync, existsSync, openSync } from 'node:fs';
@@ -15,6 +20,10 @@ import { GATE_PROTOCOL, gateSocketPath, type GateEvent, type GateReply, type Gat
 const CONNECT_TIMEOUT_MS = 1000;
 const SPAWN_DEADLINE_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
+/** How long requests in flight on an old gate host may take before it hands gate.sock over (and cuts what is left). */
+const HANDOVER_DRAIN_MS = 30_000;
+/** A hand-over's answer comes within its drain time plus this (start of the new host, each of its steps). */
+const HANDOVER_STEPS_MS = 30_000;
 
 /** A request the gate host refused or did not answer. */
 export class GateHostError extends Error {
@@ -36,7 +45,10 @@ export class GateLink extends EventEmitter {
     super();
   }
 
-  /** Connects to the data dir's gate host, spawning one when none answers in the same protocol. */
+  /**
+   * Connects to the data dir's gate host: adopts one that speaks our protocol, has one of another version hand over
+   * to one of ours, and spawns one when none answers (or the hand-over could not be done).
+   */
   static async open(dataDir: string, logger: Logger): Promise<GateLink> {
     const path = gateSocketPath(dataDir);
     const found = await GateLink.tryConnect(path);
@@ -46,17 +58,57 @@ export class GateLink extends EventEmitter {
         logger.info({ pid: hello.pid, gates: hello.gates?.map((g) => `${g.app}:${g.port}${g.quiesced ? ' (quiesced)' : ''}`) }, 'adopting the running gate host');
         return new GateLink(found.socket, true, hello.pid ?? 0).attach();
       }
-      // An agent upgrade: the old host gives its ports up, the new one binds them (a short refusal window).
-      logger.warn({ theirs: hello?.protocol, ours: GATE_PROTOCOL }, 'gate host speaks another protocol; replacing it');
-      await found.request({ op: 'shutdown' }).catch(() => undefined);
-      found.close();
-      await waitUntil(() => !existsSync(path) || GateLink.tryConnect(path).then((l) => (l?.close(), !l)), SPAWN_DEADLINE_MS);
+      const successor = await GateLink.handOver(found, hello, dataDir, logger);
+      if (successor) return successor;
+      await GateLink.retire(path);
     }
     const pid = spawnGateHost(dataDir, logger);
     const link = await waitUntil(() => GateLink.tryConnect(path), SPAWN_DEADLINE_MS).catch(() => undefined);
     if (!link) throw new GateHostError(`the gate host did not start (see ${join(dataDir, 'gate-host.log')})`);
     logger.info({ pid }, 'gate host started');
     return new GateLink(link.socket, false, pid).attach();
+  }
+
+  /**
+   * An agent upgrade: the old host starts a gate host of ours and passes it every socket, then exits; this links to
+   * the new one. Undefined when that could not be done (a host older than the op refuses it): the caller replaces it.
+   */
+  private static async handOver(old: GateLink, hello: GateReply | undefined, dataDir: string, logger: Logger): Promise<GateLink | undefined> {
+    const path = gateSocketPath(dataDir);
+    const theirs = { pid: hello?.pid, theirs: hello?.protocol, ours: GATE_PROTOCOL };
+    const fallback = 'replacing it: its ports refuse connections until the new one binds them';
+    if (!hello?.features?.includes('handover')) {
+      old.close();
+      logger.warn(theirs, hello ? `gate host of another version predates the socket hand-over; ${fallback}` : `gate host does not answer hello; ${fallback}`);
+      return undefined;
+    }
+    logger.info(theirs, 'gate host of another version: it hands its sockets over to a new one');
+    try {
+      const reply = await old.request({ op: 'handover', entry: gateHostEntry(), execPath: process.execPath, env: { ...process.env }, drainMs: HANDOVER_DRAIN_MS });
+      old.close();
+      const link = await waitUntil(() => GateLink.tryConnect(path), SPAWN_DEADLINE_MS);
+      const ours = await link.request({ op: 'hello' }).catch((err: Error) => (link.close(), Promise.reject(err)));
+      if (ours.protocol !== GATE_PROTOCOL) {
+        link.close();
+        throw new GateHostError(`the new gate host speaks ${ours.protocol}`);
+      }
+      logger.info({ from: hello?.pid, to: ours.pid, ...reply.handover }, 'gate host handed its sockets over');
+      return new GateLink(link.socket, true, ours.pid ?? 0).attach();
+    } catch (err) {
+      old.close();
+      logger.warn({ ...theirs, err: (err as Error).message }, `socket hand-over failed; ${fallback}`);
+      return undefined;
+    }
+  }
+
+  /** Tells whatever answers on `path` to shut down, and waits until nobody does. */
+  private static async retire(path: string): Promise<void> {
+    const link = await GateLink.tryConnect(path);
+    if (link) {
+      await link.request({ op: 'shutdown' }).catch(() => undefined);
+      link.close();
+    }
+    await waitUntil(() => !existsSync(path) || GateLink.tryConnect(path).then((l) => (l?.close(), !l)), SPAWN_DEADLINE_MS);
   }
 
   /** Connects to a gate host socket without spawning one; undefined when nobody answers. */
@@ -110,8 +162,8 @@ export class GateLink extends EventEmitter {
   /** Sends one request; rejects with GateHostError when refused, unanswered or the link drops. */
   request(request: GateRequest): Promise<GateReply> {
     const id = this.nextId++;
-    // An idle request waits as long as it was told to; every other one is answered at once.
-    const timeoutMs = REQUEST_TIMEOUT_MS + (request.op === 'idle' ? request.timeoutMs : 0);
+    // An idle request waits as long as it was told to, a hand-over for requests in flight; others are answered at once.
+    const timeoutMs = REQUEST_TIMEOUT_MS + (request.op === 'idle' ? request.timeoutMs : request.op === 'handover' ? request.drainMs + HANDOVER_STEPS_MS : 0);
     return new Promise((resolve, reject) => {
       if (this.socket.destroyed) return reject(new GateHostError('the gate host connection is closed'));
       const timer = setTimeout(() => {

@@ -3,13 +3,21 @@
 //   agent ──{"id":1,"op":"open",...}\n──▶ gate host        one request per line, answered by id:
 //   agent ◀──{"id":1,"ok":true,"gate":{...}}\n── gate host  {"id", "ok", "error"?, "gate"?, "gates"?, "stats"?}
 //   agent ◀──{"event":"inflight","app":"shop","count":3}\n── events carry no id
+//   An agent of another version has the host hand over to a new one (op handover); agent/gate-handover.ts tells how.
 import { join } from 'node:path';
 import type { GateOptions } from './gate.js';
 import type { HoldFigures } from './hold-stats.js';
 import { AGENT_VERSION } from './version.js';
 
-/** Bumped when the protocol changes; an agent adopts only a gate host that speaks its own. */
-export const GATE_PROTOCOL = `1/${AGENT_VERSION}`;
+/**
+ * Bumped when the protocol changes; an agent adopts only a gate host that speaks its own, and has any other hand its
+ * sockets over to a new one. FLEETWAVE_GATE_PROTOCOL_SUFFIX is for tests: an agent that looks like another version.
+ */
+export const GATE_PROTOCOL = `1/${AGENT_VERSION}${process.env.FLEETWAVE_GATE_PROTOCOL_SUFFIX ?? ''}`;
+
+/** What a gate host can do beyond the ops every version knew, listed in its hello (a host without the list: none). */
+export type GateFeature = 'handover';
+export const GATE_FEATURES: GateFeature[] = ['handover'];
 
 export function gateSocketPath(dataDir: string): string {
   return join(dataDir, 'gate.sock');
@@ -54,14 +62,50 @@ export type GateRequest =
   /** Closes every gate whose app is not listed (an instance the agent no longer serves). */
   | { op: 'retain'; apps: string[] }
   /** Closes every gate and exits. */
-  | { op: 'shutdown' };
+  | { op: 'shutdown' }
+  | HandoverRequest;
+
+/**
+ * Asks the gate host to hand over to a successor (the agent's own version) instead of closing its ports: it starts
+ * `execPath entry DATA_DIR` with `env` and an IPC channel, passes it every gate with its listening socket and state,
+ * and once the successor accepts, every client connection between two requests; held requests follow. Answered
+ * (reply pid: the successor's) once the successor serves gate.sock, within `drainMs` of in-flight requests; then this
+ * host exits. A host older than the op answers an error: the agent falls back to shutdown and spawn.
+ */
+export interface HandoverRequest {
+  op: 'handover';
+  entry: string;
+  execPath: string;
+  env: Record<string, string | undefined>;
+  /** How long requests in flight on the old host may take before it gives its gate.sock up (and cuts what is left). */
+  drainMs: number;
+}
+
+/** What a hand-over moved, as the old host answers it. */
+export interface HandoverFigures {
+  gates: number;
+  /** Client connections passed to the successor between requests. */
+  connections: number;
+  /** Held requests sent on to the successor's gate (they stay held there). */
+  relayed: number;
+  /**
+   * Connections still open on the old host when it gave gate.sock up (relayed requests, requests in flight past
+   * `drainMs`, websockets): it waits for them at most the longest hold limit, then closes the rest as it exits.
+   */
+  left: number;
+  ms: number;
+}
 
 export interface GateReply {
   id: number;
   ok: boolean;
   error?: string;
   protocol?: string;
+  /** hello: what this host can do beyond the base ops. */
+  features?: GateFeature[];
+  /** hello: this host's pid; handover: the successor's. */
   pid?: number;
+  handover?: HandoverFigures;
   gate?: GateState;
   gates?: GateState[];
   stats?: Record<string, HoldFigures>;

@@ -12,7 +12,8 @@ export type ForwardOutcome =
   /** Nothing listened on the internal port and nothing of the request was consumed: safe to hold and retry. */
   | 'refused';
 
-export function forwardRequest(agent: http.Agent, port: number, req: IncomingMessage, res: ServerResponse, onEnd: (outcome: ForwardOutcome) => void, retried = false): void {
+/** Forwards to 127.0.0.1:`port` (the app), or to `host` (a gate host handing over relays held requests to its successor). */
+export function forwardRequest(agent: http.Agent, port: number, req: IncomingMessage, res: ServerResponse, onEnd: (outcome: ForwardOutcome) => void, retried = false, host = '127.0.0.1'): void {
   // The hot path: the raw header list is read once (req.headers would build an object), copied as a flat array,
   // and a bodyless request (most of them) is ended at once instead of piped.
   const head = requestHead(req, port);
@@ -30,7 +31,7 @@ export function forwardRequest(agent: http.Agent, port: number, req: IncomingMes
     end('done');
   };
   res.on('close', onClose);
-  const proxyReq = http.request({ agent, host: '127.0.0.1', port, method: req.method, path: req.url, headers: head.headers });
+  const proxyReq = http.request({ agent, host, port, method: req.method, path: req.url, headers: head.headers });
   if (head.hasBody) {
     proxyReq.once('socket', (socket) => {
       // The body is piped only once connected, so a refused connection leaves it unread and the request can be retried.
@@ -57,7 +58,7 @@ export function forwardRequest(agent: http.Agent, port: number, req: IncomingMes
     if (proxyReq.reusedSocket && !retried && !head.hasBody) {
       ended = true;
       res.off('close', onClose);
-      return forwardRequest(agent, port, req, res, onEnd, true);
+      return forwardRequest(agent, port, req, res, onEnd, true, host);
     }
     sendError(res, 502, `gate could not reach the app: ${err.code ?? err.message}`);
     end('done');

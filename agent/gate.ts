@@ -7,11 +7,16 @@
 //
 //   setTarget(new port) (start-first): new requests go to the new port at once; those in flight on the old one
 //   finish there, counted per port (idle(old) resolves at 0), and the old port's connection pool closes then.
+//
+//   hand-over (agent upgrade, agent/gate-handover.ts): a successor gate accepts on the same listening socket
+//   (listenOn), this one stops accepting (handOff), passes each client connection on between two requests and
+//   relays its held requests to the successor, where they stay held.
 import { EventEmitter } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import type { Logger } from '../common/logger.js';
+import { GateHandoff, relayedSince, type GateSuccessor } from './gate-handoff.js';
 import { forwardRequest, forwardUpgrade, sendError } from './gate-proxy.js';
 import { HoldStats, type HoldFigures } from './hold-stats.js';
 
@@ -57,8 +62,10 @@ export class TrafficGate extends EventEmitter {
   private boundPort = 0;
   /** Upgraded sockets leave the HTTP server's bookkeeping; close() must end them itself. */
   private readonly upgraded = new Set<Socket>();
-  /** How long held requests waited, and how many were answered 503 after waiting. */
-  private readonly holdStats = new HoldStats();
+  /** How long held requests waited, and how many were answered 503 after waiting (a successor goes on from them). */
+  readonly holdStats = new HoldStats();
+  /** Client connections, passed on to a successor gate host at a hand-over (relayed: its held requests sent there). */
+  readonly handoff: GateHandoff;
 
   constructor(private readonly options: GateOptions) {
     super();
@@ -66,6 +73,9 @@ export class TrafficGate extends EventEmitter {
     this.target = options.targetPort;
     this.server = http.createServer((req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.handoff = new GateHandoff(this.server);
+    // The port to take when listen() comes (a gate handed over unlistened reports the port it gave up).
+    this.boundPort = options.port;
     // Longer than common load balancers' idle timeouts, so the gate is not the one closing reused connections.
     this.server.keepAliveTimeout = 65_000;
     this.server.headersTimeout = 66_000;
@@ -88,16 +98,63 @@ export class TrafficGate extends EventEmitter {
   }
 
   async listen(): Promise<number> {
+    // After unlisten(), the same port again (a port 0 choice included): it is what the load balancer targets.
+    return this.bind((done) => this.server.listen(this.boundPort || this.options.port, this.options.host, done));
+  }
+
+  /** Accepts on a listening socket a predecessor gate host passed over (its native handle; see listeningHandle()). */
+  listenOn(handle: object): Promise<number> {
+    return this.bind((done) => this.server.listen(handle, done));
+  }
+
+  private async bind(listen: (done: () => void) => void): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      // After unlisten(), the same port again (a port 0 choice included): it is what the load balancer targets.
-      this.server.listen(this.boundPort || this.options.port, this.options.host, () => {
+      listen(() => {
         this.server.off('error', reject);
         resolve();
       });
     });
     this.boundPort = (this.server.address() as net.AddressInfo).port;
     return this.boundPort;
+  }
+
+  /**
+   * The listening socket's native handle, for a successor gate host. Sent as is (not as a server) so the successor
+   * holds the socket without accepting on it until it commits: a failed hand-over then loses no connection.
+   */
+  listeningHandle(): object | undefined {
+    return this.server.listening ? (this.server as unknown as { _handle: object })._handle : undefined;
+  }
+
+  /** A client connection a predecessor gate host passed over between two requests: served here from its next one. */
+  adoptConnection(socket: Socket): void {
+    this.server.emit('connection', socket);
+  }
+
+  /**
+   * Hands over to a successor that accepts on the same listening socket now: stops accepting (the socket stays open
+   * in the successor), relays held requests to it, and passes every client connection to it between two requests.
+   * Requests in flight finish here; `handoff` tells when the connections are gone.
+   */
+  handOff(successor: GateSuccessor): void {
+    // Not http's close(): that would also close idle keep-alive connections, and a client racing that close fails.
+    net.Server.prototype.close.call(this.server);
+    this.handoff.start(successor);
+    for (const held of this.queue.splice(0)) {
+      clearTimeout(held.timer);
+      if (!held.res.destroyed) this.handoff.relay(held.req, held.res, held.since);
+    }
+  }
+
+  /** After handOff(): client connections and websockets still open here. */
+  get connectionsLeft(): number {
+    return this.handoff.size + this.upgraded.size;
+  }
+
+  /** The options a successor's gate needs beyond the live state. */
+  get settings(): { host: string; healthPath: string; queueLimit: number } {
+    return { host: this.options.host, healthPath: this.healthPath, queueLimit: this.options.queueLimit };
   }
 
   get port(): number {
@@ -209,14 +266,19 @@ export class TrafficGate extends EventEmitter {
       sendError(held.res, 503, 'agent is shutting down', { 'retry-after': '1' });
     }
     await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
+      // Handed off: the listening socket is closed here already, and the server's connection count, which passing
+      // connections on upsets, is no guide.
+      if (this.handoff.active) resolve();
+      else this.server.close(() => resolve());
       this.server.closeAllConnections();
       for (const socket of this.upgraded) socket.destroy();
     });
     this.agent.destroy();
+    this.handoff.close();
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.handoff.request(req, res);
     if (this.quiescedFlag && this.isHealthPath(req.url)) {
       const body = '{"status":"quiesced"}';
       res.writeHead(503, { 'content-type': 'application/json', 'content-length': body.length, 'retry-after': '1' });
@@ -238,6 +300,8 @@ export class TrafficGate extends EventEmitter {
   }
 
   private hold(req: IncomingMessage, res: ServerResponse, since: number): void {
+    if (this.handoff.active) return this.handoff.relay(req, res, since);
+    since = relayedSince(req, since, this.options.holdMs);
     const remaining = since + this.options.holdMs - Date.now();
     if (this.queue.length >= this.options.queueLimit) return sendError(res, 503, 'gate queue is full', { 'retry-after': '1' });
     if (remaining <= 0) {
@@ -304,6 +368,7 @@ export class TrafficGate extends EventEmitter {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.handoff.upgraded(socket);
     if (this.quiescedFlag) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;

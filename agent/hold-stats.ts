@@ -11,6 +11,15 @@ export interface HoldFigures {
   maxMs: number;
 }
 
+/** Everything a HoldStats knows, as plain values: a gate host taking over goes on from it. */
+export interface HoldHistory {
+  samples: number[];
+  next: number;
+  held: number;
+  gaveUp: number;
+  max: number;
+}
+
 /** The most recent samples kept for the percentiles; the counts and max cover every request. */
 const SAMPLES_KEPT = 10_000;
 
@@ -45,6 +54,18 @@ export class HoldStats {
     this.heldCount = 0;
     this.gaveUpCount = 0;
     this.max = 0;
+  }
+
+  history(): HoldHistory {
+    return { samples: [...this.samples], next: this.next, held: this.heldCount, gaveUp: this.gaveUpCount, max: this.max };
+  }
+
+  resume(history: HoldHistory): void {
+    this.samples = history.samples.slice(0, SAMPLES_KEPT);
+    this.next = history.next;
+    this.heldCount = history.held;
+    this.gaveUpCount = history.gaveUp;
+    this.max = history.max;
   }
 
   private sample(ms: number): void {

@@ -106,6 +106,8 @@ export async function startAgent(o: {
   args?: string[];
   /** false: no --insecure (then `args` must give --ca and --join-token). Default true. */
   insecure?: boolean;
+  /** Added to the agent's environment (and so its gate host's). */
+  env?: NodeJS.ProcessEnv;
 }): Promise<AgentProc> {
   mkdirSync(o.dataDir, { recursive: true });
   const args = [
@@ -119,7 +121,7 @@ export async function startAgent(o: {
     ...(o.logFile ? ['--log-format', 'pretty'] : []),
     ...(o.args ?? []),
   ];
-  const proc = spawnProc(`agent ${o.id}`, process.execPath, args, o.logFile);
+  const proc = spawnProc(`agent ${o.id}`, process.execPath, args, o.logFile, o.env);
   return {
     id: o.id,
     group: o.group,

@@ -59,7 +59,8 @@ export class Proc {
   }
 }
 
-export function spawnProc(name: string, command: string, args: string[], logFile?: string): Proc {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+/** `env` is added to this process's environment (a key set to undefined is left out). */
+export function spawnProc(name: string, command: string, args: string[], logFile?: string, env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   return new Proc(name, child, logFile);
 }

@@ -1,7 +1,6 @@
 // The data path survives the agent: under continuous load, an agent restart (SIGTERM, start) and an agent SIGKILLed
 // mid-restart refuse no connection on the service port; the app keeps running (same pid) and no edition starts twice.
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommandJournal } from '../../agent/command-journal.js';
@@ -9,6 +8,7 @@ import { readGateStats } from '../../agent/data-path.js';
 import { buildPackage, FakeController, get, serveFiles, tempDir, type BuiltPackage } from '../../agent/test-support.js';
 import type { AppSpec } from '../../proto/gen/fleetwave/v1/agent.js';
 import { freePort, startAgent, waitFor, type AgentProc } from '../harness/fleet.js';
+import { serviceLoad } from '../harness/service-load.js';
 
 /** Records each start in START_LOG; on SIGTERM it keeps serving SLOW_STOP_MS before it closes (a slow shutdown). */
 const APP = `
@@ -26,42 +26,6 @@ process.on('SIGTERM', () => setTimeout(() => server.close(() => process.exit(0))
 `;
 
 const health = { path: '/healthz', expectedStatus: 200, retries: 100, intervalMs: 50, timeoutMs: 1000 };
-
-/** Clients on fresh connections (a refused connect shows), continuously, until stopped. */
-function load(port: number) {
-  const counts = { ok: 0, refused: 0, failed: [] as string[], bodies: new Set<string>() };
-  let running = true;
-  const one = (): Promise<void> =>
-    new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c));
-        res.on('end', () => {
-          if (res.statusCode === 200) {
-            counts.ok++;
-            counts.bodies.add(body);
-          } else counts.failed.push(`${res.statusCode} ${body}`);
-          resolve();
-        });
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ECONNREFUSED') counts.refused++;
-        else counts.failed.push(err.message);
-        resolve();
-      });
-    });
-  const clients = [0, 1, 2, 3].map(async () => {
-    while (running) await one();
-  });
-  return {
-    counts,
-    stop: async () => {
-      running = false;
-      await Promise.all(clients);
-      return counts;
-    },
-  };
-}
 
 describe('the data path survives the agent', () => {
   const dir = tempDir('data-path');
@@ -113,7 +77,7 @@ describe('the data path survives the agent', () => {
   it('keeps serving through an agent restart (SIGTERM, start) and re-adopts the running app', async () => {
     // Given the app serving 1.0 under continuous load
     const pid = await pidOf();
-    const traffic = load(port);
+    const traffic = serviceLoad(port);
     await waitFor('some traffic', () => traffic.counts.ok > 20);
 
     // When the agent stops (SIGTERM) and starts again
@@ -135,7 +99,7 @@ describe('the data path survives the agent', () => {
 
   it('refuses no connection when the agent is killed mid-restart, and never starts the old edition again', async () => {
     // Given the app serving 1.0 under load, quiesced for a restart onto 2.0
-    const traffic = load(port);
+    const traffic = serviceLoad(port);
     await waitFor('some traffic', () => traffic.counts.ok > 20);
     expect(await controller.run({ commandId: 'q1', quiesce: { drainMs: 1000 } })).toMatchObject({ ok: true });
 
@@ -167,7 +131,7 @@ describe('the data path survives the agent', () => {
 
   it('keeps the old edition serving when the agent is killed in a start-first restart, and the re-sent restart switches', async () => {
     // Given 2.0 serving under load
-    const traffic = load(port);
+    const traffic = serviceLoad(port);
     await waitFor('some traffic', () => traffic.counts.ok > 20);
     const startsBefore = starts().length;
 
