@@ -8,10 +8,9 @@
 // A line is written whole or torn only at the end of the file (the agent killed mid-write); `readJsonLines` skips a
 // line that does not parse, and the owner compacts at open so later appends never follow a fragment. A failed append
 // leaves the file in doubt, so the next batch replaces it with a compaction instead of appending.
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, readFile } from 'node:fs/promises';
+import { writeAtomically } from './json-file.js';
 
 /** The file operations the log needs; tests wrap `nodeJournalIo` to count fsyncs or hold a write. */
 export interface JournalIo {
@@ -32,28 +31,7 @@ export const nodeJournalIo: JournalIo = {
       await file.close();
     }
   },
-  async replace(path, data) {
-    const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const file = await open(temp, 'w', 0o600);
-    try {
-      await file.writeFile(data);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    try {
-      await rename(temp, path);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  },
+  replace: writeAtomically,
 };
 
 /** What a JSON-lines file held: its parsed lines, and how many lines did not parse (a torn last line, or damage). */

@@ -13,7 +13,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { BadInputError, NotFoundError } from '../../common/errors.js';
 import { AGENT_STATUSES, INSTANCE_LIST_STATUSES, checkListFilter, pageSize, type ListFilter } from '../../common/listing.js';
 import { INSTANCE_STATUSES } from '../domain/transitions.js';
-import { getReleaseRow } from './releases.js';
+import { getReleaseRow, prepared } from './releases.js';
 import { toAgent, toBatch, toChange, toInstance, toReleaseInstance, toStep } from './rows.js';
 import type { AgentRecord, AgentStatus, InstanceRecord, ReleaseDetailRecord } from '../domain/records.js';
 
@@ -59,8 +59,6 @@ const INSTANCE_STATUS_SQL = `CASE WHEN a.status = 'unreachable' THEN 'unreachabl
 const RELEASE_EDITION_SQL = `coalesce(h.active_edition, ri.from_edition, '')`;
 
 export class ListQueries {
-  private readonly statements = new Map<string, Statement>();
-
   constructor(private readonly db: Database) {}
 
   /** Agents by id. `edition`: agents with an instance (of any app) running it. */
@@ -153,12 +151,7 @@ export class ListQueries {
   }
 
   private statement(sql: string): Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    return prepared(this.db, sql);
   }
 
   // Rows come from better-sqlite3 as plain objects of unknown shape.

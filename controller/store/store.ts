@@ -38,6 +38,10 @@ export interface AgentHello {
   instances: Array<{ app: string; servicePort: number; activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean }>;
 }
 
+/** An agent's report of an app's instance (a command's result, or the answer to an un-quiesce). */
+const INSTANCE_REPORT_SQL =
+  'UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?';
+
 export class Store implements ReleaseStore {
   readonly db: Database.Database;
   /** Active releases held in memory between passes. */
@@ -336,6 +340,19 @@ export class Store implements ReleaseStore {
 
   // ── outbox ───────────────────────────────────────────────────────────────
 
+  /** A command result's report of the app's instance, in SQLite and in the live releases. */
+  private recordReport(app: string, agentId: string, outcome: CommandOutcome): void {
+    const at = outcome.finishedUnixMs;
+    if (outcome.instance) {
+      const i = outcome.instance;
+      prepared(this.db, INSTANCE_REPORT_SQL).run(i.activeEdition, JSON.stringify(i.keptEditions), i.processState, i.quiesced ? 1 : 0, at, app, agentId);
+      this.live.noteReport(app, agentId, { ...i, updatedUnixMs: at });
+    } else if (outcome.activeEdition) {
+      prepared(this.db, 'UPDATE instances SET active_edition = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?').run(outcome.activeEdition, at, app, agentId);
+      this.live.noteReport(app, agentId, { activeEdition: outcome.activeEdition, updatedUnixMs: at });
+    }
+  }
+
   /** Records a command's result; returns its release, or null when the id is unknown or already done. */
   recordCommandResult(
     agentId: string,
@@ -349,23 +366,7 @@ export class Store implements ReleaseStore {
       ).get(commandId) as any;
       if (!row || row.agent_id !== agentId) return null;
       // Most results report the instance as it was (a download, a quiesce): its row stands, its time included.
-      const unchanged = outcome.instance !== undefined && this.live.holdsReport(row.app, agentId, outcome.instance);
-      if (unchanged) {
-        // Nothing to write.
-      } else if (outcome.instance) {
-        const i = outcome.instance;
-        prepared(
-          this.db,
-          `UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ?
-           WHERE app = ? AND agent_id = ?`,
-        ).run(i.activeEdition, JSON.stringify(i.keptEditions), i.processState, i.quiesced ? 1 : 0, outcome.finishedUnixMs, row.app, agentId);
-      } else if (outcome.activeEdition) {
-        prepared(this.db, 'UPDATE instances SET active_edition = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?').run(outcome.activeEdition, outcome.finishedUnixMs, row.app, agentId);
-      }
-      if (unchanged) {
-        // The live releases hold it already.
-      } else if (outcome.instance) this.live.noteReport(row.app, agentId, { ...outcome.instance, updatedUnixMs: outcome.finishedUnixMs });
-      else if (outcome.activeEdition) this.live.noteReport(row.app, agentId, { activeEdition: outcome.activeEdition, updatedUnixMs: outcome.finishedUnixMs });
+      if (!(outcome.instance && this.live.holdsReport(row.app, agentId, outcome.instance))) this.recordReport(row.app, agentId, outcome);
       if (row.done === 1) return null;
       prepared(this.db, 'UPDATE outbox SET done = 1, result = ? WHERE command_id = ?').run(JSON.stringify(outcome), commandId);
       this.live.noteOutcome(row.release_id, commandId, outcome);
@@ -390,7 +391,7 @@ export class Store implements ReleaseStore {
 
   /** What an agent said of an instance outside a release command (the answer to an un-quiesce). */
   updateInstanceReport(app: string, agentId: string, report: { activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean }, now: number): void {
-    prepared(this.db, 'UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?')
+    prepared(this.db, INSTANCE_REPORT_SQL)
       .run(report.activeEdition, JSON.stringify(report.keptEditions), report.processState, report.quiesced ? 1 : 0, now, app, agentId);
     this.live.noteAgent(agentId);
   }

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { Command, type InstanceReport } from '../../proto/gen/fleetwave/v1/agent.js';
 import { isPipelineCommand, simulateCommand } from './scale-commands.js';
-import { batchGaps, batchSpreads, median, parseCpuSeconds, parseStatusMb, percentile, type AgentTiming } from './scale-figures.js';
+import { batchGaps, batchSpreads, parseCpuSeconds, parseStatusMb, type AgentTiming } from './scale-figures.js';
+import { median, percentile } from './stats.js';
 import { numberList, parseScaleOptions } from './scale-options.js';
 
 describe('percentile', () => {

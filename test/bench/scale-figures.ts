@@ -2,8 +2,6 @@
 // and memory from /proc (parsing is pure; the readers only add readFileSync).
 import { readFileSync } from 'node:fs';
 
-export { median, percentile, round1 } from './stats.js';
-
 /** When one simulated agent saw its release's pipeline begin and end (Unix ms, fractional; 0: never). */
 export interface AgentTiming {
   /** The first pipeline command (quiesce, restart, start…; not the download) arrived. */

@@ -7,7 +7,8 @@
 import { rmSync } from 'node:fs';
 import { waitFor } from '../harness/fleet.js';
 import { ScaleAdmin, type Timed } from './scale-admin.js';
-import { batchGaps, batchSpreads, median, percentile, processUsage, round1, type AgentTiming } from './scale-figures.js';
+import { batchGaps, batchSpreads, processUsage, type AgentTiming } from './scale-figures.js';
+import { median, percentile, round1 } from './stats.js';
 import type { ScaleOptions } from './scale-options.js';
 import type { SimCounters } from './scale-protocol.js';
 import { installApp, runDir, SimFleet, startScaleController, startStackNats, type ScaleController } from './scale-stack.js';
