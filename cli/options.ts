@@ -189,6 +189,7 @@ export function buildReleaseSpec(app: string, flags: ReleaseFlags): ReleaseSpec 
   return {
     app,
     edition: flags.edition,
+    force: false,
     group: flags.group ?? '',
     strategy: oneOf(flags.strategy, ['rolling', 'grouped'] as const, '--strategy'),
     batches: flags.batches === undefined ? 0 : parseCount(flags.batches, '--batches'),

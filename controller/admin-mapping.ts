@@ -28,7 +28,7 @@ export function appToProto(a: AppRecord): App {
 }
 
 export function editionToProto(e: EditionRecord): Edition {
-  return { ...e };
+  return { ...e, activeGroups: [], isDefault: false };
 }
 
 export function specToProto(s: CompiledSpec): ReleaseSpec {
@@ -53,6 +53,7 @@ export function specToProto(s: CompiledSpec): ReleaseSpec {
     start: s.start,
     health: { ...s.health },
     updateOrder: s.updateOrder ?? '',
+    force: false,
   };
 }
 
@@ -73,6 +74,7 @@ export function releaseToProto(r: ReleaseRecord): Release {
     currentBatch: r.currentBatch,
     waitingFor: r.waitingFor,
     rollbackBatchCount: r.rollbackBatches,
+    routePhase: '',
     rollbackCurrentBatch: r.rollbackCurrent,
   };
 }

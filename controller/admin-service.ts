@@ -135,7 +135,17 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
       return { instances: page.rows.map(instanceToProto), summary: summaryToProto(page.summary), nextAfter: page.nextAfter };
     }),
     history: unary(log, 'History', (req) => ({ changes: store.history(req.app).map(changeToProto) })),
+    // Issue 11 in progress: the routing calls land with the routing hub (branch wip-routing).
+    addRoute: notYet('AddRoute'),
+    listRoutes: notYet('ListRoutes'),
+    removeRoute: notYet('RemoveRoute'),
+    watchRouting: (call) => call.destroy(Object.assign(new Error('WatchRouting: not built yet'), { code: grpc.status.UNIMPLEMENTED })),
+    ackRouting: notYet('AckRouting'),
   };
+}
+
+function notYet<Req, Res>(name: string): grpc.handleUnaryCall<Req, Res> {
+  return (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: `${name}: not built yet` });
 }
 
 /** Sends the release now and after every change, until it reaches a final status or the client goes away. */

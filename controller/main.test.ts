@@ -48,6 +48,7 @@ function startAgent(id: string, group: string, activeEdition: string, clockOffse
       group,
       labels: {},
       bootId: 'boot-1',
+      advertiseAddress: '',
       version: 'test',
       eventPublicKey: Buffer.alloc(0),
       sentUnixMs: Date.now() + clockOffsetMs,

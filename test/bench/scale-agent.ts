@@ -114,6 +114,7 @@ export class SimAgent {
       version: AGENT_VERSION,
       instances: [this.instance],
       sentUnixMs: Date.now(),
+      advertiseAddress: '',
       eventPublicKey: this.publicKey,
     };
   }

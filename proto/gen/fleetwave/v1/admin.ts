@@ -74,6 +74,10 @@ export interface Edition {
   format: string;
   fileName: string;
   createdUnixMs: number;
+  /** Groups where at least one instance runs this edition now (ListEditions fills it), sorted. */
+  activeGroups: string[];
+  /** Requests no routing rule matches go to this edition (one of the app's default editions; see AppRouting). */
+  isDefault: boolean;
 }
 
 export interface InstallEditionRequest {
@@ -104,7 +108,7 @@ export interface ReleaseSpec {
   edition: string;
   /** Group name or "all". */
   group: string;
-  /** "rolling" or "grouped". */
+  /** "rolling", "grouped" or "atomic" (two halves; the routers switch the default edition between them). */
   strategy: string;
   batches: number;
   groupSize: number;
@@ -131,6 +135,8 @@ export interface ReleaseSpec {
     | undefined;
   /** "start-first" or "stop-first" for this release's soft resets; empty: the app's. */
   updateOrder: string;
+  /** Go ahead although the release leaves an edition that routing rules name active nowhere. */
+  force: boolean;
 }
 
 export interface StepTimeouts {
@@ -195,6 +201,11 @@ export interface Release {
   rollbackBatchCount: number;
   /** 1-based number of the rollback batch in progress. */
   rollbackCurrentBatch: number;
+  /**
+   * Atomic releases: "" (not yet at the router), "first-half" (the first half is out of the routers' rotation),
+   * "switched" (the routers send default traffic to the new edition).
+   */
+  routePhase: string;
 }
 
 export interface Batch {
@@ -402,6 +413,118 @@ export interface HistoryRequest {
 
 export interface HistoryResponse {
   changes: ChangeRecord[];
+}
+
+/**
+ * A routing rule: requests that match go to `edition`. Rules are evaluated by ascending priority (then creation
+ * order); a request no rule matches goes to the app's default edition(s).
+ */
+export interface Route {
+  id: string;
+  app: string;
+  edition: string;
+  /** "header", "cookie", "path-prefix", "source" or "percent". */
+  kind: string;
+  /** header/cookie: the header or cookie name; otherwise empty. */
+  name: string;
+  /**
+   * header/cookie: the value that matches (exactly); path-prefix: the prefix ("/beta"); source: a CIDR
+   * ("10.1.0.0/16", "::1/128"); percent: empty.
+   */
+  value: string;
+  /** percent: share of clients (1..100) sent to the edition, sticky per client through a cookie. */
+  percent: number;
+  priority: number;
+  createdUnixMs: number;
+  createdBy: string;
+}
+
+export interface AddRouteRequest {
+  /** id, created_* are set by the controller. */
+  route: Route | undefined;
+  comment: string;
+}
+
+export interface ListRoutesRequest {
+  app: string;
+}
+
+export interface ListRoutesResponse {
+  routes: Route[];
+}
+
+export interface RemoveRouteRequest {
+  app: string;
+  id: string;
+  comment: string;
+}
+
+export interface WatchRoutingRequest {
+  /** The apps this router fronts; each must exist. */
+  apps: string[];
+  /** A name for this router (unique per router process), used in acks, logs and metrics. */
+  routerId: string;
+}
+
+/**
+ * One message of the routing watch. The first one is full: every asked app with all its instances. Later ones
+ * carry each app whose rules or default editions changed (again with all its instances, full = false), and
+ * single instances that changed.
+ */
+export interface RoutingUpdate {
+  /** Grows with every update; ack it (AckRouting) once applied. */
+  version: number;
+  full: boolean;
+  apps: AppRouting[];
+  /** Instances that changed (of apps not in `apps`). */
+  instances: RoutedInstance[];
+}
+
+export interface AppRouting {
+  app: string;
+  /**
+   * Editions whose instances take the requests no rule matches: one in a steady state and during an atomic release
+   * (the switch replaces it), two during a rolling release that moves the default (both serve, as in any rolling
+   * update). Empty: the app runs no edition yet.
+   */
+  defaultEditions: string[];
+  /** In evaluation order. */
+  routes: Route[];
+  healthPath: string;
+  /** Every instance of the app. */
+  instances: RoutedInstance[];
+}
+
+export interface RoutedInstance {
+  app: string;
+  /** The agent id. */
+  instance: string;
+  group: string;
+  /**
+   * Where the router reaches the instance's gate: the agent's --advertise address, else the address its session
+   * came from.
+   */
+  address: string;
+  port: number;
+  /** The edition it runs ("" for none). */
+  edition: string;
+  /**
+   * "ready" (takes requests), "drain" (finishes what it has, takes no new request: quiesced, or held out by an
+   * atomic release), "maint" (not running, or its agent is unreachable).
+   */
+  state: string;
+  /** An atomic release holds it out of rotation until the switch: a `healthy` event must not put it back. */
+  held: boolean;
+  /** Removed from the app (the router deletes the server). */
+  removed: boolean;
+}
+
+export interface AckRoutingRequest {
+  routerId: string;
+  version: number;
+}
+
+export interface AckRoutingResponse {
 }
 
 function createBaseApp(): App {
@@ -1056,6 +1179,8 @@ function createBaseEdition(): Edition {
     format: "",
     fileName: "",
     createdUnixMs: 0,
+    activeGroups: [],
+    isDefault: false,
   };
 }
 
@@ -1087,6 +1212,12 @@ export const Edition: MessageFns<Edition> = {
     }
     if (message.createdUnixMs !== 0) {
       writer.uint32(72).int64(message.createdUnixMs);
+    }
+    for (const v of message.activeGroups) {
+      writer.uint32(82).string(v!);
+    }
+    if (message.isDefault !== false) {
+      writer.uint32(88).bool(message.isDefault);
     }
     return writer;
   },
@@ -1176,6 +1307,22 @@ export const Edition: MessageFns<Edition> = {
             message.createdUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.activeGroups.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.isDefault = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1207,6 +1354,16 @@ export const Edition: MessageFns<Edition> = {
         : isSet(object.created_unix_ms)
         ? globalThis.Number(object.created_unix_ms)
         : 0,
+      activeGroups: globalThis.Array.isArray(object?.activeGroups)
+        ? object.activeGroups.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.active_groups)
+        ? object.active_groups.map((e: any) => globalThis.String(e))
+        : [],
+      isDefault: isSet(object.isDefault)
+        ? globalThis.Boolean(object.isDefault)
+        : isSet(object.is_default)
+        ? globalThis.Boolean(object.is_default)
+        : false,
     };
   },
 
@@ -1239,6 +1396,12 @@ export const Edition: MessageFns<Edition> = {
     if (message.createdUnixMs !== 0) {
       obj.createdUnixMs = Math.round(message.createdUnixMs);
     }
+    if (message.activeGroups?.length) {
+      obj.activeGroups = message.activeGroups;
+    }
+    if (message.isDefault !== false) {
+      obj.isDefault = message.isDefault;
+    }
     return obj;
   },
 
@@ -1256,6 +1419,8 @@ export const Edition: MessageFns<Edition> = {
     message.format = object.format ?? "";
     message.fileName = object.fileName ?? "";
     message.createdUnixMs = object.createdUnixMs ?? 0;
+    message.activeGroups = object.activeGroups?.map((e) => e) || [];
+    message.isDefault = object.isDefault ?? false;
     return message;
   },
 };
@@ -1629,6 +1794,7 @@ function createBaseReleaseSpec(): ReleaseSpec {
     start: false,
     health: undefined,
     updateOrder: "",
+    force: false,
   };
 }
 
@@ -1701,6 +1867,9 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     }
     if (message.updateOrder !== "") {
       writer.uint32(162).string(message.updateOrder);
+    }
+    if (message.force !== false) {
+      writer.uint32(168).bool(message.force);
     }
     return writer;
   },
@@ -1898,6 +2067,14 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
             message.updateOrder = reader.string();
             continue;
           }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1976,6 +2153,7 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
         : isSet(object.update_order)
         ? globalThis.String(object.update_order)
         : "",
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
     };
   },
 
@@ -2041,6 +2219,9 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     if (message.updateOrder !== "") {
       obj.updateOrder = message.updateOrder;
     }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
     return obj;
   },
 
@@ -2073,6 +2254,7 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
       ? HealthSpec.fromPartial(object.health)
       : undefined;
     message.updateOrder = object.updateOrder ?? "";
+    message.force = object.force ?? false;
     return message;
   },
 };
@@ -2665,6 +2847,7 @@ function createBaseRelease(): Release {
     waitingFor: "",
     rollbackBatchCount: 0,
     rollbackCurrentBatch: 0,
+    routePhase: "",
   };
 }
 
@@ -2717,6 +2900,9 @@ export const Release: MessageFns<Release> = {
     }
     if (message.rollbackCurrentBatch !== 0) {
       writer.uint32(128).uint32(message.rollbackCurrentBatch);
+    }
+    if (message.routePhase !== "") {
+      writer.uint32(138).string(message.routePhase);
     }
     return writer;
   },
@@ -2862,6 +3048,14 @@ export const Release: MessageFns<Release> = {
             message.rollbackCurrentBatch = reader.uint32();
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.routePhase = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2928,6 +3122,11 @@ export const Release: MessageFns<Release> = {
         : isSet(object.rollback_current_batch)
         ? globalThis.Number(object.rollback_current_batch)
         : 0,
+      routePhase: isSet(object.routePhase)
+        ? globalThis.String(object.routePhase)
+        : isSet(object.route_phase)
+        ? globalThis.String(object.route_phase)
+        : "",
     };
   },
 
@@ -2981,6 +3180,9 @@ export const Release: MessageFns<Release> = {
     if (message.rollbackCurrentBatch !== 0) {
       obj.rollbackCurrentBatch = Math.round(message.rollbackCurrentBatch);
     }
+    if (message.routePhase !== "") {
+      obj.routePhase = message.routePhase;
+    }
     return obj;
   },
 
@@ -3007,6 +3209,7 @@ export const Release: MessageFns<Release> = {
     message.waitingFor = object.waitingFor ?? "";
     message.rollbackBatchCount = object.rollbackBatchCount ?? 0;
     message.rollbackCurrentBatch = object.rollbackCurrentBatch ?? 0;
+    message.routePhase = object.routePhase ?? "";
     return message;
   },
 };
@@ -5613,6 +5816,1257 @@ export const HistoryResponse: MessageFns<HistoryResponse> = {
   },
 };
 
+function createBaseRoute(): Route {
+  return {
+    id: "",
+    app: "",
+    edition: "",
+    kind: "",
+    name: "",
+    value: "",
+    percent: 0,
+    priority: 0,
+    createdUnixMs: 0,
+    createdBy: "",
+  };
+}
+
+export const Route: MessageFns<Route> = {
+  encode(message: Route, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.app !== "") {
+      writer.uint32(18).string(message.app);
+    }
+    if (message.edition !== "") {
+      writer.uint32(26).string(message.edition);
+    }
+    if (message.kind !== "") {
+      writer.uint32(34).string(message.kind);
+    }
+    if (message.name !== "") {
+      writer.uint32(42).string(message.name);
+    }
+    if (message.value !== "") {
+      writer.uint32(50).string(message.value);
+    }
+    if (message.percent !== 0) {
+      writer.uint32(56).uint32(message.percent);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(64).int32(message.priority);
+    }
+    if (message.createdUnixMs !== 0) {
+      writer.uint32(72).int64(message.createdUnixMs);
+    }
+    if (message.createdBy !== "") {
+      writer.uint32(82).string(message.createdBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Route {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoute();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.edition = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.percent = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.priority = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.createdUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.createdBy = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Route {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      edition: isSet(object.edition) ? globalThis.String(object.edition) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+      percent: isSet(object.percent) ? globalThis.Number(object.percent) : 0,
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
+      createdUnixMs: isSet(object.createdUnixMs)
+        ? globalThis.Number(object.createdUnixMs)
+        : isSet(object.created_unix_ms)
+        ? globalThis.Number(object.created_unix_ms)
+        : 0,
+      createdBy: isSet(object.createdBy)
+        ? globalThis.String(object.createdBy)
+        : isSet(object.created_by)
+        ? globalThis.String(object.created_by)
+        : "",
+    };
+  },
+
+  toJSON(message: Route): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    if (message.edition !== "") {
+      obj.edition = message.edition;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    if (message.percent !== 0) {
+      obj.percent = Math.round(message.percent);
+    }
+    if (message.priority !== 0) {
+      obj.priority = Math.round(message.priority);
+    }
+    if (message.createdUnixMs !== 0) {
+      obj.createdUnixMs = Math.round(message.createdUnixMs);
+    }
+    if (message.createdBy !== "") {
+      obj.createdBy = message.createdBy;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Route>, I>>(base?: I): Route {
+    return Route.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Route>, I>>(object: I): Route {
+    const message = createBaseRoute();
+    message.id = object.id ?? "";
+    message.app = object.app ?? "";
+    message.edition = object.edition ?? "";
+    message.kind = object.kind ?? "";
+    message.name = object.name ?? "";
+    message.value = object.value ?? "";
+    message.percent = object.percent ?? 0;
+    message.priority = object.priority ?? 0;
+    message.createdUnixMs = object.createdUnixMs ?? 0;
+    message.createdBy = object.createdBy ?? "";
+    return message;
+  },
+};
+
+function createBaseAddRouteRequest(): AddRouteRequest {
+  return { route: undefined, comment: "" };
+}
+
+export const AddRouteRequest: MessageFns<AddRouteRequest> = {
+  encode(message: AddRouteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.route !== undefined) {
+      Route.encode(message.route, writer.uint32(10).fork()).join();
+    }
+    if (message.comment !== "") {
+      writer.uint32(18).string(message.comment);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddRouteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddRouteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.route = Route.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.comment = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddRouteRequest {
+    return {
+      route: isSet(object.route) ? Route.fromJSON(object.route) : undefined,
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+    };
+  },
+
+  toJSON(message: AddRouteRequest): unknown {
+    const obj: any = {};
+    if (message.route !== undefined) {
+      obj.route = Route.toJSON(message.route);
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AddRouteRequest>, I>>(base?: I): AddRouteRequest {
+    return AddRouteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AddRouteRequest>, I>>(object: I): AddRouteRequest {
+    const message = createBaseAddRouteRequest();
+    message.route = (object.route !== undefined && object.route !== null) ? Route.fromPartial(object.route) : undefined;
+    message.comment = object.comment ?? "";
+    return message;
+  },
+};
+
+function createBaseListRoutesRequest(): ListRoutesRequest {
+  return { app: "" };
+}
+
+export const ListRoutesRequest: MessageFns<ListRoutesRequest> = {
+  encode(message: ListRoutesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== "") {
+      writer.uint32(10).string(message.app);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRoutesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRoutesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRoutesRequest {
+    return { app: isSet(object.app) ? globalThis.String(object.app) : "" };
+  },
+
+  toJSON(message: ListRoutesRequest): unknown {
+    const obj: any = {};
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListRoutesRequest>, I>>(base?: I): ListRoutesRequest {
+    return ListRoutesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRoutesRequest>, I>>(object: I): ListRoutesRequest {
+    const message = createBaseListRoutesRequest();
+    message.app = object.app ?? "";
+    return message;
+  },
+};
+
+function createBaseListRoutesResponse(): ListRoutesResponse {
+  return { routes: [] };
+}
+
+export const ListRoutesResponse: MessageFns<ListRoutesResponse> = {
+  encode(message: ListRoutesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.routes) {
+      Route.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRoutesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRoutesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.routes.push(Route.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRoutesResponse {
+    return { routes: globalThis.Array.isArray(object?.routes) ? object.routes.map((e: any) => Route.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListRoutesResponse): unknown {
+    const obj: any = {};
+    if (message.routes?.length) {
+      obj.routes = message.routes.map((e) => Route.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListRoutesResponse>, I>>(base?: I): ListRoutesResponse {
+    return ListRoutesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRoutesResponse>, I>>(object: I): ListRoutesResponse {
+    const message = createBaseListRoutesResponse();
+    message.routes = object.routes?.map((e) => Route.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveRouteRequest(): RemoveRouteRequest {
+  return { app: "", id: "", comment: "" };
+}
+
+export const RemoveRouteRequest: MessageFns<RemoveRouteRequest> = {
+  encode(message: RemoveRouteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== "") {
+      writer.uint32(10).string(message.app);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    if (message.comment !== "") {
+      writer.uint32(26).string(message.comment);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveRouteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveRouteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.comment = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveRouteRequest {
+    return {
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+    };
+  },
+
+  toJSON(message: RemoveRouteRequest): unknown {
+    const obj: any = {};
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveRouteRequest>, I>>(base?: I): RemoveRouteRequest {
+    return RemoveRouteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveRouteRequest>, I>>(object: I): RemoveRouteRequest {
+    const message = createBaseRemoveRouteRequest();
+    message.app = object.app ?? "";
+    message.id = object.id ?? "";
+    message.comment = object.comment ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchRoutingRequest(): WatchRoutingRequest {
+  return { apps: [], routerId: "" };
+}
+
+export const WatchRoutingRequest: MessageFns<WatchRoutingRequest> = {
+  encode(message: WatchRoutingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.apps) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.routerId !== "") {
+      writer.uint32(18).string(message.routerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRoutingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRoutingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.apps.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.routerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchRoutingRequest {
+    return {
+      apps: globalThis.Array.isArray(object?.apps) ? object.apps.map((e: any) => globalThis.String(e)) : [],
+      routerId: isSet(object.routerId)
+        ? globalThis.String(object.routerId)
+        : isSet(object.router_id)
+        ? globalThis.String(object.router_id)
+        : "",
+    };
+  },
+
+  toJSON(message: WatchRoutingRequest): unknown {
+    const obj: any = {};
+    if (message.apps?.length) {
+      obj.apps = message.apps;
+    }
+    if (message.routerId !== "") {
+      obj.routerId = message.routerId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchRoutingRequest>, I>>(base?: I): WatchRoutingRequest {
+    return WatchRoutingRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchRoutingRequest>, I>>(object: I): WatchRoutingRequest {
+    const message = createBaseWatchRoutingRequest();
+    message.apps = object.apps?.map((e) => e) || [];
+    message.routerId = object.routerId ?? "";
+    return message;
+  },
+};
+
+function createBaseRoutingUpdate(): RoutingUpdate {
+  return { version: 0, full: false, apps: [], instances: [] };
+}
+
+export const RoutingUpdate: MessageFns<RoutingUpdate> = {
+  encode(message: RoutingUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint64(message.version);
+    }
+    if (message.full !== false) {
+      writer.uint32(16).bool(message.full);
+    }
+    for (const v of message.apps) {
+      AppRouting.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.instances) {
+      RoutedInstance.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RoutingUpdate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoutingUpdate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.full = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.apps.push(AppRouting.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.instances.push(RoutedInstance.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RoutingUpdate {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      full: isSet(object.full) ? globalThis.Boolean(object.full) : false,
+      apps: globalThis.Array.isArray(object?.apps) ? object.apps.map((e: any) => AppRouting.fromJSON(e)) : [],
+      instances: globalThis.Array.isArray(object?.instances)
+        ? object.instances.map((e: any) => RoutedInstance.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RoutingUpdate): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.full !== false) {
+      obj.full = message.full;
+    }
+    if (message.apps?.length) {
+      obj.apps = message.apps.map((e) => AppRouting.toJSON(e));
+    }
+    if (message.instances?.length) {
+      obj.instances = message.instances.map((e) => RoutedInstance.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RoutingUpdate>, I>>(base?: I): RoutingUpdate {
+    return RoutingUpdate.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RoutingUpdate>, I>>(object: I): RoutingUpdate {
+    const message = createBaseRoutingUpdate();
+    message.version = object.version ?? 0;
+    message.full = object.full ?? false;
+    message.apps = object.apps?.map((e) => AppRouting.fromPartial(e)) || [];
+    message.instances = object.instances?.map((e) => RoutedInstance.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAppRouting(): AppRouting {
+  return { app: "", defaultEditions: [], routes: [], healthPath: "", instances: [] };
+}
+
+export const AppRouting: MessageFns<AppRouting> = {
+  encode(message: AppRouting, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== "") {
+      writer.uint32(10).string(message.app);
+    }
+    for (const v of message.defaultEditions) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.routes) {
+      Route.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.healthPath !== "") {
+      writer.uint32(34).string(message.healthPath);
+    }
+    for (const v of message.instances) {
+      RoutedInstance.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppRouting {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAppRouting();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.defaultEditions.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.routes.push(Route.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.healthPath = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.instances.push(RoutedInstance.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AppRouting {
+    return {
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      defaultEditions: globalThis.Array.isArray(object?.defaultEditions)
+        ? object.defaultEditions.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.default_editions)
+        ? object.default_editions.map((e: any) => globalThis.String(e))
+        : [],
+      routes: globalThis.Array.isArray(object?.routes) ? object.routes.map((e: any) => Route.fromJSON(e)) : [],
+      healthPath: isSet(object.healthPath)
+        ? globalThis.String(object.healthPath)
+        : isSet(object.health_path)
+        ? globalThis.String(object.health_path)
+        : "",
+      instances: globalThis.Array.isArray(object?.instances)
+        ? object.instances.map((e: any) => RoutedInstance.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AppRouting): unknown {
+    const obj: any = {};
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    if (message.defaultEditions?.length) {
+      obj.defaultEditions = message.defaultEditions;
+    }
+    if (message.routes?.length) {
+      obj.routes = message.routes.map((e) => Route.toJSON(e));
+    }
+    if (message.healthPath !== "") {
+      obj.healthPath = message.healthPath;
+    }
+    if (message.instances?.length) {
+      obj.instances = message.instances.map((e) => RoutedInstance.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AppRouting>, I>>(base?: I): AppRouting {
+    return AppRouting.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AppRouting>, I>>(object: I): AppRouting {
+    const message = createBaseAppRouting();
+    message.app = object.app ?? "";
+    message.defaultEditions = object.defaultEditions?.map((e) => e) || [];
+    message.routes = object.routes?.map((e) => Route.fromPartial(e)) || [];
+    message.healthPath = object.healthPath ?? "";
+    message.instances = object.instances?.map((e) => RoutedInstance.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRoutedInstance(): RoutedInstance {
+  return {
+    app: "",
+    instance: "",
+    group: "",
+    address: "",
+    port: 0,
+    edition: "",
+    state: "",
+    held: false,
+    removed: false,
+  };
+}
+
+export const RoutedInstance: MessageFns<RoutedInstance> = {
+  encode(message: RoutedInstance, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== "") {
+      writer.uint32(10).string(message.app);
+    }
+    if (message.instance !== "") {
+      writer.uint32(18).string(message.instance);
+    }
+    if (message.group !== "") {
+      writer.uint32(26).string(message.group);
+    }
+    if (message.address !== "") {
+      writer.uint32(34).string(message.address);
+    }
+    if (message.port !== 0) {
+      writer.uint32(40).uint32(message.port);
+    }
+    if (message.edition !== "") {
+      writer.uint32(50).string(message.edition);
+    }
+    if (message.state !== "") {
+      writer.uint32(58).string(message.state);
+    }
+    if (message.held !== false) {
+      writer.uint32(64).bool(message.held);
+    }
+    if (message.removed !== false) {
+      writer.uint32(72).bool(message.removed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RoutedInstance {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoutedInstance();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.instance = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.edition = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.held = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.removed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RoutedInstance {
+    return {
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      instance: isSet(object.instance) ? globalThis.String(object.instance) : "",
+      group: isSet(object.group) ? globalThis.String(object.group) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      edition: isSet(object.edition) ? globalThis.String(object.edition) : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      held: isSet(object.held) ? globalThis.Boolean(object.held) : false,
+      removed: isSet(object.removed) ? globalThis.Boolean(object.removed) : false,
+    };
+  },
+
+  toJSON(message: RoutedInstance): unknown {
+    const obj: any = {};
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    if (message.instance !== "") {
+      obj.instance = message.instance;
+    }
+    if (message.group !== "") {
+      obj.group = message.group;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.edition !== "") {
+      obj.edition = message.edition;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.held !== false) {
+      obj.held = message.held;
+    }
+    if (message.removed !== false) {
+      obj.removed = message.removed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RoutedInstance>, I>>(base?: I): RoutedInstance {
+    return RoutedInstance.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RoutedInstance>, I>>(object: I): RoutedInstance {
+    const message = createBaseRoutedInstance();
+    message.app = object.app ?? "";
+    message.instance = object.instance ?? "";
+    message.group = object.group ?? "";
+    message.address = object.address ?? "";
+    message.port = object.port ?? 0;
+    message.edition = object.edition ?? "";
+    message.state = object.state ?? "";
+    message.held = object.held ?? false;
+    message.removed = object.removed ?? false;
+    return message;
+  },
+};
+
+function createBaseAckRoutingRequest(): AckRoutingRequest {
+  return { routerId: "", version: 0 };
+}
+
+export const AckRoutingRequest: MessageFns<AckRoutingRequest> = {
+  encode(message: AckRoutingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.routerId !== "") {
+      writer.uint32(10).string(message.routerId);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint64(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckRoutingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckRoutingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.routerId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckRoutingRequest {
+    return {
+      routerId: isSet(object.routerId)
+        ? globalThis.String(object.routerId)
+        : isSet(object.router_id)
+        ? globalThis.String(object.router_id)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+    };
+  },
+
+  toJSON(message: AckRoutingRequest): unknown {
+    const obj: any = {};
+    if (message.routerId !== "") {
+      obj.routerId = message.routerId;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AckRoutingRequest>, I>>(base?: I): AckRoutingRequest {
+    return AckRoutingRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AckRoutingRequest>, I>>(object: I): AckRoutingRequest {
+    const message = createBaseAckRoutingRequest();
+    message.routerId = object.routerId ?? "";
+    message.version = object.version ?? 0;
+    return message;
+  },
+};
+
+function createBaseAckRoutingResponse(): AckRoutingResponse {
+  return {};
+}
+
+export const AckRoutingResponse: MessageFns<AckRoutingResponse> = {
+  encode(_: AckRoutingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckRoutingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckRoutingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): AckRoutingResponse {
+    return {};
+  },
+
+  toJSON(_: AckRoutingResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AckRoutingResponse>, I>>(base?: I): AckRoutingResponse {
+    return AckRoutingResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AckRoutingResponse>, I>>(_: I): AckRoutingResponse {
+    const message = createBaseAckRoutingResponse();
+    return message;
+  },
+};
+
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
   createApp: {
@@ -5741,6 +7195,54 @@ export const AdminServiceService = {
     responseSerialize: (value: ReleaseDetail): Buffer => Buffer.from(ReleaseDetail.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReleaseDetail => ReleaseDetail.decode(value),
   },
+  /** Routing rules (docs/router.md): which requests the routers send to which edition. Every change is a change record. */
+  addRoute: {
+    path: "/fleetwave.v1.AdminService/AddRoute" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddRouteRequest): Buffer => Buffer.from(AddRouteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddRouteRequest => AddRouteRequest.decode(value),
+    responseSerialize: (value: Route): Buffer => Buffer.from(Route.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Route => Route.decode(value),
+  },
+  listRoutes: {
+    path: "/fleetwave.v1.AdminService/ListRoutes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRoutesRequest): Buffer => Buffer.from(ListRoutesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRoutesRequest => ListRoutesRequest.decode(value),
+    responseSerialize: (value: ListRoutesResponse): Buffer => Buffer.from(ListRoutesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRoutesResponse => ListRoutesResponse.decode(value),
+  },
+  removeRoute: {
+    path: "/fleetwave.v1.AdminService/RemoveRoute" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveRouteRequest): Buffer => Buffer.from(RemoveRouteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveRouteRequest => RemoveRouteRequest.decode(value),
+    responseSerialize: (value: Route): Buffer => Buffer.from(Route.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Route => Route.decode(value),
+  },
+  /** For routers: the routing of the asked apps now (full), then on every change (the apps or instances that changed). */
+  watchRouting: {
+    path: "/fleetwave.v1.AdminService/WatchRouting" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchRoutingRequest): Buffer => Buffer.from(WatchRoutingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchRoutingRequest => WatchRoutingRequest.decode(value),
+    responseSerialize: (value: RoutingUpdate): Buffer => Buffer.from(RoutingUpdate.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RoutingUpdate => RoutingUpdate.decode(value),
+  },
+  /** A router says it applied a RoutingUpdate's version to its load balancer (an atomic release waits for this). */
+  ackRouting: {
+    path: "/fleetwave.v1.AdminService/AckRouting" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AckRoutingRequest): Buffer => Buffer.from(AckRoutingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AckRoutingRequest => AckRoutingRequest.decode(value),
+    responseSerialize: (value: AckRoutingResponse): Buffer => Buffer.from(AckRoutingResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AckRoutingResponse => AckRoutingResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -5762,6 +7264,14 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * Released release, with that release's policy, from the agents' kept editions.
    */
   backOut: handleUnaryCall<BackOutRequest, ReleaseDetail>;
+  /** Routing rules (docs/router.md): which requests the routers send to which edition. Every change is a change record. */
+  addRoute: handleUnaryCall<AddRouteRequest, Route>;
+  listRoutes: handleUnaryCall<ListRoutesRequest, ListRoutesResponse>;
+  removeRoute: handleUnaryCall<RemoveRouteRequest, Route>;
+  /** For routers: the routing of the asked apps now (full), then on every change (the apps or instances that changed). */
+  watchRouting: handleServerStreamingCall<WatchRoutingRequest, RoutingUpdate>;
+  /** A router says it applied a RoutingUpdate's version to its load balancer (an atomic release waits for this). */
+  ackRouting: handleUnaryCall<AckRoutingRequest, AckRoutingResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -5952,6 +7462,72 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReleaseDetail) => void,
+  ): ClientUnaryCall;
+  /** Routing rules (docs/router.md): which requests the routers send to which edition. Every change is a change record. */
+  addRoute(request: AddRouteRequest, callback: (error: ServiceError | null, response: Route) => void): ClientUnaryCall;
+  addRoute(
+    request: AddRouteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Route) => void,
+  ): ClientUnaryCall;
+  addRoute(
+    request: AddRouteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Route) => void,
+  ): ClientUnaryCall;
+  listRoutes(
+    request: ListRoutesRequest,
+    callback: (error: ServiceError | null, response: ListRoutesResponse) => void,
+  ): ClientUnaryCall;
+  listRoutes(
+    request: ListRoutesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRoutesResponse) => void,
+  ): ClientUnaryCall;
+  listRoutes(
+    request: ListRoutesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRoutesResponse) => void,
+  ): ClientUnaryCall;
+  removeRoute(
+    request: RemoveRouteRequest,
+    callback: (error: ServiceError | null, response: Route) => void,
+  ): ClientUnaryCall;
+  removeRoute(
+    request: RemoveRouteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Route) => void,
+  ): ClientUnaryCall;
+  removeRoute(
+    request: RemoveRouteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Route) => void,
+  ): ClientUnaryCall;
+  /** For routers: the routing of the asked apps now (full), then on every change (the apps or instances that changed). */
+  watchRouting(request: WatchRoutingRequest, options?: Partial<CallOptions>): ClientReadableStream<RoutingUpdate>;
+  watchRouting(
+    request: WatchRoutingRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<RoutingUpdate>;
+  /** A router says it applied a RoutingUpdate's version to its load balancer (an atomic release waits for this). */
+  ackRouting(
+    request: AckRoutingRequest,
+    callback: (error: ServiceError | null, response: AckRoutingResponse) => void,
+  ): ClientUnaryCall;
+  ackRouting(
+    request: AckRoutingRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AckRoutingResponse) => void,
+  ): ClientUnaryCall;
+  ackRouting(
+    request: AckRoutingRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AckRoutingResponse) => void,
   ): ClientUnaryCall;
 }
 

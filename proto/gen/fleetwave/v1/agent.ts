@@ -61,6 +61,8 @@ export interface Hello {
   sentUnixMs: number;
   /** The agent's Ed25519 public key (SPKI DER) that signs its NATS events; the controller verifies every event with it. */
   eventPublicKey: Buffer;
+  /** Where load balancers reach this host's gates (--advertise); empty: the address the session comes from. */
+  advertiseAddress: string;
 }
 
 export interface Hello_LabelsEntry {
@@ -470,6 +472,7 @@ function createBaseHello(): Hello {
     instances: [],
     sentUnixMs: 0,
     eventPublicKey: Buffer.alloc(0),
+    advertiseAddress: "",
   };
 }
 
@@ -501,6 +504,9 @@ export const Hello: MessageFns<Hello> = {
     }
     if (message.eventPublicKey.length !== 0) {
       writer.uint32(74).bytes(message.eventPublicKey);
+    }
+    if (message.advertiseAddress !== "") {
+      writer.uint32(82).string(message.advertiseAddress);
     }
     return writer;
   },
@@ -593,6 +599,14 @@ export const Hello: MessageFns<Hello> = {
             message.eventPublicKey = Buffer.from(reader.bytes());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.advertiseAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -647,6 +661,11 @@ export const Hello: MessageFns<Hello> = {
         : isSet(object.event_public_key)
         ? Buffer.from(bytesFromBase64(object.event_public_key))
         : Buffer.alloc(0),
+      advertiseAddress: isSet(object.advertiseAddress)
+        ? globalThis.String(object.advertiseAddress)
+        : isSet(object.advertise_address)
+        ? globalThis.String(object.advertise_address)
+        : "",
     };
   },
 
@@ -685,6 +704,9 @@ export const Hello: MessageFns<Hello> = {
     if (message.eventPublicKey.length !== 0) {
       obj.eventPublicKey = base64FromBytes(message.eventPublicKey);
     }
+    if (message.advertiseAddress !== "") {
+      obj.advertiseAddress = message.advertiseAddress;
+    }
     return obj;
   },
 
@@ -710,6 +732,7 @@ export const Hello: MessageFns<Hello> = {
     message.instances = object.instances?.map((e) => InstanceReport.fromPartial(e)) || [];
     message.sentUnixMs = object.sentUnixMs ?? 0;
     message.eventPublicKey = object.eventPublicKey ?? Buffer.alloc(0);
+    message.advertiseAddress = object.advertiseAddress ?? "";
     return message;
   },
 };
