@@ -74,7 +74,7 @@ export function releaseToProto(r: ReleaseRecord): Release {
     currentBatch: r.currentBatch,
     waitingFor: r.waitingFor,
     rollbackBatchCount: r.rollbackBatches,
-    routePhase: '',
+    routePhase: r.routePhase,
     rollbackCurrentBatch: r.rollbackCurrent,
   };
 }

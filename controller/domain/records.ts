@@ -90,7 +90,16 @@ export interface ReleaseRecord {
   rollbackBatches: number;
   /** 1-based rollback batch in progress (0 before the first). */
   rollbackCurrent: number;
+  /** Its target covered every instance on the app's default editions when it was created: it moves the default. */
+  takesDefault: boolean;
+  /** The app's default editions when it was created (see domain/routing.ts). */
+  fromDefault: string[];
+  /** Atomic releases: where the routers are (see Release.route_phase in admin.proto). */
+  routePhase: RoutePhase;
 }
+
+/** '' before an atomic release reached the routers (and for every other strategy). */
+export type RoutePhase = '' | 'first-half' | 'switched';
 
 export interface BatchRecord {
   releaseId: string;

@@ -68,6 +68,9 @@ export function insertRelease(db: Database, input: NewReleaseInput): ReleaseReco
     revert: false,
     rollbackBatches: 0,
     rollbackCurrent: 0,
+    takesDefault: false,
+    fromDefault: [],
+    routePhase: '',
   };
   const releaseRow = releaseParams(release);
   db.prepare(insertSql('releases', releaseRow)).run(releaseRow);

@@ -96,6 +96,9 @@ export function toRelease(r: Row): ReleaseRecord {
     revert: r.revert === 1,
     rollbackBatches: r.rollback_batches ?? 0,
     rollbackCurrent: r.rollback_current ?? 0,
+    takesDefault: r.takes_default === 1,
+    fromDefault: JSON.parse(r.from_default ?? '[]'),
+    routePhase: r.route_phase ?? '',
   };
 }
 
@@ -120,6 +123,9 @@ export function releaseParams(x: ReleaseRecord): Row {
     revert: x.revert ? 1 : 0,
     rollback_batches: x.rollbackBatches,
     rollback_current: x.rollbackCurrent,
+    takes_default: x.takesDefault ? 1 : 0,
+    from_default: JSON.stringify(x.fromDefault),
+    route_phase: x.routePhase,
   };
 }
 

@@ -217,6 +217,32 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     // every event scanned the whole outbox, O(N) per event and O(N²) per release.
     sql: `CREATE INDEX outbox_instance ON outbox(release_id, instance, kind);`,
   },
+  {
+    version: 11,
+    // Issue 11: the edition router. Routing rules; what a release does to the app's default editions and where an
+    // atomic release is at the routers; where routers reach an agent's gates; instances changed since a time.
+    name: 'routing',
+    sql: `
+      CREATE TABLE routes (
+        id TEXT PRIMARY KEY,
+        app TEXT NOT NULL REFERENCES apps(name),
+        edition TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        percent INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        created_unix_ms INTEGER NOT NULL,
+        created_by TEXT NOT NULL
+      );
+      CREATE INDEX routes_app ON routes(app, priority, created_unix_ms);
+      ALTER TABLE releases ADD COLUMN takes_default INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE releases ADD COLUMN from_default TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE releases ADD COLUMN route_phase TEXT NOT NULL DEFAULT '';
+      ALTER TABLE agents ADD COLUMN address TEXT NOT NULL DEFAULT '';
+      CREATE INDEX instances_changed ON instances(app, updated_unix_ms);
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */
