@@ -62,3 +62,17 @@ export interface ReleaseStore {
   recordDrained(app: string, instance: string, quiesceCommandId?: string): string | null;
   recordChange(change: ChangeRecordRow): void;
 }
+
+/**
+ * What the release engine needs of the routers (issue 11, docs/router.md); the routing hub implements it, tests fake
+ * it. An atomic release writes its route phase, then asks for a sync and holds its next batch until applied.
+ */
+export interface RouterGate {
+  /** Routers connected now that front the app (0: no router would switch anything). */
+  routersFor(app: string): number;
+  /**
+   * Pushes the app's routing as the store has it now to every router fronting it, and calls `onApplied` once each
+   * acked it, or once a deadline passed (lagging routers are logged); at most once per call. Call after the commit.
+   */
+  sync(app: string, onApplied: () => void): void;
+}
