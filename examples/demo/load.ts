@@ -11,6 +11,18 @@ export interface LoadOptions {
   concurrency?: number;
   /** A request slower than this fails (the gate holds requests up to 30 s by default). */
   requestTimeoutMs?: number;
+  /** Headers every request carries (e.g. one a routing rule matches). */
+  headers?: Record<string, string>;
+  /** Keep every request's start, end and edition (`requests()`): the atomic release's consistency check reads them. */
+  record?: boolean;
+}
+
+/** One request as `record` keeps it: times from performance.now() (ms), edition '' when it failed. */
+export interface RecordedRequest {
+  startMs: number;
+  endMs: number;
+  ok: boolean;
+  edition: string;
 }
 
 export interface LoadCounts {
@@ -51,11 +63,17 @@ export class LoadGenerator {
   private readonly failures: Record<string, number> = {};
   private readonly failedByTarget: Record<string, number> = {};
   private latencies: number[] = [];
+  private readonly recorded: RecordedRequest[] = [];
 
   constructor(private readonly options: LoadOptions) {
     this.concurrency = options.concurrency ?? 8;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 35_000;
     this.agent = new http.Agent({ keepAlive: true, maxSockets: this.concurrency });
+  }
+
+  /** Every request so far, in the order they ended (empty unless `record`). */
+  requests(): readonly RecordedRequest[] {
+    return this.recorded;
   }
 
   /** Counts so far, cheap enough to poll while the load runs. */
@@ -83,8 +101,12 @@ export class LoadGenerator {
 
   private async work(target: string): Promise<void> {
     while (this.running) {
+      const startMs = performance.now();
       const outcome = await this.request(target);
       this.latencies.push(outcome.latencyMs);
+      if (this.options.record) {
+        this.recorded.push({ startMs, endMs: startMs + outcome.latencyMs, ok: outcome.ok, edition: outcome.ok ? (outcome.edition ?? 'unknown') : '' });
+      }
       if (outcome.ok) {
         this.ok++;
         const edition = outcome.edition ?? 'unknown';
@@ -109,7 +131,7 @@ export class LoadGenerator {
         settled = true;
         resolve({ ...o, latencyMs: performance.now() - started });
       };
-      const req = http.get(target, { agent: this.agent, timeout: this.requestTimeoutMs }, (res) => {
+      const req = http.get(target, { agent: this.agent, timeout: this.requestTimeoutMs, headers: this.options.headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (err) => finish({ ok: false, reason: errorReason(err) }));
