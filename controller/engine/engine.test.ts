@@ -213,7 +213,7 @@ describe('failures', () => {
     const id = release({ group: 'east', batches: 1, timeouts: { downloadMs: 0, stopMs: 0, startMs: 0, healthMs: 10_000 } });
     fleet.pump(engine);
     const inbox = new EngineInbox(engine);
-    engine.setInputFlush(() => inbox.flush());
+    engine.attachInbox(inbox);
     // The deadline passes while the answers wait in the inbox (a busy controller read them, has not handed them over).
     vi.setSystemTime(Date.now() + 10_000);
     for (const s of fleet.held.splice(0)) fleet.reply(inbox, s, { ok: true });

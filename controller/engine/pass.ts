@@ -7,6 +7,7 @@ import type {
   ReconcileOutput,
   ReleaseInstanceRecord,
   ReleaseSnapshot,
+  RoutePhase,
   StepName,
   StepPhase,
 } from '../domain/records.js';
@@ -22,6 +23,11 @@ export interface ReleaseEventOut {
 export interface PassOutput extends ReconcileOutput {
   /** Release events to publish once the pass is committed. */
   events: ReleaseEventOut[];
+  /**
+   * What the routers must learn once the pass is committed: `wait`, the release is held at a router gate until they
+   * applied its route phase (the engine syncs and hands their ack back as an input); `push`, nothing waits for it.
+   */
+  routers?: 'wait' | 'push';
 }
 
 export class Pass {
@@ -38,6 +44,12 @@ export class Pass {
    * flight reached 0), so a drain whose event beat the Quiesce result is still timed apart from the quiesce.
    */
   readonly drainElapsedMs = new Map<string, number>();
+  /** The route phase the routers acked in the input of this pass (atomic releases; see routing.ts), or null. */
+  routeApplied: RoutePhase | null = null;
+  /** Set by a router gate that holds the release in this round (reconcile resets it each round). */
+  routerHold = false;
+  /** The routers must learn about this pass's outcome (a release that ends or rolls back moves the default). */
+  routerPush = false;
   /** Makes command ids (randomUUID in production, a counter in tests). */
   private readonly newId: () => string;
   /** Per batch: members still pending without their package (null until first asked; kept exact by the setters). */
@@ -91,6 +103,21 @@ export class Pass {
     if (isFinalRelease(to)) r.finishedUnixMs = this.now;
     this.changed = true;
     this.emit(RELEASE_EVENTS.statusChanged, { from, to, message: r.message, edition: r.edition });
+  }
+
+  /** What the release waits for, in the operator's words ('' for nothing). */
+  setWaitingFor(text: string): void {
+    if (this.s.release.waitingFor === text) return;
+    this.s.release.waitingFor = text;
+    this.touch();
+  }
+
+  /** The one setter of an atomic release's route phase; the routers learn it once the pass is committed. */
+  setRoutePhase(to: RoutePhase): void {
+    if (this.s.release.routePhase === to) return;
+    this.s.release.routePhase = to;
+    this.routerPush = true;
+    this.touch();
   }
 
   setBatchStatus(batch: BatchRecord, to: BatchStatus): void {
