@@ -200,6 +200,62 @@ describe('an atomic release', () => {
     expect(release(id).status).toBe('Release failed');
   });
 
+  it('a retry after a first-batch failure takes the first half out of rotation again', () => {
+    let failed = false;
+    fleet.answer = (s: Sent) => {
+      if (s.kind !== 'HealthCheck' || s.agentId !== 'a1' || failed) return { ok: true };
+      failed = true;
+      return { ok: false, error: 'got 500' };
+    };
+    const id = atomic();
+    fleet.pump(engine);
+    routers.ack();
+    fleet.pump(engine);
+    expect(release(id)).toMatchObject({ status: 'Release failed', routePhase: '' });
+    const quiesces = sentTo(['a1'], 'Quiesce').length;
+    engine.act(id, 'retry', 'alice', '');
+    fleet.pump(engine);
+    expect(release(id)).toMatchObject({ status: 'Releasing', routePhase: 'first-half', waitingFor: 'router: first half out of rotation before batch 1' });
+    expect(sentTo(['a1'], 'Quiesce').length).toBe(quiesces);
+    routers.ack();
+    fleet.pump(engine);
+    routers.ack();
+    fleet.pump(engine);
+    expect(release(id)).toMatchObject({ status: 'Released', routePhase: 'switched' });
+  });
+
+  it('counts only the ack of the newest sync: an older one may predate what the routers must apply now', () => {
+    const id = atomic();
+    fleet.pump(engine);
+    engine.act(id, 'cancel', 'alice', '');
+    engine.act(id, 'retry', 'alice', '');
+    expect(release(id).routePhase).toBe('first-half');
+    expect(routers.syncs).toEqual(['shop first-half', 'shop ', 'shop first-half']);
+    // The first sync's ack: the routers may still apply the cancel's sync after it.
+    routers.pending.shift()!.applied();
+    expect(batch(id, 1).status).toBe('waiting');
+    routers.ack();
+    expect(batch(id, 1).status).toBe('running');
+  });
+
+  it('a batch 2 cancelled while the switch was unacked asks for it again when retried', () => {
+    const id = atomic();
+    fleet.pump(engine);
+    routers.ack();
+    fleet.pump(engine);
+    expect(release(id).waitingFor).toBe('router: switch to 2.0 before batch 2');
+    engine.act(id, 'cancel', 'alice', '');
+    expect(release(id)).toMatchObject({ status: 'Release failed', routePhase: 'switched' });
+    routers.pending.splice(0);
+    engine.act(id, 'retry', 'alice', '');
+    expect(release(id).waitingFor).toBe('router: switch to 2.0 before batch 2');
+    expect(sentTo(['a3', 'a4'], 'Quiesce')).toEqual([]);
+    routers.ack();
+    fleet.pump(engine);
+    expect(release(id).status).toBe('Released');
+    expect(events.filter((e) => e.reason === 'switched').length).toBe(1);
+  });
+
   it('a release failed after the switch keeps it', () => {
     fleet.answer = (s) => (s.kind === 'RestartApp' && s.agentId === 'a3' ? { ok: false, error: 'spawn failed' } : { ok: true });
     const id = atomic();

@@ -75,12 +75,11 @@ export class ReleaseEngine {
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | null = null;
   private running = false;
-  private stopped = false;
   private flushInputs: () => void = () => {};
   /** Where the engine's own inputs go (the routers' acks): the inbox once attached, else straight to apply(). */
   private submit: (input: EngineInput) => void = (input) => this.apply([input]);
-  /** Releases whose routers were asked to apply a route phase, not answered yet: release id → phase. */
-  private readonly routing = new Map<string, RoutePhase>();
+  /** Releases held at a router gate whose routers were asked, not answered yet: the newest sync's phase and token. */
+  private readonly routing = new Map<string, { phase: RoutePhase; token: object }>();
   /** Set while waking blocked releases, so their passes do not wake each other in turn. */
   private waking = false;
 
@@ -103,15 +102,13 @@ export class ReleaseEngine {
    */
   start(): void {
     this.running = true;
-    this.stopped = false;
     for (const id of this.store.activeReleaseIds()) this.reconcile(id);
     this.armTimer();
   }
 
   stop(): void {
     this.running = false;
-    // Acks that come after this are dropped; the next start asks again.
-    this.stopped = true;
+    // Acks that come after this are dropped (their syncs are forgotten); the next start asks again.
     this.routing.clear();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
@@ -368,8 +365,7 @@ export class ReleaseEngine {
     for (const step of out.steps) {
       if (step.op === 'end') this.observer.stepFinished?.(step.step, step.status, Math.max(0, step.at - step.startedAt) / 1000);
     }
-    if (out.routers === 'wait') this.awaitRouters(release);
-    else if (out.routers === 'push') this.router?.sync(release.app, () => {});
+    if (out.routers) this.syncRouters(release, out.routers);
     const changed = out.events.length > 0 || out.commands.length > 0 || out.changes.length > 0 || out.steps.length > 0;
     if (changed) this.changes.emit('changed', release.id);
     if (changed) this.wakeBlocked(release);
@@ -377,23 +373,27 @@ export class ReleaseEngine {
   }
 
   /**
-   * The release waits at a router gate: asks the routers to apply its route phase (once per phase while unanswered)
-   * and hands their ack back as an input. RouterGate answers by its own deadline when a router lags, so no release
-   * waits forever; without a RouterGate (no routing in this controller) nothing can apply it, and it passes at once.
+   * Tells the routers what the pass committed; a release held at a router gate gets their ack back as an input. Only
+   * the newest sync of a release counts: an older one's ack may predate what the routers must apply now. A held
+   * release with its phase's sync in flight asks nothing more. RouterGate answers by its own deadline when a router
+   * lags, so no release waits forever; without a RouterGate (no routing in this controller) the gate passes at once.
    */
-  private awaitRouters(release: ReleaseRecord): void {
+  private syncRouters(release: ReleaseRecord, routers: { changed: boolean; wait: boolean }): void {
     const { id, app, routePhase: phase } = release;
-    if (this.routing.get(id) === phase) return;
-    this.routing.set(id, phase);
+    if (!routers.changed && this.routing.get(id)?.phase === phase) return;
+    const token = {};
+    if (routers.wait) this.routing.set(id, { phase, token });
+    else this.routing.delete(id);
     const applied = () => {
-      if (this.routing.get(id) === phase) this.routing.delete(id);
-      if (!this.stopped) this.submit({ kind: 'routed', releaseId: id, phase });
+      if (this.routing.get(id)?.token !== token) return;
+      this.routing.delete(id);
+      this.submit({ kind: 'routed', releaseId: id, phase });
     };
     if (!this.router) {
-      this.log.warn({ release: id, app, phase }, 'no router gate in this controller: route phase passed unsynced');
+      if (routers.wait) this.log.warn({ release: id, app, phase }, 'no router gate in this controller: route phase passed unsynced');
       return applied();
     }
-    this.log.debug({ release: id, app, phase }, 'routers asked to apply the route phase');
+    this.log.debug({ release: id, app, phase, wait: routers.wait }, 'routers asked to apply the routing');
     this.router.sync(app, applied);
   }
 

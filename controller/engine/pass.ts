@@ -24,10 +24,11 @@ export interface PassOutput extends ReconcileOutput {
   /** Release events to publish once the pass is committed. */
   events: ReleaseEventOut[];
   /**
-   * What the routers must learn once the pass is committed: `wait`, the release is held at a router gate until they
-   * applied its route phase (the engine syncs and hands their ack back as an input); `push`, nothing waits for it.
+   * The routers, once the pass is committed (atomic releases, router-gates.ts). `changed`: what they compute for the
+   * app changed (route phase, the release ended or rolls back): sync now. `wait`: the release is held at a router gate
+   * until they applied its route phase: sync unless a sync of that phase is in flight, and hand their ack back.
    */
-  routers?: 'wait' | 'push';
+  routers?: { changed: boolean; wait: boolean };
 }
 
 export class Pass {
@@ -44,12 +45,12 @@ export class Pass {
    * flight reached 0), so a drain whose event beat the Quiesce result is still timed apart from the quiesce.
    */
   readonly drainElapsedMs = new Map<string, number>();
-  /** The route phase the routers acked in the input of this pass (atomic releases; see routing.ts), or null. */
+  /** The route phase the routers acked in the input of this pass (atomic releases, router-gates.ts), or null. */
   routeApplied: RoutePhase | null = null;
   /** Set by a router gate that holds the release in this round (reconcile resets it each round). */
   routerHold = false;
-  /** The routers must learn about this pass's outcome (a release that ends or rolls back moves the default). */
-  routerPush = false;
+  /** What the routers compute for the app changed in this pass (route phase, end, rollback). */
+  routesChanged = false;
   /** Makes command ids (randomUUID in production, a counter in tests). */
   private readonly newId: () => string;
   /** Per batch: members still pending without their package (null until first asked; kept exact by the setters). */
@@ -116,7 +117,7 @@ export class Pass {
   setRoutePhase(to: RoutePhase): void {
     if (this.s.release.routePhase === to) return;
     this.s.release.routePhase = to;
-    this.routerPush = true;
+    this.routesChanged = true;
     this.touch();
   }
 

@@ -31,8 +31,7 @@ export function reconcilePass(p: Pass): void {
     }
     if (!p.changed) break;
   }
-  if (p.routerHold) p.out.routers = 'wait';
-  else if (p.routerPush) p.out.routers = 'push';
+  if (p.routerHold || p.routesChanged) p.out.routers = { changed: p.routesChanged, wait: p.routerHold };
 }
 
 function failedIn(p: Pass, batch: BatchRecord): ReleaseInstanceRecord[] {

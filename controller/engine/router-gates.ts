@@ -8,8 +8,9 @@
 //
 // A router gate holds like a checkpoint (batch.checkpoint 'router', waiting_for "router: …"). Only the pass that
 // carries the routers' ack (Pass.routeApplied) passes it; every other pass over a held release asks for a sync
-// (`routers: 'wait'`; the engine keeps one in flight per release), so a restarted controller, or a release resumed
-// after a pause, asks the routers again. Router gates move only while Releasing, as checkpoints do.
+// (Pass.routerHold; the engine keeps one in flight per release, and only the ack of the newest sync counts), so a
+// restarted controller, or a release resumed after a pause, asks the routers again. Router gates move only while
+// Releasing, as checkpoints do.
 //
 // The first half leaves the rotation as late as it can: after batch 1's checkpoints and downloads, so the old edition
 // keeps its whole capacity while an approval or a download waits. The switch comes as early as it can: right after
@@ -57,14 +58,12 @@ export function holdForFirstHalf(p: Pass, batch: BatchRecord): boolean {
 export function holdForSwitch(p: Pass, batch: BatchRecord): boolean {
   const r = p.release;
   if (!routed(p) || batch.number !== 2 || p.s.batches[0]!.status !== 'done') return false;
-  const held = batch.status === 'waiting' && batch.checkpoint === ROUTER_CHECKPOINT;
-  if (!held) {
-    // A retried batch 2 comes after the switch: default traffic already goes to the new edition.
-    if (batch.status !== 'pending' || r.routePhase === 'switched') return false;
-    p.setRoutePhase('switched');
-    batch.checkpoint = ROUTER_CHECKPOINT;
-    p.setBatchStatus(batch, 'waiting');
-  }
+  // Acked once already (batch 2 waits at its own checkpoint, or was retried): default traffic goes to the new edition.
+  // A batch 2 still marked `router` was never acked (cancelled while held): it asks again when retried.
+  if (r.routePhase === 'switched' && batch.checkpoint !== ROUTER_CHECKPOINT) return false;
+  p.setRoutePhase('switched');
+  batch.checkpoint = ROUTER_CHECKPOINT;
+  if (batch.status === 'pending') p.setBatchStatus(batch, 'waiting');
   if (p.routeApplied !== 'switched') return hold(p, `${ROUTER_WAIT_PREFIX} switch to ${r.edition} before batch ${batch.number}`);
   // Passed: its own checkpoints (and the automatic wait) come next.
   batch.checkpoint = '';
@@ -78,7 +77,7 @@ export function holdForSwitch(p: Pass, batch: BatchRecord): boolean {
 export function routersAfterEnd(p: Pass): void {
   if (p.release.spec.strategy !== 'atomic') return;
   if (p.release.routePhase === 'first-half') p.setRoutePhase('');
-  p.routerPush = true;
+  p.routesChanged = true;
 }
 
 /** A rollback started (`ended` false) or ended: the default editions move with it (the routing hub computes them). */
@@ -86,7 +85,7 @@ export function routersAtRollback(p: Pass, ended: boolean): void {
   if (p.release.spec.strategy !== 'atomic') return;
   // The first half stays out of rotation while it goes back, and returns on the old edition.
   if (ended && p.release.routePhase === 'first-half') p.setRoutePhase('');
-  p.routerPush = true;
+  p.routesChanged = true;
 }
 
 function hold(p: Pass, text: string): true {
