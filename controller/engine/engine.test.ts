@@ -315,6 +315,16 @@ describe('operator actions', () => {
     expect(store.history('shop').some((c) => c.action === 'approve' && c.result.startsWith('refused'))).toBe(true);
   });
 
+  it('says what it waits for again when resumed at a checkpoint', () => {
+    const id = release({ group: 'east', approvalBefore: [2] });
+    fleet.pump(engine);
+    expect(store.getRelease(id).waitingFor).toBe('approval before batch 2');
+    engine.act(id, 'pause', 'bob', '');
+    expect(store.getRelease(id)).toMatchObject({ status: 'Suspended', waitingFor: 'resume' });
+    engine.act(id, 'resume', 'bob', '');
+    expect(store.getRelease(id)).toMatchObject({ status: 'Releasing', waitingFor: 'approval before batch 2' });
+  });
+
   it('waits the configured time between batches in auto mode', () => {
     const id = release({ group: 'east', waitMs: 30_000 });
     fleet.pump(engine);

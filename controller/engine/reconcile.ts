@@ -122,12 +122,13 @@ export function gateBefore(p: Pass, batch: BatchRecord): 'approval' | 'trigger' 
 }
 
 function holdAtGate(p: Pass, batch: BatchRecord, gate: 'approval' | 'trigger' | 'continue'): void {
+  // Said again when it waits already: a resume cleared it.
+  p.setWaitingFor(`${gate} before batch ${batch.number}`);
   if (batch.status === 'waiting' && batch.checkpoint === gate) return;
   // A batch may wait already: an atomic release's switch held it first.
   batch.checkpoint = gate;
   if (batch.status !== 'waiting') p.setBatchStatus(batch, 'waiting');
   else p.touch();
-  p.setWaitingFor(`${gate} before batch ${batch.number}`);
   p.emit(RELEASE_EVENTS.checkpointWaiting, { beforeBatch: batch.number, checkpoint: gate, group: batch.group });
 }
 
