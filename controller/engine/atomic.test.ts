@@ -396,6 +396,23 @@ describe('a controller restart during an atomic release', () => {
   });
 });
 
+describe('a sync the routing hub cannot take', () => {
+  it('leaves the release held, and a later pass asks again', () => {
+    const sync = routers.sync.bind(routers);
+    routers.sync = () => {
+      throw new Error('hub down');
+    };
+    const id = atomic();
+    fleet.pump(engine);
+    expect(release(id).waitingFor).toBe('router: first half out of rotation before batch 1');
+    routers.sync = sync;
+    engine.reconcile(id);
+    expect(routers.syncs).toEqual(['shop first-half']);
+    routers.ack();
+    expect(batch(id, 1).status).toBe('running');
+  });
+});
+
 describe('the routers ack through the inbox', () => {
   it('queues behind what arrived before it and moves the release once handed over', () => {
     const inbox = new EngineInbox(engine);

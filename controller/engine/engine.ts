@@ -14,6 +14,7 @@ import { previousEdition } from './back-out.js';
 import { Pass, type PassOutput } from './pass.js';
 import { planBatches } from '../domain/planner.js';
 import { reconcilePass } from './reconcile.js';
+import { RouterSync } from './router-sync.js';
 import { compileReleaseSpec, type CompiledSpec } from '../domain/spec.js';
 
 /** Where commands go once committed: the agent service writes them to the agent's stream when it is connected. */
@@ -68,7 +69,6 @@ export class ReleaseEngine {
   private readonly log: Logger;
   private readonly publish: ReleaseEventPublisher;
   private readonly observer: EngineObserver;
-  private readonly router: RouterGate | undefined;
   private readonly now: () => number;
   private readonly newId: () => string;
   private readonly changes = new EventEmitter();
@@ -78,8 +78,8 @@ export class ReleaseEngine {
   private flushInputs: () => void = () => {};
   /** Where the engine's own inputs go (the routers' acks): the inbox once attached, else straight to apply(). */
   private submit: (input: EngineInput) => void = (input) => this.apply([input]);
-  /** Releases held at a router gate whose routers were asked, not answered yet: the newest sync's phase and token. */
-  private readonly routing = new Map<string, { phase: RoutePhase; token: object }>();
+  /** Syncs with the routers after a commit and hands their acks back (atomic releases). */
+  private readonly routers: RouterSync;
   /** Set while waking blocked releases, so their passes do not wake each other in turn. */
   private waking = false;
 
@@ -89,7 +89,7 @@ export class ReleaseEngine {
     this.log = options.logger;
     this.publish = options.publish ?? (() => {});
     this.observer = options.observer ?? {};
-    this.router = options.router;
+    this.routers = new RouterSync(options.router, this.log, (input) => this.submit(input));
     this.now = options.now ?? (() => Date.now());
     this.newId = options.newId ?? (() => randomUUID());
     this.changes.setMaxListeners(0);
@@ -108,8 +108,7 @@ export class ReleaseEngine {
 
   stop(): void {
     this.running = false;
-    // Acks that come after this are dropped (their syncs are forgotten); the next start asks again.
-    this.routing.clear();
+    this.routers.forget();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = null;
@@ -171,7 +170,7 @@ export class ReleaseEngine {
       now: this.now(),
       plan: ({ instances }) => {
         const batches = planBatches(spec, instances.map((i) => ({ id: i.agentId, group: i.group })));
-        if (spec.strategy === 'atomic') this.requireRouters(spec.app);
+        if (spec.strategy === 'atomic') this.routers.requireRouters(spec.app);
         return batches;
       },
     });
@@ -180,12 +179,6 @@ export class ReleaseEngine {
     this.changes.emit('changed', release.id);
     if (spec.start) this.act(release.id, 'start', actor, '');
     return this.store.getRelease(release.id);
-  }
-
-  /** Atomic switches the default edition at the routers: without one fronting the app it would switch nothing. */
-  private requireRouters(app: string): void {
-    if ((this.router?.routersFor(app) ?? 0) > 0) return;
-    throw new ConflictError(`atomic needs a router fronting '${app}'; none is connected`);
   }
 
   /** The plan, before any status change, so a dashboard can draw every batch from the events alone. */
@@ -365,36 +358,11 @@ export class ReleaseEngine {
     for (const step of out.steps) {
       if (step.op === 'end') this.observer.stepFinished?.(step.step, step.status, Math.max(0, step.at - step.startedAt) / 1000);
     }
-    if (out.routers) this.syncRouters(release, out.routers);
+    if (out.routers) this.routers.afterCommit(release, out.routers);
     const changed = out.events.length > 0 || out.commands.length > 0 || out.changes.length > 0 || out.steps.length > 0;
     if (changed) this.changes.emit('changed', release.id);
     if (changed) this.wakeBlocked(release);
     this.armTimer();
-  }
-
-  /**
-   * Tells the routers what the pass committed; a release held at a router gate gets their ack back as an input. Only
-   * the newest sync of a release counts: an older one's ack may predate what the routers must apply now. A held
-   * release with its phase's sync in flight asks nothing more. RouterGate answers by its own deadline when a router
-   * lags, so no release waits forever; without a RouterGate (no routing in this controller) the gate passes at once.
-   */
-  private syncRouters(release: ReleaseRecord, routers: { changed: boolean; wait: boolean }): void {
-    const { id, app, routePhase: phase } = release;
-    if (!routers.changed && this.routing.get(id)?.phase === phase) return;
-    const token = {};
-    if (routers.wait) this.routing.set(id, { phase, token });
-    else this.routing.delete(id);
-    const applied = () => {
-      if (this.routing.get(id)?.token !== token) return;
-      this.routing.delete(id);
-      this.submit({ kind: 'routed', releaseId: id, phase });
-    };
-    if (!this.router) {
-      if (routers.wait) this.log.warn({ release: id, app, phase }, 'no router gate in this controller: route phase passed unsynced');
-      return applied();
-    }
-    this.log.debug({ release: id, app, phase, wait: routers.wait }, 'routers asked to apply the routing');
-    this.router.sync(app, applied);
   }
 
   /** Releases of the same app held by max-unavailable may go on once this one moved (an instance came back). */
