@@ -54,6 +54,8 @@ export const RELEASE_EVENTS = {
   instanceStep: 'instance.step',
   /** The release was created, with its planned batches. */
   created: 'created',
+  /** Atomic: every router fronting the app sends default traffic to the new edition now. */
+  switched: 'switched',
 } as const;
 
 export type InstanceEventReason = (typeof INSTANCE_EVENTS)[keyof typeof INSTANCE_EVENTS];

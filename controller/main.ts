@@ -123,7 +123,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
   // Results and drained events of one event-loop turn reach the engine together (one pass per release, not per input).
   inbox = new EngineInbox(engine);
   sessions.attach(inbox);
-  engine.setInputFlush(() => inbox?.flush());
+  engine.attachInbox(inbox);
 
   const httpServer = createHttpServer({ dataDir: options.dataDir, hub, metrics, logger: log, tls: options.tls, auth });
   let grpcServer: grpc.Server | undefined;

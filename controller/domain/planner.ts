@@ -4,7 +4,8 @@ import { BadInputError, ConflictError, NotFoundError } from '../../common/errors
 export interface PlanInput {
   /** A group name or "all" (every group, sorted by name). */
   group: string;
-  strategy: 'rolling' | 'grouped';
+  /** atomic: the whole target (every group of it together) in two halves, for the routers' switch between them. */
+  strategy: 'rolling' | 'grouped' | 'atomic';
   /** rolling: batches per group. */
   batches: number;
   /** grouped: instances per batch. */
@@ -19,6 +20,7 @@ export interface PlanInstance {
 export interface PlannedBatch {
   /** 1-based, in the order the batches run. */
   number: number;
+  /** The group of its instances; an atomic half over several groups: the target ("all"). */
   group: string;
   /** Instance ids, sorted. */
   instances: string[];
@@ -29,6 +31,7 @@ export function planBatches(spec: PlanInput, instances: readonly PlanInstance[])
   const groups = spec.group === 'all' ? [...byGroup.keys()].sort() : [spec.group];
   // No instance at all is the fleet's state (rc 1); a named group nobody is in is a bad name (rc 2).
   if (groups.length === 0) throw new ConflictError('no instance is known for this app yet');
+  if (spec.strategy === 'atomic') return planHalves(spec.group, groups, byGroup);
   const chunks: Array<{ group: string; instances: string[] }> = [];
   for (const group of groups) {
     const members = byGroup.get(group);
@@ -38,6 +41,25 @@ export function planBatches(spec: PlanInput, instances: readonly PlanInstance[])
     for (const part of split) chunks.push({ group, instances: part });
   }
   return chunks.map((chunk, index) => ({ number: index + 1, ...chunk }));
+}
+
+/**
+ * Atomic: every instance of the target, sorted by id, in two halves (the first one larger when the count is odd); one
+ * instance is one batch (nothing serves beside it: the gate's hold covers its restart).
+ */
+function planHalves(target: string, groups: string[], byGroup: Map<string, string[]>): PlannedBatch[] {
+  const groupOf = new Map<string, string>();
+  for (const group of groups) {
+    const members = byGroup.get(group);
+    if (!members || members.length === 0) throw new NotFoundError(`group '${group}' has no instance of this app`);
+    for (const id of members) groupOf.set(id, group);
+  }
+  const sorted = [...groupOf.keys()].sort();
+  const halves = sorted.length === 1 ? [sorted] : splitEvenly(sorted, 2);
+  return halves.map((instances, index) => {
+    const inHalf = new Set(instances.map((id) => groupOf.get(id)!));
+    return { number: index + 1, group: inHalf.size === 1 ? [...inHalf][0]! : target, instances };
+  });
 }
 
 function groupInstances(instances: readonly PlanInstance[]): Map<string, string[]> {

@@ -8,7 +8,8 @@ export interface CompiledSpec {
   edition: string;
   /** Group name or "all". */
   group: string;
-  strategy: 'rolling' | 'grouped';
+  /** atomic: two halves of the whole target; the routers switch the app's default edition between them. */
+  strategy: 'rolling' | 'grouped' | 'atomic';
   batches: number;
   groupSize: number;
   batchMode: 'auto' | 'manual';
@@ -53,7 +54,7 @@ export function compileReleaseSpec(raw: Partial<ReleaseSpec>): CompiledSpec {
     app,
     edition,
     group: (raw.group ?? '').trim() || 'all',
-    strategy: oneOf(raw.strategy, ['rolling', 'grouped'], 'strategy'),
+    strategy: oneOf(raw.strategy, ['rolling', 'grouped', 'atomic'], 'strategy'),
     batches: raw.batches || SPEC_DEFAULTS.batches,
     groupSize: raw.groupSize || SPEC_DEFAULTS.groupSize,
     batchMode: oneOf(raw.batchMode, ['auto', 'manual'], 'batch mode'),

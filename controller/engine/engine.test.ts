@@ -213,7 +213,7 @@ describe('failures', () => {
     const id = release({ group: 'east', batches: 1, timeouts: { downloadMs: 0, stopMs: 0, startMs: 0, healthMs: 10_000 } });
     fleet.pump(engine);
     const inbox = new EngineInbox(engine);
-    engine.setInputFlush(() => inbox.flush());
+    engine.attachInbox(inbox);
     // The deadline passes while the answers wait in the inbox (a busy controller read them, has not handed them over).
     vi.setSystemTime(Date.now() + 10_000);
     for (const s of fleet.held.splice(0)) fleet.reply(inbox, s, { ok: true });
@@ -313,6 +313,16 @@ describe('operator actions', () => {
     fleet.pump(engine);
     expect(store.getRelease(id).status).toBe('Released');
     expect(store.history('shop').some((c) => c.action === 'approve' && c.result.startsWith('refused'))).toBe(true);
+  });
+
+  it('says what it waits for again when resumed at a checkpoint', () => {
+    const id = release({ group: 'east', approvalBefore: [2] });
+    fleet.pump(engine);
+    expect(store.getRelease(id).waitingFor).toBe('approval before batch 2');
+    engine.act(id, 'pause', 'bob', '');
+    expect(store.getRelease(id)).toMatchObject({ status: 'Suspended', waitingFor: 'resume' });
+    engine.act(id, 'resume', 'bob', '');
+    expect(store.getRelease(id)).toMatchObject({ status: 'Releasing', waitingFor: 'approval before batch 2' });
   });
 
   it('waits the configured time between batches in auto mode', () => {

@@ -6,14 +6,15 @@ import { RELEASE_EVENTS, type ReleaseEventReason } from '../../common/events.js'
 import type { Logger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import type { CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
-import type { PendingCommand, ReleaseStore } from '../domain/ports.js';
-import type { ReleaseRecord } from '../domain/records.js';
+import type { PendingCommand, ReleaseStore, RouterGate } from '../domain/ports.js';
+import type { ReleaseRecord, RoutePhase } from '../domain/records.js';
 import { applyAction } from './actions.js';
 import { BLOCKED_PREFIX } from './availability.js';
 import { previousEdition } from './back-out.js';
 import { Pass, type PassOutput } from './pass.js';
 import { planBatches } from '../domain/planner.js';
 import { reconcilePass } from './reconcile.js';
+import { RouterSync } from './router-sync.js';
 import { compileReleaseSpec, type CompiledSpec } from '../domain/spec.js';
 
 /** Where commands go once committed: the agent service writes them to the agent's stream when it is connected. */
@@ -21,10 +22,17 @@ export interface CommandSink {
   deliver(commands: PendingCommand[]): void;
 }
 
-/** An input from the fleet: a command's result, or a `drained` event (see drained()). */
+/** An input from the fleet: a command's result, a `drained` event (see drained()), the routers' ack of a route phase. */
 export type EngineInput =
   | { kind: 'result'; agentId: string; result: CommandResult }
-  | { kind: 'drained'; app: string; instance: string; quiesceCommandId?: string; elapsedMs?: number };
+  | { kind: 'drained'; app: string; instance: string; quiesceCommandId?: string; elapsedMs?: number }
+  | { kind: 'routed'; releaseId: string; phase: RoutePhase };
+
+/** Where inputs wait before they reach apply(): the controller's inbox (inbox.ts). */
+export interface InputQueue {
+  submit(input: EngineInput): void;
+  flush(): void;
+}
 
 /** Publishes a release event (NATS and the dashboard stream). */
 export type ReleaseEventPublisher = (app: string, releaseId: string, reason: ReleaseEventReason, data: Record<string, unknown>) => void;
@@ -40,6 +48,8 @@ export interface ReleaseEngineOptions {
   logger: Logger;
   publish?: ReleaseEventPublisher;
   observer?: EngineObserver;
+  /** The routers (the routing hub); absent: atomic releases are refused at creation. */
+  router?: RouterGate;
   /** Injectable clock (tests); Date.now by default. */
   now?: () => number;
   /** Injectable command ids (tests); randomUUID by default. */
@@ -66,6 +76,10 @@ export class ReleaseEngine {
   private timerAt: number | null = null;
   private running = false;
   private flushInputs: () => void = () => {};
+  /** Where the engine's own inputs go (the routers' acks): the inbox once attached, else straight to apply(). */
+  private submit: (input: EngineInput) => void = (input) => this.apply([input]);
+  /** Syncs with the routers after a commit and hands their acks back (atomic releases). */
+  private readonly routers: RouterSync;
   /** Set while waking blocked releases, so their passes do not wake each other in turn. */
   private waking = false;
 
@@ -75,12 +89,17 @@ export class ReleaseEngine {
     this.log = options.logger;
     this.publish = options.publish ?? (() => {});
     this.observer = options.observer ?? {};
+    this.routers = new RouterSync(options.router, this.log, (input) => this.submit(input));
     this.now = options.now ?? (() => Date.now());
     this.newId = options.newId ?? (() => randomUUID());
     this.changes.setMaxListeners(0);
   }
 
-  /** Reconciles every active release (catching up after a restart) and arms the deadline timer. */
+  /**
+   * Reconciles every active release (catching up after a restart) and arms the deadline timer. A release held at a
+   * router gate asks its routers again (a sync is idempotent): whatever they applied before the restart, it moves on
+   * once they ack.
+   */
   start(): void {
     this.running = true;
     for (const id of this.store.activeReleaseIds()) this.reconcile(id);
@@ -89,6 +108,7 @@ export class ReleaseEngine {
 
   stop(): void {
     this.running = false;
+    this.routers.forget();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = null;
@@ -148,7 +168,11 @@ export class ReleaseEngine {
       spec,
       actor,
       now: this.now(),
-      plan: ({ instances }) => planBatches(spec, instances.map((i) => ({ id: i.agentId, group: i.group }))),
+      plan: ({ instances }) => {
+        const batches = planBatches(spec, instances.map((i) => ({ id: i.agentId, group: i.group })));
+        if (spec.strategy === 'atomic') this.routers.requireRouters(spec.app);
+        return batches;
+      },
     });
     this.log.info({ release: release.id, app: release.app, edition: release.edition, group: release.group, actor }, 'release created');
     this.publishCreated(release);
@@ -214,23 +238,27 @@ export class ReleaseEngine {
    * one, at the cost of one pass per release instead of one per input.
    */
   apply(inputs: EngineInput[]): void {
-    const passes = new Map<string, Map<string, number>>();
+    const passes = new Map<string, { drains: Map<string, number>; routed: Set<RoutePhase> }>();
     const committed: Array<() => void> = [];
     try {
       this.store.batch(() => {
         for (const input of inputs) {
-          const releaseId = input.kind === 'result' ? this.recordResult(input.agentId, input.result) : this.store.recordDrained(input.app, input.instance, input.quiesceCommandId);
+          const releaseId = this.record(input);
           if (!releaseId) continue;
-          const drains = passes.get(releaseId) ?? new Map<string, number>();
-          passes.set(releaseId, drains);
+          const got = passes.get(releaseId) ?? { drains: new Map<string, number>(), routed: new Set<RoutePhase>() };
+          passes.set(releaseId, got);
           const ms = input.kind === 'drained' ? input.elapsedMs : undefined;
-          if (input.kind === 'drained' && ms !== undefined && Number.isFinite(ms) && ms >= 0) drains.set(input.instance, ms);
+          if (input.kind === 'drained' && ms !== undefined && Number.isFinite(ms) && ms >= 0) got.drains.set(input.instance, ms);
+          if (input.kind === 'routed') got.routed.add(input.phase);
         }
-        for (const [releaseId, drains] of passes) {
+        for (const [releaseId, got] of passes) {
           try {
             committed.push(
               this.pass(releaseId, (pass) => {
-                for (const [instance, ms] of drains) pass.drainElapsedMs.set(instance, ms);
+                for (const [instance, ms] of got.drains) pass.drainElapsedMs.set(instance, ms);
+                // An ack of an older phase (the release moved on since) passes nothing.
+                const phase = pass.release.routePhase;
+                if (phase !== '' && got.routed.has(phase)) pass.routeApplied = phase;
               }),
             );
           } catch (err) {
@@ -244,6 +272,18 @@ export class ReleaseEngine {
       return;
     }
     for (const after of committed) after();
+  }
+
+  /** Records an input; returns the release to reconcile, or null when there is nothing to do. */
+  private record(input: EngineInput): string | null {
+    switch (input.kind) {
+      case 'result':
+        return this.recordResult(input.agentId, input.result);
+      case 'drained':
+        return this.store.recordDrained(input.app, input.instance, input.quiesceCommandId);
+      case 'routed':
+        return input.releaseId;
+    }
   }
 
   /** Records a command's result; returns the release to reconcile, or null when there is nothing to do. */
@@ -271,10 +311,12 @@ export class ReleaseEngine {
 
   /**
    * Where inputs wait before they reach apply() (the controller's inbox): handed over before any deadline is judged,
-   * so a step whose result already arrived is never timed out because the controller was busy.
+   * so a step whose result already arrived is never timed out because the controller was busy. The engine's own
+   * inputs (the routers' acks) queue there too, behind what arrived before them.
    */
-  setInputFlush(flush: () => void): void {
-    this.flushInputs = flush;
+  attachInbox(inbox: InputQueue): void {
+    this.flushInputs = () => inbox.flush();
+    this.submit = (input) => inbox.submit(input);
   }
 
   /** Deadlines due now: drains end, steps time out, waiting batches start; the results already in count first. */
@@ -316,6 +358,7 @@ export class ReleaseEngine {
     for (const step of out.steps) {
       if (step.op === 'end') this.observer.stepFinished?.(step.step, step.status, Math.max(0, step.at - step.startedAt) / 1000);
     }
+    if (out.routers) this.routers.afterCommit(release, out.routers);
     const changed = out.events.length > 0 || out.commands.length > 0 || out.changes.length > 0 || out.steps.length > 0;
     if (changed) this.changes.emit('changed', release.id);
     if (changed) this.wakeBlocked(release);

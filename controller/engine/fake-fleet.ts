@@ -1,7 +1,7 @@
 // Test support for the engine's unit tests: a hand-written fleet that plays the agents' results, and a seeded store.
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Command } from '../../proto/gen/fleetwave/v1/agent.js';
-import type { PendingCommand } from '../domain/ports.js';
+import type { PendingCommand, RouterGate } from '../domain/ports.js';
 import type { AppRecord } from '../domain/records.js';
 import type { Store } from '../store/store.js';
 import { commandKind } from './commands.js';
@@ -115,3 +115,40 @@ export function seed(s: Store, activeEdition = '1.0', fleet?: FakeFleet, edition
 }
 
 export const baseSpec = (spec: Partial<ReleaseSpec> = {}): Partial<ReleaseSpec> => ({ app: 'shop', edition: '2.0', group: 'all', batches: 2, start: true, ...spec });
+
+/**
+ * Plays the routing hub for the engine (RouterGate): `count` routers front every app; each sync is logged (with the
+ * route phase the store holds for the app's newest release at that moment) and answered only when the test says so.
+ */
+export class FakeRouters implements RouterGate {
+  count = 1;
+  /** Syncs not answered yet, oldest first. */
+  pending: Array<{ app: string; phase: string; applied: () => void }> = [];
+  /** Every sync asked, as "<app> <phase>". */
+  syncs: string[] = [];
+
+  /** `log`: a shared timeline (the fake fleet's), so a test can order syncs and acks among commands. */
+  constructor(
+    private readonly store: Store,
+    private readonly log: string[] = [],
+  ) {}
+
+  routersFor(): number {
+    return this.count;
+  }
+
+  sync(app: string, onApplied: () => void): void {
+    const phase = this.store.listReleases(app)[0]?.routePhase ?? '';
+    this.syncs.push(`${app} ${phase}`);
+    this.log.push(`sync ${phase || "''"}`);
+    this.pending.push({ app, phase, applied: onApplied });
+  }
+
+  /** Every router acks what it was asked so far. */
+  ack(): void {
+    for (const sync of this.pending.splice(0)) {
+      this.log.push(`applied ${sync.phase || "''"}`);
+      sync.applied();
+    }
+  }
+}

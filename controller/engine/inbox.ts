@@ -1,6 +1,6 @@
 // Gathers the fleet's inputs of one turn of the event loop and hands them to the engine together.
 //
-//   gRPC results, NATS `drained` events ──▶ inbox ──setImmediate──▶ engine.apply(up to MAX_BATCH at a time)
+//   gRPC results, NATS `drained` events, routers' acks ──▶ inbox ──setImmediate──▶ engine.apply(up to MAX_BATCH at a time)
 //
 // A thousand results read from the sockets in one turn cost one transaction and one pass per release, not a thousand:
 // the release's work per input stays bounded however many agents answer at once. Inputs are never reordered.
@@ -23,6 +23,11 @@ export class EngineInbox {
 
   drained(app: string, instance: string, quiesceCommandId = '', elapsedMs?: number): void {
     this.push({ kind: 'drained', app, instance, quiesceCommandId, elapsedMs });
+  }
+
+  /** Any input, e.g. the routers' ack of an atomic release's route phase (the engine submits it itself). */
+  submit(input: EngineInput): void {
+    this.push(input);
   }
 
   /** Hands over everything queued now (the controller stopping, or a test). */

@@ -7,6 +7,7 @@ import type {
   ReconcileOutput,
   ReleaseInstanceRecord,
   ReleaseSnapshot,
+  RoutePhase,
   StepName,
   StepPhase,
 } from '../domain/records.js';
@@ -22,6 +23,12 @@ export interface ReleaseEventOut {
 export interface PassOutput extends ReconcileOutput {
   /** Release events to publish once the pass is committed. */
   events: ReleaseEventOut[];
+  /**
+   * The routers, once the pass is committed (atomic releases, router-gates.ts). `changed`: what they compute for the
+   * app changed (route phase, the release ended or rolls back): sync now. `wait`: the release is held at a router gate
+   * until they applied its route phase: sync unless a sync of that phase is in flight, and hand their ack back.
+   */
+  routers?: { changed: boolean; wait: boolean };
 }
 
 export class Pass {
@@ -38,6 +45,12 @@ export class Pass {
    * flight reached 0), so a drain whose event beat the Quiesce result is still timed apart from the quiesce.
    */
   readonly drainElapsedMs = new Map<string, number>();
+  /** The route phase the routers acked in the input of this pass (atomic releases, router-gates.ts), or null. */
+  routeApplied: RoutePhase | null = null;
+  /** Set by a router gate that holds the release in this round (reconcile resets it each round). */
+  routerHold = false;
+  /** What the routers compute for the app changed in this pass (route phase, end, rollback). */
+  routesChanged = false;
   /** Makes command ids (randomUUID in production, a counter in tests). */
   private readonly newId: () => string;
   /** Per batch: members still pending without their package (null until first asked; kept exact by the setters). */
@@ -91,6 +104,21 @@ export class Pass {
     if (isFinalRelease(to)) r.finishedUnixMs = this.now;
     this.changed = true;
     this.emit(RELEASE_EVENTS.statusChanged, { from, to, message: r.message, edition: r.edition });
+  }
+
+  /** What the release waits for, in the operator's words ('' for nothing). */
+  setWaitingFor(text: string): void {
+    if (this.s.release.waitingFor === text) return;
+    this.s.release.waitingFor = text;
+    this.touch();
+  }
+
+  /** The one setter of an atomic release's route phase; the routers learn it once the pass is committed. */
+  setRoutePhase(to: RoutePhase): void {
+    if (this.s.release.routePhase === to) return;
+    this.s.release.routePhase = to;
+    this.routesChanged = true;
+    this.touch();
   }
 
   setBatchStatus(batch: BatchRecord, to: BatchStatus): void {

@@ -9,6 +9,7 @@ import type { BatchRecord, ReleaseInstanceRecord } from '../domain/records.js';
 import { advanceInstance, isBusy, REVERTED_BATCH } from './instance-steps.js';
 import type { Pass } from './pass.js';
 import { rollbackRound, startRollback } from './rollback.js';
+import { holdForFirstHalf, holdForSwitch, routersAfterEnd } from './router-gates.js';
 
 /** More rounds than a release needs (a round moves every instance one step, or one batch); guards against a loop bug. */
 const MAX_ROUNDS = 10_000;
@@ -18,6 +19,8 @@ const MOVING = new Set(['Releasing', 'Suspending', 'Suspended']);
 export function reconcilePass(p: Pass): void {
   for (let round = 0; round < MAX_ROUNDS; round++) {
     p.changed = false;
+    // Each round decides again whether a router gate holds; the last round's answer stands.
+    p.routerHold = false;
     if (p.release.status === 'Rolling back') {
       rollbackRound(p);
     } else if (MOVING.has(p.release.status)) {
@@ -26,8 +29,9 @@ export function reconcilePass(p: Pass): void {
       settleBatches(p);
       advanceRelease(p);
     }
-    if (!p.changed) return;
+    if (!p.changed) break;
   }
+  if (p.routerHold || p.routesChanged) p.out.routers = { changed: p.routesChanged, wait: p.routerHold };
 }
 
 function failedIn(p: Pass, batch: BatchRecord): ReleaseInstanceRecord[] {
@@ -95,12 +99,15 @@ function advanceRelease(p: Pass): void {
   if (running) return;
   const next = p.s.batches.find((b) => b.status === 'pending' || b.status === 'waiting');
   if (!next) return finishReleased(p);
+  // Atomic (router-gates.ts): the switch comes first after batch 1, the first half leaves the rotation last.
+  if (holdForSwitch(p, next)) return;
   if (r.nextBatchAt !== null && p.now < r.nextBatchAt) {
-    setWaitingFor(p, `batch ${next.number} (automatic wait until ${new Date(r.nextBatchAt).toISOString().slice(11, 19)} UTC)`);
+    p.setWaitingFor(`batch ${next.number} (automatic wait until ${new Date(r.nextBatchAt).toISOString().slice(11, 19)} UTC)`);
     return;
   }
   const gate = gateBefore(p, next);
   if (gate) return holdAtGate(p, next, gate);
+  if (holdForFirstHalf(p, next)) return;
   startBatch(p, next);
 }
 
@@ -115,10 +122,13 @@ export function gateBefore(p: Pass, batch: BatchRecord): 'approval' | 'trigger' 
 }
 
 function holdAtGate(p: Pass, batch: BatchRecord, gate: 'approval' | 'trigger' | 'continue'): void {
-  if (batch.status === 'waiting') return;
+  // Said again when it waits already: a resume cleared it.
+  p.setWaitingFor(`${gate} before batch ${batch.number}`);
+  if (batch.status === 'waiting' && batch.checkpoint === gate) return;
+  // A batch may wait already: an atomic release's switch held it first.
   batch.checkpoint = gate;
-  p.setBatchStatus(batch, 'waiting');
-  setWaitingFor(p, `${gate} before batch ${batch.number}`);
+  if (batch.status !== 'waiting') p.setBatchStatus(batch, 'waiting');
+  else p.touch();
   p.emit(RELEASE_EVENTS.checkpointWaiting, { beforeBatch: batch.number, checkpoint: gate, group: batch.group });
 }
 
@@ -126,16 +136,10 @@ function startBatch(p: Pass, batch: BatchRecord): void {
   const r = p.release;
   r.currentBatch = batch.number;
   r.nextBatchAt = null;
-  setWaitingFor(p, '');
+  p.setWaitingFor('');
   p.setBatchStatus(batch, 'running');
   // Instances whose download already failed fail the batch before any sibling moves.
   applyFailurePolicy(p);
-}
-
-function setWaitingFor(p: Pass, text: string): void {
-  if (p.release.waitingFor === text) return;
-  p.release.waitingFor = text;
-  p.touch();
 }
 
 function finishReleased(p: Pass): void {
@@ -167,5 +171,6 @@ function finish(p: Pass, status: 'Released' | 'Release failed', message: string)
   }
   p.release.nextBatchAt = null;
   p.release.waitingFor = '';
+  routersAfterEnd(p);
   p.setReleaseStatus(status, message);
 }

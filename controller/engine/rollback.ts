@@ -11,6 +11,7 @@ import type { ReleaseInstanceRecord, StepName } from '../domain/records.js';
 import { keeps, needsRevert, rollbackEnded, settleRunningStep } from './instance-steps.js';
 import type { Pass } from './pass.js';
 import { splitEvenly } from '../domain/planner.js';
+import { routersAtRollback } from './router-gates.js';
 import { startsFirst } from './update-order.js';
 
 /** Statuses a rollback may start from. */
@@ -56,6 +57,7 @@ export function startRollback(p: Pass, batches: number, message: string): string
   r.waitingFor = '';
   r.rollbackBatches = plan.length;
   r.rollbackCurrent = 0;
+  routersAtRollback(p, false);
   p.setReleaseStatus('Rolling back', message);
   return `rolling back ${targets.length} instance(s) in ${plan.length} batch(es)`;
 }
@@ -107,6 +109,7 @@ export function rollbackRound(p: Pass): void {
   }
   if (p.s.instances.some((i) => i.stepState === 'running')) return;
   const failed = p.s.instances.filter((i) => i.rollbackBatch > 0 && i.status !== 'rolled back');
+  routersAtRollback(p, true);
   const first = failed[0];
   if (first) return p.setReleaseStatus('Rollback failed', `rollback failed on ${failed.length} instance(s): ${first.instance}: ${first.error}`);
   const moved = p.s.instances.filter((i) => i.rollbackBatch > 0).length;

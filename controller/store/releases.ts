@@ -74,6 +74,8 @@ export function insertRelease(db: Database, input: NewReleaseInput): ReleaseReco
   };
   const releaseRow = releaseParams(release);
   db.prepare(insertSql('releases', releaseRow)).run(releaseRow);
+  // An atomic half may span groups (its batch names the target): each instance keeps its own group.
+  const groupOf = new Map(instances.map((i) => [i.agentId, i.group]));
   for (const planned of batches) {
     const batch: BatchRecord = {
       releaseId: release.id,
@@ -91,7 +93,7 @@ export function insertRelease(db: Database, input: NewReleaseInput): ReleaseReco
     const row = batchParams(batch);
     db.prepare(insertSql('batches', row)).run(row);
     for (const id of planned.instances) {
-      const row = releaseInstanceParams(newReleaseInstance(release.id, id, planned.group, planned.number));
+      const row = releaseInstanceParams(newReleaseInstance(release.id, id, groupOf.get(id) ?? planned.group, planned.number));
       db.prepare(insertSql('release_instances', row)).run(row);
     }
   }

@@ -1,5 +1,7 @@
 // The engine property test's world: the real release engine on a real SQLite file, the in-memory fake fleet playing
 // the agents, a clock the test moves, and an observer that checks every status change it sees against the table.
+// An atomic world adds fake routers that ack when the inputs say so, and checks that no instance moves before the
+// routers hold what its half needs (first half out of rotation, or the switch).
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +9,11 @@ import { IllegalTransitionError } from '../../common/errors.js';
 import { RELEASE_EVENTS } from '../../common/events.js';
 import { createLogger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
+import { commandKind } from '../../controller/engine/commands.js';
 import { ReleaseEngine, type EngineInput } from '../../controller/engine/engine.js';
-import { FakeFleet, type Sent } from '../../controller/engine/fake-fleet.js';
+import { FakeFleet, FakeRouters, type Sent } from '../../controller/engine/fake-fleet.js';
+import type { PendingCommand } from '../../controller/domain/ports.js';
+import { Command } from '../../proto/gen/fleetwave/v1/agent.js';
 import { canTransition, isFinalRelease, type Machine, type ReleaseStatus } from '../../controller/domain/transitions.js';
 import { Store } from '../../controller/store/store.js';
 
@@ -17,8 +22,14 @@ export const NEW = '2.0';
 export const OPERATOR_ACTIONS = ['pause', 'resume', 'continue', 'approve', 'reject', 'retry', 'rollback', 'cancel'] as const;
 export const AGENT_RESULTS = ['ok', 'failed', 'timeout', 'drained', 'duplicate'] as const;
 
-/** `flush`: the results gathered so far reach the engine together (a world made with `grouped`), as one turn's do. */
-export type Input = { op: (typeof OPERATOR_ACTIONS)[number] } | { result: (typeof AGENT_RESULTS)[number]; pick: number } | { flush: true };
+/**
+ * `flush`: the results gathered so far reach the engine together (a world made with `grouped`), as one turn's do.
+ * `route`: the routers ack every sync asked so far (atomic worlds; nothing elsewhere).
+ */
+export type Input = { op: (typeof OPERATOR_ACTIONS)[number] } | { result: (typeof AGENT_RESULTS)[number]; pick: number } | { flush: true } | { route: true };
+
+/** Commands that move an instance's traffic forward (the health check changes nothing at the routers). */
+const FORWARD_KINDS = new Set(['Quiesce', 'RestartApp', 'StartApp', 'HardResetServer']);
 
 /** Every move observed by any world, so the suite can tell which moves of the table its cases exercised. */
 export const MOVES_SEEN = new Set<string>();
@@ -46,15 +57,32 @@ export class EngineWorld {
   private readonly gathered: EngineInput[] = [];
   /** Where the fleet's answers go: the engine one by one, or `gathered` until a flush (the controller's inbox). */
   private readonly answers: Pick<ReleaseEngine, 'commandResult' | 'drained'>;
+  /** Atomic worlds: the routers the engine syncs with. */
+  readonly routers: FakeRouters | undefined;
+  /** The route phase the routers apply now: the one of the newest sync they acked. */
+  private routersHave = '';
 
-  /** `grouped`: agent answers reach the engine in groups, through apply(), as the controller's inbox hands them over. */
-  constructor(east: number, west: number, grouped = false) {
+  /**
+   * `grouped`: agent answers reach the engine in groups, through apply(), as the controller's inbox hands them over.
+   * `atomic`: releases are atomic, through fake routers.
+   */
+  constructor(east: number, west: number, grouped = false, atomic = false) {
     const logger = createLogger({ name: 'engine-property', level: 'silent' });
     // A pass that throws (an illegal move among them) is logged and swallowed by reconcile: count it as a violation.
     logger.error = ((obj: { err?: Error }) => void this.violations.push(`engine error: ${obj?.err?.message ?? JSON.stringify(obj)}`)) as typeof logger.error;
     this.fleet.drainedOnQuiesce = false;
     let n = 0;
-    this.engine = new ReleaseEngine({ store: this.store, sink: this.fleet, logger, now: () => this.clock, newId: () => `c${++n}-${'0'.repeat(8)}`, publish: (_a, _r, reason, data) => this.observe(reason, data) });
+    this.routers = atomic ? new FakeRouters(this.store) : undefined;
+    const sink = { deliver: (commands: PendingCommand[]) => (this.checkRouted(commands), this.fleet.deliver(commands)) };
+    this.engine = new ReleaseEngine({
+      store: this.store,
+      sink,
+      logger,
+      router: this.routers,
+      now: () => this.clock,
+      newId: () => `c${++n}-${'0'.repeat(8)}`,
+      publish: (_a, _r, reason, data) => this.observe(reason, data),
+    });
     this.answers = grouped
       ? {
           commandResult: (agentId, result) => void this.gathered.push({ kind: 'result', agentId, result }),
@@ -91,9 +119,18 @@ export class EngineWorld {
   /** One generated input: an operator action (refusals are fine, an illegal move is not) or an agent's result. */
   apply(input: Input): void {
     if ('flush' in input) this.flush();
+    else if ('route' in input) this.routeAck();
     else if ('op' in input) this.act(input.op);
     else this.agent(input.result, input.pick);
     this.snapshot();
+  }
+
+  /** The routers apply every sync asked so far, in order, and ack each. */
+  routeAck(): void {
+    for (const sync of this.routers?.pending.splice(0) ?? []) {
+      this.routersHave = sync.phase;
+      sync.applied();
+    }
   }
 
   /** Hands the gathered answers to the engine in one group. */
@@ -158,9 +195,10 @@ export class EngineWorld {
     this.fleet.drainedOnQuiesce = true;
     for (let round = 0; round < maxRounds; round++) {
       // Answers come back in turns: what was sent is answered, then handed over (grouped), which sends more.
-      while (this.fleet.queue.length) {
+      while (this.fleet.queue.length || this.routers?.pending.length) {
         while (this.fleet.queue.length) this.reply(this.fleet.queue.shift()!, true);
         this.flush();
+        this.routeAck();
       }
       const r = this.store.getRelease(this.releaseId);
       if (isFinalRelease(r.status)) return true;
@@ -186,7 +224,34 @@ export class EngineWorld {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** Atomic: once final, the routers were told where the release left them, and nothing is held any more. */
+  routesSettled(): string[] {
+    if (!this.routers) return [];
+    this.routeAck();
+    const r = this.store.getRelease(this.releaseId);
+    const problems: string[] = [];
+    if (r.routePhase === 'first-half') problems.push(`${r.status} with its first half still out of rotation`);
+    if (r.status === 'Released' && r.batchCount > 1 && r.routePhase !== 'switched') problems.push(`Released without the switch (route phase '${r.routePhase}')`);
+    if (this.routersHave !== r.routePhase) problems.push(`routers apply '${this.routersHave}', the release says '${r.routePhase}'`);
+    return problems;
+  }
+
   // ── observing ─────────────────────────────────────────────────────────────
+
+  /** Atomic: a forward step of batch 1 only once the routers hold it out, of batch 2 only once they switched. */
+  private checkRouted(commands: PendingCommand[]): void {
+    if (!this.routers) return;
+    const release = this.store.listReleases('shop')[0];
+    if (!release || release.batchCount < 2) return;
+    const detail = this.store.getReleaseDetail(release.id);
+    for (const c of commands) {
+      const kind = commandKind(Command.decode(c.payload));
+      const instance = detail.instances.find((i) => i.instance === c.agentId);
+      if (!FORWARD_KINDS.has(kind) || !instance || (instance.phase !== 'upgrade' && instance.phase !== 'deploy')) continue;
+      const needs = instance.batch === 1 ? 'first-half' : 'switched';
+      if (this.routersHave !== needs) this.violations.push(`${kind} to ${c.agentId} (batch ${instance.batch}) while the routers apply '${this.routersHave}'`);
+    }
+  }
 
   private observe(reason: string, data: Record<string, unknown>): void {
     this.eventCount++;

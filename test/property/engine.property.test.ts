@@ -96,6 +96,31 @@ describe('the release engine', () => {
     if (!process.env.FC_SEED) expect(CORE_MOVES.filter((m) => !MOVES_SEEN.has(m))).toEqual([]);
   });
 
+  it('atomic: moves a half only once the routers hold what it needs, ends with the routers told, and keeps the rest', () => {
+    const atomicSpecArb = specArb.map((spec) => ({ ...spec, strategy: 'atomic', approvalBefore: spec.approvalBefore.map((b) => b - 1) }));
+    // The routers ack now and then, between the agents' answers and the operator's actions.
+    const atomicInputArb: fc.Arbitrary<Input> = fc.oneof({ weight: 8, arbitrary: inputArb }, { weight: 2, arbitrary: fc.constant({ route: true as const }) });
+    fc.assert(
+      fc.property(fleetArb, atomicSpecArb, fc.array(atomicInputArb, { maxLength: 80 }), fc.array(atomicInputArb, { maxLength: 40 }), fc.boolean(), ({ east, west }, spec, first, second, grouped) => {
+        const world = new EngineWorld(east, west, grouped, true);
+        try {
+          world.create(spec as Partial<ReleaseSpec>);
+          for (const inputs of [first, second]) {
+            for (const input of inputs) world.apply(input);
+            const ended = world.settle();
+            expect(world.violations).toEqual([]);
+            expect(ended, `release still ${world.status} once the fleet and the routers kept answering`).toBe(true);
+            expect(world.routesSettled()).toEqual([]);
+          }
+          expect(world.commandIdsUnique()).toBe(true);
+        } finally {
+          world.close();
+        }
+      }),
+      runs(40),
+    );
+  });
+
   it('has no status a machine cannot reach from where it starts', () => {
     const statuses: Record<Machine, readonly string[]> = { release: RELEASE_STATUSES, batch: BATCH_STATUSES, instance: INSTANCE_STATUSES };
     for (const m of Object.keys(statuses) as Machine[]) {

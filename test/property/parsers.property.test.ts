@@ -63,7 +63,7 @@ describe('compileReleaseSpec', () => {
       app: word(['shop', ' shop ', '']),
       edition: word(['2.0', '']),
       group: word(['all', 'blue', '']),
-      strategy: word(['rolling', 'grouped', '']),
+      strategy: word(['rolling', 'grouped', 'atomic', '']),
       batches: maybe(fc.nat(20)),
       groupSize: maybe(fc.nat(20)),
       batchMode: word(['auto', 'manual', '']),
@@ -86,7 +86,7 @@ describe('compileReleaseSpec', () => {
         expect(spec.app.length).toBeGreaterThan(0);
         expect(spec.edition.length).toBeGreaterThan(0);
         expect(spec.group.length).toBeGreaterThan(0);
-        expect(['rolling', 'grouped']).toContain(spec.strategy);
+        expect(['rolling', 'grouped', 'atomic']).toContain(spec.strategy);
         expect(['auto', 'manual']).toContain(spec.batchMode);
         expect(['soft', 'hard']).toContain(spec.reset);
         expect(spec.batches).toBeGreaterThanOrEqual(1);
