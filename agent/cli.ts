@@ -17,6 +17,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--group <name>', 'instance group', 'default')
     .option('--label <key=value>', 'label (repeatable)', collect, [])
     .option('--instance <app:[host:]port>', 'app served here and its service (gate) port, bound on host (default 0.0.0.0) (repeatable)', collect, [])
+    .option('--advertise <addr>', "IP or host name routers reach this host's gates at (default: the address the controller sees it connect from)")
     .option('--data-dir <dir>', 'state and editions directory', './fleetwave-agent')
     .option('--nats <url>', 'NATS server for events', 'nats://127.0.0.1:4222')
     .option('--reset-hook <cmd>', 'local command run during HardResetServer')

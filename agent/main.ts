@@ -135,7 +135,7 @@ async function buildHello(options: AgentOptions, instances: Map<string, Instance
     labels: options.labels,
     bootId: options.bootId,
     version: AGENT_VERSION,
-    advertiseAddress: '',
+    advertiseAddress: options.advertise,
     instances: await Promise.all([...instances.values()].map((i) => i.report())),
     // Last, so the controller compares clocks with as little delay between stamping and sending as it can.
     sentUnixMs: Date.now(),

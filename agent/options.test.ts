@@ -37,6 +37,13 @@ describe('compileAgentOptions', () => {
     expect(options).toMatchObject({ gateHoldMs: 1500, keepEditions: 5, gateQueue: 0 });
   });
 
+  it('takes the address routers reach the gates at (--advertise), canonical; none by default', () => {
+    expect(compileAgentOptions({ bootId: 'b' }).advertise).toBe('');
+    expect(compileAgentOptions({ bootId: 'b', advertise: '10.0.0.5' }).advertise).toBe('10.0.0.5');
+    expect(compileAgentOptions({ bootId: 'b', advertise: '[2001:DB8::5]' }).advertise).toBe('2001:db8::5');
+    expect(compileAgentOptions({ bootId: 'b', advertise: 'Web-1.example.internal' }).advertise).toBe('web-1.example.internal');
+  });
+
   it('takes a bind address per instance; without one the gate binds every interface', () => {
     const options = compileAgentOptions({ bootId: 'b', instance: ['shop:127.0.0.1:8080', 'api:[::1]:9090', 'web:8081', 'admin:localhost:0'] });
     expect(options.instances).toEqual([
@@ -63,6 +70,8 @@ describe('compileAgentOptions', () => {
     [{ logFormat: 'xml' }, /--log-format/],
     [{ maxUnpackedSize: 'lots' }, /--max-unpacked-size/],
     [{ maxPackageEntries: '0' }, /--max-package-entries/],
+    [{ advertise: '10.0.0.5:8080' }, /--advertise: '10.0.0.5:8080' is not an IP address or a host name \(no port/],
+    [{ advertise: 'web 1' }, /--advertise/],
   ])('refuses %j', (raw, message) => {
     expect(() => compileAgentOptions(raw)).toThrow(BadInputError);
     expect(() => compileAgentOptions(raw)).toThrow(message);

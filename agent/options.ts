@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { DEFAULT_MAX_PACKAGE_ENTRIES, DEFAULT_MAX_UNPACKED_BYTES, type ArchiveLimits } from '../common/archive.js';
+import { parseAdvertiseAddress } from '../common/addresses.js';
 import { BadInputError } from '../common/errors.js';
 import { isSafeName } from '../common/names.js';
 import { parseDuration } from '../common/durations.js';
@@ -20,6 +21,8 @@ export interface RawAgentOptions extends RawNatsAuth {
   group?: string;
   label?: string[];
   instance?: string[];
+  /** Where load balancers (fleetwave router) reach this host's gates: an IP or host name. */
+  advertise?: string;
   dataDir?: string;
   nats?: string;
   resetHook?: string;
@@ -66,6 +69,8 @@ export interface AgentOptions {
   group: string;
   labels: Record<string, string>;
   instances: InstanceOption[];
+  /** Sent in Hello for the routers; '' lets the controller use the address the session comes from. */
+  advertise: string;
   /** Absolute path of the state directory. */
   dataDir: string;
   /** NATS server URL; '' disables event publishing (events are then only logged). */
@@ -130,6 +135,7 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     group,
     labels: parseLabels(raw.label ?? []),
     instances: parseInstances(raw.instance ?? []),
+    advertise: raw.advertise === undefined ? '' : parseAdvertiseAddress(raw.advertise, '--advertise'),
     dataDir: resolve(raw.dataDir ?? './fleetwave-agent'),
     nats: raw.nats ?? 'nats://127.0.0.1:4222',
     resetHook: raw.resetHook ?? '',

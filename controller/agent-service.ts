@@ -3,6 +3,7 @@
 //   stream opens ─▶ Hello ─▶ connected (Welcome, pending commands re-sent) ─▶ heartbeats / results …
 //                                  └─ silent > heartbeat timeout, stream closed, or newer session ─▶ unreachable
 import * as grpc from '@grpc/grpc-js';
+import { hostOfPeer, isAdvertiseAddress, parseAdvertiseAddress } from '../common/addresses.js';
 import { CLOCK_SKEW_WARN_MS } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import { Command, type AgentMessage, type AgentServiceServer, type CommandResult, type ControllerMessage, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
@@ -12,7 +13,7 @@ import { commandKind } from './engine/commands.js';
 import { recordUnquiesceResult, unquiesceCommands } from './unquiesce.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { PendingCommand } from './domain/ports.js';
-import type { Store } from './store/store.js';
+import type { AgentHello, Store } from './store/store.js';
 
 /** Why the controller lost an agent: it fell silent, or its stream ended or broke. */
 export type UnreachableReason = 'heartbeat timeout' | 'stream closed';
@@ -200,7 +201,7 @@ export class AgentSessions implements CommandSink {
       return undefined;
     }
     const now = this.now();
-    const before = this.store.markAgentConnected(toAgentHello(hello), now);
+    const before = this.store.markAgentConnected(toAgentHello(hello, this.addressOf(hello, call)), now);
     const previous = this.sessions.get(hello.agentId);
     const session: Session = current ?? { agentId: hello.agentId, call, lastSeen: now, clockSkewMs: 0 };
     session.lastSeen = now;
@@ -230,6 +231,18 @@ export class AgentSessions implements CommandSink {
       call.write({ command });
     }
     return session;
+  }
+
+  /**
+   * Where routers reach the agent's gates: its --advertise address when it gives a sane one, else the IP its session
+   * comes from (behind NAT that is the NAT's: such agents need --advertise).
+   */
+  private addressOf(hello: Hello, call: SessionCall): string {
+    const advertised = hello.advertiseAddress.trim();
+    if (advertised && isAdvertiseAddress(advertised)) return parseAdvertiseAddress(advertised, 'advertise_address');
+    const peer = hostOfPeer(call.getPeer());
+    if (advertised) this.log.warn({ agent: hello.agentId, advertised, peer }, 'agent advertises an address that is no IP or host name; routers use its session address');
+    return peer;
   }
 
   private sweep(): void {
@@ -267,8 +280,9 @@ export class AgentSessions implements CommandSink {
   }
 }
 
-function toAgentHello(hello: Hello) {
+function toAgentHello(hello: Hello, address: string): AgentHello {
   return {
+    address,
     agentId: hello.agentId,
     host: hello.host,
     group: hello.group || 'default',

@@ -29,6 +29,11 @@ export interface CompiledSpec {
   health: { path: string; expectedStatus: number; retries: number; intervalMs: number; timeoutMs: number };
   /** Soft resets' update order for this release; '' (also in specs stored before it existed): the app's. */
   updateOrder?: UpdateOrder | '';
+  /**
+   * Go ahead although the release leaves an edition that routing rules name active nowhere (those rules then fall
+   * back to the default). Checked at create only, and never stored with the release (a back-out does not inherit it).
+   */
+  force?: boolean;
 }
 
 export const SPEC_DEFAULTS = {
@@ -83,6 +88,7 @@ export function compileReleaseSpec(raw: Partial<ReleaseSpec>): CompiledSpec {
       timeoutMs: raw.health?.timeoutMs || SPEC_DEFAULTS.healthTimeoutMs,
     },
     updateOrder: parseUpdateOrder(raw.updateOrder, 'release'),
+    force: raw.force ?? false,
   };
 }
 

@@ -1,8 +1,13 @@
 // Release operations of the store: create (with the one-active-release check), snapshot, persist a reconcile pass.
-import type { Database, Statement } from 'better-sqlite3';
+import type { Database } from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../common/errors.js';
 import { FINAL_RELEASE_STATUSES } from '../domain/transitions.js';
 import type { NewReleaseInput } from '../domain/ports.js';
+import type { PlannedBatch } from '../domain/planner.js';
+import { editionsLeftNowhere, takesDefault } from '../domain/routing.js';
+import type { CompiledSpec } from '../domain/spec.js';
+import { currentDefaults, routesOf } from './routing.js';
+import { insertChange, prepared } from './statements.js';
 import {
   batchParams,
   insertSql,
@@ -20,6 +25,7 @@ import type {
   BatchRecord,
   ChangeRecordRow,
   CommandOutcome,
+  InstanceRecord,
   ReconcileOutput,
   ReleaseInstanceRecord,
   ReleaseRecord,
@@ -48,6 +54,9 @@ export function insertRelease(db: Database, input: NewReleaseInput): ReleaseReco
   if (clash) {
     throw new ConflictError(`release ${clash.id} of app '${spec.app}' is still active for group '${clash.grp}'; finish or cancel it first`);
   }
+  const routing = routingAtCreate(db, spec, instances, batches);
+  // --force is a decision of this create, not part of the release: a back-out copying this spec must not inherit it.
+  const { force: _force, ...kept } = spec;
   const release: ReleaseRecord = {
     id: input.id,
     app: spec.app,
@@ -55,7 +64,7 @@ export function insertRelease(db: Database, input: NewReleaseInput): ReleaseReco
     group: spec.group,
     status: 'To release',
     message: '',
-    spec,
+    spec: kept,
     createdUnixMs: now,
     updatedUnixMs: now,
     finishedUnixMs: 0,
@@ -68,8 +77,7 @@ export function insertRelease(db: Database, input: NewReleaseInput): ReleaseReco
     revert: false,
     rollbackBatches: 0,
     rollbackCurrent: 0,
-    takesDefault: false,
-    fromDefault: [],
+    ...routing,
     routePhase: '',
   };
   const releaseRow = releaseParams(release);
@@ -98,6 +106,25 @@ export function insertRelease(db: Database, input: NewReleaseInput): ReleaseReco
     }
   }
   return release;
+}
+
+/**
+ * What the release does to the routers, decided at create: whether it moves the app's default editions (and from
+ * which), and, unless --force, a refusal when it would leave an edition that routing rules name active nowhere.
+ */
+function routingAtCreate(db: Database, spec: CompiledSpec, instances: InstanceRecord[], batches: PlannedBatch[]): Pick<ReleaseRecord, 'takesDefault' | 'fromDefault'> {
+  const target = new Set(batches.flatMap((b) => b.instances));
+  if (!spec.force) {
+    const left = editionsLeftNowhere(routesOf(db, spec.app).map((r) => r.edition), instances, target, spec.edition);
+    if (left.length > 0) {
+      const names = left.join(', ');
+      throw new ConflictError(
+        `this release would leave edition${left.length > 1 ? 's' : ''} ${names} of ${spec.app} active nowhere while routing rules name ${left.length > 1 ? 'them' : 'it'} (fleetwave route list ${spec.app}); remove those rules first, or give --force and they fall back to the default edition`,
+      );
+    }
+  }
+  const fromDefault = currentDefaults(db, spec.app, () => instances.map((i) => i.activeEdition));
+  return { takesDefault: takesDefault(fromDefault, instances, target), fromDefault };
 }
 
 function newReleaseInstance(releaseId: string, instance: string, group: string, batch: number): ReleaseInstanceRecord {
@@ -205,25 +232,5 @@ export function persistOutput(db: Database, release: ReleaseRecord, out: Reconci
   for (const change of out.changes) insertChange(db, change);
 }
 
-/** Statements prepared once per database: preparing costs more than running most of them. */
-const statements = new WeakMap<Database, Map<string, Statement>>();
-
-export function prepared(db: Database, sql: string): Statement {
-  let cache = statements.get(db);
-  if (!cache) statements.set(db, (cache = new Map()));
-  let statement = cache.get(sql);
-  if (!statement) cache.set(sql, (statement = db.prepare(sql)));
-  return statement;
-}
-
-export function insertChange(db: Database, c: ChangeRecordRow): void {
-  prepared(db, 'INSERT INTO change_records (at_unix_ms, actor, action, app, release_id, comment, result) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-    c.atUnixMs,
-    c.actor,
-    c.action,
-    c.app,
-    c.releaseId,
-    c.comment,
-    c.result,
-  );
-}
+// Here for the modules that import them from releases.ts; their home is statements.ts.
+export { insertChange, prepared };

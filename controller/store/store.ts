@@ -1,8 +1,10 @@
 // The controller's SQLite store: every read and write as a named atomic operation in domain words.
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { ConflictError, NotFoundError } from '../../common/errors.js';
+import { NotFoundError } from '../../common/errors.js';
+import { AlreadyExistsError } from './errors.js';
 import { ListQueries } from './lists.js';
+import { RoutingQueries } from './routing.js';
 import { migrate } from './schema.js';
 import { isFinalRelease } from '../domain/transitions.js';
 import { LiveReleases } from './live.js';
@@ -23,8 +25,7 @@ import type {
   ReleaseSnapshot,
 } from '../domain/records.js';
 
-/** A duplicate name (app, edition): mapped to ALREADY_EXISTS at the gRPC boundary. */
-export class AlreadyExistsError extends ConflictError {}
+export { AlreadyExistsError };
 
 export interface AgentHello {
   agentId: string;
@@ -35,10 +36,15 @@ export interface AgentHello {
   version: string;
   /** The agent's event signing key (SPKI DER, base64); '' when it sent none. */
   eventKey?: string;
+  /** Where routers reach its gates: its --advertise address, else its session's peer IP ('' unknown). */
+  address?: string;
   instances: Array<{ app: string; servicePort: number; activeEdition: string; keptEditions: string[]; processState: string; quiesced: boolean }>;
 }
 
-/** An agent's report of an app's instance (a command's result, or the answer to an un-quiesce). */
+/**
+ * An agent's report of an app's instance (a command's result, or the answer to an un-quiesce). `updated_unix_ms` is
+ * the controller's clock, never the agent's: the routing hub reads the rows changed since its last poll by it.
+ */
 const INSTANCE_REPORT_SQL =
   'UPDATE instances SET active_edition = ?, kept_editions = ?, process_state = ?, quiesced = ?, updated_unix_ms = ? WHERE app = ? AND agent_id = ?';
 
@@ -54,11 +60,30 @@ export class Store implements ReleaseStore {
     this.live = new LiveReleases(db);
   }
 
+  /** Told after a commit that removed an app's instance (its agent no longer reports the app). */
+  private readonly removalListeners: Array<(app: string, agentId: string) => void> = [];
+
   private listQueries?: ListQueries;
   /** The paged, filtered listings (agent list, instance list, release show), their statements prepared once. */
   get lists(): ListQueries {
     this.listQueries ??= new ListQueries(this.db);
     return this.listQueries;
+  }
+
+  private routingQueries?: RoutingQueries;
+  /** Routing rules and what the routers need of an app (controller/store/routing.ts). */
+  get routing(): RoutingQueries {
+    this.routingQueries ??= new RoutingQueries(this.db);
+    return this.routingQueries;
+  }
+
+  /** Calls `listener(app, agentId)` after every committed removal of an instance; returns the unsubscribe function. */
+  onInstanceRemoved(listener: (app: string, agentId: string) => void): () => void {
+    this.removalListeners.push(listener);
+    return () => {
+      const at = this.removalListeners.indexOf(listener);
+      if (at >= 0) this.removalListeners.splice(at, 1);
+    };
   }
 
   /** Opens (creating if needed) the database file and applies pending migrations. */
@@ -148,15 +173,19 @@ export class Store implements ReleaseStore {
   /** Upserts the agent and the instances it reports, marks it connected; returns its previous status. */
   markAgentConnected(hello: AgentHello, now: number): AgentStatus | null {
     this.eventKeys.delete(hello.agentId);
-    return this.transaction(() => {
+    let removed: string[] = [];
+    const before = this.transaction(() => {
       const previous = prepared(this.db, 'SELECT status FROM agents WHERE id = ?').pluck().get(hello.agentId) as AgentStatus | undefined;
       prepared(this.db, 
-          `INSERT INTO agents (id, host, grp, labels, status, last_seen_unix_ms, connected_unix_ms, boot_id, version, event_key)
-           VALUES (@id, @host, @grp, @labels, 'connected', @now, @now, @boot_id, @version, @event_key)
+          `INSERT INTO agents (id, host, grp, labels, status, last_seen_unix_ms, connected_unix_ms, boot_id, version, event_key, address)
+           VALUES (@id, @host, @grp, @labels, 'connected', @now, @now, @boot_id, @version, @event_key, @address)
            ON CONFLICT (id) DO UPDATE SET host = @host, grp = @grp, labels = @labels, status = 'connected',
-             last_seen_unix_ms = @now, connected_unix_ms = @now, boot_id = @boot_id, version = @version, event_key = @event_key`,
+             last_seen_unix_ms = @now, connected_unix_ms = @now, boot_id = @boot_id, version = @version, event_key = @event_key, address = @address`,
         )
-        .run({ id: hello.agentId, host: hello.host, grp: hello.group, labels: JSON.stringify(hello.labels), now, boot_id: hello.bootId, version: hello.version, event_key: hello.eventKey ?? '' });
+        .run({
+          id: hello.agentId, host: hello.host, grp: hello.group, labels: JSON.stringify(hello.labels), now, boot_id: hello.bootId, version: hello.version,
+          event_key: hello.eventKey ?? '', address: hello.address ?? '',
+        });
       const upsert = prepared(this.db, 
         `INSERT INTO instances (app, agent_id, grp, service_port, active_edition, kept_editions, process_state, quiesced, updated_unix_ms)
          VALUES (@app, @agent_id, @grp, @service_port, @active_edition, @kept_editions, @process_state, @quiesced, @now)
@@ -178,11 +207,14 @@ export class Store implements ReleaseStore {
       }
       // The agent no longer serves the apps it did not report.
       const apps = hello.instances.map((i) => i.app);
-      prepared(this.db, `DELETE FROM instances WHERE agent_id = ? AND app NOT IN (SELECT value FROM json_each(?))`)
-        .run(hello.agentId, JSON.stringify(apps));
+      removed = prepared(this.db, `DELETE FROM instances WHERE agent_id = ? AND app NOT IN (SELECT value FROM json_each(?)) RETURNING app`)
+        .pluck()
+        .all(hello.agentId, JSON.stringify(apps)) as string[];
       this.live.noteAgent(hello.agentId);
       return previous ?? null;
     });
+    for (const app of removed) for (const listener of [...this.removalListeners]) listener(app, hello.agentId);
+    return before;
   }
 
   /**
@@ -342,7 +374,7 @@ export class Store implements ReleaseStore {
 
   /** A command result's report of the app's instance, in SQLite and in the live releases. */
   private recordReport(app: string, agentId: string, outcome: CommandOutcome): void {
-    const at = outcome.finishedUnixMs;
+    const at = Date.now();
     if (outcome.instance) {
       const i = outcome.instance;
       prepared(this.db, INSTANCE_REPORT_SQL).run(i.activeEdition, JSON.stringify(i.keptEditions), i.processState, i.quiesced ? 1 : 0, at, app, agentId);
