@@ -27,8 +27,9 @@ export function appToProto(a: AppRecord): App {
   return { ...a, drainMode: a.drainMode ?? 'gate', quiesceHook: a.quiesceHook ?? '', inflightPath: a.inflightPath ?? '', updateOrder: a.updateOrder ?? 'stop-first', startGraceMs: a.startGraceMs ?? 0, healthInitialIntervalMs: a.healthInitialIntervalMs ?? 0, holdMs: a.holdMs ?? 0 };
 }
 
-export function editionToProto(e: EditionRecord): Edition {
-  return { ...e, activeGroups: [], isDefault: false };
+/** An edition; `activity` (ListEditions) says where it runs and whether it is a default edition. */
+export function editionToProto(e: EditionRecord, activity: { activeGroups: string[]; isDefault: boolean } = { activeGroups: [], isDefault: false }): Edition {
+  return { ...e, ...activity };
 }
 
 export function specToProto(s: CompiledSpec): ReleaseSpec {

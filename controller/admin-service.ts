@@ -3,9 +3,13 @@ import * as grpc from '@grpc/grpc-js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, PackageError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { isSafeName } from '../common/names.js';
-import type { AdminServiceServer, InstallEditionRequest, ListQuery, ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
+import { randomUUID } from 'node:crypto';
+import type { AddRouteRequest, AdminServiceServer, InstallEditionRequest, ListQuery, ReleaseDetail, RemoveRouteRequest, Route } from '../proto/gen/fleetwave/v1/admin.js';
 import { agentToProto, appToProto, detailPageToProto, detailToProto, editionToProto, changeToProto, instanceToProto, releaseToProto, summaryToProto } from './admin-mapping.js';
 import type { AgentSessions } from './agent-service.js';
+import { validateRoute, type RouteRecord } from './domain/routing.js';
+import type { RoutingHub } from './routing-hub.js';
+import { routeToProto } from './routing-table.js';
 import { SHA256_PATTERN, sha256Of } from './artifacts.js';
 import { checkUrlPackage, storeCheckedUpload, type PackageChecks } from './package-check.js';
 import type { ReleaseEngine } from './engine/engine.js';
@@ -25,6 +29,8 @@ export interface AdminServiceOptions {
   advertiseHttp: () => string;
   /** How `edition install` checks a package before it is listed. */
   packageChecks: PackageChecks;
+  /** WatchRouting and AckRouting, and told of every rule change. */
+  routing: RoutingHub;
   now?: () => number;
 }
 
@@ -106,7 +112,11 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
       signal.throwIfAborted();
       return editionToProto(store.installEdition(edition));
     }),
-    listEditions: unary(log, 'ListEditions', (req) => ({ editions: store.listEditions(req.app).map(editionToProto) })),
+    listEditions: unary(log, 'ListEditions', (req) => {
+      const editions = store.listEditions(req.app);
+      const activity = store.routing.editionActivity(req.app);
+      return { editions: editions.map((e) => editionToProto(e, { activeGroups: activity.groups.get(e.name) ?? [], isDefault: activity.defaults.includes(e.name) })) };
+    }),
     createRelease: unary(log, 'CreateRelease', (req, call) => {
       const release = engine.createRelease(req.spec ?? {}, actorOf(call.metadata));
       return detailPageToProto(store.lists.releaseDetail(release.id, FIRST_PAGE));
@@ -135,17 +145,63 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
       return { instances: page.rows.map(instanceToProto), summary: summaryToProto(page.summary), nextAfter: page.nextAfter };
     }),
     history: unary(log, 'History', (req) => ({ changes: store.history(req.app).map(changeToProto) })),
-    // Issue 11 in progress: the routing calls land with the routing hub (branch wip-routing).
-    addRoute: notYet('AddRoute'),
-    listRoutes: notYet('ListRoutes'),
-    removeRoute: notYet('RemoveRoute'),
-    watchRouting: (call) => call.destroy(Object.assign(new Error('WatchRouting: not built yet'), { code: grpc.status.UNIMPLEMENTED })),
-    ackRouting: notYet('AckRouting'),
+    addRoute: unary(log, 'AddRoute', (req, call) => routeToProto(addRoute(o, req, actorOf(call.metadata), now()))),
+    listRoutes: unary(log, 'ListRoutes', (req) => ({ routes: store.routing.listRoutes(req.app.trim()).map(routeToProto) })),
+    removeRoute: unary(log, 'RemoveRoute', (req, call) => routeToProto(removeRoute(o, req, actorOf(call.metadata), now()))),
+    watchRouting: (call) => {
+      try {
+        o.routing.watch(call);
+      } catch (err) {
+        call.emit('error', toServiceError(err));
+      }
+    },
+    ackRouting: unary(log, 'AckRouting', (req) => {
+      o.routing.ack(req);
+      return {};
+    }),
   };
 }
 
-function notYet<Req, Res>(name: string): grpc.handleUnaryCall<Req, Res> {
-  return (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: `${name}: not built yet` });
+/**
+ * Runs a rule change; a refused one is recorded in the app's history ("refused: <reason>") like refused release
+ * actions, then rethrown. An app that does not exist has no history to write to.
+ */
+function recordingRefusal<T>(o: AdminServiceOptions, change: { app: string; actor: string; action: string; comment: string; at: number }, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (o.store.hasApp(change.app)) {
+      const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+      o.store.recordChange({ atUnixMs: change.at, actor: change.actor, action: change.action, app: change.app, releaseId: '', comment: change.comment, result: `refused: ${reason}` });
+    }
+    throw err;
+  }
+}
+
+function addRoute(o: AdminServiceOptions, req: AddRouteRequest, actor: string, at: number): RouteRecord {
+  const app = (req.route?.app ?? '').trim();
+  return recordingRefusal(o, { app, actor, action: 'route-add', comment: req.comment, at }, () => {
+    const raw: Partial<Route> = req.route ?? {};
+    o.store.getApp(app);
+    const edition = (raw.edition ?? '').trim();
+    if (!edition) throw new BadInputError('route: the edition the rule sends requests to is required');
+    const fields = validateRoute({ kind: raw.kind ?? '', name: raw.name ?? '', value: raw.value ?? '', percent: raw.percent ?? 0, priority: raw.priority ?? 0 });
+    const route: RouteRecord = { id: `rt-${randomUUID().slice(0, 8)}`, app, edition, ...fields, createdUnixMs: at, createdBy: actor };
+    const added = o.store.routing.addRoute(route, { atUnixMs: at, actor, comment: req.comment });
+    o.logger.info({ app, route: added.id, kind: added.kind, edition, actor }, 'route added');
+    o.routing.kick(app);
+    return added;
+  });
+}
+
+function removeRoute(o: AdminServiceOptions, req: RemoveRouteRequest, actor: string, at: number): RouteRecord {
+  const app = req.app.trim();
+  return recordingRefusal(o, { app, actor, action: 'route-remove', comment: req.comment, at }, () => {
+    const removed = o.store.routing.removeRoute(app, req.id.trim(), { atUnixMs: at, actor, comment: req.comment });
+    o.logger.info({ app, route: removed.id, actor }, 'route removed');
+    o.routing.kick(app);
+    return removed;
+  });
 }
 
 /** Sends the release now and after every change, until it reaches a final status or the client goes away. */

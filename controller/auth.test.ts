@@ -10,13 +10,16 @@ const log = createLogger({ name: 'auth-test', level: 'silent' });
 
 function setup() {
   const tokens = new TokenStore(new Database(':memory:'));
-  const secret = (role: 'viewer' | 'operator' | 'admin' | 'agent') => tokens.createToken({ name: `${role}-1`, role, createdBy: 't' }).secret;
+  const secret = (role: 'viewer' | 'operator' | 'admin' | 'agent' | 'router') => tokens.createToken({ name: `${role}-1`, role, createdBy: 't' }).secret;
   const seen: string[] = [];
   const service = guardService(
     {
       listApps: (call: { metadata: grpc.Metadata }, cb: (e: unknown, r?: unknown) => void) => (seen.push(String(call.metadata.get(ACTOR_KEY)[0])), cb(null, {})),
       releaseAction: (call: { metadata: grpc.Metadata }, cb: (e: unknown, r?: unknown) => void) => (seen.push(String(call.metadata.get(ACTOR_KEY)[0])), cb(null, {})),
       enroll: (_call: unknown, cb: (e: unknown, r?: unknown) => void) => cb(null, { credential: 'c' }),
+      ackRouting: (_call: unknown, cb: (e: unknown, r?: unknown) => void) => cb(null, {}),
+      addRoute: (_call: unknown, cb: (e: unknown, r?: unknown) => void) => cb(null, {}),
+      listRoutes: (_call: unknown, cb: (e: unknown, r?: unknown) => void) => cb(null, {}),
     },
     new Authenticator(tokens, log),
   );
@@ -44,6 +47,24 @@ describe('guardService', () => {
     expect(await call('enroll', '')).toBe(grpc.status.OK);
     // The handler sees the token's name as the actor, not what the client claimed.
     expect(seen).toEqual(['viewer-1', 'operator-1']);
+  });
+
+  it('opens the routing watch and acks to router tokens (and admins) only, and routing rules to operators', async () => {
+    const { secret, call } = setup();
+    const [router, admin, viewer, operator] = (['router', 'admin', 'viewer', 'operator'] as const).map(secret);
+    expect(await call('ackRouting', router!)).toBe(grpc.status.OK);
+    expect(await call('ackRouting', admin!)).toBe(grpc.status.OK);
+    expect(await call('ackRouting', viewer!)).toBe(grpc.status.PERMISSION_DENIED);
+    expect(await call('ackRouting', operator!)).toBe(grpc.status.PERMISSION_DENIED);
+    expect(await call('listApps', router!)).toBe(grpc.status.PERMISSION_DENIED);
+    expect(await call('listRoutes', router!)).toBe(grpc.status.PERMISSION_DENIED);
+    expect(await call('listRoutes', viewer!)).toBe(grpc.status.OK);
+    expect(await call('addRoute', viewer!)).toBe(grpc.status.PERMISSION_DENIED);
+    expect(await call('addRoute', operator!)).toBe(grpc.status.OK);
+    expect(requirementOf('watchRouting')).toBe('router');
+    expect(requirementOf('addRoute')).toBe('operator');
+    expect(requirementOf('removeRoute')).toBe('operator');
+    expect(requirementOf('listRoutes')).toBe('viewer');
   });
 
   it('closes RPCs missing from the table to all but admins, except reads', () => {

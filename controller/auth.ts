@@ -28,6 +28,12 @@ export const RPC_ROLES: Record<string, Requirement> = {
   createRelease: 'operator',
   releaseAction: 'operator',
   backOut: 'operator',
+  listRoutes: 'viewer',
+  addRoute: 'operator',
+  removeRoute: 'operator',
+  // A viewer may not: an ack of a version the router never applied would let an atomic release switch too early.
+  watchRouting: 'router',
+  ackRouting: 'router',
   createToken: 'admin',
   listTokens: 'admin',
   revokeToken: 'admin',

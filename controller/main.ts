@@ -21,6 +21,7 @@ import { createAdminService } from './admin-service.js';
 import { AgentSessions } from './agent-service.js';
 import { artifactsDir } from './artifacts.js';
 import { ReleaseEngine } from './engine/engine.js';
+import { RoutingHub } from './routing-hub.js';
 import { EngineInbox } from './engine/inbox.js';
 import { EventHub } from './event-hub.js';
 import { createHttpServer } from './http.js';
@@ -110,6 +111,17 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     requireAuth: requireNatsAuth,
     onEvent: (source) => metrics.eventsPublished.inc({ source }),
   });
+  // The routers' side, and the engine's RouterGate: fed by rule changes (admin service), release changes (engine)
+  // and instance removals (store); instance changes it polls for itself while a router watches.
+  const routing = new RoutingHub({
+    source: store.routing,
+    appOfRelease: (id) => store.getRelease(id).app,
+    hasApp: (app) => store.hasApp(app),
+    logger: log,
+    metrics,
+  });
+  metrics.observeRouting(() => routing.stats());
+  store.onInstanceRemoved((app, instance) => routing.instanceRemoved(app, instance));
   const engine = new ReleaseEngine({
     store,
     sink: sessions,
@@ -120,6 +132,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
       nats.publish(subject, event);
     },
   });
+  engine.onReleaseChanged((id) => routing.releaseChanged(id));
   // Results and drained events of one event-loop turn reach the engine together (one pass per release, not per input).
   inbox = new EngineInbox(engine);
   sessions.attach(inbox);
@@ -134,7 +147,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     grpcServer = new grpc.Server(grpcServerOptions(options.maxMessageBytes));
     grpcServer.addService(AgentServiceService, sessions.handlers());
     const packageChecks = { limits: options.archiveLimits, maxPackageBytes: options.maxPackageBytes, fetchTimeoutMs: PACKAGE_FETCH_TIMEOUT_MS };
-    const admin = createAdminService({ store, engine, sessions, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
+    const admin = createAdminService({ store, engine, sessions, routing, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
     grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
     // A revoked agent's event key goes with its credential: its events are refused from that moment.
     const revoked = (id: string, reason: string) => (store.clearAgentEventKey(id), sessions.disconnect(id, reason));
@@ -161,6 +174,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
         inbox?.close();
         engine.stop();
         sessions.stop();
+        routing.stop();
         await shutdownGrpc(grpcServer!);
         await closeHttp(httpServer);
         await nats.stop();

@@ -10,6 +10,8 @@ export class ControllerMetrics implements EngineObserver {
   readonly stepDuration: Histogram<'step' | 'status'>;
   readonly eventsPublished: Counter<'source'>;
   readonly eventsRejected: Counter<'reason'>;
+  /** From an atomic release's route change to every router fronting the app having applied it (or the deadline). */
+  readonly routerSync: Histogram<'outcome'>;
 
   constructor(store: Store, connectedAgents: () => number) {
     const registers = [this.registry];
@@ -49,6 +51,36 @@ export class ControllerMetrics implements EngineObserver {
       labelNames: ['step', 'status'],
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
       registers,
+    });
+    this.routerSync = new Histogram({
+      name: 'fleetwave_router_sync_seconds',
+      help: 'Time from a routing change an atomic release waits on to every router having applied it (outcome applied), or to the deadline (outcome deadline)',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+  }
+
+  /** Gauges of the routing hub, read at scrape time. */
+  observeRouting(stats: () => { routers: number; lag: Array<{ router: string; seconds: number }> }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'fleetwave_routers_connected',
+      help: 'Open WatchRouting streams (routers)',
+      registers,
+      collect() {
+        this.set(stats().routers);
+      },
+    });
+    new Gauge({
+      name: 'fleetwave_router_ack_lag_seconds',
+      help: 'Per router: seconds since the oldest routing update it has not acked (0: it applied everything sent)',
+      labelNames: ['router'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { router, seconds } of stats().lag) this.set({ router }, seconds);
+      },
     });
   }
 

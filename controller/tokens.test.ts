@@ -135,6 +135,16 @@ describe('roles and headers', () => {
     expect(roleAllows('admin', 'agent')).toBe(false);
   });
 
+  it('lets a router token watch and ack the routing and nothing else; admins may too, viewers and operators not', () => {
+    expect(roleAllows('router', 'router')).toBe(true);
+    expect(roleAllows('admin', 'router')).toBe(true);
+    expect(roleAllows('operator', 'router')).toBe(false);
+    expect(roleAllows('viewer', 'router')).toBe(false);
+    expect(roleAllows('agent', 'router')).toBe(false);
+    expect(roleAllows('router', 'viewer')).toBe(false);
+    expect(roleAllows('router', 'agent')).toBe(false);
+  });
+
   it('reads the secret of a Bearer header only', () => {
     expect(bearerOf('Bearer fwt_abc')).toBe('fwt_abc');
     expect(bearerOf('bearer  fwt_abc ')).toBe('fwt_abc');

@@ -7,10 +7,14 @@ import { BadInputError, FleetwaveError, NotFoundError } from '../common/errors.j
 import { compileIdPattern, JoinRefusedError, type JoinScopes } from './join-scopes.js';
 import { AlreadyExistsError } from './store/store.js';
 
-/** viewer: read; operator: also create/start/pause/approve; admin: also tokens and agent revocation; agent: a join token. */
-export const ROLES = ['viewer', 'operator', 'admin', 'agent'] as const;
+/**
+ * viewer: read; operator: also create/start/pause/approve and routing rules; admin: also tokens and agent revocation
+ * (and everything else); agent: a join token; router: a `fleetwave router`, which may only watch the routing and ack it.
+ */
+export const ROLES = ['viewer', 'operator', 'admin', 'agent', 'router'] as const;
 export type Role = (typeof ROLES)[number];
-const RANK: Record<Role, number> = { agent: 0, viewer: 1, operator: 2, admin: 3 };
+/** The ranked roles; agent and router stand apart (see roleAllows). */
+const RANK: Record<'viewer' | 'operator' | 'admin', number> = { viewer: 1, operator: 2, admin: 3 };
 
 export interface TokenRecord {
   name: string;
@@ -47,9 +51,14 @@ export interface Identity {
 
 const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
-/** Whether `role` may do what `needed` may. Join tokens (agent) open nothing of the admin API. */
+/**
+ * Whether `role` may do what `needed` may. Join tokens (agent) open nothing of the admin API. A router token opens the
+ * routing watch and acks alone (a stolen one reveals the routing table, changes nothing); admin opens them too.
+ */
 export function roleAllows(role: Role, needed: Role): boolean {
   if (role === 'agent' || needed === 'agent') return role === needed;
+  if (needed === 'router') return role === 'router' || role === 'admin';
+  if (role === 'router') return false;
   return RANK[role] >= RANK[needed];
 }
 
