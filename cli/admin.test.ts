@@ -15,7 +15,9 @@ import {
   ListEditionsResponse,
   ListInstancesResponse,
   ListReleasesResponse,
+  ListRoutesResponse,
   ReleaseDetail,
+  Route,
   type GetReleaseRequest,
 } from '../proto/gen/fleetwave/v1/admin.js';
 import { bufferIo } from './io.js';
@@ -84,6 +86,9 @@ const RESPONSES: Record<string, { fromPartial(o: never): unknown }> = {
   listInstances: ListInstancesResponse,
   history: HistoryResponse,
   backOut: ReleaseDetail,
+  addRoute: Route,
+  listRoutes: ListRoutesResponse,
+  removeRoute: Route,
 };
 
 function fill(method: string, reply: unknown): unknown {
@@ -357,6 +362,71 @@ describe('fleetwave admin verbs', () => {
     expect(r.stdout).toContain('Active on blue-1');
     expect(r.stdout).toMatch(/blue-2\s+blue\s+no\s+yes/);
     expect(await cli('edition', 'show', 'shop', '3.0')).toMatchObject({ code: 2, stderr: "fleetwave: edition '3.0' of app 'shop' does not exist" });
+  });
+
+  it('route add sends one checked rule with its comment and prints its id; route list and remove', async () => {
+    fake.replies.addRoute = { id: 'rt-1', app: 'shop', edition: '2.0', kind: 'source', value: '10.1.0.0/16', priority: -5 };
+    const r = await cli('route', 'add', 'shop', '--edition', '2.0', '--source', '10.1.0.0/16', '--priority', '-5', '--comment', 'office');
+    expect(r).toMatchObject({ code: 0, stdout: 'rt-1', stderr: 'route rt-1 added: source 10.1.0.0/16 → edition 2.0 (priority -5)' });
+    expect(fake.calls[0]).toMatchObject({
+      method: 'addRoute',
+      actor: expect.stringMatching(/^ops@/),
+      request: { route: { app: 'shop', edition: '2.0', kind: 'source', name: '', value: '10.1.0.0/16', percent: 0, priority: -5 }, comment: 'office' },
+    });
+    fake.replies.listRoutes = {
+      routes: [
+        { id: 'rt-1', app: 'shop', edition: '2.0', kind: 'header', name: 'X-Beta', value: '1', priority: 0, createdBy: 'ops' },
+        { id: 'rt-2', app: 'shop', edition: '2.0', kind: 'percent', percent: 5, priority: 10, createdBy: 'ops' },
+      ],
+    };
+    const list = await cli('route', 'list', 'shop');
+    expect(list.code).toBe(0);
+    expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+PRIORITY\s+MATCH\s+EDITION\s+CREATED\s+BY$/);
+    expect(list.stdout).toMatch(/rt-1\s+0\s+header X-Beta=1\s+2\.0/);
+    expect(list.stdout).toMatch(/rt-2\s+10\s+percent 5%\s+2\.0/);
+    fake.replies.removeRoute = { id: 'rt-1', app: 'shop', edition: '2.0', kind: 'header', name: 'X-Beta', value: '1' };
+    expect(await cli('route', 'remove', 'shop', 'rt-1', '--comment', 'done')).toMatchObject({ code: 0, stdout: 'route rt-1 removed: header X-Beta=1 → edition 2.0' });
+    expect(fake.calls[2]).toMatchObject({ method: 'removeRoute', request: { app: 'shop', id: 'rt-1', comment: 'done' } });
+  });
+
+  it.each([
+    [['--header', 'X-Beta=1', '--source', '10.0.0.0/8'], /give exactly one of --header NAME=VALUE.* \(got --header and --source\)/],
+    [[], /give exactly one of --header/],
+    [['--header', 'X-Beta'], /--header: 'X-Beta' is not NAME=VALUE/],
+    [['--source', '10.0.0.300/8'], /not an IPv4 or IPv6 CIDR/],
+    [['--percent', '0'], /--percent: '0' is not a whole number from 1 to 100/],
+    [['--cookie', 'beta=a b'], /cookie value 'a b' may hold only visible ASCII/],
+    [['--path-prefix', 'beta'], /must start with '\/'/],
+    [['--header', 'X-Beta=1', '--priority', 'first'], /--priority: 'first'/],
+  ])('route add %j: one line, exit 2, nothing sent', async (flags, pattern) => {
+    const r = await cli('route', 'add', 'shop', '--edition', '2.0', ...flags);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(pattern);
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('edition list shows the groups each edition is active on and the default edition', async () => {
+    fake.replies.listEditions = {
+      editions: [
+        { app: 'shop', name: '1.0', format: 'tar.gz', size: 1, sha256: 'ab'.repeat(32), activeGroups: ['blue', 'green'], isDefault: true },
+        { app: 'shop', name: '2.0', format: 'tar.gz', size: 1, sha256: 'cd'.repeat(32), activeGroups: ['pilot'] },
+        { app: 'shop', name: '3.0', format: 'tar.gz', size: 1, sha256: 'ef'.repeat(32) },
+      ],
+    };
+    const r = await cli('edition', 'list', 'shop');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^EDITION\s+ACTIVE ON\s+DEFAULT\s+/);
+    expect(r.stdout).toMatch(/\n1\.0\s+blue green\s+yes\s+/);
+    expect(r.stdout).toMatch(/\n2\.0\s+pilot\s+-\s+/);
+    expect(r.stdout).toMatch(/\n3\.0\s+-\s+-\s+/);
+  });
+
+  it('release create takes --strategy atomic and --force', async () => {
+    fake.replies.createRelease = release('Releasing');
+    expect(await cli('release', 'create', 'shop', '--edition', '2.0', '--strategy', 'atomic', '--force')).toMatchObject({ code: 0, stdout: 'r-7' });
+    expect(fake.calls[0]!.request).toMatchObject({ spec: { strategy: 'atomic', force: true } });
+    expect(await cli('release', 'create', 'shop', '--edition', '2.0', '--strategy', 'blue-green')).toMatchObject({ code: 2 });
   });
 
   it('release show prints the summary and timeline', async () => {

@@ -27,6 +27,10 @@ import {
   type ReleaseActionRequest,
   type ReleaseDetail,
   type ReleaseSpec,
+  type AddRouteRequest,
+  type ListRoutesResponse,
+  type RemoveRouteRequest,
+  type Route,
 } from '../proto/gen/fleetwave/v1/admin.js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, UnavailableError } from '../common/errors.js';
 import { detectTlsMismatch, type TlsMismatch } from '../common/tls-mismatch.js';
@@ -111,6 +115,15 @@ export class AdminClient {
   }
   backOut(request: BackOutRequest): Promise<ReleaseDetail> {
     return this.unary('BackOut', (md, o, cb) => this.raw.backOut(request, md, o, cb));
+  }
+  addRoute(request: AddRouteRequest): Promise<Route> {
+    return this.unary('AddRoute', (md, o, cb) => this.raw.addRoute(request, md, o, cb));
+  }
+  listRoutes(app: string): Promise<ListRoutesResponse> {
+    return this.unary('ListRoutes', (md, o, cb) => this.raw.listRoutes({ app }, md, o, cb));
+  }
+  removeRoute(request: RemoveRouteRequest): Promise<Route> {
+    return this.unary('RemoveRoute', (md, o, cb) => this.raw.removeRoute(request, md, o, cb));
   }
 
   /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BadInputError } from '../common/errors.js';
-import { buildApp, buildInstallRequest, buildReleaseSpec, inferFormat, parseKeyValues, resolveController } from './options.js';
+import { buildApp, buildInstallRequest, buildReleaseSpec, buildRouteRequest, inferFormat, parseKeyValues, resolveController, type RouteFlags } from './options.js';
 
 describe('buildReleaseSpec', () => {
   it('turns the flags of a phased release into the spec', () => {
@@ -40,7 +40,7 @@ describe('buildReleaseSpec', () => {
   it.each([
     [{ wait: 'soon' }, "--wait: 'soon' is not a duration"],
     [{ batches: '0' }, "--batches: '0' is not a whole number"],
-    [{ strategy: 'atomic' }, "--strategy: 'atomic' is not one of rolling, grouped"],
+    [{ strategy: 'blue-green' }, "--strategy: 'blue-green' is not one of rolling, grouped, atomic"],
     [{ reset: 'medium' }, '--reset'],
     [{ bestEffort: 'yes' }, '--best-effort'],
     [{ approvalBefore: '2,x' }, '--approval-before'],
@@ -125,5 +125,37 @@ describe('resolveController', () => {
     expect(resolveController(undefined, { FLEETWAVE_CONTROLLER: 'e:2' }, 'd:3')).toBe('e:2');
     expect(resolveController(undefined, {}, 'd:3')).toBe('d:3');
     expect(() => resolveController('nohost', {}, 'd:3')).toThrow('HOST:PORT');
+  });
+});
+
+describe('buildRouteRequest', () => {
+  const good: Array<[string, Partial<RouteFlags>, object]> = [
+    ['a header (the value may hold =)', { header: 'X-Beta=a=b' }, { kind: 'header', name: 'X-Beta', value: 'a=b', percent: 0 }],
+    ['a cookie', { cookie: 'beta=yes' }, { kind: 'cookie', name: 'beta', value: 'yes' }],
+    ['a path prefix', { pathPrefix: '/beta' }, { kind: 'path-prefix', name: '', value: '/beta' }],
+    ['a source network, canonical', { source: '2001:DB8::/32' }, { kind: 'source', value: '2001:db8::/32' }],
+    ['a share of clients', { percent: '5' }, { kind: 'percent', value: '', percent: 5 }],
+    ['a share written with %', { percent: '25%' }, { kind: 'percent', percent: 25 }],
+    ['a negative priority', { header: 'X-A=1', priority: '-10' }, { priority: -10 }],
+  ];
+  it.each(good)('builds %s', (_name, flags, route) => {
+    const request = buildRouteRequest('shop', { edition: '2.0', comment: 'why', ...flags });
+    expect(request).toMatchObject({ route: { app: 'shop', edition: '2.0', priority: 0, ...route }, comment: 'why' });
+  });
+
+  const bad: Array<[string, Partial<RouteFlags>, RegExp]> = [
+    ['no match flag', {}, /^give exactly one of --header NAME=VALUE, --cookie NAME=VALUE, --path-prefix \/P, --source CIDR, --percent N$/],
+    ['two match flags', { header: 'X-A=1', percent: '5' }, /\(got --header and --percent\)$/],
+    ['a header without =', { header: 'X-A' }, /^--header: 'X-A' is not NAME=VALUE$/],
+    ['a cookie without a name', { cookie: '=1' }, /^--cookie: '=1' is not NAME=VALUE$/],
+    ['a percent of 101', { percent: '101' }, /^--percent: '101' is not a whole number from 1 to 100$/],
+    ['a fractional percent', { percent: '2.5' }, /--percent/],
+    ['a malformed CIDR', { source: '10.1.0.0/16/2' }, /source: '10\.1\.0\.0\/16\/2'/],
+    ['a priority beyond int32', { header: 'X-A=1', priority: '2147483648' }, /^--priority: '2147483648' is not a whole number/],
+    ['a header name that is no token', { header: 'X A=1' }, /header name 'X A' is not a token/],
+  ];
+  it.each(bad)('refuses %s with one line', (_name, flags, pattern) => {
+    expect(() => buildRouteRequest('shop', { edition: '2.0', ...flags })).toThrow(BadInputError);
+    expect(() => buildRouteRequest('shop', { edition: '2.0', ...flags })).toThrow(pattern);
   });
 });

@@ -1,7 +1,8 @@
 // Turns the admin verbs' raw flags into proto requests. Pure: everything is
 // validated here, before anything is sent, and a bad flag throws BadInputError.
 import path from 'node:path';
-import type { App, InstallEditionRequest, ReleaseSpec } from '../proto/gen/fleetwave/v1/admin.js';
+import type { AddRouteRequest, App, InstallEditionRequest, ReleaseSpec } from '../proto/gen/fleetwave/v1/admin.js';
+import { validateRoute } from '../controller/domain/routing.js';
 import { parseDuration } from '../common/durations.js';
 import { BadInputError } from '../common/errors.js';
 import { isSafeName } from '../common/names.js';
@@ -181,6 +182,8 @@ export interface ReleaseFlags {
   start?: boolean;
   /** Overrides the app's update order for this release's soft resets. */
   updateOrder?: string;
+  /** Go ahead although an edition routing rules name would be left active nowhere. */
+  force?: boolean;
 }
 
 /** `release create APP ...` → ReleaseSpec. Unset flags stay zero ("controller default"). */
@@ -189,9 +192,9 @@ export function buildReleaseSpec(app: string, flags: ReleaseFlags): ReleaseSpec 
   return {
     app,
     edition: flags.edition,
-    force: false,
+    force: flags.force ?? false,
     group: flags.group ?? '',
-    strategy: oneOf(flags.strategy, ['rolling', 'grouped'] as const, '--strategy'),
+    strategy: oneOf(flags.strategy, ['rolling', 'grouped', 'atomic'] as const, '--strategy'),
     batches: flags.batches === undefined ? 0 : parseCount(flags.batches, '--batches'),
     groupSize: flags.groupSize === undefined ? 0 : parseCount(flags.groupSize, '--group-size'),
     batchMode: oneOf(flags.batchMode, ['auto', 'manual'] as const, '--batch-mode'),
@@ -214,6 +217,66 @@ export function buildReleaseSpec(app: string, flags: ReleaseFlags): ReleaseSpec 
     health: undefined,
     updateOrder: oneOf(flags.updateOrder, UPDATE_ORDERS, '--update-order'),
   };
+}
+
+export interface RouteFlags {
+  edition: string;
+  header?: string;
+  cookie?: string;
+  pathPrefix?: string;
+  source?: string;
+  percent?: string;
+  priority?: string;
+  comment?: string;
+}
+
+/** The match flags of `route add`, one of which is given: flag → rule kind. */
+const MATCH_FLAGS = [
+  ['header', '--header'],
+  ['cookie', '--cookie'],
+  ['pathPrefix', '--path-prefix'],
+  ['source', '--source'],
+  ['percent', '--percent'],
+] as const;
+
+/** `route add APP --edition E (one match flag) [--priority N] [--comment C]` → the request, checked as the controller will. */
+export function buildRouteRequest(app: string, flags: RouteFlags): AddRouteRequest {
+  const given = MATCH_FLAGS.filter(([key]) => flags[key] !== undefined);
+  if (given.length !== 1) {
+    const got = given.length ? ` (got ${given.map(([, flag]) => flag).join(' and ')})` : '';
+    throw new BadInputError(`give exactly one of --header NAME=VALUE, --cookie NAME=VALUE, --path-prefix /P, --source CIDR, --percent N${got}`);
+  }
+  const [key, flag] = given[0]!;
+  const text = flags[key]!;
+  let name = '';
+  let value = text;
+  let percent = 0;
+  if (key === 'header' || key === 'cookie') {
+    const at = text.indexOf('=');
+    if (at <= 0) throw new BadInputError(`${flag}: '${text}' is not NAME=VALUE`);
+    name = text.slice(0, at);
+    value = text.slice(at + 1);
+  } else if (key === 'percent') {
+    value = '';
+    const digits = text.trim().replace(/%$/, '');
+    if (!/^\d{1,3}$/.test(digits) || Number(digits) < 1 || Number(digits) > 100) throw new BadInputError(`--percent: '${text}' is not a whole number from 1 to 100`);
+    percent = Number(digits);
+  }
+  const kind = key === 'pathPrefix' ? 'path-prefix' : key;
+  const fields = validateRoute({ kind, name, value, percent, priority: parsePriority(flags.priority) });
+  return {
+    route: { id: '', app, edition: flags.edition, ...fields, createdUnixMs: 0, createdBy: '' },
+    comment: flags.comment ?? '',
+  };
+}
+
+function parsePriority(text: string | undefined): number {
+  if (text === undefined) return 0;
+  const n = Number(text.trim());
+  if (!/^-?\d+$/.test(text.trim()) || n < -(2 ** 31) || n > 2 ** 31 - 1) {
+    throw new BadInputError(`--priority: '${text}' is not a whole number from -2147483648 to 2147483647`);
+  }
+  return n;
 }
 
 export type OutputFormat = 'table' | 'json';

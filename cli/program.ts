@@ -15,6 +15,7 @@ import { DEFAULT_CONTROLLER } from './client.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerFleetCommands } from './commands/fleet.js';
 import { registerReleaseCommands } from './commands/release.js';
+import { registerRouteCommands } from './commands/route.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerTokenCommands } from './commands/token.js';
 import type { Io } from './io.js';
@@ -50,6 +51,7 @@ export function createProgram(io: Io, daemons: Registration[] = []): Command {
   for (const register of daemons) register(program);
   registerAppCommands(program, io);
   registerReleaseCommands(program, io);
+  registerRouteCommands(program, io);
   registerFleetCommands(program, io);
   registerCaCommands(program, io);
   registerTokenCommands(program, io);

@@ -101,6 +101,8 @@ function editionDetail(e: Edition, hosts: Array<{ instance: string; group: strin
     `Package   ${e.format}${e.fileName ? ` (${e.fileName})` : ''}, ${formatBytes(e.size)}, sha256 ${e.sha256}`,
     `Source    ${e.url}`,
     `Installed ${formatDateTime(e.createdUnixMs)}`,
+    `Groups    ${e.activeGroups.join(' ') || '-'}`,
+    `Default   ${e.isDefault ? 'yes (requests no routing rule matches go to it)' : 'no'}`,
     `Active on ${hosts.filter((h) => h.active).map((h) => h.instance).join(' ') || '-'}`,
     '',
     table(['instance', 'group', 'active', 'on disk'], hosts.map((h) => [h.instance, h.group, h.active ? 'yes' : 'no', h.kept ? 'yes' : 'no'])),
@@ -133,7 +135,16 @@ function appTable(apps: App[]): string {
 
 function editionTable(editions: Edition[]): string {
   return table(
-    ['edition', 'description', 'format', 'size', 'sha256', 'created'],
-    editions.map((e) => [e.name, orDash(e.description), e.format, formatBytes(e.size), e.sha256.slice(0, 12), formatDateTime(e.createdUnixMs)]),
+    ['edition', 'active on', 'default', 'description', 'format', 'size', 'sha256', 'created'],
+    editions.map((e) => [
+      e.name,
+      e.activeGroups.join(' ') || '-',
+      e.isDefault ? 'yes' : '-',
+      orDash(e.description),
+      e.format,
+      formatBytes(e.size),
+      e.sha256.slice(0, 12),
+      formatDateTime(e.createdUnixMs),
+    ]),
   );
 }

@@ -36,7 +36,7 @@ export function registerReleaseCommands(program: Command, io: Io): void {
     .argument('<app>', 'application name')
     .requiredOption('--edition <name>', 'edition to release')
     .option('--group <name>', 'instance group, or all (default all)')
-    .option('--strategy <name>', 'rolling (N batches per group) or grouped (fixed group size)')
+    .option('--strategy <name>', 'rolling (N batches per group), grouped (fixed group size) or atomic (two halves; the routers switch the default edition between them)')
     .option('--batches <n>', 'batches per group (rolling)')
     .option('--group-size <k>', 'instances per batch (grouped)')
     .option('--batch-mode <mode>', 'auto (wait between batches) or manual (continue each batch)')
@@ -54,6 +54,7 @@ export function registerReleaseCommands(program: Command, io: Io): void {
     .option('--start-timeout <duration>', 'deadline of the start/restart step')
     .option('--health-timeout <duration>', 'deadline of the health step')
     .option('--stop-timeout <duration>', 'deadline of the stop step')
+    .option('--force', 'go ahead although the release leaves an edition that routing rules name active nowhere (those rules then fall back to the default edition)')
     .option('--no-start', 'create the release in "To release"; start it with `release start`')
     .option('--watch', 'follow the release until it ends (exit 0 only if Released)')
     .action(async (app: string, flags: ReleaseFlags & { watch?: boolean }, cmd: Command) => {
