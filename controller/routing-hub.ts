@@ -185,6 +185,8 @@ export class RoutingHub implements RouterGate {
       this.watchers.delete(w);
       w.call.end();
     }
+    // Nothing reads the store after this (it closes next).
+    this.tables.clear();
     for (const entry of [...this.pending]) entry.finish([]);
   }
 
@@ -254,7 +256,7 @@ export class RoutingHub implements RouterGate {
 
   /** Refreshes every watched app and sends what changed, as one version, to the routers that front it. */
   private flush(): void {
-    if (this.tables.size === 0) return;
+    if (this.stopped || this.tables.size === 0) return;
     const now = this.now();
     const apps = new Map<string, AppRouting>();
     const instances = new Map<string, RoutedInstance[]>();
