@@ -127,6 +127,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     sink: sessions,
     logger: log,
     observer: metrics,
+    router: routing,
     publish: (app, releaseId, reason, data) => {
       const { subject, event } = releaseEvent(EVENT_SOURCE, app, releaseId, reason, data);
       nats.publish(subject, event);

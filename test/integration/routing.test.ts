@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { credentials, Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEdition } from '../../examples/demo/package.js';
-import { AdminServiceClient, type RoutedInstance, type RoutingUpdate } from '../../proto/gen/fleetwave/v1/admin.js';
+import { AdminServiceClient, type AppRouting, type RoutedInstance, type RoutingUpdate } from '../../proto/gen/fleetwave/v1/admin.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
 
 const APP = 'shop';
@@ -26,16 +26,24 @@ function refused(result: CliResult, code: number, pattern: RegExp): void {
   expect(result.stdout).toBe('');
 }
 
-/** A router's side of WatchRouting: every update kept, in order. */
+/** A router's side of WatchRouting: every update kept, in order; with `ack`, each acked as a router does once applied. */
 class Watch {
   readonly updates: RoutingUpdate[] = [];
   error: ServiceError | undefined;
   private readonly stream: ClientReadableStream<RoutingUpdate>;
 
-  constructor(client: AdminServiceClient, apps: string[], routerId: string) {
+  constructor(client: AdminServiceClient, apps: string[], routerId: string, ack = false) {
     this.stream = client.watchRouting({ apps, routerId }, new Metadata());
-    this.stream.on('data', (u: RoutingUpdate) => this.updates.push(u));
+    this.stream.on('data', (u: RoutingUpdate) => {
+      this.updates.push(u);
+      if (ack) client.ackRouting({ routerId, version: u.version }, () => {});
+    });
     this.stream.on('error', (err: ServiceError) => (this.error = err));
+  }
+
+  /** The app as the last update that carried it says. */
+  app(name: string): AppRouting | undefined {
+    return [...this.updates].reverse().flatMap((u) => u.apps).find((a) => a.app === name);
   }
 
   /** The instance as the updates so far say it is (an app update lists every instance; later deltas win). */
@@ -78,8 +86,8 @@ describe('routing rules and the routing watch', () => {
     const id = ok(await fleet.cli(['release', 'create', APP, '--edition', '1.0', '--batches', '1'])).trim();
     expect((await fleet.adminClient.waitForRelease(id, ['Released', 'Release failed'])).release?.status).toBe('Released');
     client = new AdminServiceClient(fleet.controller!.grpcAddress, credentials.createInsecure());
-    // And a router watching shop
-    watch = new Watch(client, [APP], 'test-router');
+    // And a router watching shop, acking what it gets
+    watch = new Watch(client, [APP], 'test-router', true);
     await waitFor('the full update', () => watch.updates.length > 0, 10_000);
   }, 180_000);
 
@@ -200,5 +208,25 @@ describe('routing rules and the routing watch', () => {
     const tooNew = await ack(version + 1000);
     expect(tooNew?.code).toBe(status.INVALID_ARGUMENT);
     expect(tooNew?.details).toMatch(/was never sent/);
+  });
+
+  it('holds an atomic release at the router gates until the router acked: first half out of rotation, then the switch', async () => {
+    // Blue runs 3.0 and green 1.0, the default; an atomic release of 3.0 to all moves the default.
+    const before = watch.updates.length;
+    const created = Date.now();
+    const id = ok(await fleet.cli(['release', 'create', APP, '--edition', '3.0', '--strategy', 'atomic'])).trim();
+    const detail = await fleet.adminClient.waitForRelease(id, ['Released', 'Release failed'], 60_000);
+    expect(detail.release?.status).toBe('Released');
+    // Each gate passed on the router's ack, not on the 10 s deadline.
+    expect(Date.now() - created).toBeLessThan(15_000);
+    const apps = watch.updates.slice(before).flatMap((u) => u.apps);
+    const held = apps.find((a) => a.instances.some((i) => i.held));
+    expect(held?.defaultEditions).toEqual(['1.0']);
+    expect(held?.instances.filter((i) => i.held).map((i) => [i.instance, i.state])).toEqual([['a1', 'drain'], ['a2', 'drain']]);
+    const switched = apps.findIndex((a) => a.defaultEditions.join() === '3.0');
+    expect(switched).toBeGreaterThan(apps.indexOf(held!));
+    await waitFor('every instance on 3.0 and ready', () => ['a1', 'a2', 'a3'].every((i) => watch.instance(i)?.edition === '3.0' && watch.instance(i)?.state === 'ready'), 10_000);
+    expect(watch.app(APP)).toMatchObject({ defaultEditions: ['3.0'] });
+    expect(watch.app(APP)!.instances.every((i) => !i.held)).toBe(true);
   });
 });
