@@ -42,6 +42,9 @@ describe('defaultEditions', () => {
     ['atomic failed after the switch', release('Release failed', { strategy: 'atomic', routePhase: 'switched' }), [], ['2.0']],
     ['atomic Released', release('Released', { strategy: 'atomic', routePhase: 'switched' }), [], ['2.0']],
     ['atomic rolling back after the switch: mixed', release('Rolling back', { strategy: 'atomic', routePhase: 'switched' }), [], ['1.0', '2.0']],
+    ['atomic rolling back before the switch: the old edition alone', release('Rolling back', { strategy: 'atomic', routePhase: 'first-half' }), [], ['1.0']],
+    ['atomic Rolled back after the switch', release('Rolled back', { strategy: 'atomic', routePhase: 'switched' }), [], ['1.0']],
+    ['atomic of one instance (one batch, no switch): both, as rolling', release('Releasing', { strategy: 'atomic', batchCount: 1 }), [], ['1.0', '2.0']],
     ['first release of an app that ran nothing', release('Releasing', { fromDefault: [] }), [], ['2.0']],
     ['a release of the default edition itself', release('Releasing', { edition: '1.0' }), [], ['1.0']],
   ];

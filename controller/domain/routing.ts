@@ -51,6 +51,8 @@ export interface DefaultRelease {
   strategy: string;
   fromDefault: string[];
   routePhase: RoutePhase;
+  /** An atomic release of one batch (a one-instance target) has no switch: it serves like a rolling one. */
+  batchCount?: number;
 }
 
 /** The app's default editions now, from its newest release that moves the default (null: none) and the editions its instances run. */
@@ -58,6 +60,10 @@ export function defaultEditions(newest: DefaultRelease | null, running: Iterable
   if (!newest) return [...new Set([...running].filter((e) => e !== ''))].sort();
   const from = newest.fromDefault;
   const both = union(from, [newest.edition]);
+  // Atomic with two halves: the old edition alone until the switch, whatever happens before it (a rollback then
+  // only brings the held first half back); after it, as a rolling release would.
+  const atomic = newest.strategy === 'atomic' && (newest.batchCount ?? 2) > 1;
+  if (atomic && newest.routePhase !== 'switched' && newest.status !== 'Released') return [...from];
   switch (newest.status) {
     case 'To release':
     case 'Rolled back':
@@ -69,7 +75,7 @@ export function defaultEditions(newest: DefaultRelease | null, running: Iterable
       return both;
     default:
       // Releasing, Suspending, Suspended, Release failed.
-      if (newest.strategy === 'atomic') return newest.routePhase === 'switched' ? [newest.edition] : [...from];
+      if (atomic) return [newest.edition];
       return both;
   }
 }

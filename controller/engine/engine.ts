@@ -147,7 +147,8 @@ export class ReleaseEngine {
     const detail = this.store.getReleaseDetail(last.id);
     const edition = previousEdition(detail.instances, last.edition);
     if (!edition) throw new ConflictError(`release ${last.id} deployed ${last.edition} to instances that ran no edition before; nothing to back out to`);
-    const spec: CompiledSpec = { ...last.spec, edition, start: false };
+    // A back-out is the emergency exit: routing rules that name the edition it leaves never block it (they fall back to the default).
+    const spec: CompiledSpec = { ...last.spec, edition, start: false, force: true };
     const release = this.createFromSpec(spec, actor);
     this.store.recordChange({
       atUnixMs: this.now(),

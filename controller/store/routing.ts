@@ -78,7 +78,7 @@ export function routesOf(db: Database, app: string): RouteRecord[] {
 
 /** The app's newest release that moves the default (takes_default), as the default editions need it. */
 export function newestDefaultRelease(db: Database, app: string): DefaultRelease | null {
-  const row = prepared(db, 'SELECT edition, status, spec, from_default, route_phase FROM releases WHERE app = ? AND takes_default = 1 ORDER BY seq DESC LIMIT 1').get(app) as
+  const row = prepared(db, 'SELECT edition, status, spec, from_default, route_phase, batch_count FROM releases WHERE app = ? AND takes_default = 1 ORDER BY seq DESC LIMIT 1').get(app) as
     | Row
     | undefined;
   if (!row) return null;
@@ -88,6 +88,7 @@ export function newestDefaultRelease(db: Database, app: string): DefaultRelease 
     strategy: (JSON.parse(row.spec) as { strategy: string }).strategy,
     fromDefault: JSON.parse(row.from_default),
     routePhase: row.route_phase as RoutePhase,
+    batchCount: row.batch_count,
   };
 }
 

@@ -510,7 +510,8 @@ export interface RoutedInstance {
   edition: string;
   /**
    * "ready" (takes requests), "drain" (finishes what it has, takes no new request: quiesced, or held out by an
-   * atomic release), "maint" (not running, or its agent is unreachable).
+   * atomic release), "maint" (not running). An unreachable agent keeps its last state (a controller restart must not
+   * take the fleet out of rotation); HAProxy's own checks route around a gate that is really gone.
    */
   state: string;
   /** An atomic release holds it out of rotation until the switch: a `healthy` event must not put it back. */
