@@ -19,7 +19,7 @@ export function registerRouterCommand(program: Command): void {
     .option('--controller <host:port>', 'controller gRPC address', ROUTER_DEFAULTS.controller)
     .option('--token <token>', 'bearer token with the router role (env FLEETWAVE_TOKEN)')
     .option('--ca <file>', "CA certificate (PEM) the controller's certificate is checked against (default: system roots)")
-    .option('--insecure', 'plaintext gRPC without a token (demo, tests)', false)
+    .option('--insecure', 'plaintext gRPC (demo, tests); a --token is still sent when given', false)
     .option('--nats <url>', "NATS server for instance events ('' for none: the watch alone steers)", ROUTER_DEFAULTS.nats);
   natsAuthFlags(cmd)
     .option('--edition-slots <n>', 'editions each app can route to at once (one haproxy backend each)', String(ROUTER_DEFAULTS.editionSlots))

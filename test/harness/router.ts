@@ -9,6 +9,8 @@ import { pino } from 'pino';
 import { freePort } from '../../agent/ports.js';
 import { ensureHaproxy, RUN_FILES } from '../../router/haproxy-process.js';
 import { RuntimeApi, parseServersState, parseStatCsv, type ServerStateRow } from '../../router/runtime.js';
+import { CLI_MAIN } from './fleet.js';
+import { spawnProc, type Proc } from './proc.js';
 import { waitFor } from './wait.js';
 
 export const HAPROXY_BIN = process.env.FLEETWAVE_HAPROXY ?? '/usr/sbin/haproxy';
@@ -130,3 +132,48 @@ export async function serverStates(api: RuntimeApi, app: string): Promise<Server
 }
 
 export { freePort };
+
+export interface RouterProc {
+  proc: Proc;
+  runDir: string;
+  socket: string;
+  /** SIGTERM: the router stops, haproxy keeps serving. */
+  stop(): Promise<void>;
+}
+
+/** `fleetwave router` as its own process (from dist/), starting haproxy in `runDir` unless one answers there. */
+export async function startRouter(o: {
+  runDir: string;
+  /** app → frontend port on 127.0.0.1. */
+  apps: Record<string, number>;
+  controller: string;
+  natsUrl: string;
+  id?: string;
+  /** Without one the router runs --insecure and sends no token. */
+  token?: string;
+  logFile?: string;
+  args?: string[];
+}): Promise<RouterProc> {
+  const socket = join(o.runDir, 'haproxy.sock');
+  const args = [
+    CLI_MAIN, 'router',
+    ...Object.entries(o.apps).flatMap(([app, port]) => ['--app', `${app}=127.0.0.1:${port}`]),
+    '--haproxy-bin', HAPROXY_BIN,
+    '--haproxy-socket', socket,
+    '--run-dir', o.runDir,
+    '--controller', o.controller,
+    '--nats', o.natsUrl,
+    '--id', o.id ?? 'router-1',
+    '--insecure',
+    ...(o.token ? ['--token', o.token] : []),
+    '--log-level', 'debug',
+    ...(o.args ?? []),
+  ];
+  const proc = spawnProc(`router ${o.id ?? 'router-1'}`, process.execPath, args, o.logFile);
+  const output = () => (o.logFile && existsSync(o.logFile) ? readFileSync(o.logFile, 'utf8') : proc.tail());
+  await waitFor('the router to run', () => {
+    if (!proc.running) throw new Error(`router exited early: ${output().slice(-2000)}`);
+    return output().includes('router running');
+  });
+  return { proc, runDir: o.runDir, socket, stop: () => proc.stop() };
+}
