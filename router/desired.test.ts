@@ -57,9 +57,11 @@ describe('computeDesired', () => {
     expect(d.map.size).toBe(0);
   });
 
-  it('compiles the rules into the Lua token', () => {
+  it('compiles the rules into the Lua token, and flags the app as having rules', () => {
     const d = computeDesired(view([server('a1', '1.0')], { routes: [route({ kind: 'header', edition: '2.0', name: 'X-V', value: '1' })] }), 2, FRESH);
     expect(d.rules).toBe('header,2.0,x-v,1');
+    expect(d.map.get('__rules')).toBe('1');
+    expect(computeDesired(view([server('a1', '1.0')]), 2, FRESH).map.has('__rules')).toBe(false);
   });
 });
 

@@ -7,12 +7,13 @@
 //   fw_<app>_any    its own state (any edition; the last resort when the chosen backend has no usable server)
 //
 // and the map: `<edition> → fw_<app>_e<k>` for every edition with a slot, `__default →` the default edition's slot
-// (one default edition) or fw_<app>_mix (two: a rolling release moving the default). A backend never loses its last
+// (one default edition) or fw_<app>_mix (two: a rolling release moving the default), `__rules → 1` while the app has
+// rules (the frontend runs the Lua action only then). A backend never loses its last
 // ready server to a drain: the instance's gate holds what arrives while its app restarts, where haproxy would answer
 // 503 at once. A held instance (atomic release, first half) is the exception: it takes no traffic until the switch.
 import type { Route } from '../proto/gen/fleetwave/v1/admin.js';
-import { anyBackend, DEFAULT_KEY, mixBackend, slotBackend } from './names.js';
-import { encodeRules } from './rules.js';
+import { anyBackend, DEFAULT_KEY, mixBackend, RULES_KEY, slotBackend } from './names.js';
+import { encodeRules, NO_RULES } from './rules.js';
 import type { AdminState } from './runtime.js';
 
 /** An instance as the router routes it (removed instances are not in the view). */
@@ -82,6 +83,7 @@ export function computeDesired(view: AppView, slots: number, now: SlotsNow): Des
   const target = defaultTarget(app, view.defaultEditions, placed.assigned);
   if (target) map.set(DEFAULT_KEY, target);
   const { token, skipped } = encodeRules(view.routes);
+  if (token !== NO_RULES) map.set(RULES_KEY, '1');
   return { app, servers, states, map, rules: token, unslotted: placed.unslotted, again: placed.again, skippedRules: skipped };
 }
 

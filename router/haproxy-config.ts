@@ -9,7 +9,7 @@
 //
 // Every instance is a server in every one of the app's backends; its state there (ready, drain, maint) decides
 // where it takes traffic (router/desired.ts).
-import { anyBackend, appBackends, DEFAULT_KEY, frontendName, mapFileName, mixBackend, slotBackend } from './names.js';
+import { anyBackend, appBackends, DEFAULT_KEY, frontendName, mapFileName, mixBackend, RULES_KEY, slotBackend } from './names.js';
 
 export interface FrontedApp {
   app: string;
@@ -32,8 +32,13 @@ export interface HaproxyConfigInput {
   threads: number;
 }
 
-/** Health checks of dynamic servers (router/runtime-commands.ts adds them with `check`): TCP connects to the gate. */
-export const SERVER_CHECK = 'check inter 2s fall 2 rise 2';
+/**
+ * What every dynamic server is added with (router/runtime-commands.ts). `check`: TCP connects to the instance's gate,
+ * so haproxy routes around a gate that is gone. The pool settings are a config server's defaults, which a dynamic
+ * server does not get in 2.6 (it keeps no idle connection: every request would open a new one to the gate, a
+ * quarter of the throughput).
+ */
+export const SERVER_OPTIONS = 'check inter 2s fall 2 rise 2 pool-max-conn -1 pool-purge-delay 5s';
 
 export function renderBind(app: FrontedApp): string {
   if (!app.host) return `:${app.port}`;
@@ -91,7 +96,8 @@ function appSections(fronted: FrontedApp, input: HaproxyConfigInput): string[] {
   const frontend = [
     `frontend ${frontendName(app)}`,
     `  bind ${renderBind(fronted)}`,
-    `  http-request lua.fw_route ${app}`,
+    // A Lua call costs more than a map lookup: apps without rules (most of the time) skip it.
+    `  http-request lua.fw_route ${app} if { str(${RULES_KEY}),map(${map}) -m found }`,
     `  http-request set-var(txn.fw_be) var(txn.fw_edition),map(${map}) if { var(txn.fw_edition) -m found }`,
     // A rule's edition whose slot has no usable server: the request goes the default way instead of failing.
     ...slots.map((be) => `  http-request unset-var(txn.fw_be) if ${emptyIf(be)}`),

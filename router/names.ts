@@ -3,6 +3,8 @@
 
 /** The map key whose value is the backend requests no rule matched go to. */
 export const DEFAULT_KEY = '__default';
+/** Present in the map (value "1") while the app has rules: without it the frontend skips the Lua action altogether. */
+export const RULES_KEY = '__rules';
 
 export function frontendName(app: string): string {
   return `fw_${app}`;

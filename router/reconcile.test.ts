@@ -41,13 +41,13 @@ describe('planApp', () => {
   it('builds an empty haproxy up: servers added (in maint) with checks, readied, then the map', () => {
     const cmds = plan(view([server('a1', '1.0')]), actualFrom({}));
     expect(cmds).toEqual([
-      'add server fw_shop_e0/a1 10.0.0.1:8080 check inter 2s fall 2 rise 2',
+      'add server fw_shop_e0/a1 10.0.0.1:8080 check inter 2s fall 2 rise 2 pool-max-conn -1 pool-purge-delay 5s',
       'enable health fw_shop_e0/a1',
-      'add server fw_shop_e1/a1 10.0.0.1:8080 check inter 2s fall 2 rise 2',
+      'add server fw_shop_e1/a1 10.0.0.1:8080 check inter 2s fall 2 rise 2 pool-max-conn -1 pool-purge-delay 5s',
       'enable health fw_shop_e1/a1',
-      'add server fw_shop_mix/a1 10.0.0.1:8080 check inter 2s fall 2 rise 2',
+      'add server fw_shop_mix/a1 10.0.0.1:8080 check inter 2s fall 2 rise 2 pool-max-conn -1 pool-purge-delay 5s',
       'enable health fw_shop_mix/a1',
-      'add server fw_shop_any/a1 10.0.0.1:8080 check inter 2s fall 2 rise 2',
+      'add server fw_shop_any/a1 10.0.0.1:8080 check inter 2s fall 2 rise 2 pool-max-conn -1 pool-purge-delay 5s',
       'enable health fw_shop_any/a1',
       'set server fw_shop_e0/a1 state ready',
       'set server fw_shop_mix/a1 state ready',
@@ -105,6 +105,8 @@ describe('planApp', () => {
       'set server fw_shop_mix/a1 addr 10.0.0.2 port 8080',
       'set server fw_shop_any/a1 addr 10.0.0.2 port 8080',
       `del map ${MAP} 0.9`,
+      // The flag that makes the frontend run the Lua action at all.
+      `add map ${MAP} __rules 1`,
       'fleetwave rules set shop cookie,1.0,c,v',
     ]);
   });

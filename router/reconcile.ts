@@ -11,7 +11,7 @@
 //   7. delete servers that left the app     (refused while connections remain: the next pass tries again)
 import { isIPv6 } from 'node:net';
 import type { DesiredApp } from './desired.js';
-import { DEFAULT_KEY, slotOf } from './names.js';
+import { DEFAULT_KEY, RULES_KEY, slotOf } from './names.js';
 import type { AdminState } from './runtime.js';
 import type { RuntimeCommand } from './runtime-commands.js';
 
@@ -37,7 +37,7 @@ export function slotsNow(app: string, slots: number, actual: ActualApp): { assig
   const assigned = new Map<string, number>();
   for (const [key, value] of actual.map) {
     const slot = slotOf(app, value);
-    if (key !== DEFAULT_KEY && slot !== undefined && slot < slots) assigned.set(key, slot);
+    if (key !== DEFAULT_KEY && key !== RULES_KEY && slot !== undefined && slot < slots) assigned.set(key, slot);
   }
   const clean = new Set<number>();
   for (let k = 0; k < slots; k++) {

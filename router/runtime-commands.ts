@@ -1,7 +1,7 @@
 // The Runtime API changes the reconciler makes, as data: each renders to one command line and knows which answer
 // means it worked (haproxy answers in prose, and differently per command).
 import { isIPv6 } from 'node:net';
-import { SERVER_CHECK } from './haproxy-config.js';
+import { SERVER_OPTIONS } from './haproxy-config.js';
 import { arg, type AdminState } from './runtime.js';
 
 export type RuntimeCommand =
@@ -24,7 +24,7 @@ export function hostPort(address: string, port: number): string {
 export function formatCommand(c: RuntimeCommand): string {
   switch (c.op) {
     case 'add-server':
-      return `add server ${arg(c.backend)}/${arg(c.server)} ${arg(hostPort(c.address, c.port))} ${SERVER_CHECK}`;
+      return `add server ${arg(c.backend)}/${arg(c.server)} ${arg(hostPort(c.address, c.port))} ${SERVER_OPTIONS}`;
     case 'enable-health':
       return `enable health ${arg(c.backend)}/${arg(c.server)}`;
     case 'set-addr':

@@ -46,7 +46,7 @@ describe('parsers', () => {
 
 describe('commands', () => {
   it('renders command lines, escaping the CLI separator and refusing white space', () => {
-    expect(formatCommand({ op: 'add-server', backend: 'fw_shop_e0', server: 'i1', address: '::1', port: 8080 })).toBe('add server fw_shop_e0/i1 [::1]:8080 check inter 2s fall 2 rise 2');
+    expect(formatCommand({ op: 'add-server', backend: 'fw_shop_e0', server: 'i1', address: '::1', port: 8080 })).toBe('add server fw_shop_e0/i1 [::1]:8080 check inter 2s fall 2 rise 2 pool-max-conn -1 pool-purge-delay 5s');
     expect(formatCommand({ op: 'set-map', map: '/run/fw_shop.map', key: '__default', value: 'fw_shop_e1' })).toBe('set map /run/fw_shop.map __default fw_shop_e1');
     expect(arg('a;b\\c')).toBe('a\\;b\\\\c');
     expect(() => arg('a b')).toThrow(/white space/);
