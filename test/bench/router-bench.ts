@@ -54,6 +54,7 @@ const RULES = [
 export async function benchRouter(o: { connections?: number; latencyConcurrency?: number; threads?: number } = {}): Promise<RouterFigures> {
   const connections = o.connections ?? 10;
   const latencyConcurrency = o.latencyConcurrency ?? 4;
+  // One thread by default: on a 2-core box haproxy shares the cores with the app and the load generator.
   const threads = o.threads ?? 1;
   const dir = mkdtempSync(join(tmpdir(), 'fw-rb-'));
   const appPort = await freePort();
@@ -72,18 +73,22 @@ export async function benchRouter(o: { connections?: number; latencyConcurrency?
     const direct = `http://127.0.0.1:${appPort}/`;
     const routed_ = `http://127.0.0.1:${frontPort}/`;
     await program([], 1);
-    // Warm up both paths (JIT, pooled upstream connections) before measuring.
-    await throughput(direct, connections, 1);
-    await throughput(routed_, connections, 1);
+    // Latency first, each path warmed up by a short window of its own: a latency window right after a throughput
+    // run measured the machine recovering from it (+0.3 ms on both paths' p50 alike, sometimes one, sometimes the other).
+    await latency(direct, latencyConcurrency, 1000);
+    const latDirect = await latency(direct, latencyConcurrency);
+    await latency(routed_, latencyConcurrency, 1000);
+    const latRouter = await latency(routed_, latencyConcurrency);
+    await throughput(direct, connections, 2);
     const rpsDirect = await throughput(direct, connections, THROUGHPUT_SECONDS);
+    await throughput(routed_, connections, 2);
     const cpuBefore = cpuSeconds(haproxy.pid);
     const rpsRouter = await throughput(routed_, connections, THROUGHPUT_SECONDS);
     const cpuUs = ((cpuSeconds(haproxy.pid) - cpuBefore) * 1e6) / (rpsRouter.rps * THROUGHPUT_SECONDS);
-    const latDirect = await latency(direct, latencyConcurrency);
-    const latRouter = await latency(routed_, latencyConcurrency);
     await program(RULES, 2);
-    const rpsRules = await throughput(routed_, connections, THROUGHPUT_SECONDS);
+    await latency(routed_, latencyConcurrency, 1000);
     const latRules = await latency(routed_, latencyConcurrency);
+    const rpsRules = await throughput(routed_, connections, THROUGHPUT_SECONDS);
     reconciler.stop();
     return {
       scenario: 'router',
@@ -128,10 +133,10 @@ async function throughput(url: string, connections: number, seconds: number): Pr
 }
 
 /** Sub-millisecond percentiles: autocannon's histogram keeps whole milliseconds, too coarse for "adds under 0.3 ms". */
-async function latency(url: string, concurrency: number) {
+async function latency(url: string, concurrency: number, ms = LATENCY_MS) {
   const load = new LoadGenerator({ urls: [url], concurrency });
   load.start();
-  await new Promise((r) => setTimeout(r, LATENCY_MS));
+  await new Promise((r) => setTimeout(r, ms));
   return load.stop();
 }
 

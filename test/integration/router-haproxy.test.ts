@@ -110,6 +110,14 @@ describe.skipIf(!HAS_HAPROXY)('router against haproxy', () => {
     expect(await editionsOf(port, 40)).toEqual({ '1.0': 40 });
   });
 
+  it('refuses a malformed rules token on the admin socket and keeps the rules it had', async () => {
+    await apply(full({ routes: [route({ kind: 'cookie', edition: '2.0', name: 'beta', value: 'yes' })] }));
+    expect(await api.one('fleetwave rules set shop cookie,2.0')).toMatch(/^error: rule 'cookie,2.0' does not have 4 fields$/);
+    expect(await api.one('fleetwave rules set shop source,2.0,,nonsense')).toMatch(/^error: 'nonsense' is not an address or network$/);
+    expect(await api.one('fleetwave rules show shop')).toBe('cookie,2.0,beta,yes');
+    expect(await editionsOf(port, 10, '/', { cookie: 'beta=yes' })).toEqual({ '2.0': 10 });
+  });
+
   it('gives a percent rule its share of new clients within 2 points over 2,000, and keeps each client on its edition', async () => {
     await apply(full({ routes: [route({ kind: 'percent', edition: '2.0', percent: 20 })] }));
     const cookies = new Map<string, string>();
