@@ -3,12 +3,12 @@
 import { basename } from 'node:path';
 import { appBackends, mapFileName } from './names.js';
 import type { ActualApp, ActualServer } from './reconcile.js';
-import { parseBackendList, parseMapEntries, parseMapList, parseServersState, RuntimeApiError, type RuntimeApi } from './runtime.js';
+import { parseBackendList, parseMapEntries, parseMapList, parseServersState, RuntimeApiError, type RuntimeCommands } from './runtime.js';
 
 /** The Lua script's version this router speaks to (router/fleetwave.lua, `fleetwave version`). */
 export const LUA_VERSION = 'fleetwave.lua 1';
 
-export async function readActual(api: RuntimeApi, apps: readonly string[], slots: number): Promise<Map<string, ActualApp>> {
+export async function readActual(api: RuntimeCommands, apps: readonly string[], slots: number): Promise<Map<string, ActualApp>> {
   const [state, mapList, ...rules] = await api.run(['show servers state', 'show map', ...apps.map((a) => `fleetwave rules show ${a}`)]);
   const files = apps.map((app) => mapFileOf(app, parseMapList(mapList!)));
   const maps = await api.run(files.map((f) => `show map ${f}`));
@@ -33,7 +33,7 @@ export function mapFileOf(app: string, maps: ReadonlyArray<{ id: string; file: s
 }
 
 /** Throws one line naming what is missing when haproxy's configuration cannot front `apps` with `slots` slots. */
-export async function checkAttachable(api: RuntimeApi, apps: readonly string[], slots: number): Promise<void> {
+export async function checkAttachable(api: RuntimeCommands, apps: readonly string[], slots: number): Promise<void> {
   const [backends, mapList, lua] = await api.run(['show backend', 'show map', 'fleetwave version']);
   if (lua!.trim() !== LUA_VERSION) {
     throw new RuntimeApiError(`haproxy at ${api.socketPath} has not loaded ${LUA_VERSION} (it answers "fleetwave version" with "${firstLine(lua!)}"): restart it with the router's configuration`);
@@ -49,7 +49,7 @@ export async function checkAttachable(api: RuntimeApi, apps: readonly string[], 
 }
 
 /** haproxy's pid, from `show info`. */
-export async function haproxyPid(api: RuntimeApi): Promise<number> {
+export async function haproxyPid(api: RuntimeCommands): Promise<number> {
   const info = await api.one('show info');
   const match = /^Pid: (\d+)$/m.exec(info);
   return match ? Number(match[1]) : 0;

@@ -12,10 +12,10 @@ import { readActual } from './haproxy-state.js';
 import { appBackends } from './names.js';
 import { planApp, slotsNow } from './reconcile.js';
 import { commandFailure, formatCommand, type RuntimeCommand } from './runtime-commands.js';
-import type { RuntimeApi } from './runtime.js';
+import type { RuntimeCommands } from './runtime.js';
 
 export interface ReconcilerOptions {
-  api: RuntimeApi;
+  api: RuntimeCommands;
   cache: RoutingCache;
   apps: readonly string[];
   slots: number;

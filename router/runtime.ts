@@ -14,7 +14,14 @@ export class RuntimeApiError extends FleetwaveError {
 const PROMPT = '\n> ';
 export const RUNTIME_TIMEOUT_MS = 10_000;
 
-export class RuntimeApi {
+/** What the reconciler needs of the admin socket (tests fake it with a plain object). */
+export interface RuntimeCommands {
+  readonly socketPath: string;
+  run(commands: readonly string[]): Promise<string[]>;
+  one(command: string): Promise<string>;
+}
+
+export class RuntimeApi implements RuntimeCommands {
   constructor(
     readonly socketPath: string,
     private readonly timeoutMs = RUNTIME_TIMEOUT_MS,
