@@ -27,16 +27,27 @@ describe('RoutingCache', () => {
     expect(cache.view('shop')).toMatchObject({ defaultEditions: ['2.0'], instances: [{ instance: 'a3' }] });
   });
 
-  it('drains on quiesce.started and stopped, readies on healthy with the event\'s edition', () => {
+  it('drains on quiesce.started and on a crash, readies on healthy with the event\'s edition', () => {
     const cache = new RoutingCache(['shop']);
     cache.applyUpdate(update(1, { full: true, apps: [appRouting([routed('a1', '1.0')])] }));
+    expect(cache.applyEvent('shop', 'a1', 'stopped', { expected: false })).toBe(true);
+    expect(stateOf(cache, 'a1')).toBe('1.0:drain');
+    expect(cache.applyEvent('shop', 'a1', 'healthy', { edition: '1.0' })).toBe(true);
     expect(cache.applyEvent('shop', 'a1', 'quiesce.started', {})).toBe(true);
     expect(stateOf(cache, 'a1')).toBe('1.0:drain');
-    expect(cache.applyEvent('shop', 'a1', 'stopped', {})).toBe(false);
+    expect(cache.applyEvent('shop', 'a1', 'stopped', { expected: false })).toBe(false);
     expect(cache.applyEvent('shop', 'a1', 'healthy', { edition: '2.0' })).toBe(true);
     expect(stateOf(cache, 'a1')).toBe('2.0:ready');
     expect(cache.applyEvent('shop', 'a1', 'drain.progress', {})).toBe(false);
     expect(cache.applyEvent('shop', 'nobody', 'healthy', {})).toBe(false);
+  });
+
+  it('keeps serving through a start-first restart: the replaced process\'s expected stop comes after the new one\'s healthy', () => {
+    const cache = new RoutingCache(['shop']);
+    cache.applyUpdate(update(1, { full: true, apps: [appRouting([routed('a1', '1.0')])] }));
+    cache.applyEvent('shop', 'a1', 'healthy', { edition: '2.0' });
+    expect(cache.applyEvent('shop', 'a1', 'stopped', { edition: '1.0', expected: true })).toBe(false);
+    expect(stateOf(cache, 'a1')).toBe('2.0:ready');
   });
 
   it('keeps a held instance out on healthy, and a maint one in maint on quiesce', () => {

@@ -3,8 +3,11 @@
 //
 // Events overlay the watch's record of an instance until the watch says something new about that instance (its
 // record changes): the later word wins either way, and a drain too many is harmless.
-//   quiesce.started, stopped → drain (unless the record says maint)
+//   quiesce.started          → drain (unless the record says maint)
+//   stopped, not expected    → drain (the app crashed; its gate holds while the agent restarts it)
 //   healthy {edition}        → ready on that edition (unless the record says held)
+// An expected `stopped` changes nothing: a stop-first restart was drained by its quiesce.started already, and in a
+// start-first one it is the replaced process stopping after the new one's `healthy` (the instance serves on).
 import type { AppRouting, RoutedInstance, RoutingUpdate } from '../proto/gen/fleetwave/v1/admin.js';
 import { INSTANCE_EVENTS } from '../common/events.js';
 import type { AppView, RoutedServer } from './desired.js';
@@ -57,7 +60,7 @@ export class RoutingCache {
     const record = this.apps.get(app)?.instances.get(instance);
     if (!record) return false;
     let overlay: Overlay;
-    if (reason === INSTANCE_EVENTS.quiesceStarted || reason === INSTANCE_EVENTS.stopped) overlay = { state: 'drain' };
+    if (reason === INSTANCE_EVENTS.quiesceStarted || (reason === INSTANCE_EVENTS.stopped && data.expected !== true)) overlay = { state: 'drain' };
     else if (reason === INSTANCE_EVENTS.healthy) overlay = { state: 'ready', edition: typeof data.edition === 'string' && data.edition ? data.edition : record.edition };
     else return false;
     const before = JSON.stringify(this.effective(app, record));
