@@ -91,7 +91,7 @@ async function startHaproxy(setup: HaproxySetup, api: RuntimeApi): Promise<numbe
   } finally {
     closeSync(log);
   }
-  if (code !== 0) throw new HaproxyStartError(`haproxy did not start (exit ${code}): ${lastLine(readFileSync(logFile, 'utf8'))} (${logFile})`);
+  if (code !== 0) throw new HaproxyStartError(`haproxy did not start (exit ${code}): ${firstAlert(readFileSync(logFile, 'utf8'))} (${logFile})`);
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!(await api.answers())) {
     if (Date.now() > deadline) throw new HaproxyStartError(`haproxy started but its admin socket ${setup.socketPath} did not answer within ${START_TIMEOUT_MS} ms`);
@@ -100,8 +100,9 @@ async function startHaproxy(setup: HaproxySetup, api: RuntimeApi): Promise<numbe
   return haproxyPid(api);
 }
 
-function lastLine(text: string): string {
+/** haproxy's first alert names the cause ("cannot bind socket … for [0.0.0.0:8080]"); later ones only say it exits. */
+function firstAlert(text: string): string {
   const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  const alert = lines.filter((l) => l.includes('[ALERT]')).pop();
+  const alert = lines.find((l) => l.includes('[ALERT]'));
   return (alert ?? lines.pop() ?? 'no output').replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, '');
 }

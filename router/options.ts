@@ -88,6 +88,9 @@ export function compileRouterOptions(raw: RawRouterOptions, env: NodeJS.ProcessE
   if (haproxyBin) checkExecutable(haproxyBin);
   if (!raw.haproxySocket && !haproxyBin && !raw.printConfig) throw new BadInputError('--haproxy-socket: give the admin socket of the haproxy to drive (or --haproxy-bin to have the router start one)');
   const haproxySocket = resolve(raw.haproxySocket ?? join(runDir, 'haproxy.sock'));
+  // Both become words of haproxy's config and of Runtime API commands, which have no quoting.
+  if (/\s/.test(runDir)) throw new BadInputError(`--run-dir: '${runDir}' may not hold white space`);
+  if (/\s/.test(haproxySocket)) throw new BadInputError(`--haproxy-socket: '${haproxySocket}' may not hold white space`);
   if (Buffer.byteLength(haproxySocket) > MAX_SOCKET_PATH) throw new BadInputError(`--haproxy-socket: '${haproxySocket}' is longer than a unix socket path may be (${MAX_SOCKET_PATH} bytes)`);
   const id = raw.id ?? hostname();
   if (!ID.test(id)) throw new BadInputError(`--id: '${id}' may hold only letters, digits, '.', '_' and '-'`);
