@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{agent,controller,cli,common,test}/**/*.test.ts'],
+    include: ['{agent,controller,cli,common,router,test}/**/*.test.ts'],
     exclude: ['dist/**', 'node_modules/**'],
     // Bounds for a hung test only (every wait inside has its own deadline): on a loaded 2-core machine an
     // integration test that takes 20 s alone has been seen to take close to 60 s.

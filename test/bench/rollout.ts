@@ -1,6 +1,7 @@
 // `make bench`: prints one JSON line per scenario on stdout (medians over --runs, failures summed); each run's line goes to stderr.
 //
 //   gate           one instance, direct vs through the traffic gate: requests/s and p50 latency
+//   router         one instance, direct vs through haproxy as fleetwave router programs it: requests/s, p50/p99
 //   rolling-soft   12 agents, 3 batches per group, soft reset (start-first)  ┐
 //   rolling-soft-stop-first  the same, stop-first (quiesce, drain, restart)  │
 //   rolling-hard   12 agents, 3 batches per group, hard reset  ├ a release under steady load through the gates
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchGate, gateSummary } from './gate-bench.js';
+import { benchRouter, routerSummary, type RouterFigures } from './router-bench.js';
 import { haveJdk } from './jvm-package.js';
 import { JVM_SCENARIOS, JvmFleet } from './jvm-bench.js';
 import { benchPlainRestart } from './plain-restart.js';
@@ -61,6 +63,7 @@ process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
 try {
   for (let run = 0; run < runs; run++) {
     if (wanted('gate')) record({ ...(await benchGate()) });
+    if (wanted('router')) record({ ...(await benchRouter()) });
   }
   if (SCENARIOS.some((s) => wanted(s.name))) {
     fleet = await BenchFleet.start(dir, { instances, concurrency, appMs });
@@ -90,7 +93,8 @@ try {
 
 for (const lines of results.values()) {
   const line = summarize(lines);
-  console.log(JSON.stringify(line.scenario === 'gate' ? { summary: gateSummary(line), ...line } : line));
+  const summary = line.scenario === 'gate' ? gateSummary(line) : line.scenario === 'router' ? routerSummary(line as unknown as RouterFigures) : undefined;
+  console.log(JSON.stringify(summary ? { summary, ...line } : line));
 }
 
 /** Medians of the numeric fields, except the failure counts (summed). */

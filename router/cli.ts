@@ -1,0 +1,77 @@
+// The `fleetwave router` subcommand: flags, start-up, and a clean stop on SIGTERM/SIGINT (haproxy keeps serving).
+import type { Command } from 'commander';
+import { BadInputError, FleetwaveError } from '../common/errors.js';
+import { natsAuthFlags } from '../common/nats-auth.js';
+import { ROUTER_DEFAULTS, compileRouterOptions, type RawRouterOptions, type RouterOptions } from './options.js';
+
+const PREFIX = 'fleetwave router:';
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function registerRouterCommand(program: Command): void {
+  const cmd = program
+    .command('router')
+    .description('run an edition router: program a haproxy through its admin socket from the controller and instance events')
+    .option('--app <name=[host]:port>', 'app to front and where its frontend listens (repeatable; no host: every IPv4 interface)', collect, [])
+    .option('--haproxy-socket <path>', "haproxy's admin socket (stats socket … level admin); default with --haproxy-bin: <run-dir>/haproxy.sock")
+    .option('--haproxy-bin <path>', 'start this haproxy (detached, generated config in the run dir) unless the socket already answers')
+    .option('--haproxy-threads <n>', "nbthread of a haproxy the router starts (0: haproxy's default, one per CPU)", '0')
+    .option('--run-dir <dir>', 'generated haproxy config, maps, Lua script and pid file', ROUTER_DEFAULTS.runDir)
+    .option('--controller <host:port>', 'controller gRPC address', ROUTER_DEFAULTS.controller)
+    .option('--token <token>', 'bearer token with the router role (env FLEETWAVE_TOKEN)')
+    .option('--ca <file>', "CA certificate (PEM) the controller's certificate is checked against (default: system roots)")
+    .option('--insecure', 'plaintext gRPC (demo, tests); a --token is still sent when given', false)
+    .option('--nats <url>', "NATS server for instance events ('' for none: the watch alone steers)", ROUTER_DEFAULTS.nats);
+  natsAuthFlags(cmd)
+    .option('--edition-slots <n>', 'editions each app can route to at once (one haproxy backend each)', String(ROUTER_DEFAULTS.editionSlots))
+    .option('--id <name>', 'router id in acks and logs (default: the hostname)')
+    .option('--print-config', 'print the haproxy configuration for these apps and exit (for a host whose haproxy config an operator keeps)', false)
+    .option('--log-format <format>', 'json or pretty', ROUTER_DEFAULTS.logFormat)
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', ROUTER_DEFAULTS.logLevel)
+    .action(async (raw: RawRouterOptions) => {
+      const options = compileOrExit(raw);
+      if (options.printConfig) return printConfig(options);
+      // Loaded here, not at the top: the admin verbs and the other daemons never load the router.
+      const { runRouter } = await import('./main.js');
+      let handle;
+      try {
+        handle = await runRouter(options);
+      } catch (err) {
+        fail(err, err instanceof BadInputError ? 2 : 1);
+      }
+      let signalled = false;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (signalled) process.exit(1);
+        signalled = true;
+        process.stderr.write(`${PREFIX} ${signal} received, stopping (haproxy keeps serving)\n`);
+        handle.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+}
+
+async function printConfig(options: RouterOptions): Promise<void> {
+  const { runDirConfig } = await import('./haproxy-process.js');
+  const config = runDirConfig(
+    { apps: options.apps, slots: options.editionSlots, runDir: options.runDir, socketPath: options.haproxySocket, haproxyBin: options.haproxyBin, threads: options.haproxyThreads },
+    false,
+  );
+  process.stdout.write(config);
+}
+
+function compileOrExit(raw: RawRouterOptions): RouterOptions {
+  try {
+    return compileRouterOptions(raw);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+function fail(err: unknown, code = 2): never {
+  const message = err instanceof FleetwaveError || err instanceof Error ? err.message : String(err);
+  process.stderr.write(`${PREFIX} ${message.split('\n')[0]}\n`);
+  process.exit(code);
+}
