@@ -1,8 +1,9 @@
 // `make demo`: a phased, interruption-free release on one machine. Starts
 // nats-server, a controller and 6 agents (groups blue and green) on loopback,
-// deploys edition 1.0 of the sample app `shop`, puts it under load and releases
-// 2.0 in phases while counting every request. Exits 0 only if the release is
-// Released, all 6 instances run 2.0 and no request failed.
+// deploys edition 1.0 of the sample app `shop`, starts the edition router (haproxy
+// programmed live by `fleetwave router`), puts 48 clients on it and releases 2.0 in
+// phases while recording which edition answered each request. Exits 0 only if the
+// release is Released, all 6 instances run 2.0 and no request failed.
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -11,7 +12,8 @@ import { createInterface } from 'node:readline';
 import { readGateStats } from '../../agent/data-path.js';
 import type { HoldFigures } from '../../agent/hold-stats.js';
 import { CLI_MAIN, Fleet, REPO_ROOT, freePort, waitFor } from '../../test/harness/fleet.js';
-import { LoadGenerator, type LoadSummary } from './load.js';
+import { HAS_HAPROXY, killHaproxy, startRouter, type RouterProc } from '../../test/harness/router.js';
+import { LoadGenerator, type LoadSummary, type RecordedRequest } from './load.js';
 import { buildEdition } from './package.js';
 
 const DEMO_DIR = join(REPO_ROOT, '.demo');
@@ -20,6 +22,7 @@ const APP = 'shop';
 const GROUPS = ['blue', 'green'] as const;
 const PER_GROUP = 3;
 const WATCH_TIMEOUT_MS = 180_000;
+const ROUTER_DIR = join(DEMO_DIR, 'router');
 
 /** A demo step that went wrong, said in one line. */
 class DemoError extends Error {}
@@ -35,8 +38,13 @@ async function main(): Promise<number> {
   rmSync(DEMO_DIR, { recursive: true, force: true });
   mkdirSync(LOG_DIR, { recursive: true });
   const fleet = new Fleet(DEMO_DIR, LOG_DIR);
+  let router: RouterProc | undefined;
   let stopping: Promise<void> | undefined;
-  const stopAll = () => (stopping ??= fleet.stopAll());
+  const stopAll = () => (stopping ??= (async () => {
+    await router?.stop();
+    await killHaproxy(ROUTER_DIR);
+    await fleet.stopAll();
+  })());
   process.once('SIGINT', () => {
     interrupted = true;
     console.error('\ninterrupted: stopping every process the demo started');
@@ -48,14 +56,16 @@ async function main(): Promise<number> {
     const ports = await startFleet(fleet);
     await defineShop(fleet);
     await deployFirstEdition(fleet, ports);
-    return await releaseUnderLoad(fleet, ports);
+    const front = await startTheRouter(fleet);
+    router = front.router;
+    return await releaseUnderLoad(fleet, ports, front.url);
   } catch (err) {
     if (interrupted) return 130;
     console.error(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`);
     console.error(`daemon logs: ${LOG_DIR}`);
     return 1;
   } finally {
-    say('stopping nats-server, the controller and the agents');
+    say('stopping the router and its haproxy, nats-server, the controller and the agents');
     await stopAll();
   }
 }
@@ -110,11 +120,34 @@ async function deployFirstEdition(fleet: Fleet, ports: Record<string, number>): 
   }
 }
 
-/** The phased release of 2.0 under load; resolves to the demo's exit code. */
-async function releaseUnderLoad(fleet: Fleet, ports: Record<string, number>): Promise<number> {
-  const targets = Object.values(ports).map((port) => `http://127.0.0.1:${port}/`);
-  say(`load: 8 workers on each of the ${targets.length} service ports, back to back`);
-  const load = new LoadGenerator({ urls: targets, concurrency: 8 });
+/**
+ * `fleetwave router` fronting shop: it starts haproxy with a generated config and programs it live from the
+ * controller's routing watch and the instances' NATS events. Resolves once haproxy serves 1.0 through it.
+ */
+async function startTheRouter(fleet: Fleet): Promise<{ router: RouterProc; url: string }> {
+  if (!HAS_HAPROXY) throw new DemoError('haproxy is not installed (make setup installs it from Debian)');
+  const port = await freePort();
+  say(`starting the edition router: haproxy on 127.0.0.1:${port}, programmed through its Runtime API (run dir ${ROUTER_DIR})`);
+  const router = await startRouter({
+    runDir: ROUTER_DIR,
+    apps: { [APP]: port },
+    controller: fleet.controller!.grpcAddress,
+    natsUrl: fleet.nats!.url,
+    id: 'demo-router',
+    logFile: join(LOG_DIR, 'router.log'),
+    args: ['--log-format', 'pretty', '--log-level', 'info'],
+  });
+  const url = `http://127.0.0.1:${port}/`;
+  await waitFor('haproxy to serve 1.0 through the router', async () => (await editionAt(port)) === '1.0', 30_000);
+  console.log(`router: ${url} (fleetwave router, log ${join(LOG_DIR, 'router.log')})`);
+  return { router, url };
+}
+
+/** The phased release of 2.0 under load through the router; resolves to the demo's exit code. */
+async function releaseUnderLoad(fleet: Fleet, ports: Record<string, number>, url: string): Promise<number> {
+  const targets = [url];
+  say(`load: 48 clients through the router (${url}), back to back; each request's edition is recorded`);
+  const load = new LoadGenerator({ urls: targets, concurrency: 48, record: true });
   load.start();
   let summary: LoadSummary | undefined;
   try {
@@ -127,9 +160,29 @@ async function releaseUnderLoad(fleet: Fleet, ports: Record<string, number>): Pr
     // A little more load on 2.0 alone, then the counts.
     await new Promise((r) => setTimeout(r, 1_000));
     summary = await load.stop();
+    printEditionTimeline(load.requests());
     return await report(fleet, id, code, summary, ports);
   } finally {
     if (!summary) await load.stop();
+  }
+}
+
+/** Which edition answered, second by second: the switch from 1.0 to 2.0 as the clients saw it through the router. */
+function printEditionTimeline(requests: readonly RecordedRequest[]): void {
+  if (requests.length === 0) return;
+  say('which edition answered each request, per second of the release (through the router)');
+  const start = Math.min(...requests.map((r) => r.startMs));
+  const seconds = new Map<number, Record<string, number>>();
+  for (const r of requests) {
+    const second = Math.floor((r.endMs - start) / 1000);
+    const counts = seconds.get(second) ?? {};
+    const key = r.ok ? r.edition : 'failed';
+    counts[key] = (counts[key] ?? 0) + 1;
+    seconds.set(second, counts);
+  }
+  for (const [second, counts] of [...seconds].sort((a, b) => a[0] - b[0])) {
+    const cells = Object.entries(counts).sort().map(([edition, n]) => `${edition}: ${String(n).padStart(5)}`);
+    console.log(`  t+${String(second).padStart(2)}s  ${cells.join('   ')}`);
   }
 }
 

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../../common/events.js';
 import { buildEdition } from '../../examples/demo/package.js';
-import { LoadGenerator, type LoadSummary } from '../../examples/demo/load.js';
+import { LoadGenerator, type LoadSummary, type RecordedRequest } from '../../examples/demo/load.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
+import { killHaproxy, startRouter, type RouterProc } from '../harness/router.js';
 import { releaseOverhead } from './overhead.js';
 import { APP_SERVER } from './processes.js';
 
@@ -29,6 +30,13 @@ export const SCENARIOS: Scenario[] = [
   { name: 'grouped-soft', reset: 'soft', args: ['--strategy', 'grouped', '--group-size', '1', '--reset', 'soft'] },
   // Issue 9's floor: 20 instances in batches of 5 (`--instances 20 --concurrency 0` for the no-load batch).
   { name: 'batches-of-5', reset: 'soft', args: ['--strategy', 'grouped', '--group-size', '5', '--reset', 'soft'] },
+];
+
+/** The same fleet behind `fleetwave router` (haproxy): the whole load goes through its frontend. */
+export const ROUTER_SCENARIOS: Scenario[] = [
+  { name: 'router-rolling', reset: 'soft', args: ['--strategy', 'rolling', '--batches', '3', '--reset', 'soft', '--update-order', 'stop-first'] },
+  { name: 'router-rolling-start-first', reset: 'soft', args: ['--strategy', 'rolling', '--batches', '3', '--reset', 'soft'] },
+  { name: 'router-atomic', reset: 'soft', args: ['--strategy', 'atomic', '--reset', 'soft', '--update-order', 'stop-first'] },
 ];
 
 export interface ReleaseFigures {
@@ -58,6 +66,8 @@ export interface ReleaseFigures {
   /** Median duration of each step over the release's instances (where a batch's time goes). */
   stepP50Ms: Record<string, number>;
   status: string;
+  /** Behind the router: requests that started after the first answer of the new edition and got the old one. */
+  oldAfterFirstNew?: number;
 }
 
 /** A controller, nats-server and `instances` agents in two groups, all running edition 1.0. */
@@ -72,16 +82,21 @@ export class BenchFleet {
   private readonly ended = new Set<string>();
   private appStartMs = 0;
   private appStart5Ms = 0;
+  private router: RouterProc | undefined;
+  private routerDir = '';
+  /** The router's frontend when the fleet runs behind one: every client goes there. */
+  private frontUrl = '';
 
   /** `appMs`: how long each request waits inside the app (simulated I/O); 0 sends every request to `/`. */
   private constructor(dir: string, readonly instances: number, private readonly concurrency: number, private readonly appMs: number) {
     this.fleet = new Fleet(dir, process.env.FLEETWAVE_BENCH_LOGS);
   }
 
-  static async start(dir: string, o: { instances: number; concurrency: number; appMs: number }): Promise<BenchFleet> {
+  static async start(dir: string, o: { instances: number; concurrency: number; appMs: number; router?: boolean }): Promise<BenchFleet> {
     const bench = new BenchFleet(dir, o.instances, o.concurrency, o.appMs);
     try {
       await bench.setUp(dir);
+      if (o.router) await bench.startRouter(dir);
     } catch (err) {
       // Nobody else holds the half-started fleet: stop its processes before reporting.
       await bench.stop();
@@ -131,6 +146,28 @@ export class BenchFleet {
     if (detail.release?.status !== 'Released') throw new Error(`deploying 1.0 ended ${detail.release?.status}: ${detail.release?.message}`);
   }
 
+  private async startRouter(dir: string): Promise<void> {
+    const port = await freePort();
+    this.routerDir = join(dir, 'router');
+    this.router = await startRouter({
+      runDir: this.routerDir,
+      apps: { [APP]: port },
+      controller: this.fleet.controller!.grpcAddress,
+      natsUrl: this.fleet.nats!.url,
+      id: 'bench-router',
+      logFile: process.env.FLEETWAVE_BENCH_LOGS ? join(process.env.FLEETWAVE_BENCH_LOGS, 'router.log') : undefined,
+      args: ['--log-level', 'info'],
+    });
+    this.frontUrl = this.appMs > 0 ? `http://127.0.0.1:${port}/slow?ms=${this.appMs}` : `http://127.0.0.1:${port}/`;
+    await waitFor('haproxy to answer through the router', async () => {
+      const probe = new LoadGenerator({ urls: [this.frontUrl], concurrency: 1 });
+      probe.start();
+      await new Promise((r) => setTimeout(r, 50));
+      const summary = await probe.stop();
+      return summary.ok > 0 && summary.failed === 0;
+    }, 30_000);
+  }
+
   /** Steady load for a while (latency before), then the same load for the whole release of the other edition. */
   async run(scenario: Scenario): Promise<ReleaseFigures> {
     const before = await this.load(() => new Promise((r) => setTimeout(r, BEFORE_MS)));
@@ -143,6 +180,7 @@ export class BenchFleet {
       await waitFor(`release ${id} to end`, () => this.ended.has(id), 300_000);
     });
     const cpu = cpuMs(this.fleet.controller!.pid) - cpuBefore;
+    const oldAfterFirstNew = this.frontUrl ? oldAfterNew(this.lastRequests, target) : undefined;
     const detail = await this.fleet.adminClient.release(id);
     if (detail.release?.status === 'Released') this.active = target;
     const overhead = releaseOverhead(detail, this.drains);
@@ -167,16 +205,25 @@ export class BenchFleet {
       appStart5Ms: this.appStart5Ms,
       stepP50Ms: stepMedians(detail.instances.flatMap((i) => i.steps)),
       status: detail.release?.status ?? '',
+      ...(oldAfterFirstNew === undefined ? {} : { oldAfterFirstNew }),
     };
   }
 
   async stop(): Promise<void> {
+    await this.router?.stop();
+    if (this.routerDir) await killHaproxy(this.routerDir);
     await this.nc?.close();
     await this.fleet.stopAll();
   }
 
+  private lastRequests: readonly RecordedRequest[] = [];
+
   private async load(during: () => Promise<unknown>): Promise<LoadSummary> {
-    const load = new LoadGenerator({ urls: this.urls, concurrency: this.concurrency });
+    // Behind the router the same number of clients share its one frontend.
+    const load = this.frontUrl
+      ? new LoadGenerator({ urls: [this.frontUrl], concurrency: this.concurrency * this.instances, record: true })
+      : new LoadGenerator({ urls: this.urls, concurrency: this.concurrency });
+    this.lastRequests = load.requests();
     load.start();
     try {
       // Concurrency 0 (no load) shows the controller's overhead on an otherwise idle machine.
@@ -250,4 +297,10 @@ function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Requests that started after the first answer of `edition` ended and were answered by another edition. */
+function oldAfterNew(requests: readonly RecordedRequest[], edition: string): number {
+  const firstNew = Math.min(...requests.filter((r) => r.ok && r.edition === edition).map((r) => r.endMs));
+  return requests.filter((r) => r.ok && r.startMs > firstNew && r.edition !== edition).length;
 }

@@ -6,6 +6,9 @@
 //   rolling-soft-stop-first  the same, stop-first (quiesce, drain, restart)  │
 //   rolling-hard   12 agents, 3 batches per group, hard reset  ├ a release under steady load through the gates
 //   grouped-soft   12 agents, group size 1, soft reset         ┘
+//   router-*       the 12 agents behind fleetwave router (haproxy), the whole load through its frontend: rolling
+//                  stop-first and start-first, and atomic (with oldAfterFirstNew: requests that started after the
+//                  first new answer yet got the old edition, 0 when the switch is atomic)
 //   plain-restart  12 bare app processes restarted one by one (stop, start) under the same load, no gate
 //   jvm-*          8 agents serving a JVM app (jvm-bench.ts), clients that give up after 2 s: stop-first soft and
 //                  hard, start-first soft, and an agent kill -9 mid-restart; skipped without a JDK
@@ -18,7 +21,7 @@ import { benchRouter, routerSummary, type RouterFigures } from './router-bench.j
 import { haveJdk } from './jvm-package.js';
 import { JVM_SCENARIOS, JvmFleet } from './jvm-bench.js';
 import { benchPlainRestart } from './plain-restart.js';
-import { BenchFleet, SCENARIOS } from './release-bench.js';
+import { BenchFleet, ROUTER_SCENARIOS, SCENARIOS } from './release-bench.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +44,7 @@ const wanted = (name: string): boolean => !values.only || values.only.split(',')
 
 type Line = Record<string, unknown>;
 /** Failure counts: summed over the runs, since one lost request is one too many. */
-const SUMMED = new Set(['failed', 'clientTimeouts', 'retryAfter503', 'refused']);
+const SUMMED = new Set(['failed', 'clientTimeouts', 'retryAfter503', 'refused', 'oldAfterFirstNew']);
 
 const results = new Map<string, Line[]>();
 const record = (line: Line): void => {
@@ -69,6 +72,14 @@ try {
     fleet = await BenchFleet.start(dir, { instances, concurrency, appMs });
     for (let run = 0; run < runs; run++) {
       for (const scenario of SCENARIOS.filter((s) => wanted(s.name))) record({ ...(await fleet.run(scenario)), ...load });
+    }
+    await fleet.stop();
+    fleet = undefined;
+  }
+  if (ROUTER_SCENARIOS.some((s) => wanted(s.name))) {
+    fleet = await BenchFleet.start(dir, { instances, concurrency, appMs, router: true });
+    for (let run = 0; run < runs; run++) {
+      for (const scenario of ROUTER_SCENARIOS.filter((s) => wanted(s.name))) record({ ...(await fleet.run(scenario)), ...load });
     }
     await fleet.stop();
     fleet = undefined;
