@@ -187,7 +187,11 @@ function addRoute(o: AdminServiceOptions, req: AddRouteRequest, actor: string, a
     if (!edition) throw new BadInputError('route: the edition the rule sends requests to is required');
     const fields = validateRoute({ kind: raw.kind ?? '', name: raw.name ?? '', value: raw.value ?? '', percent: raw.percent ?? 0, priority: raw.priority ?? 0 });
     const route: RouteRecord = { id: `rt-${randomUUID().slice(0, 8)}`, app, edition, ...fields, createdUnixMs: at, createdBy: actor };
-    const added = o.store.routing.addRoute(route, { atUnixMs: at, actor, comment: req.comment });
+    // A rule no router applies would look in force while nothing routes by it.
+    const fronted = () => {
+      if (o.routing.routersFor(app) === 0) throw new ConflictError(`no router fronts app '${app}'; start one (fleetwave router --app ${app}=ADDR:PORT) before adding rules`);
+    };
+    const added = o.store.routing.addRoute(route, { atUnixMs: at, actor, comment: req.comment }, fronted);
     o.logger.info({ app, route: added.id, kind: added.kind, edition, actor }, 'route added');
     o.routing.kick(app);
     return added;

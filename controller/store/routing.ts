@@ -107,15 +107,17 @@ export class RoutingQueries {
 
   /**
    * Adds a rule and its change record in one transaction. Refused: an edition that does not exist (NotFound) or runs
-   * nowhere (Conflict), a rule matching what another already matches, percent rules over 100 in total.
+   * nowhere (Conflict), a rule matching what another already matches, percent rules over 100 in total, and whatever
+   * `check` throws (run once the app and edition exist, before the insert: the caller's refusals change nothing either).
    */
-  addRoute(route: RouteRecord, change: Omit<ChangeRecordRow, 'result' | 'releaseId' | 'app' | 'action'>): RouteRecord {
+  addRoute(route: RouteRecord, change: Omit<ChangeRecordRow, 'result' | 'releaseId' | 'app' | 'action'>, check: () => void = () => {}): RouteRecord {
     const db = this.db;
     return db.transaction(() => {
       this.appExists(route.app);
       if (!prepared(db, 'SELECT 1 FROM editions WHERE app = ? AND name = ?').get(route.app, route.edition)) {
         throw new NotFoundError(`edition '${route.edition}' of app '${route.app}' does not exist`);
       }
+      check();
       if (!prepared(db, 'SELECT 1 FROM instances WHERE app = ? AND active_edition = ? LIMIT 1').get(route.app, route.edition)) {
         throw new ConflictError(`edition ${route.edition} of ${route.app} is active nowhere; release it to a group first`);
       }

@@ -191,6 +191,17 @@ describe.skipIf(!HAS_HAPROXY)('releases behind the edition router (real haproxy)
     const listed = await fleet.cli(['route', 'list', APP]);
     expect(listed.stdout).toContain('X-Beta');
     expect(listed.stdout).not.toContain('9.9');
+    // And a second router beside its own haproxy (routers hold no state) routes the same way at once
+    const secondDir = join(dir, 'router-2');
+    const secondPort = await freePort();
+    const second = await startRouter({ runDir: secondDir, apps: { [APP]: secondPort }, controller: fleet.controller!.grpcAddress, natsUrl: fleet.nats!.url, id: 'r2', logFile: join(dir, 'router-2.log') });
+    try {
+      await waitFor('the second router to route by the rule', async () => (await editionsOf(secondPort, 10, '/', { 'X-Beta': '1' }))['2.0'] === 10, 15_000);
+      expect(await editionsOf(secondPort, 20)).toEqual({ '1.0': 20 });
+    } finally {
+      await second.stop();
+      await killHaproxy(secondDir);
+    }
     // When the rule is removed, everyone is back on the default edition
     const ruleId = listed.stdout.split('\n').find((l) => l.includes('X-Beta'))!.trim().split(/\s+/)[0]!;
     const removed = await fleet.cli(['route', 'remove', APP, ruleId]);

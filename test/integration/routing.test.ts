@@ -138,6 +138,14 @@ describe('routing rules and the routing watch', () => {
     expect(JSON.parse(ok(await fleet.cli(['route', 'list', APP, '-o', 'json'])))).toEqual([]);
   });
 
+  it('refuses a rule on an app no router fronts: one line, nothing changed', async () => {
+    ok(await fleet.cli(['app', 'create', 'api', '--start', 'node server.js']));
+    const pkg = await buildEdition({ sourceDir: repoPath('examples/app'), edition: '1.0', outDir: join(dir, 'packages-api'), name: 'api' });
+    ok(await fleet.cli(['edition', 'install', 'api', '1.0', '--file', pkg.path]));
+    refused(await fleet.cli(['route', 'add', 'api', '--edition', '1.0', '--header', 'X-Beta=1']), 1, /^fleetwave: no router fronts app 'api'; start one \(fleetwave router --app api=ADDR:PORT\) before adding rules$/);
+    expect(JSON.parse(ok(await fleet.cli(['route', 'list', 'api', '-o', 'json'])))).toEqual([]);
+  });
+
   it('sends instance deltas as a release moves blue to 2.0; the default stays 1.0 while green runs it', async () => {
     const before = watch.updates.length;
     const id = ok(await fleet.cli(['release', 'create', APP, '--edition', '2.0', '--group', 'blue', '--batches', '1'])).trim();
