@@ -270,7 +270,8 @@ export class ValidationManager {
   private cloneSpec(v: ValidationRecord): CompiledSpec {
     const groups = new Set(this.store.listInstances(v.app).filter((i) => v.cloneInstances.includes(i.agentId)).map((i) => i.group));
     const group = v.cloneGroup || (groups.size === 1 ? [...groups][0]! : 'all');
-    const spec = compileReleaseSpec({ app: v.app, edition: v.edition, group, start: false });
+    // One batch: a clone is a few instances beside the target, and none of them serves default traffic.
+    const spec = compileReleaseSpec({ app: v.app, edition: v.edition, group, batches: 1, start: false });
     return { ...spec, env: v.env, ...(v.cloneGroup ? {} : { instances: v.cloneInstances }) };
   }
 
