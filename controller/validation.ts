@@ -13,7 +13,7 @@ import { cloneInstances, nextValidationStep, VALIDATION_ID_PREFIX } from './doma
 import { encodeCommand } from './engine/commands.js';
 import type { CommandSink, ReleaseEngine } from './engine/engine.js';
 import type { Store } from './store/store.js';
-import type { CloneStop, ValidationRecord } from './store/validations.js';
+import type { CloneCommand, ValidationRecord } from './store/validations.js';
 
 export interface ValidationManagerOptions {
   store: Store;
@@ -31,6 +31,8 @@ export interface ValidationManagerOptions {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** How long a clone's StopApp may wait for an agent that is away, beyond the app's own stop timeout. */
 const STOP_GRACE_MS = 10 * 60_000;
+/** Longest a clone instance drains its in-flight requests before its app stops. */
+const REMOVAL_DRAIN_MS = 10_000;
 
 export class ValidationManager {
   private readonly store: Store;
@@ -184,39 +186,49 @@ export class ValidationManager {
     this.o.kick(v.app);
   }
 
-  /** Rule removed and StopApp to each clone instance, committed together; then sent. */
+  /**
+   * Rule removed and a Quiesce to each clone instance, committed together, then sent; once they answered, StopApp to
+   * each (advanceRemoval). Quiescing first drains the clone at the routers before its app stops: while a rollout moves
+   * the default to the clone's edition, the clone serves default traffic too.
+   */
   private beginRemoval(v: ValidationRecord, outcome: 'done' | 'cancelled', actor: string, comment: string): ValidationRecord {
-    const app = this.store.getApp(v.app);
     const present = new Set(this.store.listInstances(v.app).map((i) => i.agentId));
-    const at = this.now();
-    const stops: CloneStop[] = v.cloneInstances
-      .filter((id) => present.has(id))
-      .map((agentId) => {
-        const commandId = this.newId();
-        const command: Command = {
-          commandId,
-          app: v.app,
-          deadlineUnixMs: at + app.stopTimeoutMs + STOP_GRACE_MS,
-          timeoutMs: 0,
-          releaseId: v.id,
-          stopApp: {},
-        } as Command;
-        return { commandId, agentId, payload: encodeCommand(command) };
-      });
-    const removing = this.store.validations.beginRemoval(v.id, outcome, stops, { atUnixMs: at, actor, comment });
-    this.log.info({ validation: v.id, app: v.app, outcome, instances: stops.map((s) => s.agentId) }, 'validation clone removal');
+    const quiesces = this.commands(v, v.cloneInstances.filter((id) => present.has(id)), 'Quiesce');
+    const removing = this.store.validations.beginRemoval(v.id, outcome, quiesces, { atUnixMs: this.now(), actor, comment });
+    this.log.info({ validation: v.id, app: v.app, outcome, instances: quiesces.map((s) => s.agentId) }, 'validation clone removal');
     this.o.kick(v.app);
-    if (stops.length) this.o.sink.deliver(stops);
+    if (quiesces.length) this.o.sink.deliver(quiesces);
     return this.finishRemoval(v.id) ?? removing;
   }
 
+  /** The clone's removal commands of one kind, for the given instances. */
+  private commands(v: ValidationRecord, agents: string[], kind: CloneCommand['kind']): CloneCommand[] {
+    const app = this.store.getApp(v.app);
+    const at = this.now();
+    return agents.map((agentId) => {
+      const commandId = this.newId();
+      const command = {
+        commandId,
+        app: v.app,
+        deadlineUnixMs: at + app.stopTimeoutMs + REMOVAL_DRAIN_MS + STOP_GRACE_MS,
+        timeoutMs: 0,
+        releaseId: v.id,
+        ...(kind === 'Quiesce' ? { quiesce: { drainMs: REMOVAL_DRAIN_MS } } : { stopApp: {} }),
+      } as Command;
+      return { commandId, agentId, kind, payload: encodeCommand(command) };
+    });
+  }
+
+  /** After an answer: sends the StopApp commands once the quiesces answered, ends the removal once those did. */
   private finishRemoval(id: string): ValidationRecord | null {
     try {
-      const done = this.store.validations.finishRemoval(id, this.now());
-      if (done) this.log.info({ validation: id, status: done.status }, 'validation finished');
-      return done;
+      const v = this.store.validations.get(id);
+      const { send, finished } = this.store.validations.advanceRemoval(id, this.now(), (agents) => this.commands(v, agents, 'StopApp'));
+      if (send.length) this.o.sink.deliver(send);
+      if (finished) this.log.info({ validation: id, status: finished.status }, 'validation finished');
+      return finished;
     } catch (err) {
-      this.log.error({ err, validation: id }, 'validation removal check failed');
+      this.log.error({ err, validation: id }, 'validation removal step failed');
       return null;
     }
   }

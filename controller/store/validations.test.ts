@@ -60,17 +60,22 @@ describe('validations', () => {
     expect(store.validations.get('v-1')).toMatchObject({ status: 'validating', routeId: 'rt-v' });
     expect(store.routing.listRoutes('shop').map((r) => r.id)).toEqual(['rt-v']);
 
-    const removing = store.validations.beginRemoval('v-1', 'cancelled', [{ commandId: 'c-1', agentId: 'h3', payload: new Uint8Array([1]) }], by);
+    const removing = store.validations.beginRemoval('v-1', 'cancelled', [{ commandId: 'q-1', agentId: 'h3', kind: 'Quiesce', payload: new Uint8Array([1]) }], by);
     expect(removing).toMatchObject({ status: 'removing', outcome: 'cancelled' });
     expect(store.routing.listRoutes('shop')).toEqual([]);
-    expect(store.pendingCommandsForAgent('h3').map((c) => c.commandId)).toEqual(['c-1']);
-    expect(store.validations.finishRemoval('v-1', 8)).toBeNull();
+    expect(store.pendingCommandsForAgent('h3').map((c) => c.commandId)).toEqual(['q-1']);
+    const stops = () => [{ commandId: 's-1', agentId: 'h3', kind: 'StopApp' as const, payload: new Uint8Array([2]) }];
+    expect(store.validations.advanceRemoval('v-1', 8, stops)).toEqual({ send: [], finished: null });
 
-    // The agent's answer is recorded like a release command's, its owner the validation.
-    const stopped = { activeEdition: '2.0', keptEditions: ['2.0'], processState: 'stopped', quiesced: false };
-    expect(store.recordCommandResult('h3', 'c-1', { ok: true, error: '', finishedUnixMs: 8, activeEdition: '2.0', instance: stopped })).toMatchObject({ releaseId: 'v-1', kind: 'StopApp' });
+    // The agent's answers are recorded like a release command's, their owner the validation: quiesced, then stopped.
+    const report = (processState: string, quiesced: boolean) => ({ activeEdition: '2.0', keptEditions: ['2.0'], processState, quiesced });
+    expect(store.recordCommandResult('h3', 'q-1', { ok: true, error: '', finishedUnixMs: 8, activeEdition: '2.0', instance: report('running', true) })).toMatchObject({ releaseId: 'v-1', kind: 'Quiesce' });
+    expect(store.validations.advanceRemoval('v-1', 8, stops).send.map((c) => c.commandId)).toEqual(['s-1']);
+    expect(store.pendingCommandsForAgent('h3').map((c) => c.commandId)).toEqual(['s-1']);
+    expect(store.validations.advanceRemoval('v-1', 8, stops)).toEqual({ send: [], finished: null });
+    expect(store.recordCommandResult('h3', 's-1', { ok: true, error: '', finishedUnixMs: 9, activeEdition: '2.0', instance: report('stopped', false) })).toMatchObject({ kind: 'StopApp' });
     expect(store.listInstances('shop').find((i) => i.agentId === 'h3')?.processState).toBe('stopped');
-    expect(store.validations.finishRemoval('v-1', 9)).toMatchObject({ status: 'cancelled', finishedUnixMs: 9 });
+    expect(store.validations.advanceRemoval('v-1', 9, stops).finished).toMatchObject({ status: 'cancelled', finishedUnixMs: 9 });
     expect(store.validations.inProgress('shop')).toBeNull();
     const results = store.history('shop').map((c) => c.result);
     expect(results).toContain('validation v-1: activating → validating: rule rt-v sends the selected users to the clone');

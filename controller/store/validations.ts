@@ -34,10 +34,11 @@ export interface ValidationRecord {
   finishedUnixMs: number;
 }
 
-/** A StopApp of the clone's removal, as the outbox keeps it. */
-export interface CloneStop {
+/** A command of the clone's removal (Quiesce, then StopApp), as the outbox keeps it. */
+export interface CloneCommand {
   commandId: string;
   agentId: string;
+  kind: 'Quiesce' | 'StopApp';
   payload: Uint8Array;
 }
 
@@ -145,39 +146,55 @@ export class ValidationQueries {
   }
 
   /**
-   * Starts the clone's removal in one transaction: its rule removed (when still there), its StopApp commands in the
-   * outbox (owner: the validation), status removing with the outcome it ends in. Sent after the commit; a controller
-   * stopped in between sends them on the agents' next hello, and the agents run each command id once.
+   * Starts the clone's removal in one transaction: its rule removed (when still there), a Quiesce to every clone
+   * instance in the outbox (owner: the validation; the routers drain it on quiesce.started), status removing with the
+   * outcome it ends in. Sent after the commit; a controller stopped in between sends them on the agents' next hello,
+   * and the agents run each command id once.
    */
-  beginRemoval(id: string, outcome: 'done' | 'cancelled', stops: CloneStop[], change: Change): ValidationRecord {
+  beginRemoval(id: string, outcome: 'done' | 'cancelled', quiesces: CloneCommand[], change: Change): ValidationRecord {
     return this.transaction(() => {
       const v = this.get(id);
       if (v.routeId && prepared(this.db, 'SELECT 1 FROM routes WHERE id = ?').get(v.routeId)) this.routing.removeRoute(v.app, v.routeId, change);
-      const insert = prepared(
-        this.db,
-        `INSERT INTO outbox (command_id, agent_id, release_id, instance, kind, payload, created_unix_ms, result, done) VALUES (?, ?, ?, ?, 'StopApp', ?, ?, NULL, 0)`,
-      );
-      for (const s of stops) insert.run(s.commandId, s.agentId, id, s.agentId, Buffer.from(s.payload), change.atUnixMs);
+      this.enqueue(id, quiesces, change.atUnixMs);
       prepared(this.db, 'UPDATE validations SET outcome = ? WHERE id = ?').run(outcome, id);
       const what = outcome === 'done' ? 'rolled out' : 'cancelled';
-      return this.move(id, 'removing', `${what}: rule removed, stopping the clone's app on ${stops.map((s) => s.agentId).join(' ') || 'no instance'}`, change);
+      return this.move(id, 'removing', `${what}: rule removed, quiescing then stopping the clone's app on ${quiesces.map((s) => s.agentId).join(' ') || 'no instance'}`, change);
     });
   }
 
-  /** The clone's StopApp commands still without a result. */
-  pendingStops(id: string): number {
+  private enqueue(id: string, commands: CloneCommand[], at: number): void {
+    const insert = prepared(
+      this.db,
+      `INSERT INTO outbox (command_id, agent_id, release_id, instance, kind, payload, created_unix_ms, result, done) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0)`,
+    );
+    for (const c of commands) insert.run(c.commandId, c.agentId, id, c.agentId, c.kind, Buffer.from(c.payload), at);
+  }
+
+  /** The clone's removal commands still without a result. */
+  pendingCommands(id: string): number {
     return prepared(this.db, 'SELECT count(*) FROM outbox WHERE release_id = ? AND done = 0').pluck().get(id) as number;
   }
 
-  /** Ends a removal whose StopApp commands all answered (done or cancelled); null while some have not. */
-  finishRemoval(id: string, at: number): ValidationRecord | null {
+  /**
+   * The removal's next step once every command it sent answered, in one transaction: after the quiesces, the StopApp
+   * commands (`stops` builds them for the quiesced instances; returned to be sent after the commit); after those, the
+   * end (done or cancelled). Nothing while commands are pending, or when the validation is not removing.
+   */
+  advanceRemoval(id: string, at: number, stops: (agents: string[]) => CloneCommand[]): { send: CloneCommand[]; finished: ValidationRecord | null } {
     return this.transaction(() => {
       const v = this.get(id);
-      if (v.status !== 'removing' || this.pendingStops(id) > 0) return null;
-      const results = prepared(this.db, 'SELECT agent_id, result FROM outbox WHERE release_id = ? ORDER BY agent_id').all(id) as Row[];
-      const failed = results.filter((r) => !(JSON.parse(r.result ?? '{}') as { ok?: boolean }).ok).map((r) => r.agent_id as string);
+      if (v.status !== 'removing' || this.pendingCommands(id) > 0) return { send: [], finished: null };
+      const rows = prepared(this.db, 'SELECT agent_id, kind, result FROM outbox WHERE release_id = ? ORDER BY agent_id').all(id) as Row[];
+      const quiesced = rows.filter((r) => r.kind === 'Quiesce').map((r) => r.agent_id as string);
+      if (quiesced.length > 0 && !rows.some((r) => r.kind === 'StopApp')) {
+        const send = stops(quiesced);
+        this.enqueue(id, send, at);
+        return { send, finished: null };
+      }
+      const failed = rows.filter((r) => r.kind === 'StopApp' && !(JSON.parse(r.result ?? '{}') as { ok?: boolean }).ok).map((r) => r.agent_id as string);
       const message = failed.length ? `clone removed; stopping the app failed on ${failed.join(' ')}` : 'clone removed: its app stopped on every instance';
-      return this.move(id, v.outcome === 'done' ? 'done' : 'cancelled', message, { atUnixMs: at, actor: 'controller', comment: '' });
+      const finished = this.move(id, v.outcome === 'done' ? 'done' : 'cancelled', message, { atUnixMs: at, actor: 'controller', comment: '' });
+      return { send: [], finished };
     });
   }
 }
