@@ -136,7 +136,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
   });
   engine.onReleaseChanged((id) => routing.releaseChanged(id));
   // Validation clones follow their releases (rule once the clone is Released, removal once the rollout is).
-  const validations = new ValidationManager({ store, engine, sink: sessions, kick: (app) => routing.kick(app), logger: log });
+  const validations = new ValidationManager({ store, engine, sink: sessions, kick: (app) => routing.kick(app), router: routing, logger: log });
   // Results and drained events of one event-loop turn reach the engine together (one pass per release, not per input).
   inbox = new EngineInbox(engine);
   sessions.attach(inbox);

@@ -6,6 +6,7 @@ import { BadInputError, ConflictError, NotFoundError } from '../common/errors.js
 import type { Logger } from '../common/logger.js';
 import type { ReleaseSpec, ValidateEditionRequest } from '../proto/gen/fleetwave/v1/admin.js';
 import type { Command } from '../proto/gen/fleetwave/v1/agent.js';
+import type { RouterGate } from './domain/ports.js';
 import type { ReleaseRecord } from './domain/records.js';
 import { percentTotal, sameMatch, validateRoute, describeMatch, type RouteRecord } from './domain/routing.js';
 import { compileReleaseSpec, type CompiledSpec } from './domain/spec.js';
@@ -22,6 +23,8 @@ export interface ValidationManagerOptions {
   sink: CommandSink;
   /** Told after every rule change (the routing hub). */
   kick: (app: string) => void;
+  /** The routers: a quiesced clone is drained at every router before its app stops. Absent: no router to wait for. */
+  router?: RouterGate;
   logger: Logger;
   now?: () => number;
   newId?: () => string;
@@ -44,6 +47,8 @@ export class ValidationManager {
   private readonly due = new Set<string>();
   private scheduled = false;
   private stopped = false;
+  /** Removals whose quiesced clone the routers were asked to drain (in memory: after a restart they are asked again). */
+  private readonly drainedAtRouters = new Set<string>();
 
   constructor(private readonly o: ValidationManagerOptions) {
     this.store = o.store;
@@ -223,9 +228,18 @@ export class ValidationManager {
   private finishRemoval(id: string): ValidationRecord | null {
     try {
       const v = this.store.validations.get(id);
+      if (this.store.validations.removalPhase(id) === 'stops-due' && this.o.router && !this.drainedAtRouters.has(id)) {
+        // Every clone instance quiesced: its app stops once every router fronting the app drained it (or after the gate's deadline).
+        this.drainedAtRouters.add(id);
+        this.o.router.sync(v.app, () => this.schedule(id));
+        return null;
+      }
       const { send, finished } = this.store.validations.advanceRemoval(id, this.now(), (agents) => this.commands(v, agents, 'StopApp'));
       if (send.length) this.o.sink.deliver(send);
-      if (finished) this.log.info({ validation: id, status: finished.status }, 'validation finished');
+      if (finished) {
+        this.drainedAtRouters.delete(id);
+        this.log.info({ validation: id, status: finished.status }, 'validation finished');
+      }
       return finished;
     } catch (err) {
       this.log.error({ err, validation: id }, 'validation removal step failed');

@@ -175,6 +175,14 @@ export class ValidationQueries {
     return prepared(this.db, 'SELECT count(*) FROM outbox WHERE release_id = ? AND done = 0').pluck().get(id) as number;
   }
 
+  /** Where a removal is: commands pending, the StopApps due (every quiesce answered), or its end due. */
+  removalPhase(id: string): 'pending' | 'stops-due' | 'end-due' | 'none' {
+    if (this.get(id).status !== 'removing') return 'none';
+    if (this.pendingCommands(id) > 0) return 'pending';
+    const kinds = prepared(this.db, 'SELECT DISTINCT kind FROM outbox WHERE release_id = ?').pluck().all(id) as string[];
+    return kinds.includes('Quiesce') && !kinds.includes('StopApp') ? 'stops-due' : 'end-due';
+  }
+
   /**
    * The removal's next step once every command it sent answered, in one transaction: after the quiesces, the StopApp
    * commands (`stops` builds them for the quiesced instances; returned to be sent after the commit); after those, the
