@@ -31,6 +31,9 @@ import {
   type ListRoutesResponse,
   type RemoveRouteRequest,
   type Route,
+  type ValidateEditionRequest,
+  type CancelValidationRequest,
+  type Validation,
 } from '../proto/gen/fleetwave/v1/admin.js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, UnavailableError } from '../common/errors.js';
 import { detectTlsMismatch, type TlsMismatch } from '../common/tls-mismatch.js';
@@ -124,6 +127,12 @@ export class AdminClient {
   }
   removeRoute(request: RemoveRouteRequest): Promise<Route> {
     return this.unary('RemoveRoute', (md, o, cb) => this.raw.removeRoute(request, md, o, cb));
+  }
+  validateEdition(request: ValidateEditionRequest): Promise<Validation> {
+    return this.unary('ValidateEdition', (md, o, cb) => this.raw.validateEdition(request, md, o, cb));
+  }
+  cancelValidation(request: CancelValidationRequest): Promise<Validation> {
+    return this.unary('CancelValidation', (md, o, cb) => this.raw.cancelValidation(request, md, o, cb));
   }
 
   /**

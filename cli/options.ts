@@ -1,8 +1,9 @@
 // Turns the admin verbs' raw flags into proto requests. Pure: everything is
 // validated here, before anything is sent, and a bad flag throws BadInputError.
 import path from 'node:path';
-import type { AddRouteRequest, App, InstallEditionRequest, ReleaseSpec } from '../proto/gen/fleetwave/v1/admin.js';
+import type { AddRouteRequest, App, InstallEditionRequest, ReleaseSpec, ValidateEditionRequest } from '../proto/gen/fleetwave/v1/admin.js';
 import { validateRoute } from '../controller/domain/routing.js';
+import { parseRouteSpec } from '../controller/domain/validation.js';
 import { parseDuration } from '../common/durations.js';
 import { BadInputError } from '../common/errors.js';
 import { isSafeName } from '../common/names.js';
@@ -159,7 +160,13 @@ function installSource(app: string, edition: string, flags: EditionFlags, format
 }
 
 export interface ReleaseFlags {
-  edition: string;
+  /** Required, except with --from-validation (the validation's) or --operation clone (the default edition). */
+  edition?: string;
+  /** Roll out the edition of the app's validation to its target, then remove the clone. */
+  fromValidation?: boolean;
+  /** clone: copy the app's default edition onto --to GROUP. */
+  operation?: string;
+  to?: string;
   group?: string;
   strategy?: string;
   batches?: string;
@@ -189,11 +196,23 @@ export interface ReleaseFlags {
 /** `release create APP ...` → ReleaseSpec. Unset flags stay zero ("controller default"). */
 export function buildReleaseSpec(app: string, flags: ReleaseFlags): ReleaseSpec {
   const bestEffort = oneOf(flags.bestEffort, ['on', 'off'] as const, '--best-effort');
+  const operation = oneOf(flags.operation, ['clone'] as const, '--operation');
+  if (operation && flags.fromValidation) throw new BadInputError('--from-validation and --operation do not go together');
+  if (operation === 'clone') {
+    if (!flags.to) throw new BadInputError('--operation clone needs --to GROUP');
+    if (flags.group !== undefined) throw new BadInputError('--operation clone takes --to GROUP, not --group');
+    if (flags.edition !== undefined) throw new BadInputError('--operation clone copies the default edition; leave --edition out');
+  } else if (flags.to !== undefined) {
+    throw new BadInputError('--to goes with --operation clone');
+  }
+  if (!operation && !flags.fromValidation && !flags.edition) throw new BadInputError("required option '--edition <name>' not specified");
   return {
     app,
-    edition: flags.edition,
+    edition: flags.edition ?? '',
     force: flags.force ?? false,
-    group: flags.group ?? '',
+    fromValidation: flags.fromValidation ?? false,
+    operation,
+    group: (operation ? flags.to : flags.group) ?? '',
     strategy: oneOf(flags.strategy, ['rolling', 'grouped', 'atomic'] as const, '--strategy'),
     batches: flags.batches === undefined ? 0 : parseCount(flags.batches, '--batches'),
     groupSize: flags.groupSize === undefined ? 0 : parseCount(flags.groupSize, '--group-size'),
@@ -292,4 +311,33 @@ export function resolveController(flag: string | undefined, env: NodeJS.ProcessE
     throw new BadInputError(`--controller: '${address}' is not HOST:PORT`);
   }
   return address;
+}
+
+export interface ValidateFlags {
+  target?: string;
+  group?: string;
+  on?: string[];
+  route?: string;
+  env?: string[];
+  comment?: string;
+}
+
+/** `edition validate APP EDITION --target G (--group C | --on I…) --route KIND:MATCH [--env K=V…]` → the request. */
+export function buildValidateRequest(app: string, edition: string, flags: ValidateFlags): ValidateEditionRequest {
+  if (!flags.target) throw new BadInputError("required option '--target <group>' not specified");
+  const on = flags.on ?? [];
+  if ((flags.group ? 1 : 0) + (on.length ? 1 : 0) !== 1) throw new BadInputError('give the clone as --group GROUP or --on INSTANCE…, one of them');
+  if (!flags.route) throw new BadInputError("required option '--route <KIND:MATCH>' not specified");
+  const match = parseRouteSpec(flags.route);
+  const fields = validateRoute({ ...match, priority: 0 });
+  return {
+    app,
+    edition,
+    targetGroup: flags.target,
+    cloneGroup: flags.group ?? '',
+    cloneInstances: on,
+    route: { id: '', app, edition, ...fields, createdUnixMs: 0, createdBy: '' },
+    env: parseKeyValues(flags.env ?? [], '--env'),
+    comment: flags.comment ?? '',
+  };
 }

@@ -55,6 +55,8 @@ export function specToProto(s: CompiledSpec): ReleaseSpec {
     health: { ...s.health },
     updateOrder: s.updateOrder ?? '',
     force: false,
+    fromValidation: false,
+    operation: '',
   };
 }
 

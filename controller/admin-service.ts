@@ -4,11 +4,13 @@ import { BadInputError, ConflictError, FleetwaveError, NotFoundError, PackageErr
 import type { Logger } from '../common/logger.js';
 import { isSafeName } from '../common/names.js';
 import { randomUUID } from 'node:crypto';
-import type { AddRouteRequest, AdminServiceServer, InstallEditionRequest, ListQuery, ReleaseDetail, RemoveRouteRequest, Route } from '../proto/gen/fleetwave/v1/admin.js';
+import type { AddRouteRequest, AdminServiceServer, InstallEditionRequest, ListQuery, ReleaseDetail, RemoveRouteRequest, Route, Validation } from '../proto/gen/fleetwave/v1/admin.js';
 import { agentToProto, appToProto, detailPageToProto, detailToProto, editionToProto, changeToProto, instanceToProto, releaseToProto, summaryToProto } from './admin-mapping.js';
 import type { AgentSessions } from './agent-service.js';
 import { validateRoute, type RouteRecord } from './domain/routing.js';
 import type { RoutingHub } from './routing-hub.js';
+import type { ValidationManager } from './validation.js';
+import type { ValidationRecord } from './store/validations.js';
 import { routeToProto } from './routing-table.js';
 import { SHA256_PATTERN, sha256Of } from './artifacts.js';
 import { checkUrlPackage, storeCheckedUpload, type PackageChecks } from './package-check.js';
@@ -31,6 +33,8 @@ export interface AdminServiceOptions {
   packageChecks: PackageChecks;
   /** WatchRouting and AckRouting, and told of every rule change. */
   routing: RoutingHub;
+  /** Validation mode and the clone operation. */
+  validations: ValidationManager;
   now?: () => number;
 }
 
@@ -115,10 +119,15 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
     listEditions: unary(log, 'ListEditions', (req) => {
       const editions = store.listEditions(req.app);
       const activity = store.routing.editionActivity(req.app);
-      return { editions: editions.map((e) => editionToProto(e, { activeGroups: activity.groups.get(e.name) ?? [], isDefault: activity.defaults.includes(e.name) })) };
+      const validation = store.validations.inProgress(req.app.trim());
+      return {
+        editions: editions.map((e) => editionToProto(e, { activeGroups: activity.groups.get(e.name) ?? [], isDefault: activity.defaults.includes(e.name) })),
+        validation: validation ? validationToProto(validation) : undefined,
+      };
     }),
     createRelease: unary(log, 'CreateRelease', (req, call) => {
-      const release = engine.createRelease(req.spec ?? {}, actorOf(call.metadata));
+      const actor = actorOf(call.metadata);
+      const release = o.validations.createRelease(req.spec ?? {}, actor) ?? engine.createRelease(req.spec ?? {}, actor);
       return detailPageToProto(store.lists.releaseDetail(release.id, FIRST_PAGE));
     }),
     getRelease: unary(log, 'GetRelease', (req) => detailPageToProto(store.lists.releaseDetail(req.id, pageQuery(req.query)))),
@@ -159,6 +168,28 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
       o.routing.ack(req);
       return {};
     }),
+    validateEdition: unary(log, 'ValidateEdition', (req, call) => validationToProto(o.validations.validate(req, actorOf(call.metadata)))),
+    cancelValidation: unary(log, 'CancelValidation', (req, call) => validationToProto(o.validations.cancel(req.app, actorOf(call.metadata), req.comment))),
+  };
+}
+
+function validationToProto(v: ValidationRecord): Validation {
+  return {
+    id: v.id,
+    app: v.app,
+    edition: v.edition,
+    targetGroup: v.targetGroup,
+    cloneGroup: v.cloneGroup,
+    cloneInstances: v.cloneInstances,
+    route: { id: v.routeId, app: v.app, edition: v.edition, ...v.route, priority: 0, createdUnixMs: 0, createdBy: v.createdBy },
+    env: v.env,
+    status: v.status,
+    releaseId: v.releaseId,
+    rolloutReleaseId: v.rolloutReleaseId,
+    createdBy: v.createdBy,
+    createdUnixMs: v.createdUnixMs,
+    finishedUnixMs: v.finishedUnixMs,
+    message: v.message,
   };
 }
 

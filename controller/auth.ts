@@ -31,6 +31,8 @@ export const RPC_ROLES: Record<string, Requirement> = {
   listRoutes: 'viewer',
   addRoute: 'operator',
   removeRoute: 'operator',
+  validateEdition: 'operator',
+  cancelValidation: 'operator',
   // A viewer may not: an ack of a version the router never applied would let an atomic release switch too early.
   watchRouting: 'router',
   ackRouting: 'router',

@@ -22,6 +22,7 @@ import { AgentSessions } from './agent-service.js';
 import { artifactsDir } from './artifacts.js';
 import { ReleaseEngine } from './engine/engine.js';
 import { RoutingHub } from './routing-hub.js';
+import { ValidationManager } from './validation.js';
 import { EngineInbox } from './engine/inbox.js';
 import { EventHub } from './event-hub.js';
 import { createHttpServer } from './http.js';
@@ -134,6 +135,8 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     },
   });
   engine.onReleaseChanged((id) => routing.releaseChanged(id));
+  // Validation clones follow their releases (rule once the clone is Released, removal once the rollout is).
+  const validations = new ValidationManager({ store, engine, sink: sessions, kick: (app) => routing.kick(app), router: routing, logger: log });
   // Results and drained events of one event-loop turn reach the engine together (one pass per release, not per input).
   inbox = new EngineInbox(engine);
   sessions.attach(inbox);
@@ -148,7 +151,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     grpcServer = new grpc.Server(grpcServerOptions(options.maxMessageBytes));
     grpcServer.addService(AgentServiceService, sessions.handlers());
     const packageChecks = { limits: options.archiveLimits, maxPackageBytes: options.maxPackageBytes, fetchTimeoutMs: PACKAGE_FETCH_TIMEOUT_MS };
-    const admin = createAdminService({ store, engine, sessions, routing, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
+    const admin = createAdminService({ store, engine, sessions, routing, validations, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
     grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
     // A revoked agent's event key goes with its credential: its events are refused from that moment.
     const revoked = (id: string, reason: string) => (store.clearAgentEventKey(id), sessions.disconnect(id, reason));
@@ -162,6 +165,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     grpcServer.addService(SecurityServiceService, auth ? guardService(security, auth) : security);
     const credentials = options.tls ? serverCredentials(options.tls) : grpc.ServerCredentials.createInsecure();
     const grpcPort = await bindGrpc(grpcServer, options.listen.host, options.listen.port, credentials);
+    validations.start();
     engine.start();
     sessions.startSweep();
     nats.start();
@@ -173,6 +177,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
       (stopping ??= (async () => {
         log.info('controller stopping');
         inbox?.close();
+        validations.stop();
         engine.stop();
         sessions.stop();
         routing.stop();

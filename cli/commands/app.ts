@@ -1,12 +1,13 @@
 // `fleetwave app create|list` and `fleetwave edition install|list|show`.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { App, Edition } from '../../proto/gen/fleetwave/v1/admin.js';
+import type { App, Edition, Validation } from '../../proto/gen/fleetwave/v1/admin.js';
+import { describeMatch, type RouteKind } from '../../controller/domain/routing.js';
 import { BadInputError, NotFoundError } from '../../common/errors.js';
 import { formatBytes, formatDateTime, formatDuration, orDash, table, toJson } from '../format.js';
 import type { Io } from '../io.js';
 import { allInstances } from '../listing.js';
-import { buildApp, buildInstallRequest, collect, type AppFlags, type EditionFlags } from '../options.js';
+import { buildApp, buildInstallRequest, buildValidateRequest, collect, type AppFlags, type EditionFlags, type ValidateFlags } from '../options.js';
 import { outputOf, withClient, withController, withListing } from './shared.js';
 
 export function registerAppCommands(program: Command, io: Io): void {
@@ -67,8 +68,36 @@ export function registerAppCommands(program: Command, io: Io): void {
     .argument('<app>', 'application name')
     .action(async (appName: string, _flags: unknown, cmd: Command) => {
       const output = outputOf(cmd);
-      const { editions } = await withClient(cmd, io, (client) => client.listEditions(appName));
-      io.out(output === 'json' ? toJson(editions) : editionTable(editions));
+      const { editions, validation } = await withClient(cmd, io, (client) => client.listEditions(appName));
+      if (output === 'json') io.out(toJson(validation ? { editions, validation } : editions));
+      else io.out(editionTable(editions) + (validation ? `\n\n${validationLine(validation)}` : ''));
+    });
+
+  withController(edition.command('validate'))
+    .description('validation mode: activate an edition on a clone of its target and route only the selected users there (--cancel removes the clone)')
+    .argument('<app>', 'application name')
+    .argument('[edition]', 'edition to validate')
+    .option('--target <group>', 'the group the edition is validated for (release create --from-validation rolls out to it)')
+    .option('--group <name>', "the clone: the app's instances of this group (not the target)")
+    .option('--on <instance...>', 'the clone: these instances (none of them in the target)')
+    .option('--route <KIND:MATCH>', 'who reaches the clone: header:NAME=VALUE, cookie:NAME=VALUE, path-prefix:/P, source:CIDR or percent:N')
+    .option('--env <K=V>', "environment override for the clone's instances (repeatable)", collect)
+    .option('--cancel', 'remove the validation clone without a rollout (its rule removed, its app stopped)')
+    .option('--comment <text>', 'why, for the history')
+    .action(async (appName: string, editionName: string | undefined, flags: ValidateFlags & { cancel?: boolean }, cmd: Command) => {
+      if (flags.cancel) {
+        if (editionName !== undefined || flags.target || flags.group || flags.on || flags.route || flags.env) {
+          throw new BadInputError('--cancel takes the app alone (and --comment)');
+        }
+        const v = await withClient(cmd, io, (client) => client.cancelValidation({ app: appName, comment: flags.comment ?? '' }));
+        io.out(validationLine(v));
+        return;
+      }
+      if (editionName === undefined) throw new BadInputError("missing required argument 'edition'");
+      const request = buildValidateRequest(appName, editionName, flags);
+      const v = await withClient(cmd, io, (client) => client.validateEdition(request));
+      io.out(v.id);
+      io.err(validationLine(v));
     });
 
   withListing(edition.command('show'))
@@ -77,8 +106,8 @@ export function registerAppCommands(program: Command, io: Io): void {
     .argument('<edition>', 'edition name')
     .action(async (appName: string, editionName: string, _flags: unknown, cmd: Command) => {
       const output = outputOf(cmd);
-      const { found, hosts } = await withClient(cmd, io, async (client) => {
-        const { editions } = await client.listEditions(appName);
+      const { found, hosts, validation } = await withClient(cmd, io, async (client) => {
+        const { editions, validation } = await client.listEditions(appName);
         const found = editions.find((e) => e.name === editionName);
         if (!found) throw new NotFoundError(`edition '${editionName}' of app '${appName}' does not exist`);
         const instances = await allInstances(client, appName);
@@ -88,9 +117,10 @@ export function registerAppCommands(program: Command, io: Io): void {
           active: i.edition === editionName,
           kept: i.keptEditions.includes(editionName),
         }));
-        return { found, hosts };
+        return { found, hosts, validation: validation?.edition === editionName ? validation : undefined };
       });
-      io.out(output === 'json' ? toJson({ edition: found, instances: hosts }) : editionDetail(found, hosts));
+      if (output === 'json') io.out(toJson({ edition: found, instances: hosts, ...(validation ? { validation } : {}) }));
+      else io.out(editionDetail(found, hosts) + (validation ? `\n\n${validationLine(validation)}` : ''));
     });
 }
 
@@ -147,4 +177,13 @@ function editionTable(editions: Edition[]): string {
       formatDateTime(e.createdUnixMs),
     ]),
   );
+}
+
+/** One line on a validation: what, where, who reaches it, where it is. */
+export function validationLine(v: Validation): string {
+  const clone = v.cloneGroup ? `group ${v.cloneGroup} (${v.cloneInstances.join(' ')})` : v.cloneInstances.join(' ');
+  const match = v.route ? describeMatch({ ...v.route, kind: v.route.kind as RouteKind }) : '-';
+  const rule = v.route?.id ? `rule ${v.route.id}: ${match}` : `rule ${match}`;
+  const rollout = v.rolloutReleaseId ? `, rollout ${v.rolloutReleaseId}` : '';
+  return `Validation ${v.id} of ${v.app} ${v.edition}: ${v.status}; clone of ${v.targetGroup} on ${clone}; ${rule}; release ${v.releaseId}${rollout}${v.message ? `; ${v.message}` : ''}`;
 }

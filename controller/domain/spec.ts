@@ -34,6 +34,10 @@ export interface CompiledSpec {
    * back to the default). Checked at create only, and never stored with the release (a back-out does not inherit it).
    */
   force?: boolean;
+  /** Environment overrides for this release's start and restart commands (a validation clone's --env). */
+  env?: Record<string, string>;
+  /** Only these instances of the group (a validation clone named by instance); absent: every instance of the group. */
+  instances?: string[];
 }
 
 export const SPEC_DEFAULTS = {

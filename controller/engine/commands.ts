@@ -20,11 +20,12 @@ export interface StepCommandInput {
   updateOrder?: UpdateOrder;
 }
 
-export function appSpec(app: AppRecord): AppSpec {
+/** The app's spec as the agent runs it; `envOverrides` (a validation clone's) win over the app's env. */
+export function appSpec(app: AppRecord, envOverrides: Record<string, string> = {}): AppSpec {
   return {
     name: app.name,
     startCommand: app.startCommand,
-    env: app.env,
+    env: { ...app.env, ...envOverrides },
     portEnv: app.portEnv,
     healthPath: app.healthPath,
     stopTimeoutMs: app.stopTimeoutMs,
@@ -50,6 +51,8 @@ export function stepCommand(step: StepName, input: StepCommandInput): Command | 
   } as Command;
   const edition = input.targetEdition ?? input.edition.name;
   const spec = input.spec;
+  // A validation clone's overrides go with its edition only: a revert to the old edition starts it as it was.
+  const env = edition === input.edition.name ? spec.env : undefined;
   switch (step) {
     case 'download':
       return {
@@ -69,11 +72,11 @@ export function stepCommand(step: StepName, input: StepCommandInput): Command | 
     case 'drain':
       return null;
     case 'restart':
-      return { ...base, restartApp: { edition, app: appSpec(input.app), updateOrder: input.updateOrder ?? 'stop-first' } };
+      return { ...base, restartApp: { edition, app: appSpec(input.app, env), updateOrder: input.updateOrder ?? 'stop-first' } };
     case 'hard-reset':
-      return { ...base, hardResetServer: { edition, app: appSpec(input.app) } };
+      return { ...base, hardResetServer: { edition, app: appSpec(input.app, env) } };
     case 'start':
-      return { ...base, startApp: { edition, app: appSpec(input.app) } };
+      return { ...base, startApp: { edition, app: appSpec(input.app, env) } };
     case 'stop':
       return { ...base, stopApp: {} };
     case 'health':

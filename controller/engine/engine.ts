@@ -16,6 +16,7 @@ import { planBatches } from '../domain/planner.js';
 import { reconcilePass } from './reconcile.js';
 import { RouterSync } from './router-sync.js';
 import { compileReleaseSpec, type CompiledSpec } from '../domain/spec.js';
+import { isValidationId } from '../domain/validation.js';
 
 /** Where commands go once committed: the agent service writes them to the agent's stream when it is connected. */
 export interface CommandSink {
@@ -80,6 +81,8 @@ export class ReleaseEngine {
   private submit: (input: EngineInput) => void = (input) => this.apply([input]);
   /** Syncs with the routers after a commit and hands their acks back (atomic releases). */
   private readonly routers: RouterSync;
+  /** Validations whose commands (a clone's StopApp) got a result in the apply() under way; told after its commit. */
+  private answeredValidations = new Set<string>();
   /** Set while waking blocked releases, so their passes do not wake each other in turn. */
   private waking = false;
 
@@ -114,6 +117,15 @@ export class ReleaseEngine {
     this.timerAt = null;
   }
 
+  /**
+   * Calls `listener(validationId)` after a result of a command a validation owns (its clone's StopApp) was committed;
+   * returns the unsubscribe function.
+   */
+  onValidationCommandAnswered(listener: (validationId: string) => void): () => void {
+    this.changes.on('validation', listener);
+    return () => this.changes.off('validation', listener);
+  }
+
   /** Calls `listener(releaseId)` after every committed change of a release; returns the unsubscribe function. */
   onReleaseChanged(listener: (releaseId: string) => void): () => void {
     this.changes.on('changed', listener);
@@ -125,6 +137,11 @@ export class ReleaseEngine {
   /** Creates (and by default starts) a release; a refused create is recorded in the app's history, then rethrown. */
   createRelease(raw: Partial<ReleaseSpec>, actor: string): ReleaseRecord {
     return this.recordingRefusal(raw.app ?? '', actor, 'create', '', () => this.createFromSpec(compileReleaseSpec(raw), actor));
+  }
+
+  /** Creates a release from a spec the controller compiled itself (validation mode); a refused create is recorded. */
+  createCompiledRelease(spec: CompiledSpec, actor: string, action = 'create'): ReleaseRecord {
+    return this.recordingRefusal(spec.app, actor, action, '', () => this.createFromSpec(spec, actor));
   }
 
   /**
@@ -170,7 +187,9 @@ export class ReleaseEngine {
       actor,
       now: this.now(),
       plan: ({ instances }) => {
-        const batches = planBatches(spec, instances.map((i) => ({ id: i.agentId, group: i.group })));
+        // A validation clone named by instance releases to those alone.
+        const chosen = spec.instances ? instances.filter((i) => spec.instances!.includes(i.agentId)) : instances;
+        const batches = planBatches(spec, chosen.map((i) => ({ id: i.agentId, group: i.group })));
         if (spec.strategy === 'atomic') this.routers.requireRouters(spec.app);
         return batches;
       },
@@ -270,9 +289,13 @@ export class ReleaseEngine {
       });
     } catch (err) {
       this.log.error({ err, inputs: inputs.length }, 'recording inputs failed');
+      this.answeredValidations.clear();
       return;
     }
     for (const after of committed) after();
+    const answered = [...this.answeredValidations];
+    this.answeredValidations.clear();
+    for (const id of answered) this.changes.emit('validation', id);
   }
 
   /** Records an input; returns the release to reconcile, or null when there is nothing to do. */
@@ -307,6 +330,10 @@ export class ReleaseEngine {
       return null;
     }
     this.log.debug({ agent: agentId, command: result.commandId, kind: recorded.kind, ok: result.ok }, 'command result');
+    if (isValidationId(recorded.releaseId)) {
+      this.answeredValidations.add(recorded.releaseId);
+      return null;
+    }
     return recorded.releaseId;
   }
 

@@ -243,6 +243,38 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX instances_changed ON instances(app, updated_unix_ms);
     `,
   },
+  {
+    version: 12,
+    // Issue 11: validation mode. A validation clone of a target: its instances, env overrides, the rule that sends the
+    // selected users there (route_*: the match; route_id once added), its releases, and where its lifecycle is
+    // (controller/domain/validation.ts). Its removal's StopApp commands are outbox rows whose release_id is its id.
+    name: 'validations',
+    sql: `
+      CREATE TABLE validations (
+        id TEXT PRIMARY KEY,
+        app TEXT NOT NULL REFERENCES apps(name),
+        edition TEXT NOT NULL,
+        target_group TEXT NOT NULL,
+        clone_group TEXT NOT NULL,
+        clone_instances TEXT NOT NULL,
+        env TEXT NOT NULL,
+        route_kind TEXT NOT NULL,
+        route_name TEXT NOT NULL,
+        route_value TEXT NOT NULL,
+        route_percent INTEGER NOT NULL,
+        route_id TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        outcome TEXT NOT NULL DEFAULT '',
+        release_id TEXT NOT NULL DEFAULT '',
+        rollout_release_id TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL DEFAULT '',
+        created_by TEXT NOT NULL,
+        created_unix_ms INTEGER NOT NULL,
+        finished_unix_ms INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX validations_app ON validations(app, status);
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

@@ -5,6 +5,7 @@ import { NotFoundError } from '../../common/errors.js';
 import { AlreadyExistsError } from './errors.js';
 import { ListQueries } from './lists.js';
 import { RoutingQueries } from './routing.js';
+import { ValidationQueries } from './validations.js';
 import { migrate } from './schema.js';
 import { isFinalRelease } from '../domain/transitions.js';
 import { LiveReleases } from './live.js';
@@ -75,6 +76,13 @@ export class Store implements ReleaseStore {
   get routing(): RoutingQueries {
     this.routingQueries ??= new RoutingQueries(this.db);
     return this.routingQueries;
+  }
+
+  private validationQueries?: ValidationQueries;
+  /** Validation clones and their lifecycle (controller/store/validations.ts). */
+  get validations(): ValidationQueries {
+    this.validationQueries ??= new ValidationQueries(this.db, this.routing);
+    return this.validationQueries;
   }
 
   /** Calls `listener(app, agentId)` after every committed removal of an instance; returns the unsubscribe function. */
@@ -394,9 +402,11 @@ export class Store implements ReleaseStore {
     return this.atomically(() => {
       const row = prepared(
         this.db,
-        'SELECT o.agent_id, o.release_id, o.instance, o.kind, o.done, r.app AS app FROM outbox o JOIN releases r ON r.id = o.release_id WHERE o.command_id = ?',
+        // A command's owner is a release, or a validation (its clone's StopApp commands).
+        `SELECT o.agent_id, o.release_id, o.instance, o.kind, o.done, coalesce(r.app, v.app) AS app FROM outbox o
+         LEFT JOIN releases r ON r.id = o.release_id LEFT JOIN validations v ON v.id = o.release_id WHERE o.command_id = ?`,
       ).get(commandId) as any;
-      if (!row || row.agent_id !== agentId) return null;
+      if (!row || row.agent_id !== agentId || row.app === null) return null;
       // Most results report the instance as it was (a download, a quiesce): its row stands, its time included.
       if (!(outcome.instance && this.live.holdsReport(row.app, agentId, outcome.instance))) this.recordReport(row.app, agentId, outcome);
       if (row.done === 1) return null;

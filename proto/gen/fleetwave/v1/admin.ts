@@ -100,6 +100,8 @@ export interface ListEditionsRequest {
 
 export interface ListEditionsResponse {
   editions: Edition[];
+  /** The app's validation in progress, if any. */
+  validation: Validation | undefined;
 }
 
 /** What the operator asked for; zero values mean "use the default". */
@@ -137,6 +139,10 @@ export interface ReleaseSpec {
   updateOrder: string;
   /** Go ahead although the release leaves an edition that routing rules name active nowhere. */
   force: boolean;
+  /** Roll the edition out to the target of the app's validation (group is then that target), then remove the clone. */
+  fromValidation: boolean;
+  /** "" (release the edition) or "clone": copy the app's current default edition onto `group` (edition left empty). */
+  operation: string;
 }
 
 export interface StepTimeouts {
@@ -526,6 +532,64 @@ export interface AckRoutingRequest {
 }
 
 export interface AckRoutingResponse {
+}
+
+/** A validation clone (validation mode): an edition active on instances beside its target, reached through one rule. */
+export interface Validation {
+  id: string;
+  app: string;
+  edition: string;
+  /** The group the edition is validated for (a --from-validation release rolls out to it). */
+  targetGroup: string;
+  /** The clone's group ("" when named by instance). */
+  cloneGroup: string;
+  /** The clone's instances (agent ids), sorted. */
+  cloneInstances: string[];
+  /** The rule that sends the selected users to the clone (id empty until the clone's release is Released). */
+  route:
+    | Route
+    | undefined;
+  /** Environment overrides of the clone's instances. */
+  env: { [key: string]: string };
+  /** activating, activation-failed, validating, rolling-out, removing, done, cancelled. */
+  status: string;
+  /** The release of the edition to the clone. */
+  releaseId: string;
+  /** The release that rolls the edition out to the target (--from-validation), once created. */
+  rolloutReleaseId: string;
+  createdBy: string;
+  createdUnixMs: number;
+  finishedUnixMs: number;
+  /** What happened last, in a line. */
+  message: string;
+}
+
+export interface Validation_EnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface ValidateEditionRequest {
+  app: string;
+  edition: string;
+  targetGroup: string;
+  /** Either clone_group or clone_instances. */
+  cloneGroup: string;
+  cloneInstances: string[];
+  /** The match of the rule (edition, priority and ids are set by the controller). */
+  route: Route | undefined;
+  env: { [key: string]: string };
+  comment: string;
+}
+
+export interface ValidateEditionRequest_EnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface CancelValidationRequest {
+  app: string;
+  comment: string;
 }
 
 function createBaseApp(): App {
@@ -1705,13 +1769,16 @@ export const ListEditionsRequest: MessageFns<ListEditionsRequest> = {
 };
 
 function createBaseListEditionsResponse(): ListEditionsResponse {
-  return { editions: [] };
+  return { editions: [], validation: undefined };
 }
 
 export const ListEditionsResponse: MessageFns<ListEditionsResponse> = {
   encode(message: ListEditionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.editions) {
       Edition.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.validation !== undefined) {
+      Validation.encode(message.validation, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1737,6 +1804,14 @@ export const ListEditionsResponse: MessageFns<ListEditionsResponse> = {
             message.editions.push(Edition.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.validation = Validation.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1752,6 +1827,7 @@ export const ListEditionsResponse: MessageFns<ListEditionsResponse> = {
   fromJSON(object: any): ListEditionsResponse {
     return {
       editions: globalThis.Array.isArray(object?.editions) ? object.editions.map((e: any) => Edition.fromJSON(e)) : [],
+      validation: isSet(object.validation) ? Validation.fromJSON(object.validation) : undefined,
     };
   },
 
@@ -1759,6 +1835,9 @@ export const ListEditionsResponse: MessageFns<ListEditionsResponse> = {
     const obj: any = {};
     if (message.editions?.length) {
       obj.editions = message.editions.map((e) => Edition.toJSON(e));
+    }
+    if (message.validation !== undefined) {
+      obj.validation = Validation.toJSON(message.validation);
     }
     return obj;
   },
@@ -1769,6 +1848,9 @@ export const ListEditionsResponse: MessageFns<ListEditionsResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListEditionsResponse>, I>>(object: I): ListEditionsResponse {
     const message = createBaseListEditionsResponse();
     message.editions = object.editions?.map((e) => Edition.fromPartial(e)) || [];
+    message.validation = (object.validation !== undefined && object.validation !== null)
+      ? Validation.fromPartial(object.validation)
+      : undefined;
     return message;
   },
 };
@@ -1796,6 +1878,8 @@ function createBaseReleaseSpec(): ReleaseSpec {
     health: undefined,
     updateOrder: "",
     force: false,
+    fromValidation: false,
+    operation: "",
   };
 }
 
@@ -1871,6 +1955,12 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     }
     if (message.force !== false) {
       writer.uint32(168).bool(message.force);
+    }
+    if (message.fromValidation !== false) {
+      writer.uint32(176).bool(message.fromValidation);
+    }
+    if (message.operation !== "") {
+      writer.uint32(186).string(message.operation);
     }
     return writer;
   },
@@ -2076,6 +2166,22 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
             message.force = reader.bool();
             continue;
           }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.fromValidation = reader.bool();
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2155,6 +2261,12 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
         ? globalThis.String(object.update_order)
         : "",
       force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+      fromValidation: isSet(object.fromValidation)
+        ? globalThis.Boolean(object.fromValidation)
+        : isSet(object.from_validation)
+        ? globalThis.Boolean(object.from_validation)
+        : false,
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
     };
   },
 
@@ -2223,6 +2335,12 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
     if (message.force !== false) {
       obj.force = message.force;
     }
+    if (message.fromValidation !== false) {
+      obj.fromValidation = message.fromValidation;
+    }
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
     return obj;
   },
 
@@ -2256,6 +2374,8 @@ export const ReleaseSpec: MessageFns<ReleaseSpec> = {
       : undefined;
     message.updateOrder = object.updateOrder ?? "";
     message.force = object.force ?? false;
+    message.fromValidation = object.fromValidation ?? false;
+    message.operation = object.operation ?? "";
     return message;
   },
 };
@@ -7068,6 +7188,866 @@ export const AckRoutingResponse: MessageFns<AckRoutingResponse> = {
   },
 };
 
+function createBaseValidation(): Validation {
+  return {
+    id: "",
+    app: "",
+    edition: "",
+    targetGroup: "",
+    cloneGroup: "",
+    cloneInstances: [],
+    route: undefined,
+    env: {},
+    status: "",
+    releaseId: "",
+    rolloutReleaseId: "",
+    createdBy: "",
+    createdUnixMs: 0,
+    finishedUnixMs: 0,
+    message: "",
+  };
+}
+
+export const Validation: MessageFns<Validation> = {
+  encode(message: Validation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.app !== "") {
+      writer.uint32(18).string(message.app);
+    }
+    if (message.edition !== "") {
+      writer.uint32(26).string(message.edition);
+    }
+    if (message.targetGroup !== "") {
+      writer.uint32(34).string(message.targetGroup);
+    }
+    if (message.cloneGroup !== "") {
+      writer.uint32(42).string(message.cloneGroup);
+    }
+    for (const v of message.cloneInstances) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.route !== undefined) {
+      Route.encode(message.route, writer.uint32(58).fork()).join();
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      Validation_EnvEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
+    if (message.status !== "") {
+      writer.uint32(74).string(message.status);
+    }
+    if (message.releaseId !== "") {
+      writer.uint32(82).string(message.releaseId);
+    }
+    if (message.rolloutReleaseId !== "") {
+      writer.uint32(90).string(message.rolloutReleaseId);
+    }
+    if (message.createdBy !== "") {
+      writer.uint32(98).string(message.createdBy);
+    }
+    if (message.createdUnixMs !== 0) {
+      writer.uint32(104).int64(message.createdUnixMs);
+    }
+    if (message.finishedUnixMs !== 0) {
+      writer.uint32(112).int64(message.finishedUnixMs);
+    }
+    if (message.message !== "") {
+      writer.uint32(122).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Validation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseValidation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.edition = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.targetGroup = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cloneGroup = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cloneInstances.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.route = Route.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = Validation_EnvEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.env[entry8.key] = entry8.value;
+            }
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.releaseId = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.rolloutReleaseId = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.createdBy = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.createdUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.finishedUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Validation {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      edition: isSet(object.edition) ? globalThis.String(object.edition) : "",
+      targetGroup: isSet(object.targetGroup)
+        ? globalThis.String(object.targetGroup)
+        : isSet(object.target_group)
+        ? globalThis.String(object.target_group)
+        : "",
+      cloneGroup: isSet(object.cloneGroup)
+        ? globalThis.String(object.cloneGroup)
+        : isSet(object.clone_group)
+        ? globalThis.String(object.clone_group)
+        : "",
+      cloneInstances: globalThis.Array.isArray(object?.cloneInstances)
+        ? object.cloneInstances.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.clone_instances)
+        ? object.clone_instances.map((e: any) => globalThis.String(e))
+        : [],
+      route: isSet(object.route) ? Route.fromJSON(object.route) : undefined,
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      releaseId: isSet(object.releaseId)
+        ? globalThis.String(object.releaseId)
+        : isSet(object.release_id)
+        ? globalThis.String(object.release_id)
+        : "",
+      rolloutReleaseId: isSet(object.rolloutReleaseId)
+        ? globalThis.String(object.rolloutReleaseId)
+        : isSet(object.rollout_release_id)
+        ? globalThis.String(object.rollout_release_id)
+        : "",
+      createdBy: isSet(object.createdBy)
+        ? globalThis.String(object.createdBy)
+        : isSet(object.created_by)
+        ? globalThis.String(object.created_by)
+        : "",
+      createdUnixMs: isSet(object.createdUnixMs)
+        ? globalThis.Number(object.createdUnixMs)
+        : isSet(object.created_unix_ms)
+        ? globalThis.Number(object.created_unix_ms)
+        : 0,
+      finishedUnixMs: isSet(object.finishedUnixMs)
+        ? globalThis.Number(object.finishedUnixMs)
+        : isSet(object.finished_unix_ms)
+        ? globalThis.Number(object.finished_unix_ms)
+        : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: Validation): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    if (message.edition !== "") {
+      obj.edition = message.edition;
+    }
+    if (message.targetGroup !== "") {
+      obj.targetGroup = message.targetGroup;
+    }
+    if (message.cloneGroup !== "") {
+      obj.cloneGroup = message.cloneGroup;
+    }
+    if (message.cloneInstances?.length) {
+      obj.cloneInstances = message.cloneInstances;
+    }
+    if (message.route !== undefined) {
+      obj.route = Route.toJSON(message.route);
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.releaseId !== "") {
+      obj.releaseId = message.releaseId;
+    }
+    if (message.rolloutReleaseId !== "") {
+      obj.rolloutReleaseId = message.rolloutReleaseId;
+    }
+    if (message.createdBy !== "") {
+      obj.createdBy = message.createdBy;
+    }
+    if (message.createdUnixMs !== 0) {
+      obj.createdUnixMs = Math.round(message.createdUnixMs);
+    }
+    if (message.finishedUnixMs !== 0) {
+      obj.finishedUnixMs = Math.round(message.finishedUnixMs);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Validation>, I>>(base?: I): Validation {
+    return Validation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Validation>, I>>(object: I): Validation {
+    const message = createBaseValidation();
+    message.id = object.id ?? "";
+    message.app = object.app ?? "";
+    message.edition = object.edition ?? "";
+    message.targetGroup = object.targetGroup ?? "";
+    message.cloneGroup = object.cloneGroup ?? "";
+    message.cloneInstances = object.cloneInstances?.map((e) => e) || [];
+    message.route = (object.route !== undefined && object.route !== null) ? Route.fromPartial(object.route) : undefined;
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.status = object.status ?? "";
+    message.releaseId = object.releaseId ?? "";
+    message.rolloutReleaseId = object.rolloutReleaseId ?? "";
+    message.createdBy = object.createdBy ?? "";
+    message.createdUnixMs = object.createdUnixMs ?? 0;
+    message.finishedUnixMs = object.finishedUnixMs ?? 0;
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseValidation_EnvEntry(): Validation_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const Validation_EnvEntry: MessageFns<Validation_EnvEntry> = {
+  encode(message: Validation_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Validation_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseValidation_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Validation_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Validation_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Validation_EnvEntry>, I>>(base?: I): Validation_EnvEntry {
+    return Validation_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Validation_EnvEntry>, I>>(object: I): Validation_EnvEntry {
+    const message = createBaseValidation_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseValidateEditionRequest(): ValidateEditionRequest {
+  return {
+    app: "",
+    edition: "",
+    targetGroup: "",
+    cloneGroup: "",
+    cloneInstances: [],
+    route: undefined,
+    env: {},
+    comment: "",
+  };
+}
+
+export const ValidateEditionRequest: MessageFns<ValidateEditionRequest> = {
+  encode(message: ValidateEditionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== "") {
+      writer.uint32(10).string(message.app);
+    }
+    if (message.edition !== "") {
+      writer.uint32(18).string(message.edition);
+    }
+    if (message.targetGroup !== "") {
+      writer.uint32(26).string(message.targetGroup);
+    }
+    if (message.cloneGroup !== "") {
+      writer.uint32(34).string(message.cloneGroup);
+    }
+    for (const v of message.cloneInstances) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.route !== undefined) {
+      Route.encode(message.route, writer.uint32(50).fork()).join();
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      ValidateEditionRequest_EnvEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
+    if (message.comment !== "") {
+      writer.uint32(66).string(message.comment);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ValidateEditionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseValidateEditionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.edition = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.targetGroup = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cloneGroup = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cloneInstances.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.route = Route.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = ValidateEditionRequest_EnvEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.env[entry7.key] = entry7.value;
+            }
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.comment = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ValidateEditionRequest {
+    return {
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      edition: isSet(object.edition) ? globalThis.String(object.edition) : "",
+      targetGroup: isSet(object.targetGroup)
+        ? globalThis.String(object.targetGroup)
+        : isSet(object.target_group)
+        ? globalThis.String(object.target_group)
+        : "",
+      cloneGroup: isSet(object.cloneGroup)
+        ? globalThis.String(object.cloneGroup)
+        : isSet(object.clone_group)
+        ? globalThis.String(object.clone_group)
+        : "",
+      cloneInstances: globalThis.Array.isArray(object?.cloneInstances)
+        ? object.cloneInstances.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.clone_instances)
+        ? object.clone_instances.map((e: any) => globalThis.String(e))
+        : [],
+      route: isSet(object.route) ? Route.fromJSON(object.route) : undefined,
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+    };
+  },
+
+  toJSON(message: ValidateEditionRequest): unknown {
+    const obj: any = {};
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    if (message.edition !== "") {
+      obj.edition = message.edition;
+    }
+    if (message.targetGroup !== "") {
+      obj.targetGroup = message.targetGroup;
+    }
+    if (message.cloneGroup !== "") {
+      obj.cloneGroup = message.cloneGroup;
+    }
+    if (message.cloneInstances?.length) {
+      obj.cloneInstances = message.cloneInstances;
+    }
+    if (message.route !== undefined) {
+      obj.route = Route.toJSON(message.route);
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ValidateEditionRequest>, I>>(base?: I): ValidateEditionRequest {
+    return ValidateEditionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ValidateEditionRequest>, I>>(object: I): ValidateEditionRequest {
+    const message = createBaseValidateEditionRequest();
+    message.app = object.app ?? "";
+    message.edition = object.edition ?? "";
+    message.targetGroup = object.targetGroup ?? "";
+    message.cloneGroup = object.cloneGroup ?? "";
+    message.cloneInstances = object.cloneInstances?.map((e) => e) || [];
+    message.route = (object.route !== undefined && object.route !== null) ? Route.fromPartial(object.route) : undefined;
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.comment = object.comment ?? "";
+    return message;
+  },
+};
+
+function createBaseValidateEditionRequest_EnvEntry(): ValidateEditionRequest_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const ValidateEditionRequest_EnvEntry: MessageFns<ValidateEditionRequest_EnvEntry> = {
+  encode(message: ValidateEditionRequest_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ValidateEditionRequest_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseValidateEditionRequest_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ValidateEditionRequest_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ValidateEditionRequest_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ValidateEditionRequest_EnvEntry>, I>>(base?: I): ValidateEditionRequest_EnvEntry {
+    return ValidateEditionRequest_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ValidateEditionRequest_EnvEntry>, I>>(
+    object: I,
+  ): ValidateEditionRequest_EnvEntry {
+    const message = createBaseValidateEditionRequest_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelValidationRequest(): CancelValidationRequest {
+  return { app: "", comment: "" };
+}
+
+export const CancelValidationRequest: MessageFns<CancelValidationRequest> = {
+  encode(message: CancelValidationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== "") {
+      writer.uint32(10).string(message.app);
+    }
+    if (message.comment !== "") {
+      writer.uint32(18).string(message.comment);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelValidationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelValidationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.comment = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelValidationRequest {
+    return {
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+    };
+  },
+
+  toJSON(message: CancelValidationRequest): unknown {
+    const obj: any = {};
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelValidationRequest>, I>>(base?: I): CancelValidationRequest {
+    return CancelValidationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelValidationRequest>, I>>(object: I): CancelValidationRequest {
+    const message = createBaseCancelValidationRequest();
+    message.app = object.app ?? "";
+    message.comment = object.comment ?? "";
+    return message;
+  },
+};
+
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
   createApp: {
@@ -7244,6 +8224,31 @@ export const AdminServiceService = {
     responseSerialize: (value: AckRoutingResponse): Buffer => Buffer.from(AckRoutingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AckRoutingResponse => AckRoutingResponse.decode(value),
   },
+  /**
+   * Validation mode (docs/validation.md): activates an edition on a validation clone of its target and routes only
+   * the selected users there. One validation per app at a time.
+   */
+  validateEdition: {
+    path: "/fleetwave.v1.AdminService/ValidateEdition" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ValidateEditionRequest): Buffer =>
+      Buffer.from(ValidateEditionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ValidateEditionRequest => ValidateEditionRequest.decode(value),
+    responseSerialize: (value: Validation): Buffer => Buffer.from(Validation.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Validation => Validation.decode(value),
+  },
+  /** Removes the app's validation clone without a rollout: its rule removed, its instances' app processes stopped. */
+  cancelValidation: {
+    path: "/fleetwave.v1.AdminService/CancelValidation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelValidationRequest): Buffer =>
+      Buffer.from(CancelValidationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelValidationRequest => CancelValidationRequest.decode(value),
+    responseSerialize: (value: Validation): Buffer => Buffer.from(Validation.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Validation => Validation.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -7273,6 +8278,13 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   watchRouting: handleServerStreamingCall<WatchRoutingRequest, RoutingUpdate>;
   /** A router says it applied a RoutingUpdate's version to its load balancer (an atomic release waits for this). */
   ackRouting: handleUnaryCall<AckRoutingRequest, AckRoutingResponse>;
+  /**
+   * Validation mode (docs/validation.md): activates an edition on a validation clone of its target and routes only
+   * the selected users there. One validation per app at a time.
+   */
+  validateEdition: handleUnaryCall<ValidateEditionRequest, Validation>;
+  /** Removes the app's validation clone without a rollout: its rule removed, its instances' app processes stopped. */
+  cancelValidation: handleUnaryCall<CancelValidationRequest, Validation>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -7529,6 +8541,41 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AckRoutingResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Validation mode (docs/validation.md): activates an edition on a validation clone of its target and routes only
+   * the selected users there. One validation per app at a time.
+   */
+  validateEdition(
+    request: ValidateEditionRequest,
+    callback: (error: ServiceError | null, response: Validation) => void,
+  ): ClientUnaryCall;
+  validateEdition(
+    request: ValidateEditionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Validation) => void,
+  ): ClientUnaryCall;
+  validateEdition(
+    request: ValidateEditionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Validation) => void,
+  ): ClientUnaryCall;
+  /** Removes the app's validation clone without a rollout: its rule removed, its instances' app processes stopped. */
+  cancelValidation(
+    request: CancelValidationRequest,
+    callback: (error: ServiceError | null, response: Validation) => void,
+  ): ClientUnaryCall;
+  cancelValidation(
+    request: CancelValidationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Validation) => void,
+  ): ClientUnaryCall;
+  cancelValidation(
+    request: CancelValidationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Validation) => void,
   ): ClientUnaryCall;
 }
 
