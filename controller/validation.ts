@@ -202,7 +202,10 @@ export class ValidationManager {
     const removing = this.store.validations.beginRemoval(v.id, outcome, quiesces, { atUnixMs: this.now(), actor, comment });
     this.log.info({ validation: v.id, app: v.app, outcome, instances: quiesces.map((s) => s.agentId) }, 'validation clone removal');
     this.o.kick(v.app);
-    if (quiesces.length) this.o.sink.deliver(quiesces);
+    // The clone is held out of rotation from this commit on; its gates quiesce once every router applied that (or the
+    // gate's deadline passed). A controller restarted meanwhile sends them from the outbox without waiting.
+    if (quiesces.length && this.o.router) this.o.router.sync(v.app, () => !this.stopped && this.o.sink.deliver(quiesces));
+    else if (quiesces.length) this.o.sink.deliver(quiesces);
     return this.finishRemoval(v.id) ?? removing;
   }
 

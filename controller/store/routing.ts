@@ -165,6 +165,10 @@ export class RoutingQueries {
          WHERE r.app = ? AND r.route_phase = 'first-half'`,
       ).all(app) as Row[];
       const held = heldInstances(phased.map((r) => ({ routePhase: r.route_phase, firstBatch: JSON.parse(r.instances) })));
+      // A validation clone being removed leaves every router's rotation before its gate quiesces: a request the gate
+      // took after that would be held for an app that stops, not restarts, and answered 503.
+      const removing = prepared(this.db, `SELECT clone_instances FROM validations WHERE app = ? AND status = 'removing'`).all(app) as Row[];
+      for (const r of removing) for (const id of JSON.parse(r.clone_instances) as string[]) held.add(id);
       return { app, healthPath, routes: inEvaluationOrder(routesOf(this.db, app)), defaultRelease: newestDefaultRelease(this.db, app), held };
     })();
   }

@@ -1,13 +1,14 @@
 // Validation mode behind the edition router: real nats-server, controller, agents, apps, `fleetwave router` and the
 // haproxy it starts. During the validation only the selected users (a header) reach the clone's 2.0, the others the
-// target's 1.0; the rollout from the validation leaves everyone on 2.0 with the clone gone. (Not yet asserted: zero
-// lost requests under load across the clone's removal; a few requests held then 503 were seen there, see
-// docs/validation.md "Known gaps".)
+// target's 1.0; the rollout from the validation, under load from selected and other users through the router, loses
+// no request and leaves everyone on 2.0 with the clone gone (the clone leaves the routers' rotation before its gate
+// quiesces).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEdition } from '../../examples/demo/package.js';
+import { LoadGenerator } from '../../examples/demo/load.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
 import { editionsOf, HAS_HAPROXY, killHaproxy, startRouter, type RouterProc } from '../harness/router.js';
 
@@ -61,10 +62,21 @@ describe.skipIf(!HAS_HAPROXY)('validation mode behind the edition router (real h
     expect(await editionsOf(frontPort, 40, '/', SELECTED)).toEqual({ '2.0': 40 });
     expect(await editionsOf(frontPort, 40)).toEqual({ '1.0': 40 });
 
-    // When it is rolled out from the validation
-    const id = await ok(['release', 'create', APP, '--from-validation', '--batches', '2', '--drain', '5s']);
-    await fleet.adminClient.waitForRelease(id, ['Released'], 90_000);
-    await waitFor('the validation to end', async () => !(await validation()), 30_000);
+    // When it is rolled out from the validation, under load from selected users and others (clients that wait 2 s)
+    const url = `http://127.0.0.1:${frontPort}/`;
+    const loads = [new LoadGenerator({ urls: [url], concurrency: 4, requestTimeoutMs: 2_000, headers: SELECTED }), new LoadGenerator({ urls: [url], concurrency: 4, requestTimeoutMs: 2_000 })];
+    for (const load of loads) load.start();
+    try {
+      const id = await ok(['release', 'create', APP, '--from-validation', '--batches', '2', '--drain', '5s']);
+      await fleet.adminClient.waitForRelease(id, ['Released'], 90_000);
+      await waitFor('the validation to end', async () => !(await validation()), 30_000);
+    } finally {
+      const [selected, others] = await Promise.all(loads.map((l) => l.stop()));
+      // Then no request was lost, across the rollout and the clone's removal
+      expect(selected!.failed, JSON.stringify(selected!.failures)).toBe(0);
+      expect(others!.failed, JSON.stringify(others!.failures)).toBe(0);
+      expect(selected!.ok).toBeGreaterThan(0);
+    }
     // Then everyone (selected or not) gets 2.0 from blue; the clone is stopped
     await waitFor('everyone on 2.0', async () => (await editionsOf(frontPort, 10))['2.0'] === 10, 10_000);
     expect(await editionsOf(frontPort, 30, '/', SELECTED)).toEqual({ '2.0': 30 });
