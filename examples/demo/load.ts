@@ -184,6 +184,15 @@ function errorReason(err: Error): string {
   return (err as NodeJS.ErrnoException).code ?? err.message;
 }
 
+/**
+ * Requests that started after the first answer of `edition` ended, yet were answered by another edition: an atomic
+ * switch has none; a rolling release mixes editions on purpose.
+ */
+export function oldAfterFirstNew(requests: readonly RecordedRequest[], edition: string): RecordedRequest[] {
+  const firstNew = Math.min(...requests.filter((r) => r.ok && r.edition === edition).map((r) => r.endMs));
+  return requests.filter((r) => r.ok && r.startMs > firstNew && r.edition !== edition);
+}
+
 /** Nearest-rank percentile of sorted values. */
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;

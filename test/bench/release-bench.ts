@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../../common/events.js';
 import { buildEdition } from '../../examples/demo/package.js';
-import { LoadGenerator, type LoadSummary, type RecordedRequest } from '../../examples/demo/load.js';
+import { LoadGenerator, oldAfterFirstNew, type LoadSummary, type RecordedRequest } from '../../examples/demo/load.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
 import { killHaproxy, startRouter, type RouterProc } from '../harness/router.js';
 import { releaseOverhead } from './overhead.js';
@@ -180,7 +180,7 @@ export class BenchFleet {
       await waitFor(`release ${id} to end`, () => this.ended.has(id), 300_000);
     });
     const cpu = cpuMs(this.fleet.controller!.pid) - cpuBefore;
-    const oldAfterFirstNew = this.frontUrl ? oldAfterNew(this.lastRequests, target) : undefined;
+    const oldAfterNew = this.frontUrl ? oldAfterFirstNew(this.lastRequests, target).length : undefined;
     const detail = await this.fleet.adminClient.release(id);
     if (detail.release?.status === 'Released') this.active = target;
     const overhead = releaseOverhead(detail, this.drains);
@@ -205,7 +205,7 @@ export class BenchFleet {
       appStart5Ms: this.appStart5Ms,
       stepP50Ms: stepMedians(detail.instances.flatMap((i) => i.steps)),
       status: detail.release?.status ?? '',
-      ...(oldAfterFirstNew === undefined ? {} : { oldAfterFirstNew }),
+      ...(oldAfterNew === undefined ? {} : { oldAfterFirstNew: oldAfterNew }),
     };
   }
 
@@ -297,10 +297,4 @@ function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-/** Requests that started after the first answer of `edition` ended and were answered by another edition. */
-function oldAfterNew(requests: readonly RecordedRequest[], edition: string): number {
-  const firstNew = Math.min(...requests.filter((r) => r.ok && r.edition === edition).map((r) => r.endMs));
-  return requests.filter((r) => r.ok && r.startMs > firstNew && r.edition !== edition).length;
 }
