@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { FleetwaveError } from '../common/errors.js';
 import { natsAuthFlags } from '../common/nats-auth.js';
 import { canAuthenticate, CREDENTIAL_FILE } from './credentials.js';
-import { runAgent, type AgentHandle } from './main.js';
+import type { AgentHandle } from './main.js';
 import { compileAgentOptions, type AgentOptions, type RawAgentOptions } from './options.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -43,6 +43,8 @@ export function registerAgentCommand(program: Command): void {
       if (!canAuthenticate(options)) fail(`no join token and no ${CREDENTIAL_FILE} in ${options.dataDir}: give --join-token-file (or FLEETWAVE_JOIN_TOKEN) with a join token (fleetwave token create NAME --role agent), or --insecure`);
       let handle: AgentHandle;
       try {
+        // Loaded on demand: `fleetwave agent --help` and the admin verbs never load the agent's modules.
+        const { runAgent } = await import('./main.js');
         handle = await runAgent(options);
       } catch (err) {
         fail(err instanceof Error ? err.message : String(err), 1);

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { FleetwaveError } from '../common/errors.js';
 import { natsAuthFlags } from '../common/nats-auth.js';
-import { runController } from './main.js';
 import { CONTROLLER_DEFAULTS, compileControllerOptions, type RawControllerOptions } from './options.js';
 
 const PREFIX = 'fleetwave controller:';
@@ -50,6 +49,8 @@ async function runFromFlags(flags: RawControllerOptions): Promise<void> {
   }
   let controller;
   try {
+    // Loaded on demand: only `fleetwave controller` loads the store (better-sqlite3) and the engine.
+    const { runController } = await import('./main.js');
     controller = await runController(options);
   } catch (err) {
     fail(err, 1);
