@@ -60,7 +60,7 @@ try {
   for (const name of ['r1', 'r2']) {
     const runDir = join(dir, name);
     const port = await freePort();
-    const proc = await startRouter({ runDir, apps: { [APP]: port }, controller: fleet.controller!.grpcAddress, natsUrl: fleet.nats!.url, id: name, args: ['--log-level', 'warn'] });
+    const proc = await startRouter({ runDir, apps: { [APP]: port }, controller: fleet.controller!.grpcAddress, natsUrl: fleet.nats!.url, id: name, logFile: join(runDir + '.log') });
     routers.push({ proc, dir: runDir, port });
   }
   await untilAll(performance.now(), '1.0');
