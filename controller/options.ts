@@ -7,6 +7,7 @@ import { parseDuration } from '../common/durations.js';
 import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
 import { CA_FILES } from '../common/tls.js';
 import { parseByteSize } from '../common/sizes.js';
+import { count, daemonSchema, duration, flag, LOG_KEYS, NATS_AUTH_KEYS, size, text } from '../common/config-schema.js';
 import type { LogFormat } from '../common/logger.js';
 
 export interface RawControllerOptions extends RawNatsAuth {
@@ -191,3 +192,32 @@ function parseUrl(text: string, flag: string, protocols: string[]): string {
   if (!protocols.includes(url.protocol)) throw new BadInputError(`${flag}: '${text}' must start with ${protocols.map((p) => p + '//').join(' or ')}`);
   return text;
 }
+
+/**
+ * The controller's config file (/etc/fleetwave/controller.yaml) and merged flags: one key per long flag, checked
+ * for type and format here; compileControllerOptions then checks addresses, URLs and files.
+ */
+export const controllerConfigSchema = daemonSchema({
+  listen: text('HOST:PORT'),
+  http: text('HOST:PORT'),
+  'advertise-http': text('a URL such as https://fleetwave.example.internal:7401'),
+  'data-dir': text('a directory'),
+  nats: text('a NATS URL'),
+  'heartbeat-timeout': duration(),
+  'ready-file': text('a file path'),
+  insecure: flag(),
+  'nats-insecure': flag(),
+  'tls-cert': text('a file path'),
+  'tls-key': text('a file path'),
+  'tls-dir': text('a directory'),
+  'bootstrap-token-file': text('a file path'),
+  'max-message-size': size(),
+  'max-package-size': size(),
+  'max-unpacked-size': size(),
+  'max-package-entries': count(),
+  'nats-agent-users': text('a file path'),
+  'nats-users-template': text('a file path'),
+  'nats-reload-pid-file': text('a file path'),
+  ...NATS_AUTH_KEYS,
+  ...LOG_KEYS,
+});
