@@ -165,7 +165,9 @@ function compileTls(r: RawControllerOptions): { certFile: string; keyFile: strin
   if (!certFile || !keyFile) {
     throw new BadInputError('TLS needs --tls-cert and --tls-key (or --tls-dir from `fleetwave ca init`); --insecure runs plaintext without auth');
   }
-  for (const [flag, file] of [['--tls-cert', certFile], ['--tls-key', keyFile]] as const) {
+  // A file found through --tls-dir is named by that flag: it is the one the operator wrote.
+  const named = (flag: string, given: string | undefined) => (given ? flag : '--tls-dir');
+  for (const [flag, file] of [[named('--tls-cert', r.tlsCert), certFile], [named('--tls-key', r.tlsKey), keyFile]] as const) {
     if (!existsSync(file)) throw new BadInputError(`${flag}: '${file}' does not exist`);
   }
   return { certFile: resolve(certFile), keyFile: resolve(keyFile) };
