@@ -1,6 +1,9 @@
 // `fleetwave router` flags: defaults, --app parsing, and one clear line for each bad input.
 import { describe, expect, it } from 'vitest';
-import { compileRouterOptions, parseApp } from './options.js';
+import { fileURLToPath } from 'node:url';
+import { readExample, schemaKeysAndFlags } from '../common/config-test-support.js';
+import { registerRouterCommand } from './cli.js';
+import { compileRouterOptions, parseApp, routerConfigSchema } from './options.js';
 
 const BASE = { app: ['shop=0.0.0.0:8080'], haproxySocket: '/tmp/h.sock', insecure: true };
 
@@ -40,5 +43,20 @@ describe('parseApp', () => {
   it('reads IPv6 hosts in brackets and host names', () => {
     expect(parseApp('shop=[::1]:8080')).toEqual({ app: 'shop', host: '::1', port: 8080 });
     expect(parseApp('shop=lb.example.com:80')).toEqual({ app: 'shop', host: 'lb.example.com', port: 80 });
+  });
+});
+
+describe('the config file (router.yaml)', () => {
+  it('has one key per flag', () => {
+    const { keys, flags } = schemaKeysAndFlags(registerRouterCommand, 'router', routerConfigSchema);
+    // A new flag needs its key in the schema, a line in deploy/config/router.yaml and one in docs/configuration.md.
+    expect(keys).toEqual(flags);
+  });
+
+  it('ships an example that parses and documents every key', () => {
+    const { values, notInExample, notInDocs } = readExample(fileURLToPath(new URL('..', import.meta.url)), 'router', routerConfigSchema);
+    expect(notInExample).toEqual([]);
+    expect(notInDocs).toEqual([]);
+    expect(values).toMatchObject({ app: ['shop=:80'], 'run-dir': '/var/lib/fleetwave/router' });
   });
 });
