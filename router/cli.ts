@@ -19,6 +19,7 @@ export function registerRouterCommand(program: Command): void {
     .option('--run-dir <dir>', 'generated haproxy config, maps, Lua script and pid file', ROUTER_DEFAULTS.runDir)
     .option('--controller <host:port>', 'controller gRPC address', ROUTER_DEFAULTS.controller)
     .addOption(new Option('--token <token>', 'bearer token with the router role').env('FLEETWAVE_TOKEN'))
+    .option('--token-file <path>', 'file holding the router token (mode 0600; kept out of ps and of the config file)')
     .option('--ca <file>', "CA certificate (PEM) the controller's certificate is checked against (default: system roots)")
     .option('--insecure', 'plaintext gRPC (demo, tests); a --token is still sent when given', false)
     .option('--nats <url>', "NATS server for instance events ('' for none: the watch alone steers)", ROUTER_DEFAULTS.nats);
@@ -70,6 +71,8 @@ function compileOrExit(command: Command): { options: RouterOptions; config: Effe
   let config: EffectiveConfig | undefined;
   try {
     config = loadEffectiveConfig(command, routerConfigSchema);
+    // One token: the best-placed of the file and the token wins (a flag over FLEETWAVE_TOKEN over the config file).
+    config.preferHighest(['token-file', 'token']);
     config.check();
     return { options: compileRouterOptions(command.opts() as RawRouterOptions), config };
   } catch (err) {

@@ -7,6 +7,7 @@ import { BadInputError } from '../common/errors.js';
 import type { LogFormat } from '../common/logger.js';
 import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
 import { isSafeName } from '../common/names.js';
+import { readFlagFile } from '../common/flag-file.js';
 import { count, daemonSchema, flag, list, LOG_KEYS, NATS_AUTH_KEYS, text } from '../common/config-schema.js';
 import type { FrontedApp } from './haproxy-config.js';
 import { isHaproxyName } from './names.js';
@@ -20,6 +21,8 @@ export interface RawRouterOptions extends RawNatsAuth {
   runDir?: string;
   controller?: string;
   token?: string;
+  /** File holding the token (not visible in ps, nor in a world-readable config file). */
+  tokenFile?: string;
   ca?: string;
   insecure?: boolean;
   nats?: string;
@@ -96,8 +99,9 @@ export function compileRouterOptions(raw: RawRouterOptions, env: NodeJS.ProcessE
   if (Buffer.byteLength(haproxySocket) > MAX_SOCKET_PATH) throw new BadInputError(`--haproxy-socket: '${haproxySocket}' is longer than a unix socket path may be (${MAX_SOCKET_PATH} bytes)`);
   const id = raw.id ?? hostname();
   if (!ID.test(id)) throw new BadInputError(`--id: '${id}' may hold only letters, digits, '.', '_' and '-'`);
-  const token = (raw.token ?? env.FLEETWAVE_TOKEN ?? '').trim();
-  if (/\s/.test(token)) throw new BadInputError('--token: a token has no spaces');
+  if (raw.tokenFile && raw.token) throw new BadInputError('give the token once: --token-file or --token');
+  const token = (raw.tokenFile ? readFlagFile(resolve(raw.tokenFile), '--token-file').toString('utf8') : raw.token ?? env.FLEETWAVE_TOKEN ?? '').trim();
+  if (/\s/.test(token)) throw new BadInputError(raw.tokenFile ? `--token-file: '${raw.tokenFile}' must hold one token and nothing else` : '--token: a token has no spaces');
   const insecure = raw.insecure ?? false;
   if (insecure && raw.ca) throw new BadInputError('--ca and --insecure: choose TLS (--ca) or plaintext (--insecure)');
   if (!insecure && !token && !raw.printHaproxyConfig) throw new BadInputError('no token: give --token (or env FLEETWAVE_TOKEN) with a router token (fleetwave token create NAME --role router), or --insecure');
@@ -189,6 +193,7 @@ export const routerConfigSchema = daemonSchema({
   'run-dir': text('a directory'),
   controller: text('HOST:PORT'),
   token: text('a router token'),
+  'token-file': text('a file path'),
   ca: text('a file path'),
   insecure: flag(),
   nats: text("a NATS URL, or '' for none"),
