@@ -108,10 +108,13 @@ export async function startAgent(o: {
   insecure?: boolean;
   /** Added to the agent's environment (and so its gate host's). */
   env?: NodeJS.ProcessEnv;
+  /** What runs the agent, before its flags (default: node dist/cli/main.js agent), e.g. [node, a bundle]. */
+  program?: string[];
 }): Promise<AgentProc> {
   mkdirSync(o.dataDir, { recursive: true });
+  const [command, ...programArgs] = o.program ?? [process.execPath, CLI_MAIN, 'agent'];
   const args = [
-    CLI_MAIN, 'agent', ...(o.insecure === false ? [] : ['--insecure']),
+    ...programArgs, ...(o.insecure === false ? [] : ['--insecure']),
     '--id', o.id,
     '--group', o.group,
     '--controller', o.controller,
@@ -121,7 +124,7 @@ export async function startAgent(o: {
     ...(o.logFile ? ['--log-format', 'pretty'] : []),
     ...(o.args ?? []),
   ];
-  const proc = spawnProc(`agent ${o.id}`, process.execPath, args, o.logFile, o.env);
+  const proc = spawnProc(`agent ${o.id}`, command!, args, o.logFile, o.env);
   return {
     id: o.id,
     group: o.group,
@@ -271,7 +274,13 @@ export class Fleet {
     return this.controller;
   }
 
-  async startAgent(id: string, group: string, instances: Record<string, number>, args: string[] = []): Promise<AgentProc> {
+  async startAgent(
+    id: string,
+    group: string,
+    instances: Record<string, number>,
+    args: string[] = [],
+    launch: { program?: string[]; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<AgentProc> {
     if (!this.nats || !this.controller) throw new Error('start nats and the controller first');
     const agent = await startAgent({
       id,
@@ -282,6 +291,7 @@ export class Fleet {
       instances,
       logFile: this.log(`agent-${id}`),
       args,
+      ...launch,
     });
     const known = this.agents.findIndex((a) => a.id === id);
     if (known >= 0) this.agents[known] = agent;
