@@ -52,11 +52,14 @@ export async function startController(o: {
   httpPort?: number;
   /** false: no --insecure (then `args` must give TLS, e.g. --tls-dir). Default true. */
   insecure?: boolean;
+  /** What runs the controller, before its flags (default: node dist/cli/main.js controller), e.g. [node, a bundle, 'controller']. */
+  program?: string[];
 }): Promise<ControllerProc> {
   mkdirSync(o.dataDir, { recursive: true });
   const readyFile = join(o.dataDir, `ready-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+  const [command, ...programArgs] = o.program ?? [process.execPath, CLI_MAIN, 'controller'];
   const args = [
-    CLI_MAIN, 'controller', ...(o.insecure === false ? [] : ['--insecure']),
+    ...programArgs, ...(o.insecure === false ? [] : ['--insecure']),
     '--listen', `127.0.0.1:${o.grpcPort ?? 0}`,
     '--http', `127.0.0.1:${o.httpPort ?? 0}`,
     '--data-dir', o.dataDir,
@@ -65,7 +68,7 @@ export async function startController(o: {
     ...(o.logFile ? ['--log-format', 'pretty'] : []),
     ...(o.args ?? []),
   ];
-  const proc = spawnProc('controller', process.execPath, args, o.logFile);
+  const proc = spawnProc('controller', command!, args, o.logFile);
   const ready = await waitFor('the controller to be ready', () => {
     if (!proc.running) throw new Error(`controller exited early: ${proc.tail() || `see ${o.logFile}`}`);
     return existsSync(readyFile) ? (JSON.parse(readFileSync(readyFile, 'utf8')) as { grpc: number; http: number }) : undefined;
