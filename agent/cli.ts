@@ -10,8 +10,12 @@ import { agentConfigSchema, compileAgentOptions, type AgentOptions, type RawAgen
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function registerAgentCommand(program: Command): void {
-  const cmd = program
-    .command('agent')
+  defineAgentCommand(program.command('agent'));
+}
+
+/** The agent's flags and action on `cmd`: `fleetwave agent`, or the root command of the agent artifact (agent/bin.ts). */
+export function defineAgentCommand(cmd: Command): Command {
+  cmd
     .description('run the agent on this host: dial the controller, supervise apps, front them with traffic gates')
     .option('--controller <host:port>', 'controller gRPC address', '127.0.0.1:7400')
     .option('--id <id>', 'agent id (default: the hostname)')
@@ -66,6 +70,7 @@ export function registerAgentCommand(program: Command): void {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
     });
+  return cmd;
 }
 
 /** Flags over environment over the --config file over defaults, checked, then compiled; exits 2 with one line if wrong. */
