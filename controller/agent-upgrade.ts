@@ -2,6 +2,7 @@
 // to the outbox, and moves targets on results, Hellos and deadlines — every move one transaction, sent after commit.
 import { randomUUID } from 'node:crypto';
 import { BadInputError, ConflictError, NotFoundError } from '../common/errors.js';
+import { formatDuration } from '../common/durations.js';
 import type { Logger } from '../common/logger.js';
 import type { StartAgentUpgradeRequest } from '../proto/gen/fleetwave/v1/admin.js';
 import { Command, type CommandResult, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
@@ -211,7 +212,7 @@ export class AgentUpgrades {
       const now = this.now();
       for (const t of q.overdue(now)) {
         const waited = t.status === 'sent' ? 'to stage the package' : 'to come back with the new version';
-        q.moveTarget(t, 'failed', now, `no answer within ${Math.round((t.deadlineUnixMs - t.sentUnixMs) / 1000)} s ${waited}`);
+        q.moveTarget(t, 'failed', now, `no answer within ${formatDuration(t.deadlineUnixMs - t.sentUnixMs)} ${waited}`);
         this.advance(q.get(t.upgradeId), now, sent);
       }
     });

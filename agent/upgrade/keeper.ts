@@ -6,6 +6,7 @@
 //   kept ──any other exit──▶ the keeper exits with that code (systemd restarts it)
 //   SIGTERM/SIGINT ──▶ forwarded to the worker; the keeper exits when it does
 import { spawn, type ChildProcess } from 'node:child_process';
+import { formatDuration } from '../../common/durations.js';
 import type { Logger } from '../../common/logger.js';
 import {
   clearNext,
@@ -138,7 +139,7 @@ export class Keeper {
   private trialTimedOut(): void {
     if (this.phase.name !== 'trial') return;
     const child = this.child;
-    this.phase.failure ??= `version ${this.phase.next.version} did not reach the controller within ${Math.round(this.o.trialMs / 1000)} s`;
+    this.phase.failure ??= `version ${this.phase.next.version} did not reach the controller within ${formatDuration(this.o.trialMs)}`;
     if (!child) return;
     // Its exit (onExit) rolls back; a worker deaf to SIGTERM is killed.
     child.kill('SIGTERM');

@@ -3,7 +3,7 @@
 //   current.json     the kept version the keeper runs (absent: the keeper's own program)
 //   next.json        a version staged by UpgradeAgent, for the keeper to try
 //   failed.json      the last try the keeper rolled back, reported in Hello until the next staging
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomically } from '../json-file.js';
 
@@ -67,9 +67,14 @@ export const readNext = (dataDir: string) => readJson<AgentVersion>(file(dataDir
 export const readFailure = (dataDir: string) =>
   readJson<UpgradeFailureRecord>(file(dataDir, 'failed'), (v) => typeof v?.version === 'string' && typeof v?.reason === 'string');
 
-export const writeCurrent = (dataDir: string, v: AgentVersion) => writeAtomically(file(dataDir, 'current'), JSON.stringify(v));
-export const writeNext = (dataDir: string, v: AgentVersion) => writeAtomically(file(dataDir, 'next'), JSON.stringify(v));
-export const writeFailure = (dataDir: string, f: UpgradeFailureRecord) => writeAtomically(file(dataDir, 'failed'), JSON.stringify(f));
+function write(dataDir: string, name: 'current' | 'next' | 'failed', value: object): Promise<void> {
+  mkdirSync(versionsDir(dataDir), { recursive: true, mode: 0o700 });
+  return writeAtomically(file(dataDir, name), JSON.stringify(value));
+}
+
+export const writeCurrent = (dataDir: string, v: AgentVersion) => write(dataDir, 'current', v);
+export const writeNext = (dataDir: string, v: AgentVersion) => write(dataDir, 'next', v);
+export const writeFailure = (dataDir: string, f: UpgradeFailureRecord) => write(dataDir, 'failed', f);
 
 export function clearNext(dataDir: string): void {
   rmSync(file(dataDir, 'next'), { force: true });
