@@ -11,8 +11,12 @@ import { KEEPER_ENV, UPGRADE_EXIT_CODE } from './upgrade/versions.js';
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function registerAgentCommand(program: Command): void {
-  const cmd = program
-    .command('agent')
+  defineAgentCommand(program.command('agent'));
+}
+
+/** The agent's flags and action on `cmd`: `fleetwave agent`, or the root command of the agent artifact (agent/bin.ts). */
+export function defineAgentCommand(cmd: Command): Command {
+  cmd
     .description('run the agent on this host: dial the controller, supervise apps, front them with traffic gates')
     .option('--controller <host:port>', 'controller gRPC address', '127.0.0.1:7400')
     .option('--id <id>', 'agent id (default: the hostname)')
@@ -73,6 +77,7 @@ export function registerAgentCommand(program: Command): void {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
     });
+  return cmd;
 }
 
 /** --self-upgrade: this process is the keeper; the agent runs as its child with the same flags. */

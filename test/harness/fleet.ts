@@ -52,11 +52,14 @@ export async function startController(o: {
   httpPort?: number;
   /** false: no --insecure (then `args` must give TLS, e.g. --tls-dir). Default true. */
   insecure?: boolean;
+  /** What runs the controller, before its flags (default: node dist/cli/main.js controller), e.g. [node, a bundle, 'controller']. */
+  program?: string[];
 }): Promise<ControllerProc> {
   mkdirSync(o.dataDir, { recursive: true });
   const readyFile = join(o.dataDir, `ready-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+  const [command, ...programArgs] = o.program ?? [process.execPath, CLI_MAIN, 'controller'];
   const args = [
-    CLI_MAIN, 'controller', ...(o.insecure === false ? [] : ['--insecure']),
+    ...programArgs, ...(o.insecure === false ? [] : ['--insecure']),
     '--listen', `127.0.0.1:${o.grpcPort ?? 0}`,
     '--http', `127.0.0.1:${o.httpPort ?? 0}`,
     '--data-dir', o.dataDir,
@@ -65,7 +68,7 @@ export async function startController(o: {
     ...(o.logFile ? ['--log-format', 'pretty'] : []),
     ...(o.args ?? []),
   ];
-  const proc = spawnProc('controller', process.execPath, args, o.logFile);
+  const proc = spawnProc('controller', command!, args, o.logFile);
   const ready = await waitFor('the controller to be ready', () => {
     if (!proc.running) throw new Error(`controller exited early: ${proc.tail() || `see ${o.logFile}`}`);
     return existsSync(readyFile) ? (JSON.parse(readFileSync(readyFile, 'utf8')) as { grpc: number; http: number }) : undefined;
@@ -108,10 +111,13 @@ export async function startAgent(o: {
   insecure?: boolean;
   /** Added to the agent's environment (and so its gate host's). */
   env?: NodeJS.ProcessEnv;
+  /** What runs the agent, before its flags (default: node dist/cli/main.js agent), e.g. [node, a bundle]. */
+  program?: string[];
 }): Promise<AgentProc> {
   mkdirSync(o.dataDir, { recursive: true });
+  const [command, ...programArgs] = o.program ?? [process.execPath, CLI_MAIN, 'agent'];
   const args = [
-    CLI_MAIN, 'agent', ...(o.insecure === false ? [] : ['--insecure']),
+    ...programArgs, ...(o.insecure === false ? [] : ['--insecure']),
     '--id', o.id,
     '--group', o.group,
     '--controller', o.controller,
@@ -121,7 +127,7 @@ export async function startAgent(o: {
     ...(o.logFile ? ['--log-format', 'pretty'] : []),
     ...(o.args ?? []),
   ];
-  const proc = spawnProc(`agent ${o.id}`, process.execPath, args, o.logFile, o.env);
+  const proc = spawnProc(`agent ${o.id}`, command!, args, o.logFile, o.env);
   return {
     id: o.id,
     group: o.group,
@@ -271,7 +277,13 @@ export class Fleet {
     return this.controller;
   }
 
-  async startAgent(id: string, group: string, instances: Record<string, number>, args: string[] = []): Promise<AgentProc> {
+  async startAgent(
+    id: string,
+    group: string,
+    instances: Record<string, number>,
+    args: string[] = [],
+    launch: { program?: string[]; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<AgentProc> {
     if (!this.nats || !this.controller) throw new Error('start nats and the controller first');
     const agent = await startAgent({
       id,
@@ -282,6 +294,7 @@ export class Fleet {
       instances,
       logFile: this.log(`agent-${id}`),
       args,
+      ...launch,
     });
     const known = this.agents.findIndex((a) => a.id === id);
     if (known >= 0) this.agents[known] = agent;
