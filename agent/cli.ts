@@ -85,7 +85,7 @@ async function runKeeperOrExit(options: AgentOptions): Promise<void> {
   const { Keeper, selfLaunch, agentArgsOf } = await import('./upgrade/keeper.js');
   const { createLogger } = await import('../common/logger.js');
   const logger = createLogger({ name: 'agent-keeper', format: options.logFormat, level: options.logLevel });
-  const keeper = new Keeper({ dataDir: options.dataDir, self: await selfLaunch(), agentArgs: agentArgsOf(process.argv), trialMs: options.upgradeTrialMs, logger });
+  const keeper = new Keeper({ dataDir: options.dataDir, self: selfLaunch(), agentArgs: agentArgsOf(process.argv), trialMs: options.upgradeTrialMs, logger });
   process.on('SIGTERM', () => keeper.signal('SIGTERM'));
   process.on('SIGINT', () => keeper.signal('SIGINT'));
   process.exit(await keeper.start());

@@ -6,6 +6,7 @@
 //   kept ──any other exit──▶ the keeper exits with that code (systemd restarts it)
 //   SIGTERM/SIGINT ──▶ forwarded to the worker; the keeper exits when it does
 import { spawn, type ChildProcess } from 'node:child_process';
+import { selfCommand } from '../../common/artifact.js';
 import { formatDuration } from '../../common/durations.js';
 import type { Logger } from '../../common/logger.js';
 import {
@@ -162,19 +163,11 @@ export class Keeper {
   }
 }
 
-/** How to run this very program again as a worker: node with its flags and script, or a single executable alone. */
-export async function selfLaunch(): Promise<{ command: string; args: string[] }> {
-  if (await isSea()) return { command: process.execPath, args: process.argv.slice(2) };
+/** How to run this very program again as a worker: the artifact (bundle or single executable), or node with its flags and script. */
+export function selfLaunch(): { command: string; args: string[] } {
+  const artifact = selfCommand();
+  if (artifact) return { command: artifact.execPath, args: [...artifact.args, ...process.argv.slice(2)] };
   return { command: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)] };
-}
-
-async function isSea(): Promise<boolean> {
-  try {
-    const sea = (await import('node:sea' as string)) as { isSea?: () => boolean };
-    return sea.isSea?.() ?? false;
-  } catch {
-    return false;
-  }
 }
 
 /** The agent's flags from this process's argv: after `agent` for `fleetwave agent …`, all of them for fleetwave-agent. */
