@@ -54,7 +54,13 @@ export function defineAgentCommand(cmd: Command): Command {
       let upgradeStaged = false;
       // The keeper starts the staged version once this process is gone; apps and gates keep serving meanwhile.
       const handOver = () => handle?.stop({ keepDataPath: true }).then(() => process.exit(UPGRADE_EXIT_CODE), () => process.exit(1));
-      const keeper = keeperLink(() => ((upgradeStaged = true), void handOver()));
+      const keeper = keeperLink(
+        () => ((upgradeStaged = true), void handOver()),
+        () => {
+          process.stderr.write('fleetwave agent: the keeper is gone; stopping (apps and gates keep serving)\n');
+          void (handle ? handle.stop({ keepDataPath: true }) : Promise.resolve()).finally(() => process.exit(0));
+        },
+      );
       try {
         // Loaded on demand: `fleetwave agent --help` and the admin verbs never load the agent's modules.
         const { runAgent } = await import('./main.js');

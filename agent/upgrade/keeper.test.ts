@@ -74,9 +74,13 @@ afterEach(async () => {
 describe('keeper', () => {
   it('commits a staged version that reaches the controller, and runs it with the agent flags', async () => {
     const next = staged(`process.send({ type: 'connected', version: '0.3.0' }); stay();`);
+    // A version rolled back earlier: removed once another is committed.
+    mkdirSync(versionDir(join(dir, 'data'), '0.2.0'), { recursive: true });
     start(next);
     await expect.poll(() => readCurrent(join(dir, 'data')), { timeout: 10_000 }).toEqual({ version: '0.3.0', artifact: next });
     expect(readNext(join(dir, 'data'))).toBeUndefined();
+    await expect.poll(() => existsSync(versionDir(join(dir, 'data'), '0.2.0')), { timeout: 5_000 }).toBe(false);
+    expect(existsSync(next)).toBe(true);
     expect(runs()).toEqual(['kept agent --self-upgrade', 'new --self-upgrade --id h1']);
   });
 

@@ -11,6 +11,7 @@ import { formatDuration } from '../../common/durations.js';
 import type { Logger } from '../../common/logger.js';
 import {
   clearNext,
+  pruneVersions,
   KEEPER_ENV,
   launchOf,
   readCurrent,
@@ -100,10 +101,12 @@ export class Keeper {
     }
     clearTimeout(timer);
     this.phase = { name: 'kept' };
+    const previous = readCurrent(this.o.dataDir)?.version;
     void writeCurrent(this.o.dataDir, next).then(
       () => {
         clearNext(this.o.dataDir);
-        this.o.logger.info({ version: next.version }, 'agent upgrade committed: the new version reached the controller');
+        const removed = pruneVersions(this.o.dataDir, [next.version, ...(previous ? [previous] : [])]);
+        this.o.logger.info({ version: next.version, removed }, 'agent upgrade committed: the new version reached the controller');
       },
       (err: Error) => this.o.logger.error({ err: err.message }, 'could not record the committed agent version; the next keeper start runs the old one'),
     );

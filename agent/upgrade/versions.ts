@@ -3,7 +3,7 @@
 //   current.json     the kept version the keeper runs (absent: the keeper's own program)
 //   next.json        a version staged by UpgradeAgent, for the keeper to try
 //   failed.json      the last try the keeper rolled back, reported in Hello until the next staging
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomically } from '../json-file.js';
 
@@ -82,4 +82,21 @@ export function clearNext(dataDir: string): void {
 
 export function clearFailure(dataDir: string): void {
   rmSync(file(dataDir, 'failed'), { force: true });
+}
+
+/** Removes unpacked versions other than `keep` (the committed one and the one before it, for a manual way back). */
+export function pruneVersions(dataDir: string, keep: readonly string[]): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(versionsDir(dataDir), { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (keep.includes(name)) continue;
+    rmSync(versionDir(dataDir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }

@@ -130,6 +130,7 @@ describe('agent self-upgrade', () => {
     expect(await Promise.all(AGENTS.map((id) => appPid(ports[id]!)))).toEqual(pidsBefore);
     for (const load of loads) expect(load.counts.failed).toEqual([]);
     for (const load of loads) expect(load.counts.refused).toBe(0);
+    for (const load of loads) expect(load.counts.ok).toBeGreaterThan(0);
     expect(upgradeRuns(upgrade)).toEqual({ a1: 1, a2: 1, a3: 1 });
   }, 120_000);
 
