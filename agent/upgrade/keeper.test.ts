@@ -96,11 +96,12 @@ describe('keeper', () => {
   it('rolls back a version that stays silent past the trial', async () => {
     start(staged(`stay();`), 300);
     await expect.poll(() => readFailure(join(dir, 'data'))?.reason, { timeout: 10_000 }).toBe('version 0.3.0 did not reach the controller within 300ms');
-    await expect.poll(() => runs().length, { timeout: 10_000 }).toBe(3);
+    // The kept version again (the silent one may have been stopped before it even logged its start).
+    await expect.poll(() => runs().filter((r) => r.startsWith('kept')).length, { timeout: 10_000 }).toBe(2);
   });
 
   it('a wrong version is not committed', async () => {
-    start(staged(`process.send({ type: 'connected', version: '0.2.9' }); stay();`), 500);
+    start(staged(`process.send({ type: 'connected', version: '0.2.9' }); stay();`), 60_000);
     await expect.poll(() => readFailure(join(dir, 'data'))?.reason, { timeout: 10_000 }).toBe('the staged program reports version 0.2.9, not 0.3.0');
     expect(readCurrent(join(dir, 'data'))).toBeUndefined();
   });

@@ -95,9 +95,9 @@ export class Keeper {
     if (child !== this.child || message?.type !== 'connected' || this.phase.name !== 'trial') return;
     const { next, timer } = this.phase;
     if (message.version !== next.version) {
-      // Its Hello said another version: the controller will not count it, so neither does the keeper.
+      // Its Hello said another version: the controller will not count it, so the keeper rolls back now.
       this.phase.failure = `the staged program reports version ${message.version}, not ${next.version}`;
-      return;
+      return this.endTrial();
     }
     clearTimeout(timer);
     this.phase = { name: 'kept' };
@@ -142,10 +142,17 @@ export class Keeper {
 
   private trialTimedOut(): void {
     if (this.phase.name !== 'trial') return;
-    const child = this.child;
     this.phase.failure ??= `version ${this.phase.next.version} did not reach the controller within ${formatDuration(this.o.trialMs)}`;
+    this.endTrial();
+  }
+
+  /** Stops the worker on trial; its exit (onExit) rolls back with the phase's failure. */
+  private endTrial(): void {
+    if (this.phase.name !== 'trial') return;
+    clearTimeout(this.phase.timer);
+    const child = this.child;
     if (!child) return;
-    // Its exit (onExit) rolls back; a worker deaf to SIGTERM is killed.
+    // A worker deaf to SIGTERM is killed.
     child.kill('SIGTERM');
     const kill = setTimeout(() => child.kill('SIGKILL'), this.o.killAfterMs ?? 10_000);
     kill.unref();
