@@ -78,7 +78,8 @@ describe('keeper', () => {
     mkdirSync(versionDir(join(dir, 'data'), '0.2.0'), { recursive: true });
     start(next);
     await expect.poll(() => readCurrent(join(dir, 'data')), { timeout: 10_000 }).toEqual({ version: '0.3.0', artifact: next });
-    expect(readNext(join(dir, 'data'))).toBeUndefined();
+    // next.json goes once current.json is durable, so a moment after it appears.
+    await expect.poll(() => readNext(join(dir, 'data')), { timeout: 5_000 }).toBeUndefined();
     await expect.poll(() => existsSync(versionDir(join(dir, 'data'), '0.2.0')), { timeout: 5_000 }).toBe(false);
     expect(existsSync(next)).toBe(true);
     expect(runs()).toEqual(['kept agent --self-upgrade', 'new --self-upgrade --id h1']);
