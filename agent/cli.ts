@@ -6,6 +6,8 @@ import { natsAuthFlags } from '../common/nats-auth.js';
 import { canAuthenticate, CREDENTIAL_FILE } from './credentials.js';
 import type { AgentHandle } from './main.js';
 import { agentConfigSchema, compileAgentOptions, type AgentOptions, type RawAgentOptions } from './options.js';
+import { keeperLink } from './upgrade/keeper-link.js';
+import { KEEPER_ENV, UPGRADE_EXIT_CODE } from './upgrade/versions.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -31,6 +33,8 @@ export function defineAgentCommand(cmd: Command): Command {
     .option('--gate-hold <duration>', 'longest a request is held before a 503 with Retry-After (below common 2 s client timeouts; apps may set their own with app create --hold)', '1.5s')
     .option('--stop-gates', 'on SIGTERM/SIGINT stop the apps and the gate host too (default: they keep serving, the next agent run adopts them)', false)
     .option('--start-first-min-free-memory <size>', 'below this much free host memory a start-first restart falls back to stop-first', '256MiB')
+    .option('--self-upgrade', 'run under a keeper process that can replace the agent program (fleetwave agent upgrade); apps and gates keep serving', false)
+    .option('--upgrade-trial <duration>', 'with --self-upgrade: how long a new agent version has to reach the controller before it is rolled back', '60s')
     .option('--boot-id <id>', 'boot id (default: /proc/sys/kernel/random/boot_id)');
   natsAuthFlags(cmd)
     .option('--insecure', 'plaintext gRPC without authentication (demo, tests)', false)
@@ -48,21 +52,33 @@ export function defineAgentCommand(cmd: Command): Command {
       const { options, config } = compileOrExit(command);
       if (command.getOptionValue('printConfig')) return void process.stdout.write(config.render('agent'));
       if (!canAuthenticate(options)) fail(`no join token and no ${CREDENTIAL_FILE} in ${options.dataDir}: give --join-token-file (or FLEETWAVE_JOIN_TOKEN) with a join token (fleetwave token create NAME --role agent), or --insecure`);
-      let handle: AgentHandle;
+      if (options.selfUpgrade && process.env[KEEPER_ENV] !== '1') return runKeeperOrExit(options);
+      let handle: AgentHandle | undefined;
+      let upgradeStaged = false;
+      // The keeper starts the staged version once this process is gone; apps and gates keep serving meanwhile.
+      const handOver = () => handle?.stop({ keepDataPath: true }).then(() => process.exit(UPGRADE_EXIT_CODE), () => process.exit(1));
+      const keeper = keeperLink(
+        () => ((upgradeStaged = true), void handOver()),
+        () => {
+          process.stderr.write('fleetwave agent: the keeper is gone; stopping (apps and gates keep serving)\n');
+          void (handle ? handle.stop({ keepDataPath: true }) : Promise.resolve()).finally(() => process.exit(0));
+        },
+      );
       try {
         // Loaded on demand: `fleetwave agent --help` and the admin verbs never load the agent's modules.
         const { runAgent } = await import('./main.js');
-        handle = await runAgent(options);
+        handle = await runAgent(options, undefined, { keeper });
       } catch (err) {
         fail(err instanceof Error ? err.message : String(err), 1);
       }
+      if (upgradeStaged) void handOver();
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals): void => {
         // A second signal means the operator will not wait for the apps' stop timeouts.
         if (signals++ > 0) process.exit(1);
         const keepDataPath = !options.stopGates;
         process.stderr.write(`fleetwave agent: ${signal} received, ${keepDataPath ? 'stopping (apps and gates keep serving)' : 'stopping apps and gates'}\n`);
-        handle.stop({ keepDataPath }).then(
+        handle!.stop({ keepDataPath }).then(
           () => process.exit(0),
           () => process.exit(1),
         );
@@ -71,6 +87,17 @@ export function defineAgentCommand(cmd: Command): Command {
       process.on('SIGINT', onSignal);
     });
   return cmd;
+}
+
+/** --self-upgrade: this process is the keeper; the agent runs as its child with the same flags. */
+async function runKeeperOrExit(options: AgentOptions): Promise<void> {
+  const { Keeper, selfLaunch, agentArgsOf } = await import('./upgrade/keeper.js');
+  const { createLogger } = await import('../common/logger.js');
+  const logger = createLogger({ name: 'agent-keeper', format: options.logFormat, level: options.logLevel });
+  const keeper = new Keeper({ dataDir: options.dataDir, self: selfLaunch(), agentArgs: agentArgsOf(process.argv), trialMs: options.upgradeTrialMs, logger });
+  process.on('SIGTERM', () => keeper.signal('SIGTERM'));
+  process.on('SIGINT', () => keeper.signal('SIGINT'));
+  process.exit(await keeper.start());
 }
 
 /** Flags over environment over the --config file over defaults, checked, then compiled; exits 2 with one line if wrong. */

@@ -13,6 +13,8 @@ import { artifactAccess, controllerLink, issuedNatsAuth } from './credentials.js
 import { ControllerSession } from './session.js';
 import { AgentState } from './state.js';
 import { AGENT_VERSION } from './version.js';
+import type { KeeperLink } from './commands/types.js';
+import { readFailure } from './upgrade/versions.js';
 
 export interface AgentHandle {
   /**
@@ -27,7 +29,17 @@ export interface AgentHandle {
   servicePorts(): Record<string, number>;
 }
 
-export async function runAgent(options: AgentOptions, logger: Logger = createLogger({ name: 'agent', format: options.logFormat, level: options.logLevel })): Promise<AgentHandle> {
+/** What runs the agent besides its options. */
+export interface AgentRuntime {
+  /** The keeper this agent runs under (--self-upgrade): it may then stage upgrades (docs/agent-upgrade.md). */
+  keeper?: KeeperLink;
+}
+
+export async function runAgent(
+  options: AgentOptions,
+  logger: Logger = createLogger({ name: 'agent', format: options.logFormat, level: options.logLevel }),
+  runtime: AgentRuntime = {},
+): Promise<AgentHandle> {
   const log = logger.child({ agent: options.id });
   const state = await AgentState.open(options.dataDir);
   const { skipped, migrated } = state.journal.load;
@@ -82,7 +94,7 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
   /** From the controller's Welcome: artifact URLs under it get the credential. */
   let artifactBase = '';
   const downloads = artifactAccess(options, link, () => artifactBase);
-  const dispatcher = new CommandDispatcher({ state, instances, events, options, logger: log, send: (result) => session?.sendResult(result), downloads });
+  const dispatcher = new CommandDispatcher({ state, instances, events, options, logger: log, send: (result) => session?.sendResult(result), downloads, keeper: runtime.keeper });
   session = new ControllerSession({
     controller: options.controller,
     logger: log,
@@ -92,6 +104,8 @@ export async function runAgent(options: AgentOptions, logger: Logger = createLog
     link,
     onWelcome: (welcome) => {
       artifactBase = welcome.artifactBaseUrl;
+      // The controller has our Hello and version: an upgrade on trial is committed by the keeper.
+      runtime.keeper?.connected(AGENT_VERSION);
       // Events wait (in order) until the controller has our Hello and key: it refuses events of agents it does not know.
       events.start();
     },
@@ -140,5 +154,7 @@ async function buildHello(options: AgentOptions, instances: Map<string, Instance
     // Last, so the controller compares clocks with as little delay between stamping and sending as it can.
     sentUnixMs: Date.now(),
     eventPublicKey: signer.publicKey,
+    // Until the next upgrade is staged: the controller fails that agent's upgrade step with it.
+    upgradeFailure: readFailure(options.dataDir),
   };
 }

@@ -31,6 +31,10 @@ export interface RawAgentOptions extends RawNatsAuth {
   gateQueue?: string | number;
   gateHold?: string | number;
   stopGates?: boolean;
+  /** Run under the keeper, which can replace the agent's program (UpgradeAgent; docs/agent-upgrade.md). */
+  selfUpgrade?: boolean;
+  /** How long a new agent version has to reach the controller before the keeper rolls it back. */
+  upgradeTrial?: string | number;
   bootId?: string;
   insecure?: boolean;
   /** CA certificate (PEM) the controller's TLS certificate is checked against. */
@@ -88,6 +92,10 @@ export interface AgentOptions {
   gateHoldMs: number;
   /** On SIGTERM, stop the apps and the gate host too (default: both keep running for the next agent run to adopt). */
   stopGates: boolean;
+  /** --self-upgrade: the agent runs under the keeper (agent/upgrade/keeper.ts). */
+  selfUpgrade: boolean;
+  /** --upgrade-trial: how long a new version has to reach the controller before the keeper rolls it back. */
+  upgradeTrialMs: number;
   bootId: string;
   insecure: boolean;
   /** Absolute path, or null for the system's roots. */
@@ -147,6 +155,8 @@ export function compileAgentOptions(raw: RawAgentOptions): AgentOptions {
     gateQueue: parseCount(raw.gateQueue ?? 1000, '--gate-queue', 0),
     gateHoldMs: typeof raw.gateHold === 'number' ? raw.gateHold : parseDuration(raw.gateHold ?? '1.5s', '--gate-hold'),
     stopGates: raw.stopGates ?? false,
+    selfUpgrade: raw.selfUpgrade ?? false,
+    upgradeTrialMs: typeof raw.upgradeTrial === 'number' ? raw.upgradeTrial : parseDuration(raw.upgradeTrial ?? '60s', '--upgrade-trial'),
     bootId: raw.bootId ?? readBootId(),
     insecure: raw.insecure ?? false,
     caFile: raw.ca ? resolve(raw.ca) : null,
@@ -274,6 +284,8 @@ export const agentConfigSchema = daemonSchema({
   'gate-hold': duration(),
   'stop-gates': flag(),
   'start-first-min-free-memory': size(),
+  'self-upgrade': flag(),
+  'upgrade-trial': duration(),
   'boot-id': text('a boot id'),
   ...NATS_AUTH_KEYS,
   insecure: flag(),

@@ -34,6 +34,8 @@ import {
   type ValidateEditionRequest,
   type CancelValidationRequest,
   type Validation,
+  type AgentUpgrade,
+  type StartAgentUpgradeRequest,
 } from '../proto/gen/fleetwave/v1/admin.js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, UnavailableError } from '../common/errors.js';
 import { detectTlsMismatch, type TlsMismatch } from '../common/tls-mismatch.js';
@@ -130,6 +132,13 @@ export class AdminClient {
   }
   validateEdition(request: ValidateEditionRequest): Promise<Validation> {
     return this.unary('ValidateEdition', (md, o, cb) => this.raw.validateEdition(request, md, o, cb));
+  }
+  startAgentUpgrade(request: StartAgentUpgradeRequest): Promise<AgentUpgrade> {
+    return this.unary('StartAgentUpgrade', (md, o, cb) => this.raw.startAgentUpgrade(request, md, o, cb));
+  }
+  /** An empty id: the newest upgrade. */
+  getAgentUpgrade(id: string): Promise<AgentUpgrade> {
+    return this.unary('GetAgentUpgrade', (md, o, cb) => this.raw.getAgentUpgrade({ id }, md, o, cb));
   }
   cancelValidation(request: CancelValidationRequest): Promise<Validation> {
     return this.unary('CancelValidation', (md, o, cb) => this.raw.cancelValidation(request, md, o, cb));

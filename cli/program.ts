@@ -14,6 +14,7 @@ import { BadInputError, FleetwaveError, NotFoundError, UnavailableError } from '
 import { DEFAULT_CONTROLLER } from './client.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerFleetCommands } from './commands/fleet.js';
+import { registerAgentUpgradeCommands } from './commands/agent-upgrade.js';
 import { registerReleaseCommands } from './commands/release.js';
 import { registerRouteCommands } from './commands/route.js';
 import { registerCaCommands } from './commands/ca.js';
@@ -53,6 +54,7 @@ export function createProgram(io: Io, daemons: Registration[] = []): Command {
   registerReleaseCommands(program, io);
   registerRouteCommands(program, io);
   registerFleetCommands(program, io);
+  registerAgentUpgradeCommands(program, io);
   registerCaCommands(program, io);
   registerTokenCommands(program, io);
   return program;

@@ -15,6 +15,10 @@ import { routeToProto } from './routing-table.js';
 import { SHA256_PATTERN, sha256Of } from './artifacts.js';
 import { checkUrlPackage, storeCheckedUpload, type PackageChecks } from './package-check.js';
 import type { ReleaseEngine } from './engine/engine.js';
+import type { AgentUpgrades } from './agent-upgrade.js';
+import { AGENT_APP } from './domain/agent-upgrade.js';
+import type { AgentUpgradeRecord, UpgradeTargetRecord } from './store/agent-upgrades.js';
+import type { AgentUpgrade } from '../proto/gen/fleetwave/v1/admin.js';
 import { isFinalRelease } from './domain/transitions.js';
 import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './domain/update-order.js';
 import type { PageQuery } from './store/lists.js';
@@ -25,6 +29,8 @@ export interface AdminServiceOptions {
   store: Store;
   engine: ReleaseEngine;
   sessions: AgentSessions;
+  /** Agent self-upgrades; absent: StartAgentUpgrade is refused (tests of other parts). */
+  agentUpgrades?: AgentUpgrades;
   logger: Logger;
   dataDir: string;
   /** Base URL agents download uploaded artifacts from (known once the HTTP server listens). */
@@ -108,7 +114,10 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
   const { store, engine, logger: log } = o;
   const now = o.now ?? (() => Date.now());
   return {
-    createApp: unary(log, 'CreateApp', (req) => appToProto(store.createApp(validateApp(req.app, now())))),
+    createApp: unary(log, 'CreateApp', (req) => {
+      if (req.app?.name.trim() === AGENT_APP) throw new BadInputError(`app: the name ${AGENT_APP} is reserved for agent packages (fleetwave agent publish FILE --version V)`);
+      return appToProto(store.createApp(validateApp(req.app, now())));
+    }),
     listApps: unary(log, 'ListApps', () => ({ apps: store.listApps().map(appToProto) })),
     installEdition: unaryAsync(log, 'InstallEdition', async (req, signal) => {
       const edition = await toEdition(req, o, now(), signal);
@@ -127,6 +136,7 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
     }),
     createRelease: unary(log, 'CreateRelease', (req, call) => {
       const actor = actorOf(call.metadata);
+      if (req.spec?.app.trim() === AGENT_APP) throw new BadInputError(`release: ${AGENT_APP} holds agent packages; roll one out with fleetwave agent upgrade --to VERSION`);
       const release = o.validations.createRelease(req.spec ?? {}, actor) ?? engine.createRelease(req.spec ?? {}, actor);
       return detailPageToProto(store.lists.releaseDetail(release.id, FIRST_PAGE));
     }),
@@ -170,6 +180,16 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
     }),
     validateEdition: unary(log, 'ValidateEdition', (req, call) => validationToProto(o.validations.validate(req, actorOf(call.metadata)))),
     cancelValidation: unary(log, 'CancelValidation', (req, call) => validationToProto(o.validations.cancel(req.app, actorOf(call.metadata), req.comment))),
+    startAgentUpgrade: unary(log, 'StartAgentUpgrade', (req, call) => {
+      if (!o.agentUpgrades) throw new ConflictError('agent upgrade: this controller runs without the upgrade coordinator');
+      const upgrade = o.agentUpgrades.create(req, actorOf(call.metadata));
+      return agentUpgradeToProto(upgrade, o.agentUpgrades.get(upgrade.id).targets);
+    }),
+    getAgentUpgrade: unary(log, 'GetAgentUpgrade', (req) => {
+      if (!o.agentUpgrades) throw new NotFoundError('agent upgrade: none was started yet');
+      const { upgrade, targets } = o.agentUpgrades.get(req.id.trim());
+      return agentUpgradeToProto(upgrade, targets);
+    }),
   };
 }
 
@@ -323,6 +343,7 @@ function validateDrain(app: Partial<AppRecord>): Pick<AppRecord, 'drainMode' | '
 async function toEdition(req: InstallEditionRequest, o: AdminServiceOptions, now: number, signal: AbortSignal): Promise<EditionRecord> {
   const name = req.name.trim();
   if (!EDITION_NAME.test(name)) throw new BadInputError(`edition: name '${name}' must match [A-Za-z0-9][A-Za-z0-9._-]*`);
+  if (req.app === AGENT_APP) ensureAgentApp(o.store, now);
   o.store.getApp(req.app);
   // Before the package is fetched or stored: a refused install leaves nothing behind.
   if (o.store.listEditions(req.app).some((e) => e.name === name)) throw new AlreadyExistsError(`edition '${name}' of app '${req.app}' already exists`);
@@ -345,4 +366,33 @@ async function toEdition(req: InstallEditionRequest, o: AdminServiceOptions, now
   if (!SHA256_PATTERN.test(sha256)) throw new BadInputError('edition: a url needs the package sha256 (64 hex digits)');
   const size = await checkUrlPackage(o.dataDir, req.url, sha256, req.size, format, o.packageChecks, signal);
   return { ...base, url: req.url, sha256, size };
+}
+
+/**
+ * The reserved app whose editions are agent packages, created by the first `agent publish`. Its start command is never
+ * run: releases of it are refused, agents get its editions through UpgradeAgent only.
+ */
+function ensureAgentApp(store: Store, now: number): void {
+  if (store.hasApp(AGENT_APP)) return;
+  try {
+    store.createApp({ name: AGENT_APP, startCommand: ['fleetwave-agent'], env: {}, portEnv: 'PORT', healthPath: '/', stopTimeoutMs: DEFAULT_STOP_TIMEOUT_MS, createdUnixMs: now });
+  } catch (err) {
+    // Two publishes at once: the other one created it.
+    if (!(err instanceof AlreadyExistsError)) throw err;
+  }
+}
+
+function agentUpgradeToProto(u: AgentUpgradeRecord, targets: UpgradeTargetRecord[]): AgentUpgrade {
+  return {
+    id: u.id,
+    version: u.version,
+    status: u.status,
+    message: u.message,
+    batches: u.batches,
+    currentBatch: u.currentBatch,
+    createdUnixMs: u.createdUnixMs,
+    finishedUnixMs: u.finishedUnixMs,
+    createdBy: u.createdBy,
+    targets: targets.map((t) => ({ agentId: t.agentId, group: t.group, batch: t.batch, status: t.status, fromVersion: t.fromVersion, error: t.error, updatedUnixMs: t.updatedUnixMs })),
+  };
 }

@@ -37,6 +37,14 @@ export interface AgentEvents {
   commandResult(agentId: string, result: CommandResult): void;
 }
 
+/** What the agent service tells the agent upgrade coordinator (controller/agent-upgrade.ts). */
+export interface AgentUpgradeEvents {
+  /** Every Hello, once the agent row is updated; before the agent's pending commands are re-sent. */
+  onHello(hello: Hello): void;
+  /** True when the result was an UpgradeAgent's (then the engine never sees it). */
+  onResult(agentId: string, result: CommandResult): boolean;
+}
+
 export interface AgentSessionsOptions {
   store: Store;
   logger: Logger;
@@ -74,6 +82,7 @@ export class AgentSessions implements CommandSink {
   private readonly options: AgentSessionsOptions;
   private readonly now: () => number;
   private events: AgentEvents | undefined;
+  private upgrades: AgentUpgradeEvents | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: AgentSessionsOptions) {
@@ -86,6 +95,11 @@ export class AgentSessions implements CommandSink {
   /** Wires the engine in (it needs this object as its command sink, so it comes second). */
   attach(events: AgentEvents): void {
     this.events = events;
+  }
+
+  /** Wires the agent upgrade coordinator in (it sends through this object too). */
+  attachUpgrades(upgrades: AgentUpgradeEvents): void {
+    this.upgrades = upgrades;
   }
 
   handlers(): AgentServiceServer {
@@ -177,6 +191,7 @@ export class AgentSessions implements CommandSink {
         session.lastSeen = this.now();
         if (message.result) {
           this.options.metrics?.commandResults.inc({ outcome: message.result.ok ? 'ok' : 'failed' });
+          if (this.upgrades?.onResult(session.agentId, message.result)) return;
           if (!recordUnquiesceResult(this.store, session.agentId, message.result, this.now())) this.events?.commandResult(session.agentId, message.result);
         }
       } catch (err) {
@@ -202,6 +217,12 @@ export class AgentSessions implements CommandSink {
     }
     const now = this.now();
     const before = this.store.markAgentConnected(toAgentHello(hello, this.addressOf(hello, call)), now);
+    try {
+      this.upgrades?.onHello(hello);
+    } catch (err) {
+      // The session goes on: the upgrade's deadline still ends a target this Hello could not move.
+      this.log.error({ err, agent: hello.agentId }, 'agent upgrade could not take this Hello');
+    }
     const previous = this.sessions.get(hello.agentId);
     const session: Session = current ?? { agentId: hello.agentId, call, lastSeen: now, clockSkewMs: 0 };
     session.lastSeen = now;

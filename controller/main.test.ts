@@ -49,6 +49,7 @@ function startAgent(id: string, group: string, activeEdition: string, clockOffse
       labels: {},
       bootId: 'boot-1',
       advertiseAddress: '',
+      upgradeFailure: undefined,
       version: 'test',
       eventPublicKey: Buffer.alloc(0),
       sentUnixMs: Date.now() + clockOffsetMs,

@@ -19,6 +19,7 @@ import { TokenStore } from './tokens.js';
 import { NatsUsersFile } from './nats-users.js';
 import { createAdminService } from './admin-service.js';
 import { AgentSessions } from './agent-service.js';
+import { AgentUpgrades } from './agent-upgrade.js';
 import { artifactsDir } from './artifacts.js';
 import { ReleaseEngine } from './engine/engine.js';
 import { RoutingHub } from './routing-hub.js';
@@ -141,6 +142,8 @@ export async function runController(input: RawControllerOptions | ControllerOpti
   inbox = new EngineInbox(engine);
   sessions.attach(inbox);
   engine.attachInbox(inbox);
+  const agentUpgrades = new AgentUpgrades({ store, sink: sessions, logger: log });
+  sessions.attachUpgrades(agentUpgrades);
 
   const httpServer = createHttpServer({ dataDir: options.dataDir, hub, metrics, logger: log, tls: options.tls, auth });
   let grpcServer: grpc.Server | undefined;
@@ -151,7 +154,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     grpcServer = new grpc.Server(grpcServerOptions(options.maxMessageBytes));
     grpcServer.addService(AgentServiceService, sessions.handlers());
     const packageChecks = { limits: options.archiveLimits, maxPackageBytes: options.maxPackageBytes, fetchTimeoutMs: PACKAGE_FETCH_TIMEOUT_MS };
-    const admin = createAdminService({ store, engine, sessions, routing, validations, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
+    const admin = createAdminService({ store, engine, sessions, agentUpgrades, routing, validations, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
     grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
     // A revoked agent's event key goes with its credential: its events are refused from that moment.
     const revoked = (id: string, reason: string) => (store.clearAgentEventKey(id), sessions.disconnect(id, reason));
@@ -167,6 +170,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     const grpcPort = await bindGrpc(grpcServer, options.listen.host, options.listen.port, credentials);
     validations.start();
     engine.start();
+    agentUpgrades.start();
     sessions.startSweep();
     nats.start();
     if (options.readyFile) writeReadyFile(options.readyFile, { grpc: grpcPort, http: httpPort, pid: process.pid });
@@ -179,6 +183,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
         inbox?.close();
         validations.stop();
         engine.stop();
+        agentUpgrades.stop();
         sessions.stop();
         routing.stop();
         await shutdownGrpc(grpcServer!);

@@ -7,7 +7,7 @@ import type { AgentOptions } from '../options.js';
 import type { DownloadAccess } from '../package/fetch.js';
 import type { AgentState, StoredResult } from '../state.js';
 import { handlerFor } from './index.js';
-import { kindOf, type CommandContext, type CommandHandler, type CommandOutcome } from './types.js';
+import { AGENT_KINDS, kindOf, type CommandContext, type CommandHandler, type CommandOutcome, type KeeperLink } from './types.js';
 
 export interface DispatcherDeps {
   state: AgentState;
@@ -19,6 +19,8 @@ export interface DispatcherDeps {
   send: (result: CommandResult) => void;
   /** Credential and CA for the controller's artifact URLs. */
   downloads?: DownloadAccess;
+  /** The keeper (--self-upgrade): UpgradeAgent stages a version, then the agent exits to it. */
+  keeper?: KeeperLink;
 }
 
 type Settled = { ok: true; outcome: CommandOutcome } | { ok: false; error: string; updateOrder?: string };
@@ -70,7 +72,7 @@ export class CommandDispatcher {
     let first: Settled;
     let work: Promise<Settled> | undefined;
     if (!kind) first = { ok: false, error: 'command has no kind this agent knows' };
-    else if (!instance) first = { ok: false, error: `app ${command.app} is not served by this agent (no --instance ${command.app}:PORT)` };
+    else if (!instance && !AGENT_KINDS.includes(kind)) first = { ok: false, error: `app ${command.app} is not served by this agent (no --instance ${command.app}:PORT)` };
     else if (deadline > 0 && startedUnixMs >= deadline) first = { ok: false, error: 'deadline passed before the command could start' };
     else {
       // The edition a switch moves to: an agent that dies mid-command restores it, not the old one (state.unfinishedSwitch).
@@ -103,6 +105,7 @@ export class CommandDispatcher {
     if (result.ok) log.info({ ms: finishedUnixMs - startedUnixMs, activeEdition: result.activeEdition }, 'command succeeded');
     else log.warn({ ms: finishedUnixMs - startedUnixMs, error: result.error }, 'command failed');
     await this.reply(command, { replayed: false, ...result });
+    if (first.ok && first.outcome.restart) this.deps.keeper?.upgradeStaged();
     // After a deadline the handler may still be unwinding; the app's next command waits for it.
     await work;
   }
@@ -115,10 +118,11 @@ export class CommandDispatcher {
   }
 
   /** Runs the handler; at the deadline it answers failure, and the app's next command still waits for the handler to stop. */
-  private runHandler(handler: CommandHandler, command: Command, instance: Instance, deadlineMs: number, log: Logger): { first: Promise<Settled>; work: Promise<Settled> } {
+  private runHandler(handler: CommandHandler, command: Command, instance: Instance | undefined, deadlineMs: number, log: Logger): { first: Promise<Settled>; work: Promise<Settled> } {
     const abort = new AbortController();
     const progress: CommandContext['progress'] = {};
-    const ctx: CommandContext = { ...this.deps, command, instance, logger: log, signal: abort.signal, deadline: deadlineMs, progress };
+    // Only AGENT_KINDS run without an instance, and they never read it.
+    const ctx: CommandContext = { ...this.deps, command, instance: instance!, logger: log, signal: abort.signal, deadline: deadlineMs, progress };
     const body = command[handler.kind] as never;
     const work = handler.run(ctx, body).then(
       (outcome): Settled => ({ ok: true, outcome }),

@@ -65,7 +65,7 @@ async function install(ctx: CommandContext, body: DownloadPackage): Promise<void
 }
 
 /** The artifact endpoint is away while the controller restarts: transient failures are retried until the command's deadline. */
-async function downloadWithRetry(ctx: CommandContext, expected: ExpectedPackage, file: string): Promise<void> {
+export async function downloadWithRetry(ctx: CommandContext, expected: ExpectedPackage, file: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await downloadVerified(expected, file, ctx.signal, ctx.downloads);

@@ -6,6 +6,7 @@ import { quiesce } from './quiesce.js';
 import { restartApp } from './restart-app.js';
 import { startApp } from './start-app.js';
 import { stopApp } from './stop-app.js';
+import { upgradeAgent } from './upgrade-agent.js';
 import type { CommandHandler, CommandKind } from './types.js';
 
 export const HANDLERS: readonly CommandHandler[] = [
@@ -16,6 +17,7 @@ export const HANDLERS: readonly CommandHandler[] = [
   restartApp,
   hardResetServer,
   healthCheck,
+  upgradeAgent,
 ] as CommandHandler[];
 
 export function handlerFor(kind: CommandKind): CommandHandler | undefined {

@@ -16,11 +16,14 @@ import type { DownloadAccess } from '../package/fetch.js';
 import type { AgentState } from '../state.js';
 
 /** The oneof fields of Command, one per kind. */
-export type CommandKind = 'downloadPackage' | 'quiesce' | 'stopApp' | 'startApp' | 'restartApp' | 'hardResetServer' | 'healthCheck';
+export type CommandKind = 'downloadPackage' | 'quiesce' | 'stopApp' | 'startApp' | 'restartApp' | 'hardResetServer' | 'healthCheck' | 'upgradeAgent';
+
+/** Kinds that act on the agent itself, not an app: Command.app is empty and there is no instance. */
+export const AGENT_KINDS: readonly CommandKind[] = ['upgradeAgent'];
 
 export interface CommandContext {
   command: Command;
-  /** The instance of `command.app`. */
+  /** The instance of `command.app` (an AGENT_KINDS handler gets none and must not read it). */
   instance: Instance;
   /** Every instance on this host (HardResetServer recycles them all). */
   instances: ReadonlyMap<string, Instance>;
@@ -36,6 +39,16 @@ export interface CommandContext {
   progress: { updateOrder?: string };
   /** Credential and CA for the controller's artifact URLs; none when absent. */
   downloads?: DownloadAccess;
+  /** The keeper this agent runs under (--self-upgrade); absent: UpgradeAgent is refused. */
+  keeper?: KeeperLink;
+}
+
+/** What the worker agent tells its keeper (agent/upgrade/keeper-link.ts). */
+export interface KeeperLink {
+  /** The controller welcomed this agent's Hello (an upgrade on trial is then committed). */
+  connected(version: string): void;
+  /** A version is staged in next.json and its result sent: stop and exit to the keeper. */
+  upgradeStaged(): void;
 }
 
 export interface CommandOutcome {
@@ -43,6 +56,8 @@ export interface CommandOutcome {
   activeEdition?: string;
   /** RestartApp: the update order the agent used. */
   updateOrder?: string;
+  /** UpgradeAgent: hand over to the keeper once the result is sent (never on a replay). */
+  restart?: boolean;
 }
 
 export interface CommandHandler<K extends CommandKind = CommandKind> {
@@ -52,6 +67,6 @@ export interface CommandHandler<K extends CommandKind = CommandKind> {
 }
 
 export function kindOf(command: Command): CommandKind | undefined {
-  const kinds: CommandKind[] = ['downloadPackage', 'quiesce', 'stopApp', 'startApp', 'restartApp', 'hardResetServer', 'healthCheck'];
+  const kinds: CommandKind[] = ['downloadPackage', 'quiesce', 'stopApp', 'startApp', 'restartApp', 'hardResetServer', 'healthCheck', 'upgradeAgent'];
   return kinds.find((k) => command[k] !== undefined);
 }

@@ -130,5 +130,6 @@ export function commandKind(command: Command): string {
   if (command.restartApp) return 'RestartApp';
   if (command.hardResetServer) return 'HardResetServer';
   if (command.healthCheck) return 'HealthCheck';
+  if (command.upgradeAgent) return 'UpgradeAgent';
   return 'Unknown';
 }

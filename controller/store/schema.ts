@@ -275,6 +275,46 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX validations_app ON validations(app, status);
     `,
   },
+  {
+    version: 13,
+    // Issue 12: agent self-upgrade (docs/agent-upgrade.md). One row per upgrade and one per agent it targets; the
+    // UpgradeAgent commands are outbox rows whose release_id is the upgrade's id and instance the agent's id.
+    name: 'agent upgrades',
+    sql: `
+      CREATE TABLE agent_upgrades (
+        id TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        url TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        batches INTEGER NOT NULL,
+        current_batch INTEGER NOT NULL DEFAULT 0,
+        timeout_ms INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        created_unix_ms INTEGER NOT NULL,
+        finished_unix_ms INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX agent_upgrades_status ON agent_upgrades(status);
+      CREATE TABLE agent_upgrade_targets (
+        upgrade_id TEXT NOT NULL REFERENCES agent_upgrades(id),
+        agent_id TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        batch INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        from_version TEXT NOT NULL,
+        command_id TEXT NOT NULL DEFAULT '',
+        sent_unix_ms INTEGER NOT NULL DEFAULT 0,
+        deadline_unix_ms INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        updated_unix_ms INTEGER NOT NULL,
+        PRIMARY KEY (upgrade_id, agent_id)
+      );
+      CREATE INDEX agent_upgrade_targets_agent ON agent_upgrade_targets(agent_id, status);
+      CREATE INDEX agent_upgrade_targets_deadline ON agent_upgrade_targets(status, deadline_unix_ms);
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

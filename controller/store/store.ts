@@ -6,6 +6,7 @@ import { AlreadyExistsError } from './errors.js';
 import { ListQueries } from './lists.js';
 import { RoutingQueries } from './routing.js';
 import { ValidationQueries } from './validations.js';
+import { AgentUpgradeQueries } from './agent-upgrades.js';
 import { migrate } from './schema.js';
 import { isFinalRelease } from '../domain/transitions.js';
 import { LiveReleases } from './live.js';
@@ -83,6 +84,13 @@ export class Store implements ReleaseStore {
   get validations(): ValidationQueries {
     this.validationQueries ??= new ValidationQueries(this.db, this.routing);
     return this.validationQueries;
+  }
+
+  private agentUpgradeQueries?: AgentUpgradeQueries;
+  /** Agent self-upgrades and their targets (controller/store/agent-upgrades.ts). */
+  get agentUpgrades(): AgentUpgradeQueries {
+    this.agentUpgradeQueries ??= new AgentUpgradeQueries(this.db);
+    return this.agentUpgradeQueries;
   }
 
   /** Calls `listener(app, agentId)` after every committed removal of an instance; returns the unsubscribe function. */

@@ -116,6 +116,7 @@ export class SimAgent {
       sentUnixMs: Date.now(),
       advertiseAddress: '',
       eventPublicKey: this.publicKey,
+      upgradeFailure: undefined,
     };
   }
 

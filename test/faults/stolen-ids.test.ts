@@ -48,7 +48,7 @@ describe('stolen agent ids', () => {
       };
       call.on('data', (m: { welcome?: unknown }) => m.welcome && finish(true));
       call.on('error', () => finish(false));
-      call.write({ hello: { agentId, host: 'attacker', group: 'blue', labels: {}, bootId: 'evil', version: 'x', instances: [], sentUnixMs: Date.now(), eventPublicKey: Buffer.alloc(0), advertiseAddress: '' } });
+      call.write({ hello: { agentId, host: 'attacker', group: 'blue', labels: {}, bootId: 'evil', version: 'x', instances: [], sentUnixMs: Date.now(), eventPublicKey: Buffer.alloc(0), advertiseAddress: '', upgradeFailure: undefined } });
     });
   }
 

@@ -143,7 +143,7 @@ describe('a controller with TLS and tokens', () => {
       const status = new Promise<grpc.StatusObject>((r) => call.on('status', r));
       call.on('error', () => {});
       call.on('data', (_m: ControllerMessage) => {});
-      call.write({ hello: { agentId: 'big', host: 'h', group: 'blue', labels: { pad: 'x'.repeat(2 * 1024 * 1024) }, bootId: 'b', version: 'test', instances: [], sentUnixMs: 0, eventPublicKey: Buffer.alloc(0), advertiseAddress: '' } });
+      call.write({ hello: { agentId: 'big', host: 'h', group: 'blue', labels: { pad: 'x'.repeat(2 * 1024 * 1024) }, bootId: 'b', version: 'test', instances: [], sentUnixMs: 0, eventPublicKey: Buffer.alloc(0), advertiseAddress: '', upgradeFailure: undefined } });
       // Then its stream ends with RESOURCE_EXHAUSTED
       expect((await status).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       // And a stream whose bytes are not a message ends too

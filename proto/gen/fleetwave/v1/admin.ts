@@ -27,6 +27,49 @@ export const protobufFileName = "fleetwave/v1/admin.proto";
 
 /** The admin API used by the fleetwave CLI. */
 
+export interface StartAgentUpgradeRequest {
+  /** An edition of the app fleetwave-agent. */
+  version: string;
+  /** Either batches (split the agents into this many) or batch_size; both 0: one batch. */
+  batches: number;
+  batchSize: number;
+  /** Only agents of these groups; empty: every agent. */
+  groups: string[];
+  /** How long one agent has, from the command's sending, to come back with the new version; 0: 5 minutes. */
+  timeoutMs: number;
+}
+
+export interface GetAgentUpgradeRequest {
+  id: string;
+}
+
+export interface AgentUpgrade {
+  id: string;
+  version: string;
+  /** "upgrading", "upgraded", "failed". */
+  status: string;
+  /** Why it failed (one line), else empty. */
+  message: string;
+  batches: number;
+  /** The batch under way (1-based; 0 before the first). */
+  currentBatch: number;
+  createdUnixMs: number;
+  finishedUnixMs: number;
+  createdBy: string;
+  targets: AgentUpgradeTarget[];
+}
+
+export interface AgentUpgradeTarget {
+  agentId: string;
+  group: string;
+  batch: number;
+  /** "pending", "sent", "restarting", "upgraded", "failed", "skipped". */
+  status: string;
+  fromVersion: string;
+  error: string;
+  updatedUnixMs: number;
+}
+
 export interface App {
   name: string;
   startCommand: string[];
@@ -591,6 +634,633 @@ export interface CancelValidationRequest {
   app: string;
   comment: string;
 }
+
+function createBaseStartAgentUpgradeRequest(): StartAgentUpgradeRequest {
+  return { version: "", batches: 0, batchSize: 0, groups: [], timeoutMs: 0 };
+}
+
+export const StartAgentUpgradeRequest: MessageFns<StartAgentUpgradeRequest> = {
+  encode(message: StartAgentUpgradeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== "") {
+      writer.uint32(10).string(message.version);
+    }
+    if (message.batches !== 0) {
+      writer.uint32(16).uint32(message.batches);
+    }
+    if (message.batchSize !== 0) {
+      writer.uint32(24).uint32(message.batchSize);
+    }
+    for (const v of message.groups) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.timeoutMs !== 0) {
+      writer.uint32(40).uint32(message.timeoutMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartAgentUpgradeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartAgentUpgradeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.batches = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.batchSize = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.groups.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.timeoutMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartAgentUpgradeRequest {
+    return {
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      batches: isSet(object.batches) ? globalThis.Number(object.batches) : 0,
+      batchSize: isSet(object.batchSize)
+        ? globalThis.Number(object.batchSize)
+        : isSet(object.batch_size)
+        ? globalThis.Number(object.batch_size)
+        : 0,
+      groups: globalThis.Array.isArray(object?.groups) ? object.groups.map((e: any) => globalThis.String(e)) : [],
+      timeoutMs: isSet(object.timeoutMs)
+        ? globalThis.Number(object.timeoutMs)
+        : isSet(object.timeout_ms)
+        ? globalThis.Number(object.timeout_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: StartAgentUpgradeRequest): unknown {
+    const obj: any = {};
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.batches !== 0) {
+      obj.batches = Math.round(message.batches);
+    }
+    if (message.batchSize !== 0) {
+      obj.batchSize = Math.round(message.batchSize);
+    }
+    if (message.groups?.length) {
+      obj.groups = message.groups;
+    }
+    if (message.timeoutMs !== 0) {
+      obj.timeoutMs = Math.round(message.timeoutMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartAgentUpgradeRequest>, I>>(base?: I): StartAgentUpgradeRequest {
+    return StartAgentUpgradeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartAgentUpgradeRequest>, I>>(object: I): StartAgentUpgradeRequest {
+    const message = createBaseStartAgentUpgradeRequest();
+    message.version = object.version ?? "";
+    message.batches = object.batches ?? 0;
+    message.batchSize = object.batchSize ?? 0;
+    message.groups = object.groups?.map((e) => e) || [];
+    message.timeoutMs = object.timeoutMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetAgentUpgradeRequest(): GetAgentUpgradeRequest {
+  return { id: "" };
+}
+
+export const GetAgentUpgradeRequest: MessageFns<GetAgentUpgradeRequest> = {
+  encode(message: GetAgentUpgradeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAgentUpgradeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAgentUpgradeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAgentUpgradeRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: GetAgentUpgradeRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAgentUpgradeRequest>, I>>(base?: I): GetAgentUpgradeRequest {
+    return GetAgentUpgradeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAgentUpgradeRequest>, I>>(object: I): GetAgentUpgradeRequest {
+    const message = createBaseGetAgentUpgradeRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseAgentUpgrade(): AgentUpgrade {
+  return {
+    id: "",
+    version: "",
+    status: "",
+    message: "",
+    batches: 0,
+    currentBatch: 0,
+    createdUnixMs: 0,
+    finishedUnixMs: 0,
+    createdBy: "",
+    targets: [],
+  };
+}
+
+export const AgentUpgrade: MessageFns<AgentUpgrade> = {
+  encode(message: AgentUpgrade, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    if (message.status !== "") {
+      writer.uint32(26).string(message.status);
+    }
+    if (message.message !== "") {
+      writer.uint32(34).string(message.message);
+    }
+    if (message.batches !== 0) {
+      writer.uint32(40).uint32(message.batches);
+    }
+    if (message.currentBatch !== 0) {
+      writer.uint32(48).uint32(message.currentBatch);
+    }
+    if (message.createdUnixMs !== 0) {
+      writer.uint32(56).int64(message.createdUnixMs);
+    }
+    if (message.finishedUnixMs !== 0) {
+      writer.uint32(64).int64(message.finishedUnixMs);
+    }
+    if (message.createdBy !== "") {
+      writer.uint32(74).string(message.createdBy);
+    }
+    for (const v of message.targets) {
+      AgentUpgradeTarget.encode(v!, writer.uint32(82).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AgentUpgrade {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgentUpgrade();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.batches = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.currentBatch = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.createdUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.finishedUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.createdBy = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.targets.push(AgentUpgradeTarget.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AgentUpgrade {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      batches: isSet(object.batches) ? globalThis.Number(object.batches) : 0,
+      currentBatch: isSet(object.currentBatch)
+        ? globalThis.Number(object.currentBatch)
+        : isSet(object.current_batch)
+        ? globalThis.Number(object.current_batch)
+        : 0,
+      createdUnixMs: isSet(object.createdUnixMs)
+        ? globalThis.Number(object.createdUnixMs)
+        : isSet(object.created_unix_ms)
+        ? globalThis.Number(object.created_unix_ms)
+        : 0,
+      finishedUnixMs: isSet(object.finishedUnixMs)
+        ? globalThis.Number(object.finishedUnixMs)
+        : isSet(object.finished_unix_ms)
+        ? globalThis.Number(object.finished_unix_ms)
+        : 0,
+      createdBy: isSet(object.createdBy)
+        ? globalThis.String(object.createdBy)
+        : isSet(object.created_by)
+        ? globalThis.String(object.created_by)
+        : "",
+      targets: globalThis.Array.isArray(object?.targets)
+        ? object.targets.map((e: any) => AgentUpgradeTarget.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AgentUpgrade): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.batches !== 0) {
+      obj.batches = Math.round(message.batches);
+    }
+    if (message.currentBatch !== 0) {
+      obj.currentBatch = Math.round(message.currentBatch);
+    }
+    if (message.createdUnixMs !== 0) {
+      obj.createdUnixMs = Math.round(message.createdUnixMs);
+    }
+    if (message.finishedUnixMs !== 0) {
+      obj.finishedUnixMs = Math.round(message.finishedUnixMs);
+    }
+    if (message.createdBy !== "") {
+      obj.createdBy = message.createdBy;
+    }
+    if (message.targets?.length) {
+      obj.targets = message.targets.map((e) => AgentUpgradeTarget.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AgentUpgrade>, I>>(base?: I): AgentUpgrade {
+    return AgentUpgrade.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AgentUpgrade>, I>>(object: I): AgentUpgrade {
+    const message = createBaseAgentUpgrade();
+    message.id = object.id ?? "";
+    message.version = object.version ?? "";
+    message.status = object.status ?? "";
+    message.message = object.message ?? "";
+    message.batches = object.batches ?? 0;
+    message.currentBatch = object.currentBatch ?? 0;
+    message.createdUnixMs = object.createdUnixMs ?? 0;
+    message.finishedUnixMs = object.finishedUnixMs ?? 0;
+    message.createdBy = object.createdBy ?? "";
+    message.targets = object.targets?.map((e) => AgentUpgradeTarget.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAgentUpgradeTarget(): AgentUpgradeTarget {
+  return { agentId: "", group: "", batch: 0, status: "", fromVersion: "", error: "", updatedUnixMs: 0 };
+}
+
+export const AgentUpgradeTarget: MessageFns<AgentUpgradeTarget> = {
+  encode(message: AgentUpgradeTarget, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agentId !== "") {
+      writer.uint32(10).string(message.agentId);
+    }
+    if (message.group !== "") {
+      writer.uint32(18).string(message.group);
+    }
+    if (message.batch !== 0) {
+      writer.uint32(24).uint32(message.batch);
+    }
+    if (message.status !== "") {
+      writer.uint32(34).string(message.status);
+    }
+    if (message.fromVersion !== "") {
+      writer.uint32(42).string(message.fromVersion);
+    }
+    if (message.error !== "") {
+      writer.uint32(50).string(message.error);
+    }
+    if (message.updatedUnixMs !== 0) {
+      writer.uint32(56).int64(message.updatedUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AgentUpgradeTarget {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgentUpgradeTarget();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.batch = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.fromVersion = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.updatedUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AgentUpgradeTarget {
+    return {
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      group: isSet(object.group) ? globalThis.String(object.group) : "",
+      batch: isSet(object.batch) ? globalThis.Number(object.batch) : 0,
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      fromVersion: isSet(object.fromVersion)
+        ? globalThis.String(object.fromVersion)
+        : isSet(object.from_version)
+        ? globalThis.String(object.from_version)
+        : "",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      updatedUnixMs: isSet(object.updatedUnixMs)
+        ? globalThis.Number(object.updatedUnixMs)
+        : isSet(object.updated_unix_ms)
+        ? globalThis.Number(object.updated_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: AgentUpgradeTarget): unknown {
+    const obj: any = {};
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.group !== "") {
+      obj.group = message.group;
+    }
+    if (message.batch !== 0) {
+      obj.batch = Math.round(message.batch);
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.fromVersion !== "") {
+      obj.fromVersion = message.fromVersion;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.updatedUnixMs !== 0) {
+      obj.updatedUnixMs = Math.round(message.updatedUnixMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AgentUpgradeTarget>, I>>(base?: I): AgentUpgradeTarget {
+    return AgentUpgradeTarget.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AgentUpgradeTarget>, I>>(object: I): AgentUpgradeTarget {
+    const message = createBaseAgentUpgradeTarget();
+    message.agentId = object.agentId ?? "";
+    message.group = object.group ?? "";
+    message.batch = object.batch ?? 0;
+    message.status = object.status ?? "";
+    message.fromVersion = object.fromVersion ?? "";
+    message.error = object.error ?? "";
+    message.updatedUnixMs = object.updatedUnixMs ?? 0;
+    return message;
+  },
+};
 
 function createBaseApp(): App {
   return {
@@ -8249,6 +8919,31 @@ export const AdminServiceService = {
     responseSerialize: (value: Validation): Buffer => Buffer.from(Validation.encode(value).finish()),
     responseDeserialize: (value: Buffer): Validation => Validation.decode(value),
   },
+  /**
+   * Agent self-upgrade (docs/agent-upgrade.md): the agent package (an edition of the reserved app fleetwave-agent)
+   * rolled out to the agents in batches. One at a time.
+   */
+  startAgentUpgrade: {
+    path: "/fleetwave.v1.AdminService/StartAgentUpgrade" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartAgentUpgradeRequest): Buffer =>
+      Buffer.from(StartAgentUpgradeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartAgentUpgradeRequest => StartAgentUpgradeRequest.decode(value),
+    responseSerialize: (value: AgentUpgrade): Buffer => Buffer.from(AgentUpgrade.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AgentUpgrade => AgentUpgrade.decode(value),
+  },
+  /** An empty id: the newest upgrade. */
+  getAgentUpgrade: {
+    path: "/fleetwave.v1.AdminService/GetAgentUpgrade" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAgentUpgradeRequest): Buffer =>
+      Buffer.from(GetAgentUpgradeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAgentUpgradeRequest => GetAgentUpgradeRequest.decode(value),
+    responseSerialize: (value: AgentUpgrade): Buffer => Buffer.from(AgentUpgrade.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AgentUpgrade => AgentUpgrade.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -8285,6 +8980,13 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   validateEdition: handleUnaryCall<ValidateEditionRequest, Validation>;
   /** Removes the app's validation clone without a rollout: its rule removed, its instances' app processes stopped. */
   cancelValidation: handleUnaryCall<CancelValidationRequest, Validation>;
+  /**
+   * Agent self-upgrade (docs/agent-upgrade.md): the agent package (an edition of the reserved app fleetwave-agent)
+   * rolled out to the agents in batches. One at a time.
+   */
+  startAgentUpgrade: handleUnaryCall<StartAgentUpgradeRequest, AgentUpgrade>;
+  /** An empty id: the newest upgrade. */
+  getAgentUpgrade: handleUnaryCall<GetAgentUpgradeRequest, AgentUpgrade>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -8576,6 +9278,41 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Validation) => void,
+  ): ClientUnaryCall;
+  /**
+   * Agent self-upgrade (docs/agent-upgrade.md): the agent package (an edition of the reserved app fleetwave-agent)
+   * rolled out to the agents in batches. One at a time.
+   */
+  startAgentUpgrade(
+    request: StartAgentUpgradeRequest,
+    callback: (error: ServiceError | null, response: AgentUpgrade) => void,
+  ): ClientUnaryCall;
+  startAgentUpgrade(
+    request: StartAgentUpgradeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AgentUpgrade) => void,
+  ): ClientUnaryCall;
+  startAgentUpgrade(
+    request: StartAgentUpgradeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AgentUpgrade) => void,
+  ): ClientUnaryCall;
+  /** An empty id: the newest upgrade. */
+  getAgentUpgrade(
+    request: GetAgentUpgradeRequest,
+    callback: (error: ServiceError | null, response: AgentUpgrade) => void,
+  ): ClientUnaryCall;
+  getAgentUpgrade(
+    request: GetAgentUpgradeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AgentUpgrade) => void,
+  ): ClientUnaryCall;
+  getAgentUpgrade(
+    request: GetAgentUpgradeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AgentUpgrade) => void,
   ): ClientUnaryCall;
 }
 

@@ -63,11 +63,20 @@ export interface Hello {
   eventPublicKey: Buffer;
   /** Where load balancers reach this host's gates (--advertise); empty: the address the session comes from. */
   advertiseAddress: string;
+  /** Set after the agent's keeper rolled back an upgrade (docs/agent-upgrade.md): the version that failed and why. */
+  upgradeFailure: UpgradeFailure | undefined;
 }
 
 export interface Hello_LabelsEntry {
   key: string;
   value: string;
+}
+
+export interface UpgradeFailure {
+  version: string;
+  /** One line, for operators. */
+  reason: string;
+  failedUnixMs: number;
 }
 
 export interface InstanceReport {
@@ -184,6 +193,7 @@ export interface Command {
   restartApp?: RestartApp | undefined;
   hardResetServer?: HardResetServer | undefined;
   healthCheck?: HealthCheck | undefined;
+  upgradeAgent?: UpgradeAgent | undefined;
 }
 
 export interface DownloadPackage {
@@ -243,6 +253,17 @@ export interface HealthCheck {
   retries: number;
   intervalMs: number;
   timeoutMs: number;
+}
+
+/**
+ * Replace the agent program (docs/agent-upgrade.md): download, verify, stage under agent-versions/<version>/, answer,
+ * then exit to the keeper, which starts the staged version. Command.app is empty (the agent, not an app).
+ */
+export interface UpgradeAgent {
+  version: string;
+  url: string;
+  sha256: string;
+  size: number;
 }
 
 export interface CommandResult {
@@ -473,6 +494,7 @@ function createBaseHello(): Hello {
     sentUnixMs: 0,
     eventPublicKey: Buffer.alloc(0),
     advertiseAddress: "",
+    upgradeFailure: undefined,
   };
 }
 
@@ -507,6 +529,9 @@ export const Hello: MessageFns<Hello> = {
     }
     if (message.advertiseAddress !== "") {
       writer.uint32(82).string(message.advertiseAddress);
+    }
+    if (message.upgradeFailure !== undefined) {
+      UpgradeFailure.encode(message.upgradeFailure, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -607,6 +632,14 @@ export const Hello: MessageFns<Hello> = {
             message.advertiseAddress = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.upgradeFailure = UpgradeFailure.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -666,6 +699,11 @@ export const Hello: MessageFns<Hello> = {
         : isSet(object.advertise_address)
         ? globalThis.String(object.advertise_address)
         : "",
+      upgradeFailure: isSet(object.upgradeFailure)
+        ? UpgradeFailure.fromJSON(object.upgradeFailure)
+        : isSet(object.upgrade_failure)
+        ? UpgradeFailure.fromJSON(object.upgrade_failure)
+        : undefined,
     };
   },
 
@@ -707,6 +745,9 @@ export const Hello: MessageFns<Hello> = {
     if (message.advertiseAddress !== "") {
       obj.advertiseAddress = message.advertiseAddress;
     }
+    if (message.upgradeFailure !== undefined) {
+      obj.upgradeFailure = UpgradeFailure.toJSON(message.upgradeFailure);
+    }
     return obj;
   },
 
@@ -733,6 +774,9 @@ export const Hello: MessageFns<Hello> = {
     message.sentUnixMs = object.sentUnixMs ?? 0;
     message.eventPublicKey = object.eventPublicKey ?? Buffer.alloc(0);
     message.advertiseAddress = object.advertiseAddress ?? "";
+    message.upgradeFailure = (object.upgradeFailure !== undefined && object.upgradeFailure !== null)
+      ? UpgradeFailure.fromPartial(object.upgradeFailure)
+      : undefined;
     return message;
   },
 };
@@ -818,6 +862,111 @@ export const Hello_LabelsEntry: MessageFns<Hello_LabelsEntry> = {
     const message = createBaseHello_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseUpgradeFailure(): UpgradeFailure {
+  return { version: "", reason: "", failedUnixMs: 0 };
+}
+
+export const UpgradeFailure: MessageFns<UpgradeFailure> = {
+  encode(message: UpgradeFailure, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== "") {
+      writer.uint32(10).string(message.version);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.failedUnixMs !== 0) {
+      writer.uint32(24).int64(message.failedUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpgradeFailure {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpgradeFailure();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.failedUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpgradeFailure {
+    return {
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      failedUnixMs: isSet(object.failedUnixMs)
+        ? globalThis.Number(object.failedUnixMs)
+        : isSet(object.failed_unix_ms)
+        ? globalThis.Number(object.failed_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: UpgradeFailure): unknown {
+    const obj: any = {};
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.failedUnixMs !== 0) {
+      obj.failedUnixMs = Math.round(message.failedUnixMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpgradeFailure>, I>>(base?: I): UpgradeFailure {
+    return UpgradeFailure.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpgradeFailure>, I>>(object: I): UpgradeFailure {
+    const message = createBaseUpgradeFailure();
+    message.version = object.version ?? "";
+    message.reason = object.reason ?? "";
+    message.failedUnixMs = object.failedUnixMs ?? 0;
     return message;
   },
 };
@@ -1641,6 +1790,7 @@ function createBaseCommand(): Command {
     restartApp: undefined,
     hardResetServer: undefined,
     healthCheck: undefined,
+    upgradeAgent: undefined,
   };
 }
 
@@ -1681,6 +1831,9 @@ export const Command: MessageFns<Command> = {
     }
     if (message.healthCheck !== undefined) {
       HealthCheck.encode(message.healthCheck, writer.uint32(130).fork()).join();
+    }
+    if (message.upgradeAgent !== undefined) {
+      UpgradeAgent.encode(message.upgradeAgent, writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -1794,6 +1947,14 @@ export const Command: MessageFns<Command> = {
             message.healthCheck = HealthCheck.decode(reader, reader.uint32());
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.upgradeAgent = UpgradeAgent.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1860,6 +2021,11 @@ export const Command: MessageFns<Command> = {
         : isSet(object.health_check)
         ? HealthCheck.fromJSON(object.health_check)
         : undefined,
+      upgradeAgent: isSet(object.upgradeAgent)
+        ? UpgradeAgent.fromJSON(object.upgradeAgent)
+        : isSet(object.upgrade_agent)
+        ? UpgradeAgent.fromJSON(object.upgrade_agent)
+        : undefined,
     };
   },
 
@@ -1901,6 +2067,9 @@ export const Command: MessageFns<Command> = {
     if (message.healthCheck !== undefined) {
       obj.healthCheck = HealthCheck.toJSON(message.healthCheck);
     }
+    if (message.upgradeAgent !== undefined) {
+      obj.upgradeAgent = UpgradeAgent.toJSON(message.upgradeAgent);
+    }
     return obj;
   },
 
@@ -1934,6 +2103,9 @@ export const Command: MessageFns<Command> = {
       : undefined;
     message.healthCheck = (object.healthCheck !== undefined && object.healthCheck !== null)
       ? HealthCheck.fromPartial(object.healthCheck)
+      : undefined;
+    message.upgradeAgent = (object.upgradeAgent !== undefined && object.upgradeAgent !== null)
+      ? UpgradeAgent.fromPartial(object.upgradeAgent)
       : undefined;
     return message;
   },
@@ -2653,6 +2825,123 @@ export const HealthCheck: MessageFns<HealthCheck> = {
     message.retries = object.retries ?? 0;
     message.intervalMs = object.intervalMs ?? 0;
     message.timeoutMs = object.timeoutMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseUpgradeAgent(): UpgradeAgent {
+  return { version: "", url: "", sha256: "", size: 0 };
+}
+
+export const UpgradeAgent: MessageFns<UpgradeAgent> = {
+  encode(message: UpgradeAgent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== "") {
+      writer.uint32(10).string(message.version);
+    }
+    if (message.url !== "") {
+      writer.uint32(18).string(message.url);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(26).string(message.sha256);
+    }
+    if (message.size !== 0) {
+      writer.uint32(32).uint64(message.size);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpgradeAgent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpgradeAgent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.size = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpgradeAgent {
+    return {
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+    };
+  },
+
+  toJSON(message: UpgradeAgent): unknown {
+    const obj: any = {};
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpgradeAgent>, I>>(base?: I): UpgradeAgent {
+    return UpgradeAgent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpgradeAgent>, I>>(object: I): UpgradeAgent {
+    const message = createBaseUpgradeAgent();
+    message.version = object.version ?? "";
+    message.url = object.url ?? "";
+    message.sha256 = object.sha256 ?? "";
+    message.size = object.size ?? 0;
     return message;
   },
 };
