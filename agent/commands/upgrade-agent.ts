@@ -5,6 +5,7 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path';
 import { BadInputError, ConflictError, PackageError } from '../../common/errors.js';
 import type { UpgradeAgent } from '../../proto/gen/fleetwave/v1/agent.js';
+import { isSea } from '../../common/artifact.js';
 import { isSafeName } from '../options.js';
 import { extractPackage } from '../package/extract.js';
 import { ARTIFACT_NAMES, clearFailure, findArtifact, versionDir, versionsDir, writeNext } from '../upgrade/versions.js';
@@ -21,8 +22,8 @@ export const upgradeAgent: CommandHandler<'upgradeAgent'> = {
     if (!isSafeName(body.version)) throw new BadInputError(`agent version '${body.version}' is not a safe directory name`);
     const dir = versionDir(ctx.options.dataDir, body.version);
     const sha256 = body.sha256.toLowerCase();
-    if ((await readMarker(dir)) !== sha256 || !findArtifact(dir)) await install(ctx, body, dir);
-    const artifact = findArtifact(dir)!;
+    if ((await readMarker(dir)) !== sha256 || !findArtifact(dir, isSea())) await install(ctx, body, dir);
+    const artifact = findArtifact(dir, isSea())!;
     // A new try: an earlier rollback report no longer describes this host.
     clearFailure(ctx.options.dataDir);
     await writeNext(ctx.options.dataDir, { version: body.version, artifact });
@@ -49,7 +50,10 @@ async function install(ctx: CommandContext, body: UpgradeAgent, dir: string): Pr
     const sha256 = body.sha256.toLowerCase();
     await downloadWithRetry(ctx, { url: body.url, sha256, size: body.size, maxBytes: ctx.options.maxPackageBytes }, file);
     await extractPackage(file, staging, ctx.options.archiveLimits);
-    const artifact = findArtifact(staging);
+    const artifact = findArtifact(staging, isSea());
+    if (!artifact && isSea() && findArtifact(staging)) {
+      throw new PackageError(`agent package ${body.version} holds only a script, and this agent is a single executable (no node to run it): publish the package make dist builds (fleetwave-agent-VERSION.tar.gz, holding the fleetwave-agent executable)`);
+    }
     if (!artifact) throw new PackageError(`agent package ${body.version} holds none of ${ARTIFACT_NAMES.join(', ')} at its top level`);
     if (basename(artifact) === 'fleetwave-agent') await chmod(artifact, 0o755);
     await writeFile(join(staging, MARKER), JSON.stringify({ version: body.version, sha256 }));

@@ -37,8 +37,9 @@ export function versionDir(dataDir: string, version: string): string {
 const file = (dataDir: string, name: 'current' | 'next' | 'failed') => join(versionsDir(dataDir), `${name}.json`);
 
 /** The program in an unpacked package directory, or undefined when it holds none. */
-export function findArtifact(dir: string): string | undefined {
-  for (const name of ARTIFACT_NAMES) {
+export function findArtifact(dir: string, executableOnly = false): string | undefined {
+  // A single executable agent has no node to run a script with: only an executable will do.
+  for (const name of executableOnly ? ['fleetwave-agent'] : ARTIFACT_NAMES) {
     const path = join(dir, name);
     if (existsSync(path) && statSync(path).isFile()) return path;
   }
