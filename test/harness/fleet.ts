@@ -54,11 +54,13 @@ export async function startController(o: {
   insecure?: boolean;
   /** Added to the controller's environment (e.g. FLEETWAVE_NATS_PASS, NODE_EXTRA_CA_CERTS). */
   env?: NodeJS.ProcessEnv;
+  /** The `fleetwave` command to run (e.g. a packaged /usr/bin/fleetwave); default this checkout's dist/cli/main.js. */
+  command?: string;
 }): Promise<ControllerProc> {
   mkdirSync(o.dataDir, { recursive: true });
   const readyFile = join(o.dataDir, `ready-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
   const args = [
-    CLI_MAIN, 'controller', ...(o.insecure === false ? [] : ['--insecure']),
+    ...(o.command ? [] : [CLI_MAIN]), 'controller', ...(o.insecure === false ? [] : ['--insecure']),
     '--listen', `127.0.0.1:${o.grpcPort ?? 0}`,
     '--http', `127.0.0.1:${o.httpPort ?? 0}`,
     '--data-dir', o.dataDir,
@@ -67,7 +69,7 @@ export async function startController(o: {
     ...(o.logFile ? ['--log-format', 'pretty'] : []),
     ...(o.args ?? []),
   ];
-  const proc = spawnProc('controller', process.execPath, args, o.logFile, o.env);
+  const proc = spawnProc('controller', o.command ?? process.execPath, args, o.logFile, o.env);
   const ready = await waitFor('the controller to be ready', () => {
     if (!proc.running) throw new Error(`controller exited early: ${proc.tail() || `see ${o.logFile}`}`);
     return existsSync(readyFile) ? (JSON.parse(readFileSync(readyFile, 'utf8')) as { grpc: number; http: number }) : undefined;

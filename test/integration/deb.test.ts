@@ -1,16 +1,16 @@
 // The Debian packages (deploy/dist/deb.ts): what dpkg-deb says is in them, that systemd accepts their units, and
 // that the packaged agent, unpacked into a scratch root, registers with a real controller.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopDataPath } from '../../agent/data-path.js';
 import { buildDebs, REPO_ROOT, type BuiltDebs } from '../../deploy/dist/deb.js';
-import { Fleet, type Proc } from '../harness/fleet.js';
+import { Admin, startController, startNats, type ControllerProc, type Nats, type Proc } from '../harness/fleet.js';
 import { HAS_NATS_SERVER } from '../harness/nats.js';
 import { spawnProc } from '../harness/proc.js';
-import { AGENT_ARTIFACT_ENV, scratchDebInputs } from './deb-support.js';
+import { AGENT_ARTIFACT_ENV, CLI_DIR_ENV, scratchDebInputs, writeScript } from './deb-support.js';
 
 const HAS_SYSTEMD_ANALYZE = spawnSync('systemd-analyze', ['--version']).status === 0;
 
@@ -128,6 +128,48 @@ describe('maintainer scripts', () => {
   });
 });
 
+/**
+ * Runs a package's postinst with the commands that change the host replaced by stand-ins that log their argv;
+ * getent answers from (and groupadd/useradd add to) a scratch list, as the host's user database would.
+ */
+function runPostinst(pkg: 'agent' | 'controller', args: string[], scratch: string): { out: string; calls: string[] } {
+  const bin = join(scratch, 'bin');
+  const log = join(scratch, 'calls.log');
+  const users = join(scratch, 'users');
+  writeScript(join(bin, 'getent'), `grep -qx "$1:$2" ${JSON.stringify(users)}`);
+  writeScript(join(bin, 'groupadd'), `echo "groupadd $*" >> ${JSON.stringify(log)}; for last; do :; done; echo "group:$last" >> ${JSON.stringify(users)}`);
+  writeScript(join(bin, 'useradd'), `echo "useradd $*" >> ${JSON.stringify(log)}; for last; do :; done; echo "passwd:$last" >> ${JSON.stringify(users)}`);
+  for (const cmd of ['install', 'chown', 'chmod', 'systemctl']) writeScript(join(bin, cmd), `echo "${cmd} $*" >> ${JSON.stringify(log)}`);
+  writeScript(join(bin, 'dpkg-statoverride'), 'exit 1');
+  if (!existsSync(users)) writeFileSync(users, '');
+  const postinst = join(scratch, 'postinst');
+  writeFileSync(postinst, dpkgDeb('--info', pkg === 'agent' ? debs.agent : debs.controller, 'postinst'));
+  const result = spawnSync('sh', [postinst, ...args], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
+  rmSync(log, { force: true });
+  return { out: result.stdout, calls };
+}
+
+describe('postinst', () => {
+  it.each(['agent', 'controller'] as const)('%s: creates the system user fleetwave once (the apps\' user on an agent host)', (pkg) => {
+    const scratch = join(dir, `postinst-${pkg}`);
+    const first = runPostinst(pkg, ['configure', ''], scratch);
+    expect(first.calls).toContain('groupadd --system fleetwave');
+    expect(first.calls).toContainEqual(expect.stringMatching(/^useradd --system --gid fleetwave .*--shell \/usr\/sbin\/nologin .*fleetwave$/));
+    expect(first.out).toContain(`systemctl enable --now fleetwave-${pkg}`);
+    const upgrade = runPostinst(pkg, ['configure', '0.0.9'], scratch);
+    expect(upgrade.calls.filter((c) => /^(groupadd|useradd)/.test(c))).toEqual([]);
+    expect(upgrade.out).toBe('');
+  });
+
+  it('controller: the TLS dir is made readable by group fleetwave', () => {
+    const { calls } = runPostinst('controller', ['configure', ''], join(dir, 'postinst-tls'));
+    expect(calls).toContain('install -d -m 0750 -o root -g fleetwave /etc/fleetwave/tls');
+  });
+});
+
 describe.skipIf(!HAS_SYSTEMD_ANALYZE)('units', () => {
   // systemd-analyze checks that ExecStart's binary exists, so each unit is verified as a copy whose paths point
   // into the unpacked scratch root.
@@ -153,26 +195,39 @@ describe.skipIf(!HAS_SYSTEMD_ANALYZE)('units', () => {
   });
 });
 
-describe.skipIf(!HAS_NATS_SERVER)('the packaged agent', () => {
-  it(`unpacked into a scratch root, registers with a controller (artifact: ${process.env[AGENT_ARTIFACT_ENV] || 'the tsc build'})`, async () => {
-    const fleet = new Fleet(join(dir, 'fleet'));
-    const root = unpack(debs.agent, 'agent-root');
+describe.skipIf(!HAS_NATS_SERVER)('the packages, unpacked into scratch roots', () => {
+  const artifacts = `agent: ${process.env[AGENT_ARTIFACT_ENV] || 'tsc build'}; cli: ${process.env[CLI_DIR_ENV] || 'tsc build'}`;
+  it(`the packaged agent registers with the packaged controller (${artifacts})`, async () => {
+    const agentRoot = unpack(debs.agent, 'agent-root');
+    const controllerRoot = unpack(debs.controller, 'controller-root-run');
     const dataDir = join(dir, 'agent-data');
+    let nats: Nats | undefined;
+    let controller: ControllerProc | undefined;
     let agent: Proc | undefined;
     try {
-      await fleet.startNats();
-      const controller = await fleet.startController();
-      agent = spawnProc('packaged agent', join(root, 'usr/bin/fleetwave-agent'), [
+      nats = await startNats(join(dir, 'nats'));
+      controller = await startController({
+        command: join(controllerRoot, 'usr/bin/fleetwave'),
+        dataDir: join(dir, 'controller-data'),
+        natsUrl: nats.url,
+        logFile: join(dir, 'controller.log'),
+      });
+      agent = spawnProc('packaged agent', join(agentRoot, 'usr/bin/fleetwave-agent'), [
         '--insecure', '--id', 'deb-1', '--group', 'packaged',
-        '--controller', controller.grpcAddress, '--nats', fleet.nats!.url, '--data-dir', dataDir,
+        '--controller', controller.grpcAddress, '--nats', nats.url, '--data-dir', dataDir,
       ]);
-      await fleet.adminClient.waitForAgents(['deb-1'], 30_000);
-      const registered = (await fleet.adminClient.agents()).find((a) => a.id === 'deb-1');
-      expect(registered?.group).toBe('packaged');
+      const admin = new Admin(controller.grpcAddress);
+      try {
+        await admin.waitForAgents(['deb-1'], 30_000);
+        expect((await admin.agents()).find((a) => a.id === 'deb-1')?.group).toBe('packaged');
+      } finally {
+        admin.close();
+      }
     } finally {
       await agent?.stop();
       await stopDataPath(dataDir);
-      await fleet.stopAll();
+      await controller?.stop();
+      await nats?.stop();
     }
   });
 });
