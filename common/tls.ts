@@ -3,7 +3,7 @@
 // Keys are RSA 2048 made by Node's own crypto (fast, native); node-forge only builds and signs the X.509 certificates,
 // so no openssl binary is needed.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -108,6 +108,27 @@ export function initCaDir(dir: string, o: { sans?: string[]; force?: boolean; gi
   writePem(paths.serverCert, server.certPem, 0o644);
   writePem(paths.serverKey, server.keyPem, 0o600);
   shareWithGroup(paths.serverKey, o.gid, 0o640, 0o600);
+  return paths;
+}
+
+/**
+ * `fleetwave ca issue`: a server certificate for another host (a NATS node, a second controller address) signed by
+ * the CA in `dir`, written as `<outDir>/<name>.crt` and `.key` (key 0600, or 0640 to `gid`).
+ */
+export function issueFromCaDir(dir: string, o: { name: string; sans?: string[]; outDir?: string; gid?: number; force?: boolean }): { cert: string; key: string } {
+  const caCert = join(dir, CA_FILES.caCert);
+  const caKey = join(dir, CA_FILES.caKey);
+  if (!existsSync(caKey)) throw new BadInputError(`--dir: no ${caKey} (run fleetwave ca init --dir ${dir} first, on the host that keeps the CA)`);
+  if (!/^[A-Za-z0-9.:_-]+$/.test(o.name)) throw new BadInputError(`--name: expected a host name or address, got "${o.name}"`);
+  const outDir = o.outDir ?? dir;
+  const paths = { cert: join(outDir, `${o.name}.crt`), key: join(outDir, `${o.name}.key`) };
+  if (existsSync(paths.key) && !o.force) throw new ConflictError(`${paths.key} already exists (pass --force to replace it)`);
+  const ca = { certPem: readFileSync(caCert, 'utf8'), keyPem: readFileSync(caKey, 'utf8') };
+  const server = issueServerCert(ca, [...new Set([o.name, ...(o.sans ?? [])])]);
+  mkdirSync(outDir, { recursive: true, mode: 0o700 });
+  writePem(paths.cert, server.certPem, 0o644);
+  writePem(paths.key, server.keyPem, 0o600);
+  shareWithGroup(paths.key, o.gid, 0o640, 0o600);
   return paths;
 }
 

@@ -131,7 +131,7 @@ nats_tls() {
     step install -D -m 0644 -o root -g nats "$from/controller.crt" "$dir/server.crt"
     step install -D -m 0640 -o root -g nats "$from/controller.key" "$dir/server.key"
   else
-    note "put this host's certificate and key (from the fleetwave CA) in $dir/server.crt and server.key (root:nats, key 0640)"
+    note "TLS: on the controller host run 'fleetwave ca issue --dir /etc/fleetwave/tls --name $(hostname -f 2>/dev/null || hostname) --out-dir /tmp/nats-cert', copy the two files here as $dir/server.crt and server.key (root:nats, key 0640)"
   fi
 }
 

@@ -1,6 +1,7 @@
 // `fleetwave ca init`: the directory and files it writes are readable by the daemons' group, and no more.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,11 +18,12 @@ const USER_ID = Number(spawnSync('id', ['-u', GROUP], { encoding: 'utf8' }).stdo
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-async function caInit(...args: string[]) {
+async function ca(...args: string[]) {
   const io = bufferIo({});
-  const code = await runProgram(['ca', 'init', ...args], io);
+  const code = await runProgram(['ca', ...args], io);
   return { code, stdout: io.stdout.join('\n'), stderr: io.stderr.join('\n') };
 }
+const caInit = (...args: string[]) => ca('init', ...args);
 
 function scratch(): string {
   const dir = mkdtempSync(join(tmpdir(), 'fleetwave-ca-'));
@@ -94,5 +96,31 @@ describe.skipIf(!IS_ROOT || !Number.isInteger(GROUP_ID) || !Number.isInteger(USE
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain("--group: no group 'no-such-group-fw'");
+  });
+});
+
+describe('ca issue', () => {
+  it("signs a certificate for another host's names with the CA of ca init", async () => {
+    const dir = scratch();
+    await caInit('--dir', dir);
+    const out = join(dir, '..', 'nats');
+    const result = await ca('issue', '--dir', dir, '--name', 'nats-1.example.internal', '--san', '10.0.0.5', '--out-dir', out);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const cert = new X509Certificate(readFileSync(join(out, 'nats-1.example.internal.crt')));
+    expect(cert.verify(new X509Certificate(readFileSync(join(dir, 'ca.crt'))).publicKey)).toBe(true);
+    expect(cert.checkHost('nats-1.example.internal')).toBe('nats-1.example.internal');
+    expect(cert.checkIP('10.0.0.5')).toBe('10.0.0.5');
+    expect(cert.checkHost('localhost')).toBeUndefined();
+    expect(modeOf(join(out, 'nats-1.example.internal.key'))).toBe(0o600);
+    const again = await ca('issue', '--dir', dir, '--name', 'nats-1.example.internal', '--out-dir', out);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('already exists');
+  });
+
+  it('without a CA: one line saying to run ca init first', async () => {
+    const result = await ca('issue', '--dir', scratch(), '--name', 'nats-1');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^fleetwave: .*--dir: no .*ca\.key \(run fleetwave ca init --dir .* first/);
   });
 });

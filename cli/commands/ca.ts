@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { BadInputError } from '../../common/errors.js';
-import { defaultSans, initCaDir } from '../../common/tls.js';
+import { defaultSans, initCaDir, issueFromCaDir } from '../../common/tls.js';
 import type { Io } from '../io.js';
 import { collect } from '../options.js';
 
@@ -24,6 +24,19 @@ export function registerCaCommands(program: Command, io: Io): void {
       io.out(`  names: ${defaultSans(flags.san ?? []).join(', ')}`);
       io.out(`  controller: fleetwave controller --tls-dir ${flags.dir} --bootstrap-token-file ADMIN_TOKEN_FILE`);
       io.out(`  agents and CLI: --ca ${paths.caCert}   (keep ${paths.caKey} offline or at least private)`);
+    });
+  ca.command('issue')
+    .description("a server certificate for another host signed by the CA (a NATS node's, for its tls block)")
+    .requiredOption('--dir <dir>', 'the `ca init` directory holding ca.crt and ca.key')
+    .requiredOption('--name <name>', 'the host name (or address) clients reach it by; the files are named after it')
+    .option('--san <name>', 'another DNS name or IP address of that host (repeatable)', collect)
+    .option('--out-dir <dir>', 'where <name>.crt and <name>.key go (default --dir)')
+    .option('--group <group>', 'group that may read the key (0640; default 0600)')
+    .option('--force', 'replace an existing key of that name')
+    .action((flags: { dir: string; name: string; san?: string[]; outDir?: string; group?: string; force?: boolean }) => {
+      const group = flags.group === undefined ? undefined : caGroup(flags.group);
+      const paths = issueFromCaDir(flags.dir, { name: flags.name, sans: flags.san, outDir: flags.outDir, gid: group?.gid, force: flags.force });
+      io.out(`certificate for ${[flags.name, ...(flags.san ?? [])].join(', ')} written: ${paths.cert}, ${paths.key}`);
     });
 }
 
