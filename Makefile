@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: setup build proto proto-check test faults demo lint bench bench-scale clean
+.PHONY: setup build proto proto-check test faults demo lint bench bench-scale dist clean
 
 # npm dependencies (kept between runs while package-lock.json is unchanged), and nats-server and haproxy (the
 # router's load balancer) from Debian's packages when they are not there.
@@ -43,6 +43,10 @@ bench: build
 # One controller against 1,000, 3,000 and 10,000 simulated agents (README, "Scale benchmark"); flags: ARGS="--agents 1000 --idle-s 10".
 bench-scale: build
 	node dist/test/bench/scale-bench.js $(ARGS)
+
+# The agent bundle, its single executable and the CLI bundle in dist/pkg/, with their sizes and the agent's start times.
+dist: build
+	node dist/deploy/dist/build.js
 
 clean:
 	rm -rf dist .demo

@@ -1,16 +1,21 @@
 // The `fleetwave agent` subcommand: flags, start-up, and a clean stop on SIGTERM/SIGINT.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { configFileFlags, loadEffectiveConfig, type EffectiveConfig } from '../common/config-file.js';
 import { FleetwaveError } from '../common/errors.js';
 import { natsAuthFlags } from '../common/nats-auth.js';
 import { canAuthenticate, CREDENTIAL_FILE } from './credentials.js';
 import type { AgentHandle } from './main.js';
-import { compileAgentOptions, type AgentOptions, type RawAgentOptions } from './options.js';
+import { agentConfigSchema, compileAgentOptions, type AgentOptions, type RawAgentOptions } from './options.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function registerAgentCommand(program: Command): void {
-  const cmd = program
-    .command('agent')
+  defineAgentCommand(program.command('agent'));
+}
+
+/** The agent's flags and action on `cmd`: `fleetwave agent`, or the root command of the agent artifact (agent/bin.ts). */
+export function defineAgentCommand(cmd: Command): Command {
+  cmd
     .description('run the agent on this host: dial the controller, supervise apps, front them with traffic gates')
     .option('--controller <host:port>', 'controller gRPC address', '127.0.0.1:7400')
     .option('--id <id>', 'agent id (default: the hostname)')
@@ -31,15 +36,17 @@ export function registerAgentCommand(program: Command): void {
     .option('--insecure', 'plaintext gRPC without authentication (demo, tests)', false)
     .option('--ca <file>', "CA certificate (PEM) the controller's certificate is checked against (default: system roots)")
     .option('--join-token-file <path>', 'file holding the join token for the first connect; the credential it buys is kept in the data dir')
-    .option('--join-token <token>', 'join token given on the command line: visible in ps, prefer --join-token-file or env FLEETWAVE_JOIN_TOKEN')
+    .addOption(new Option('--join-token <token>', 'join token given on the command line: visible in ps, prefer --join-token-file or env FLEETWAVE_JOIN_TOKEN').env('FLEETWAVE_JOIN_TOKEN'))
     .option('--max-package-size <size>', 'largest package accepted', '2GiB')
     .option('--max-unpacked-size <size>', 'most bytes a tar.gz package may unpack to', '8GiB')
     .option('--max-package-entries <n>', 'most entries (files, directories, links) a package may hold', '100000')
     .option('--app-user <user>', 'when the agent runs as root, apps run as this unprivileged user')
     .option('--log-format <format>', 'json or pretty', 'json')
-    .option('--log-level <level>', 'log level', 'info')
-    .action(async (raw: RawAgentOptions) => {
-      const options = compileOrExit(raw);
+    .addOption(new Option('--log-level <level>', 'log level').default('info').env('FLEETWAVE_LOG_LEVEL'));
+  configFileFlags(cmd)
+    .action(async (_flags: unknown, command: Command) => {
+      const { options, config } = compileOrExit(command);
+      if (command.getOptionValue('printConfig')) return void process.stdout.write(config.render('agent'));
       if (!canAuthenticate(options)) fail(`no join token and no ${CREDENTIAL_FILE} in ${options.dataDir}: give --join-token-file (or FLEETWAVE_JOIN_TOKEN) with a join token (fleetwave token create NAME --role agent), or --insecure`);
       let handle: AgentHandle;
       try {
@@ -63,13 +70,24 @@ export function registerAgentCommand(program: Command): void {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
     });
+  return cmd;
 }
 
-function compileOrExit(raw: RawAgentOptions): AgentOptions {
+/** Flags over environment over the --config file over defaults, checked, then compiled; exits 2 with one line if wrong. */
+function compileOrExit(command: Command): { options: AgentOptions; config: EffectiveConfig } {
+  let config: EffectiveConfig | undefined;
   try {
-    return compileAgentOptions(raw);
+    config = loadEffectiveConfig(command, agentConfigSchema);
+    // One join token: the best-placed of the file and the token wins (a flag over FLEETWAVE_JOIN_TOKEN over the config file).
+    config.preferHighest(['join-token-file', 'join-token']);
+    config.check();
+    const raw = command.opts() as RawAgentOptions;
+    const tokenSource = config.source('join-token');
+    if (tokenSource === 'env' || tokenSource === 'config') raw.joinTokenSource = tokenSource;
+    return { options: compileAgentOptions(raw), config };
   } catch (err) {
-    if (err instanceof FleetwaveError) fail(err.message);
+    const explained = config ? config.explain(err) : err;
+    if (explained instanceof FleetwaveError) fail(explained.message);
     throw err;
   }
 }

@@ -185,11 +185,11 @@ class Successor {
     child.once('error', (err) => this.lost(err.message));
   }
 
-  /** `execPath entry DATA_DIR` in its own session, as the agent starts a gate host, plus the IPC channel. */
+  /** `execPath ...args DATA_DIR` in its own session, as the agent starts a gate host, plus the IPC channel. */
   static spawn(request: HandoverRequest, dataDir: string, logger: Logger): Successor {
     const log = openSync(join(dataDir, 'gate-host.log'), 'a');
     try {
-      const child = spawn(request.execPath, [request.entry, dataDir], { detached: true, stdio: ['ignore', log, log, 'ipc'], env: request.env });
+      const child = spawn(request.execPath, [...(request.args ?? [request.entry]), dataDir], { detached: true, stdio: ['ignore', log, log, 'ipc'], env: request.env });
       child.on('error', (err) => logger.error({ err: err.message }, 'could not start the new gate host'));
       return new Successor(child);
     } finally {

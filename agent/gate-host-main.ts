@@ -1,24 +1,4 @@
-// Entry point of the gate host process (spawned detached by the agent): `node dist/agent/gate-host-main.js DATA_DIR`;
-// with an IPC channel it was started by an older gate host handing over, and takes its gates before serving.
-import { createLogger } from '../common/logger.js';
-import { GateHost } from './gate-host.js';
-import { gateSocketPath } from './gate-protocol.js';
-import { takeOver } from './gate-takeover.js';
+// Entry point of the gate host process under dist/: `node dist/agent/gate-host-main.js DATA_DIR` (gate-host-run.ts).
+import { runGateHost } from './gate-host-run.js';
 
-const dataDir = process.argv[2];
-if (!dataDir) {
-  process.stderr.write('usage: gate-host-main.js DATA_DIR\n');
-  process.exit(2);
-}
-const logger = createLogger({ name: 'gate-host', level: process.env.FLEETWAVE_GATE_LOG_LEVEL ?? 'info' });
-const host = new GateHost(gateSocketPath(dataDir), dataDir, logger, () => process.exit(0));
-// The agent's signals are not ours: it runs in its own session. SIGTERM (an operator, an uninstall) closes the gates.
-process.on('SIGTERM', () => void host.shutdown('SIGTERM'));
-process.on('SIGINT', () => void host.shutdown('SIGINT'));
-if (process.send) takeOver(host, logger);
-else {
-  host.start().catch((err: Error) => {
-    logger.error({ err: err.message }, 'gate host could not start');
-    process.exit(1);
-  });
-}
+runGateHost(process.argv[2]);

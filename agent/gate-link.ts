@@ -14,6 +14,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GATE_HOST_MODE, selfCommand } from '../common/artifact.js';
 import type { Logger } from '../common/logger.js';
 import { GATE_PROTOCOL, gateSocketPath, type GateEvent, type GateReply, type GateRequest } from './gate-protocol.js';
 
@@ -84,7 +85,9 @@ export class GateLink extends EventEmitter {
     }
     logger.info(theirs, 'gate host of another version: it hands its sockets over to a new one');
     try {
-      const reply = await old.request({ op: 'handover', entry: gateHostEntry(), execPath: process.execPath, env: { ...process.env }, drainMs: HANDOVER_DRAIN_MS });
+      const { execPath, args } = gateHostCommand();
+      // `entry` alone is what a host older than `args` runs (with DATA_DIR after it).
+      const reply = await old.request({ op: 'handover', entry: args[0]!, args, execPath, env: { ...process.env }, drainMs: HANDOVER_DRAIN_MS });
       old.close();
       const link = await waitUntil(() => GateLink.tryConnect(path), SPAWN_DEADLINE_MS);
       const ours = await link.request({ op: 'hello' }).catch((err: Error) => (link.close(), Promise.reject(err)));
@@ -215,13 +218,14 @@ export class GateLink extends EventEmitter {
   }
 }
 
-/** Starts `gate-host-main.js DATA_DIR` in its own session: not the agent's child in any way that kills it with the agent. */
+/** Starts the gate host for DATA_DIR (gateHostCommand) in its own session: not the agent's child in any way that kills it with the agent. */
 function spawnGateHost(dataDir: string, logger: Logger): number {
   // Never made here: a data dir removed under a still-running agent (an uninstall) must not come back with a gate host.
   if (!existsSync(dataDir)) throw new GateHostError(`the data dir ${dataDir} is gone; no gate host started`);
   const log = openSync(join(dataDir, 'gate-host.log'), 'a');
   try {
-    const child = spawn(process.execPath, [gateHostEntry(), dataDir], { detached: true, stdio: ['ignore', log, log], env: { ...process.env } });
+    const { execPath, args } = gateHostCommand();
+    const child = spawn(execPath, [...args, dataDir], { detached: true, stdio: ['ignore', log, log], env: { ...process.env } });
     child.on('error', (err) => logger.error({ err: err.message }, 'could not start the gate host'));
     child.unref();
     return child.pid ?? 0;
@@ -230,8 +234,18 @@ function spawnGateHost(dataDir: string, logger: Logger): number {
   }
 }
 
+/**
+ * The program and arguments that run a gate host, before DATA_DIR: a bundle or single executable runs itself in its
+ * hidden mode; under dist/ node runs gate-host-main.js.
+ */
+export function gateHostCommand(): { execPath: string; args: string[] } {
+  const self = selfCommand();
+  if (self) return { execPath: self.execPath, args: [...self.args, GATE_HOST_MODE] };
+  return { execPath: process.execPath, args: [gateHostEntry()] };
+}
+
 /** The compiled entry point: beside this file in dist/, or dist/agent/ when the agent runs from source (tests). */
-export function gateHostEntry(): string {
+function gateHostEntry(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const sibling = join(here, 'gate-host-main.js');
   if (existsSync(sibling)) return sibling;

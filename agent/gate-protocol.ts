@@ -67,14 +67,17 @@ export type GateRequest =
 
 /**
  * Asks the gate host to hand over to a successor (the agent's own version) instead of closing its ports: it starts
- * `execPath entry DATA_DIR` with `env` and an IPC channel, passes it every gate with its listening socket and state,
+ * `execPath ...args DATA_DIR` with `env` and an IPC channel, passes it every gate with its listening socket and state,
  * and once the successor accepts, every client connection between two requests; held requests follow. Answered
  * (reply pid: the successor's) once the successor serves gate.sock, within `drainMs` of in-flight requests; then this
  * host exits. A host older than the op answers an error: the agent falls back to shutdown and spawn.
  */
 export interface HandoverRequest {
   op: 'handover';
+  /** The first of `args`: all a host older than `args` runs, as `execPath entry DATA_DIR`. */
   entry: string;
+  /** What runs the successor before DATA_DIR: gate-host-main.js, or a bundle's file and its hidden mode. */
+  args?: string[];
   execPath: string;
   env: Record<string, string | undefined>;
   /** How long requests in flight on the old host may take before it gives its gate.sock up (and cuts what is left). */

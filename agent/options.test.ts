@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BadInputError } from '../common/errors.js';
-import { compileAgentOptions } from './options.js';
+import { fileURLToPath } from 'node:url';
+import { readExample, schemaKeysAndFlags } from '../common/config-test-support.js';
+import { registerAgentCommand } from './cli.js';
+import { agentConfigSchema, compileAgentOptions } from './options.js';
 
 describe('compileAgentOptions', () => {
   it('fills the defaults of docs/design.md', () => {
@@ -99,5 +102,20 @@ describe('the join token', () => {
       else process.env.FLEETWAVE_JOIN_TOKEN = saved;
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the config file (agent.yaml)', () => {
+  it('has one key per flag', () => {
+    const { keys, flags } = schemaKeysAndFlags(registerAgentCommand, 'agent', agentConfigSchema);
+    // A new flag needs its key in the schema, a line in deploy/config/agent.yaml and one in docs/configuration.md.
+    expect(keys).toEqual(flags);
+  });
+
+  it('ships an example that parses, documents every key and holds the production settings', () => {
+    const { values, notInExample, notInDocs } = readExample(fileURLToPath(new URL('..', import.meta.url)), 'agent', agentConfigSchema);
+    expect(notInExample).toEqual([]);
+    expect(notInDocs).toEqual([]);
+    expect(values).toMatchObject({ 'data-dir': '/var/lib/fleetwave/agent', 'app-user': 'fleetwave' });
   });
 });

@@ -11,6 +11,7 @@ import { parseDuration } from '../common/durations.js';
 import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
 import { readFlagFile } from '../common/flag-file.js';
 import { parseByteSize } from '../common/sizes.js';
+import { count, daemonSchema, duration, flag, labels, list, LOG_KEYS, NATS_AUTH_KEYS, size, text } from '../common/config-schema.js';
 import { resolveAppUser, type RunAs } from './app-user.js';
 import type { LogFormat } from '../common/logger.js';
 
@@ -51,6 +52,8 @@ export interface RawAgentOptions extends RawNatsAuth {
   gateHost?: string;
   /** Not a flag: how long a started process must stay up before start answers ok. */
   startGraceMs?: number;
+  /** Not a flag: where `joinToken` came from when not the command line (the CLI's merge of environment and config file). */
+  joinTokenSource?: 'env' | 'config';
 }
 
 /** One application this host serves, and the port its traffic gate owns (0: any free port). */
@@ -110,7 +113,8 @@ export interface AgentOptions {
   startFirstMinFreeMemory: number;
 }
 
-export type JoinTokenSource = 'file' | 'env' | 'flag' | 'none';
+/** 'config': the token is written in the config file. */
+export type JoinTokenSource = 'file' | 'env' | 'flag' | 'config' | 'none';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -171,7 +175,7 @@ function compileJoinToken(raw: RawAgentOptions): { joinToken: string; joinTokenS
     if (!token || /\s/.test(token)) throw new BadInputError(`--join-token-file: '${raw.joinTokenFile}' must hold one token and nothing else`);
     return { joinToken: token, joinTokenSource: 'file' };
   }
-  if (raw.joinToken?.trim()) return { joinToken: raw.joinToken.trim(), joinTokenSource: 'flag' };
+  if (raw.joinToken?.trim()) return { joinToken: raw.joinToken.trim(), joinTokenSource: raw.joinTokenSource ?? 'flag' };
   const env = (process.env.FLEETWAVE_JOIN_TOKEN ?? '').trim();
   return { joinToken: env, joinTokenSource: env ? 'env' : 'none' };
 }
@@ -250,3 +254,35 @@ function readBootId(): string {
     return randomUUID();
   }
 }
+
+/**
+ * The agent's config file (/etc/fleetwave/agent.yaml) and merged flags: one key per long flag, checked for type
+ * and format here; compileAgentOptions then checks what only it knows (ports, names, the join token file).
+ */
+export const agentConfigSchema = daemonSchema({
+  controller: text('HOST:PORT'),
+  id: text('an agent id'),
+  group: text('a group name'),
+  label: labels(),
+  instance: list('APP:PORT or APP:HOST:PORT'),
+  advertise: text('an IP address or host name'),
+  'data-dir': text('a directory'),
+  nats: text('a NATS URL'),
+  'reset-hook': text('a command'),
+  'keep-editions': count(),
+  'gate-queue': count(),
+  'gate-hold': duration(),
+  'stop-gates': flag(),
+  'start-first-min-free-memory': size(),
+  'boot-id': text('a boot id'),
+  ...NATS_AUTH_KEYS,
+  insecure: flag(),
+  ca: text('a file path'),
+  'join-token-file': text('a file path'),
+  'join-token': text('a join token'),
+  'max-package-size': size(),
+  'max-unpacked-size': size(),
+  'max-package-entries': count(),
+  'app-user': text('a user name or uid'),
+  ...LOG_KEYS,
+});

@@ -91,7 +91,11 @@ export function reportError(err: unknown, io: Io): number {
   return EXIT_FAILED;
 }
 
+/** Set by the bundler (deploy/dist/bundle.ts): a bundle has no package.json above it. */
+declare const FLEETWAVE_VERSION: string | undefined;
+
 function readVersion(): string {
+  if (typeof FLEETWAVE_VERSION === 'string') return FLEETWAVE_VERSION;
   // dist/cli/main.js and cli/program.ts sit at different depths below package.json.
   for (const up of ['../../package.json', '../package.json']) {
     try {

@@ -1,4 +1,5 @@
 // NATS credentials for the controller and agents: user/password, token, a .creds file (JWT + nkey) or an nkey seed file.
+import { Option, type Command } from 'commander';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from 'nats';
 import { BadInputError } from './errors.js';
 import { readFlagFile } from './flag-file.js';
@@ -38,12 +39,12 @@ export function compileNatsAuth(raw: RawNatsAuth, env: NodeJS.ProcessEnv = proce
   return {};
 }
 
-/** Registers the NATS credential flags on a daemon command. */
-export function natsAuthFlags<C extends { option(flags: string, description: string): C }>(cmd: C): C {
+/** Registers the NATS credential flags on a daemon command; commander reads the secrets' env fallbacks (help shows them). */
+export function natsAuthFlags(cmd: Command): Command {
   return cmd
     .option('--nats-user <user>', `NATS user (password from --nats-pass or env ${NATS_ENV.pass})`)
-    .option('--nats-pass <password>', `NATS password (prefer env ${NATS_ENV.pass})`)
-    .option('--nats-token <token>', `NATS token (or env ${NATS_ENV.token})`)
+    .addOption(new Option('--nats-pass <password>', 'NATS password (prefer the environment: a flag shows in ps)').env(NATS_ENV.pass))
+    .addOption(new Option('--nats-token <token>', 'NATS token').env(NATS_ENV.token))
     .option('--nats-creds <file>', 'NATS .creds file (JWT and nkey seed)')
     .option('--nats-nkey <file>', 'file holding a NATS nkey seed');
 }

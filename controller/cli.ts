@@ -1,8 +1,9 @@
 // The `fleetwave controller` subcommand: flags in, a running controller until SIGTERM / SIGINT.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { configFileFlags, loadEffectiveConfig, type EffectiveConfig } from '../common/config-file.js';
 import { FleetwaveError } from '../common/errors.js';
 import { natsAuthFlags } from '../common/nats-auth.js';
-import { CONTROLLER_DEFAULTS, compileControllerOptions, type RawControllerOptions } from './options.js';
+import { CONTROLLER_DEFAULTS, compileControllerOptions, controllerConfigSchema, type ControllerOptions, type RawControllerOptions } from './options.js';
 
 const PREFIX = 'fleetwave controller:';
 
@@ -32,21 +33,17 @@ export function registerControllerCommand(program: Command): void {
     .option('--nats-reload-pid-file <file>', "nats-server's pid file: SIGHUP it after each rewrite of the users file");
   natsAuthFlags(cmd)
     .option('--log-format <format>', 'json or pretty', CONTROLLER_DEFAULTS.logFormat)
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', CONTROLLER_DEFAULTS.logLevel)
-    // Flag errors commander finds (unknown option, missing value) go through the program's own error
-    // handling, which prints one line and exits 2; errors in the values are reported below.
-    .action(async (flags: RawControllerOptions) => {
-      await runFromFlags(flags);
-    });
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').default(CONTROLLER_DEFAULTS.logLevel).env('FLEETWAVE_LOG_LEVEL'));
+  // Flag errors commander finds (unknown option, missing value) go through the program's own error
+  // handling, which prints one line and exits 2; errors in the values are reported below.
+  configFileFlags(cmd).action(async (_flags: unknown, command: Command) => {
+    await runFromCommand(command);
+  });
 }
 
-async function runFromFlags(flags: RawControllerOptions): Promise<void> {
-  let options;
-  try {
-    options = compileControllerOptions(flags);
-  } catch (err) {
-    fail(err);
-  }
+async function runFromCommand(command: Command): Promise<void> {
+  const { options, config } = compileOrExit(command);
+  if (command.getOptionValue('printConfig')) return void process.stdout.write(config.render('controller'));
   let controller;
   try {
     // Loaded on demand: only `fleetwave controller` loads the store (better-sqlite3) and the engine.
@@ -69,6 +66,18 @@ async function runFromFlags(flags: RawControllerOptions): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/** Flags over environment over the --config file over defaults, checked, then compiled; exits 2 with one line if wrong. */
+function compileOrExit(command: Command): { options: ControllerOptions; config: EffectiveConfig } {
+  let config: EffectiveConfig | undefined;
+  try {
+    config = loadEffectiveConfig(command, controllerConfigSchema);
+    config.check();
+    return { options: compileControllerOptions(command.opts() as RawControllerOptions), config };
+  } catch (err) {
+    fail(config ? config.explain(err) : err);
+  }
 }
 
 function fail(err: unknown, code = 2): never {

@@ -7,6 +7,7 @@ import { parseDuration } from '../common/durations.js';
 import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
 import { CA_FILES } from '../common/tls.js';
 import { parseByteSize } from '../common/sizes.js';
+import { count, daemonSchema, duration, flag, LOG_KEYS, NATS_AUTH_KEYS, size, text } from '../common/config-schema.js';
 import type { LogFormat } from '../common/logger.js';
 
 export interface RawControllerOptions extends RawNatsAuth {
@@ -164,7 +165,9 @@ function compileTls(r: RawControllerOptions): { certFile: string; keyFile: strin
   if (!certFile || !keyFile) {
     throw new BadInputError('TLS needs --tls-cert and --tls-key (or --tls-dir from `fleetwave ca init`); --insecure runs plaintext without auth');
   }
-  for (const [flag, file] of [['--tls-cert', certFile], ['--tls-key', keyFile]] as const) {
+  // A file found through --tls-dir is named by that flag: it is the one the operator wrote.
+  const named = (flag: string, given: string | undefined) => (given ? flag : '--tls-dir');
+  for (const [flag, file] of [[named('--tls-cert', r.tlsCert), certFile], [named('--tls-key', r.tlsKey), keyFile]] as const) {
     if (!existsSync(file)) throw new BadInputError(`${flag}: '${file}' does not exist`);
   }
   return { certFile: resolve(certFile), keyFile: resolve(keyFile) };
@@ -191,3 +194,32 @@ function parseUrl(text: string, flag: string, protocols: string[]): string {
   if (!protocols.includes(url.protocol)) throw new BadInputError(`${flag}: '${text}' must start with ${protocols.map((p) => p + '//').join(' or ')}`);
   return text;
 }
+
+/**
+ * The controller's config file (/etc/fleetwave/controller.yaml) and merged flags: one key per long flag, checked
+ * for type and format here; compileControllerOptions then checks addresses, URLs and files.
+ */
+export const controllerConfigSchema = daemonSchema({
+  listen: text('HOST:PORT'),
+  http: text('HOST:PORT'),
+  'advertise-http': text('a URL such as https://fleetwave.example.internal:7401'),
+  'data-dir': text('a directory'),
+  nats: text('a NATS URL'),
+  'heartbeat-timeout': duration(),
+  'ready-file': text('a file path'),
+  insecure: flag(),
+  'nats-insecure': flag(),
+  'tls-cert': text('a file path'),
+  'tls-key': text('a file path'),
+  'tls-dir': text('a directory'),
+  'bootstrap-token-file': text('a file path'),
+  'max-message-size': size(),
+  'max-package-size': size(),
+  'max-unpacked-size': size(),
+  'max-package-entries': count(),
+  'nats-agent-users': text('a file path'),
+  'nats-users-template': text('a file path'),
+  'nats-reload-pid-file': text('a file path'),
+  ...NATS_AUTH_KEYS,
+  ...LOG_KEYS,
+});

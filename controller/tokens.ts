@@ -181,6 +181,11 @@ export class TokenStore {
     return { secret, record };
   }
 
+  /** Runs `fn` in one transaction: what it writes to the token tables is undone if it throws. */
+  inTransaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
   listTokens(): TokenRecord[] {
     return (this.db.prepare('SELECT * FROM auth_tokens ORDER BY created_unix_ms, name').all() as TokenRow[]).map(toRecord);
   }

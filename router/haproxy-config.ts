@@ -1,5 +1,5 @@
 // The HAProxy configuration the router starts haproxy with (or that an operator copies into the host's own config:
-// `fleetwave router --print-config`). It holds no instance and no rule: those come at runtime, through the admin
+// `fleetwave router --print-haproxy-config`). It holds no instance and no rule: those come at runtime, through the admin
 // socket (add server, set server state, set map, `fleetwave rules set`), so nothing that changes needs a reload.
 //
 //   frontend fw_<app>  ── lua.fw_route <app> (rules) ──▶ txn.fw_edition ──map──▶ fw_<app>_e<k>   (edition slot)

@@ -28,7 +28,7 @@ export async function readActual(api: RuntimeCommands, apps: readonly string[], 
 /** The reference of `app`'s map on the admin socket: the loaded map file named fw_<app>.map. */
 export function mapFileOf(app: string, maps: ReadonlyArray<{ id: string; file: string }>): string {
   const found = maps.find((m) => basename(m.file) === mapFileName(app));
-  if (!found) throw new RuntimeApiError(`haproxy has no map ${mapFileName(app)} loaded: its configuration does not front '${app}' (fleetwave router --print-config shows one that does)`);
+  if (!found) throw new RuntimeApiError(`haproxy has no map ${mapFileName(app)} loaded: its configuration does not front '${app}' (fleetwave router --print-haproxy-config shows one that does)`);
   return found.file;
 }
 

@@ -7,6 +7,8 @@ import { BadInputError } from '../common/errors.js';
 import type { LogFormat } from '../common/logger.js';
 import { compileNatsAuth, type NatsAuth, type RawNatsAuth } from '../common/nats-auth.js';
 import { isSafeName } from '../common/names.js';
+import { readFlagFile } from '../common/flag-file.js';
+import { count, daemonSchema, flag, list, LOG_KEYS, NATS_AUTH_KEYS, text } from '../common/config-schema.js';
 import type { FrontedApp } from './haproxy-config.js';
 import { isHaproxyName } from './names.js';
 
@@ -19,6 +21,8 @@ export interface RawRouterOptions extends RawNatsAuth {
   runDir?: string;
   controller?: string;
   token?: string;
+  /** File holding the token (not visible in ps, nor in a world-readable config file). */
+  tokenFile?: string;
   ca?: string;
   insecure?: boolean;
   nats?: string;
@@ -26,7 +30,8 @@ export interface RawRouterOptions extends RawNatsAuth {
   id?: string;
   logFormat?: string;
   logLevel?: string;
-  printConfig?: boolean;
+  /** `--print-haproxy-config`: only the haproxy config is wanted, so the socket and token are not needed. */
+  printHaproxyConfig?: boolean;
   /** Not a flag: how often a full reconcile pass runs when nothing asked for one. */
   resyncMs?: number;
 }
@@ -56,7 +61,7 @@ export interface RouterOptions {
   id: string;
   logFormat: LogFormat;
   logLevel: string;
-  printConfig: boolean;
+  printHaproxyConfig: boolean;
   resyncMs: number;
 }
 
@@ -86,7 +91,7 @@ export function compileRouterOptions(raw: RawRouterOptions, env: NodeJS.ProcessE
   const runDir = resolve(raw.runDir ?? ROUTER_DEFAULTS.runDir);
   const haproxyBin = raw.haproxyBin ? resolve(raw.haproxyBin) : '';
   if (haproxyBin) checkExecutable(haproxyBin);
-  if (!raw.haproxySocket && !haproxyBin && !raw.printConfig) throw new BadInputError('--haproxy-socket: give the admin socket of the haproxy to drive (or --haproxy-bin to have the router start one)');
+  if (!raw.haproxySocket && !haproxyBin && !raw.printHaproxyConfig) throw new BadInputError('--haproxy-socket: give the admin socket of the haproxy to drive (or --haproxy-bin to have the router start one)');
   const haproxySocket = resolve(raw.haproxySocket ?? join(runDir, 'haproxy.sock'));
   // Both become words of haproxy's config and of Runtime API commands, which have no quoting.
   if (/\s/.test(runDir)) throw new BadInputError(`--run-dir: '${runDir}' may not hold white space`);
@@ -94,11 +99,12 @@ export function compileRouterOptions(raw: RawRouterOptions, env: NodeJS.ProcessE
   if (Buffer.byteLength(haproxySocket) > MAX_SOCKET_PATH) throw new BadInputError(`--haproxy-socket: '${haproxySocket}' is longer than a unix socket path may be (${MAX_SOCKET_PATH} bytes)`);
   const id = raw.id ?? hostname();
   if (!ID.test(id)) throw new BadInputError(`--id: '${id}' may hold only letters, digits, '.', '_' and '-'`);
-  const token = (raw.token ?? env.FLEETWAVE_TOKEN ?? '').trim();
-  if (/\s/.test(token)) throw new BadInputError('--token: a token has no spaces');
+  if (raw.tokenFile && raw.token) throw new BadInputError('give the token once: --token-file or --token');
+  const token = (raw.tokenFile ? readFlagFile(resolve(raw.tokenFile), '--token-file').toString('utf8') : raw.token ?? env.FLEETWAVE_TOKEN ?? '').trim();
+  if (/\s/.test(token)) throw new BadInputError(raw.tokenFile ? `--token-file: '${raw.tokenFile}' must hold one token and nothing else` : '--token: a token has no spaces');
   const insecure = raw.insecure ?? false;
   if (insecure && raw.ca) throw new BadInputError('--ca and --insecure: choose TLS (--ca) or plaintext (--insecure)');
-  if (!insecure && !token && !raw.printConfig) throw new BadInputError('no token: give --token (or env FLEETWAVE_TOKEN) with a router token (fleetwave token create NAME --role router), or --insecure');
+  if (!insecure && !token && !raw.printHaproxyConfig) throw new BadInputError('no token: give --token (or env FLEETWAVE_TOKEN) with a router token (fleetwave token create NAME --role router), or --insecure');
   return {
     apps,
     haproxySocket,
@@ -115,7 +121,7 @@ export function compileRouterOptions(raw: RawRouterOptions, env: NodeJS.ProcessE
     id,
     logFormat,
     logLevel,
-    printConfig: raw.printConfig ?? false,
+    printHaproxyConfig: raw.printHaproxyConfig ?? false,
     resyncMs: raw.resyncMs ?? ROUTER_DEFAULTS.resyncMs,
   };
 }
@@ -174,3 +180,25 @@ function checkExecutable(path: string): void {
     throw new BadInputError(`--haproxy-bin: '${path}' is not an executable file`);
   }
 }
+
+/**
+ * The router's config file (/etc/fleetwave/router.yaml) and merged flags: one key per long flag, checked for
+ * type and format here; compileRouterOptions then checks apps, paths and the token.
+ */
+export const routerConfigSchema = daemonSchema({
+  app: list('NAME=[HOST]:PORT'),
+  'haproxy-socket': text('a socket path'),
+  'haproxy-bin': text('a file path'),
+  'haproxy-threads': count(),
+  'run-dir': text('a directory'),
+  controller: text('HOST:PORT'),
+  token: text('a router token'),
+  'token-file': text('a file path'),
+  ca: text('a file path'),
+  insecure: flag(),
+  nats: text("a NATS URL, or '' for none"),
+  ...NATS_AUTH_KEYS,
+  'edition-slots': count(),
+  id: text('a router id'),
+  ...LOG_KEYS,
+});

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { readGateStats } from '../../agent/data-path.js';
 import type { HoldFigures } from '../../agent/hold-stats.js';
 import { CLI_MAIN, Fleet, REPO_ROOT, freePort, waitFor } from '../../test/harness/fleet.js';
-import { HAS_HAPROXY, killHaproxy, startRouter, type RouterProc } from '../../test/harness/router.js';
+import { HAS_HAPROXY, startRouter, stopRouter, type RouterProc } from '../../test/harness/router.js';
 import { LoadGenerator, type LoadSummary, type RecordedRequest } from './load.js';
 import { buildEdition } from './package.js';
 
@@ -41,8 +41,7 @@ async function main(): Promise<number> {
   let router: RouterProc | undefined;
   let stopping: Promise<void> | undefined;
   const stopAll = () => (stopping ??= (async () => {
-    await router?.stop();
-    await killHaproxy(ROUTER_DIR);
+    await stopRouter(router, ROUTER_DIR);
     await fleet.stopAll();
   })());
   process.once('SIGINT', () => {

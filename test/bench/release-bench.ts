@@ -7,7 +7,7 @@ import { SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../../common/events.
 import { buildEdition } from '../../examples/demo/package.js';
 import { LoadGenerator, oldAfterFirstNew, type LoadSummary, type RecordedRequest } from '../../examples/demo/load.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
-import { killHaproxy, startRouter, type RouterProc } from '../harness/router.js';
+import { startRouter, stopRouter, type RouterProc } from '../harness/router.js';
 import { releaseOverhead } from './overhead.js';
 import { APP_SERVER } from './processes.js';
 
@@ -210,8 +210,7 @@ export class BenchFleet {
   }
 
   async stop(): Promise<void> {
-    await this.router?.stop();
-    if (this.routerDir) await killHaproxy(this.routerDir);
+    if (this.routerDir) await stopRouter(this.router, this.routerDir);
     await this.nc?.close();
     await this.fleet.stopAll();
   }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildEdition } from '../../examples/demo/package.js';
 import { Fleet, freePort, repoPath } from '../harness/fleet.js';
-import { get, killHaproxy, startRouter, type RouterProc } from '../harness/router.js';
+import { get, startRouter, stopRouter, type RouterProc } from '../harness/router.js';
 import { median } from './stats.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '10' } } });
@@ -60,7 +60,7 @@ try {
   for (const name of ['r1', 'r2']) {
     const runDir = join(dir, name);
     const port = await freePort();
-    const proc = await startRouter({ runDir, apps: { [APP]: port }, controller: fleet.controller!.grpcAddress, natsUrl: fleet.nats!.url, id: name, args: ['--log-level', 'warn'] });
+    const proc = await startRouter({ runDir, apps: { [APP]: port }, controller: fleet.controller!.grpcAddress, natsUrl: fleet.nats!.url, id: name, logFile: join(runDir + '.log') });
     routers.push({ proc, dir: runDir, port });
   }
   await untilAll(performance.now(), '1.0');
@@ -87,8 +87,7 @@ try {
   }));
 } finally {
   for (const r of routers) {
-    await r.proc.stop();
-    await killHaproxy(r.dir);
+    await stopRouter(r.proc, r.dir);
   }
   await fleet.stopAll();
   rmSync(dir, { recursive: true, force: true });

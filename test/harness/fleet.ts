@@ -52,15 +52,16 @@ export async function startController(o: {
   httpPort?: number;
   /** false: no --insecure (then `args` must give TLS, e.g. --tls-dir). Default true. */
   insecure?: boolean;
+  /** What runs the controller, before its flags (default: node dist/cli/main.js controller), e.g. [node, a bundle, 'controller']. */
+  program?: string[];
   /** Added to the controller's environment (e.g. FLEETWAVE_NATS_PASS, NODE_EXTRA_CA_CERTS). */
   env?: NodeJS.ProcessEnv;
-  /** The `fleetwave` command to run (e.g. a packaged /usr/bin/fleetwave); default this checkout's dist/cli/main.js. */
-  command?: string;
 }): Promise<ControllerProc> {
   mkdirSync(o.dataDir, { recursive: true });
   const readyFile = join(o.dataDir, `ready-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+  const [command, ...programArgs] = o.program ?? [process.execPath, CLI_MAIN, 'controller'];
   const args = [
-    ...(o.command ? [] : [CLI_MAIN]), 'controller', ...(o.insecure === false ? [] : ['--insecure']),
+    ...programArgs, ...(o.insecure === false ? [] : ['--insecure']),
     '--listen', `127.0.0.1:${o.grpcPort ?? 0}`,
     '--http', `127.0.0.1:${o.httpPort ?? 0}`,
     '--data-dir', o.dataDir,
@@ -69,7 +70,7 @@ export async function startController(o: {
     ...(o.logFile ? ['--log-format', 'pretty'] : []),
     ...(o.args ?? []),
   ];
-  const proc = spawnProc('controller', o.command ?? process.execPath, args, o.logFile, o.env);
+  const proc = spawnProc('controller', command!, args, o.logFile, o.env);
   const ready = await waitFor('the controller to be ready', () => {
     if (!proc.running) throw new Error(`controller exited early: ${proc.tail() || `see ${o.logFile}`}`);
     return existsSync(readyFile) ? (JSON.parse(readFileSync(readyFile, 'utf8')) as { grpc: number; http: number }) : undefined;
@@ -112,10 +113,13 @@ export async function startAgent(o: {
   insecure?: boolean;
   /** Added to the agent's environment (and so its gate host's). */
   env?: NodeJS.ProcessEnv;
+  /** What runs the agent, before its flags (default: node dist/cli/main.js agent), e.g. [node, a bundle]. */
+  program?: string[];
 }): Promise<AgentProc> {
   mkdirSync(o.dataDir, { recursive: true });
+  const [command, ...programArgs] = o.program ?? [process.execPath, CLI_MAIN, 'agent'];
   const args = [
-    CLI_MAIN, 'agent', ...(o.insecure === false ? [] : ['--insecure']),
+    ...programArgs, ...(o.insecure === false ? [] : ['--insecure']),
     '--id', o.id,
     '--group', o.group,
     '--controller', o.controller,
@@ -125,7 +129,7 @@ export async function startAgent(o: {
     ...(o.logFile ? ['--log-format', 'pretty'] : []),
     ...(o.args ?? []),
   ];
-  const proc = spawnProc(`agent ${o.id}`, process.execPath, args, o.logFile, o.env);
+  const proc = spawnProc(`agent ${o.id}`, command!, args, o.logFile, o.env);
   return {
     id: o.id,
     group: o.group,
@@ -275,7 +279,13 @@ export class Fleet {
     return this.controller;
   }
 
-  async startAgent(id: string, group: string, instances: Record<string, number>, args: string[] = []): Promise<AgentProc> {
+  async startAgent(
+    id: string,
+    group: string,
+    instances: Record<string, number>,
+    args: string[] = [],
+    launch: { program?: string[]; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<AgentProc> {
     if (!this.nats || !this.controller) throw new Error('start nats and the controller first');
     const agent = await startAgent({
       id,
@@ -286,6 +296,7 @@ export class Fleet {
       instances,
       logFile: this.log(`agent-${id}`),
       args,
+      ...launch,
     });
     const known = this.agents.findIndex((a) => a.id === id);
     if (known >= 0) this.agents[known] = agent;

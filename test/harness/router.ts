@@ -83,6 +83,12 @@ export async function killHaproxy(runDir: string): Promise<void> {
   await waitFor(`haproxy ${pid} gone`, () => !alive(pid), 10_000);
 }
 
+/** Stops the router (if one runs) and then the haproxy in `runDir` it started or attached to: every teardown's two steps. */
+export async function stopRouter(router: Pick<RouterProc, 'stop'> | undefined, runDir: string): Promise<void> {
+  await router?.stop();
+  await killHaproxy(runDir);
+}
+
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -207,7 +207,7 @@ describe.skipIf(!HAS_NATS_SERVER)('the packages, unpacked into scratch roots', (
     try {
       nats = await startNats(join(dir, 'nats'));
       controller = await startController({
-        command: join(controllerRoot, 'usr/bin/fleetwave'),
+        program: [join(controllerRoot, 'usr/bin/fleetwave'), 'controller'],
         dataDir: join(dir, 'controller-data'),
         natsUrl: nats.url,
         logFile: join(dir, 'controller.log'),

@@ -13,7 +13,7 @@ import { appRouting, routed } from '../../router/test-fixtures.js';
 import { runCli } from '../harness/fleet.js';
 import { HAS_NATS_SERVER, startNats, type Nats } from '../harness/nats.js';
 import { RoutingController } from '../harness/routing-controller.js';
-import { alive, editionsOf, freePort, HAS_HAPROXY, killHaproxy, serverStates, startBackend, startRouter, type Backend, type RouterProc } from '../harness/router.js';
+import { alive, editionsOf, freePort, HAS_HAPROXY, serverStates, startBackend, startRouter, stopRouter, type Backend, type RouterProc } from '../harness/router.js';
 import { waitFor } from '../harness/wait.js';
 
 const TOKEN = 'router-secret';
@@ -51,9 +51,8 @@ describe.skipIf(!HAS_HAPROXY || !HAS_NATS_SERVER)('fleetwave router (process)', 
   });
 
   afterAll(async () => {
-    await router?.stop();
     controller?.kill();
-    await killHaproxy(runDir);
+    await stopRouter(router, runDir);
     await nc?.close();
     await nats?.stop();
     await Promise.all(Object.values(backends).map((b) => b.close()));

@@ -8,7 +8,7 @@ import { buildEdition } from '../../examples/demo/package.js';
 import { LoadGenerator, oldAfterFirstNew, type LoadSummary, type RecordedRequest } from '../../examples/demo/load.js';
 import { RuntimeApi, parseStatCsv } from '../../router/runtime.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
-import { alive, editionsOf, HAS_HAPROXY, killHaproxy, startRouter, type RouterProc } from '../harness/router.js';
+import { alive, editionsOf, HAS_HAPROXY, startRouter, stopRouter, type RouterProc } from '../harness/router.js';
 
 const APP = 'shop';
 const AGENTS = [
@@ -126,8 +126,7 @@ describe.skipIf(!HAS_HAPROXY)('releases behind the edition router (real haproxy)
   }, 180_000);
 
   afterAll(async () => {
-    await router?.stop();
-    await killHaproxy(runDir);
+    await stopRouter(router, runDir);
     await fleet.stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -193,8 +192,7 @@ describe.skipIf(!HAS_HAPROXY)('releases behind the edition router (real haproxy)
       await waitFor('the second router to route by the rule', async () => (await editionsOf(secondPort, 10, '/', { 'X-Beta': '1' }))['2.0'] === 10, 15_000);
       expect(await editionsOf(secondPort, 20)).toEqual({ '1.0': 20 });
     } finally {
-      await second.stop();
-      await killHaproxy(secondDir);
+      await stopRouter(second, secondDir);
     }
     // When the rule is removed, everyone is back on the default edition
     const ruleId = listed.stdout.split('\n').find((l) => l.includes('X-Beta'))!.trim().split(/\s+/)[0]!;

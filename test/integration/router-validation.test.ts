@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEdition } from '../../examples/demo/package.js';
 import { LoadGenerator } from '../../examples/demo/load.js';
 import { Fleet, freePort, repoPath, waitFor } from '../harness/fleet.js';
-import { editionsOf, HAS_HAPROXY, killHaproxy, startRouter, type RouterProc } from '../harness/router.js';
+import { editionsOf, HAS_HAPROXY, startRouter, stopRouter, type RouterProc } from '../harness/router.js';
 
 const APP = 'shop';
 const SELECTED = { 'X-Validate': '1' };
@@ -47,8 +47,7 @@ describe.skipIf(!HAS_HAPROXY)('validation mode behind the edition router (real h
   }, 180_000);
 
   afterAll(async () => {
-    await router?.stop();
-    await killHaproxy(runDir);
+    await stopRouter(router, runDir);
     await fleet.stopAll();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -1,0 +1,124 @@
+// `make dist`: builds the artifacts into dist/pkg/ (deploy/dist/bundle.ts) and prints each one's size and the agent's
+// start times, the median of 5 runs: `--version`, and a real start until its Hello reaches a controller.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { stopDataPath } from '../../agent/data-path.js';
+import { FakeController } from '../../agent/test-support.js';
+import { buildAgentBundle, buildCliBundle, buildSea, packageVersion, REPO_ROOT } from './bundle.js';
+
+const OUT_DIR = join(REPO_ROOT, 'dist', 'pkg');
+const RUNS = 5;
+const HELLO_DEADLINE_MS = 20_000;
+
+/** One agent artifact to time: what prints its version, and what runs the agent (before the agent's flags). */
+interface Timed {
+  label: string;
+  version: string[];
+  agent: string[];
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT_DIR, { recursive: true });
+  const version = packageVersion();
+  const bundle = join(OUT_DIR, 'fleetwave-agent.cjs');
+  const sea = join(OUT_DIR, 'fleetwave-agent');
+  const cliDir = join(OUT_DIR, 'fleetwave');
+
+  await buildAgentBundle({ outFile: bundle, version });
+  const seaResult = await buildSea({ bundle, outFile: sea });
+  rmSync(cliDir, { recursive: true, force: true });
+  await buildCliBundle({ outDir: cliDir, version });
+
+  console.log(`fleetwave ${version}: artifacts in ${relative(process.cwd(), OUT_DIR) || '.'}/`);
+  console.log(`  ${'fleetwave-agent.cjs'.padEnd(22)} ${size(bundle)}  agent bundle: node fleetwave-agent.cjs [agent flags]`);
+  if (seaResult.ok) console.log(`  ${'fleetwave-agent'.padEnd(22)} ${size(sea)}  agent single executable (node ${process.versions.node} inside)`);
+  else console.log(`  ${'fleetwave-agent'.padEnd(22)} ${'-'.padStart(9)}  no single executable: ${seaResult.reason}`);
+  console.log(`  ${'fleetwave/'.padEnd(22)} ${size(cliDir)}  CLI bundle: fleetwave.cjs ${size(join(cliDir, 'fleetwave.cjs')).trim()}, fleetwave.lua, node_modules/better-sqlite3`);
+
+  const cliMain = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+  const timed: Timed[] = [
+    { label: 'bundle (node fleetwave-agent.cjs)', version: [process.execPath, bundle, '--version'], agent: [process.execPath, bundle] },
+    ...(seaResult.ok ? [{ label: 'single executable (fleetwave-agent)', version: [sea, '--version'], agent: [sea] }] : []),
+    // For comparison: the tsc build as `make build` leaves it, and node alone (the floor on this machine now).
+    { label: 'tsc dist/ (node dist/cli/main.js agent)', version: [process.execPath, cliMain, '--version'], agent: [process.execPath, cliMain, 'agent'] },
+  ];
+  console.log(`agent start, median of ${RUNS} runs (--version: to exit; start: to its Hello at a controller, fresh data dir, gate host included)`);
+  const controller = new FakeController();
+  await controller.start();
+  try {
+    for (const t of timed) {
+      const versionMs = await median(() => timeRun(t.version));
+      const helloMs = await median(() => timeHello(t.agent, controller));
+      console.log(`  ${t.label.padEnd(42)} --version ${ms(versionMs)}   start ${ms(helloMs)}`);
+    }
+    console.log(`  ${'node -e 0 (node alone)'.padEnd(42)}           ${ms(await median(() => timeRun([process.execPath, '-e', '0'])))}`);
+  } finally {
+    controller.stop();
+  }
+}
+
+/** `COMMAND` until it exits. */
+async function timeRun(command: string[]): Promise<number> {
+  const started = performance.now();
+  const [exe, ...args] = command;
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(exe!, args, { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`${command.join(' ')} exited ${code}`);
+  return performance.now() - started;
+}
+
+/** A real agent start on a fresh data dir until its Hello reaches `controller`; then it, its gate host, are stopped. */
+async function timeHello(command: string[], controller: FakeController): Promise<number> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'fleetwave-dist-'));
+  const before = controller.hellos.length;
+  const [exe, ...args] = command;
+  const started = performance.now();
+  const child = spawn(exe!, [...args, '--insecure', '--id', 'dist-timing', '--controller', `127.0.0.1:${controller.port}`, '--nats', '', '--data-dir', dataDir], { stdio: 'ignore' });
+  try {
+    const deadline = Date.now() + HELLO_DEADLINE_MS;
+    while (controller.hellos.length === before) {
+      if (child.exitCode !== null) throw new Error(`${command.join(' ')} exited ${child.exitCode} before its Hello`);
+      if (Date.now() > deadline) throw new Error(`${command.join(' ')}: no Hello within ${HELLO_DEADLINE_MS} ms`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return performance.now() - started;
+  } finally {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    await stopDataPath(dataDir);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function median(run: () => Promise<number>): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < RUNS; i++) samples.push(await run());
+  return samples.sort((a, b) => a - b)[Math.floor(RUNS / 2)]!;
+}
+
+function size(path: string): string {
+  const bytes = totalBytes(path);
+  return (bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(0)} KiB`).padStart(9);
+}
+
+function totalBytes(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(path).reduce((sum, name) => sum + totalBytes(join(path, name)), 0);
+}
+
+function ms(value: number): string {
+  return `${value.toFixed(0)} ms`.padStart(7);
+}
+
+main().catch((err: Error) => {
+  console.error(`make dist: ${err.message}`);
+  process.exit(1);
+});
