@@ -5,7 +5,7 @@
 //                                        bundle with the node shipped in /usr/lib/fleetwave-agent/),
 //                                        /etc/fleetwave/agent.yaml, fleetwave-agent.service
 //   fleetwave-controller_<v>_<arch>.deb  /usr/bin/fleetwave (sh wrapper) → /usr/lib/fleetwave/{node, fleetwave.cjs,
-//                                        assets, node_modules/better-sqlite3}, /etc/fleetwave/{controller,router}.yaml,
+//                                        fleetwave.lua, node_modules/better-sqlite3}, /etc/fleetwave/{controller,router}.yaml,
 //                                        fleetwave-controller.service, fleetwave-router.service
 //
 // The maintainer scripts live in deploy/debian/, the units in deploy/systemd/ (the same ones install.sh uses).
@@ -23,7 +23,7 @@ export interface DebInputs {
    * a `.cjs`/`.js` bundle is shipped with `nodeBinary` and a sh wrapper instead.
    */
   agentArtifact: string;
-  /** buildCliBundle's output: fleetwave.cjs and the assets next to it (copied as they are). */
+  /** buildCliBundle's output: fleetwave.cjs and what sits beside it (fleetwave.lua, node_modules/better-sqlite3), copied as it is. */
   cliDir: string;
   /** Holds agent.yaml, controller.yaml and router.yaml (the conffiles). */
   configDir: string;

@@ -1,18 +1,26 @@
-// Scratch inputs for deploy/dist/deb.ts: small stand-ins at the paths `make dist` fills, or the artifacts under test:
-// env FLEETWAVE_DEB_AGENT_ARTIFACT (a SEA executable or a .cjs bundle) and FLEETWAVE_DEB_CLI_DIR (buildCliBundle's
-// output). By default sh scripts run this checkout's tsc build, so the suites work before the bundles exist.
+// Inputs for deploy/dist/deb.ts in a scratch dir: the real agent and CLI bundles (deploy/dist/bundle.ts), or
+// stand-ins that run this checkout's tsc build (fast, for suites that only look at the packages' shape). Env
+// FLEETWAVE_DEB_AGENT_ARTIFACT (a SEA executable or a .cjs bundle, e.g. make dist's) and FLEETWAVE_DEB_CLI_DIR
+// (buildCliBundle's output) choose the artifacts under test instead.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildAgentBundle, buildCliBundle } from '../../deploy/dist/bundle.js';
 import type { DebInputs } from '../../deploy/dist/deb.js';
 import { CLI_MAIN } from '../harness/fleet.js';
 
 export const AGENT_ARTIFACT_ENV = 'FLEETWAVE_DEB_AGENT_ARTIFACT';
 export const CLI_DIR_ENV = 'FLEETWAVE_DEB_CLI_DIR';
 
-/** Writes stand-in inputs under `dir`; the agent artifact is the env one when set. */
-export function scratchDebInputs(dir: string, version = '0.1.0'): DebInputs {
-  const agentArtifact = process.env[AGENT_ARTIFACT_ENV] || writeScript(join(dir, 'in/fleetwave-agent'), `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI_MAIN)} agent "$@"`);
-  const cliDir = process.env[CLI_DIR_ENV] || writeCliStandIn(join(dir, 'in/cli'));
+/** Writes (or builds) the inputs under `dir/in`; the packages go to `dir/out`. */
+export async function scratchDebInputs(dir: string, o: { version?: string; artifacts?: 'bundles' | 'stand-ins' } = {}): Promise<DebInputs> {
+  const version = o.version ?? '0.1.0';
+  const bundles = (o.artifacts ?? 'bundles') === 'bundles';
+  let agentArtifact = process.env[AGENT_ARTIFACT_ENV];
+  if (!agentArtifact && bundles) await buildAgentBundle({ outFile: (agentArtifact = join(dir, 'in/fleetwave-agent.cjs')), version });
+  agentArtifact ??= writeScript(join(dir, 'in/fleetwave-agent'), `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI_MAIN)} agent "$@"`);
+  let cliDir = process.env[CLI_DIR_ENV];
+  if (!cliDir && bundles) await buildCliBundle({ outDir: (cliDir = join(dir, 'in/fleetwave')), version });
+  cliDir ??= writeCliStandIn(join(dir, 'in/fleetwave'));
   const configDir = join(dir, 'in/config');
   mkdirSync(configDir, { recursive: true });
   for (const name of ['agent', 'controller', 'router']) writeFileSync(join(configDir, `${name}.yaml`), `# ${name} stand-in\n`);
@@ -28,10 +36,10 @@ export function writeScript(path: string, body: string): string {
   return path;
 }
 
-/** A CLI "bundle" that runs the tsc build's CLI, so the packaged /usr/bin/fleetwave answers like the real one. */
+/** A CLI "bundle" that runs the tsc build's CLI, laid out as buildCliBundle's output. */
 function writeCliStandIn(cliDir: string): string {
-  mkdirSync(join(cliDir, 'assets'), { recursive: true });
+  mkdirSync(cliDir, { recursive: true });
   writeFileSync(join(cliDir, 'fleetwave.cjs'), `import(${JSON.stringify(CLI_MAIN)});\n`);
-  writeFileSync(join(cliDir, 'assets/fleetwave.lua'), '-- stand-in\n');
+  writeFileSync(join(cliDir, 'fleetwave.lua'), '-- stand-in\n');
   return cliDir;
 }

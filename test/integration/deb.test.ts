@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopDataPath } from '../../agent/data-path.js';
 import { buildDebs, REPO_ROOT, type BuiltDebs } from '../../deploy/dist/deb.js';
-import { Admin, startController, startNats, type ControllerProc, type Nats, type Proc } from '../harness/fleet.js';
-import { HAS_NATS_SERVER } from '../harness/nats.js';
+import { Admin, freePort, startController, startNats, waitFor, type ControllerProc, type Nats, type Proc } from '../harness/fleet.js';
+import { canConnect, HAS_NATS_SERVER } from '../harness/nats.js';
 import { spawnProc } from '../harness/proc.js';
 import { AGENT_ARTIFACT_ENV, CLI_DIR_ENV, scratchDebInputs, writeScript } from './deb-support.js';
 
@@ -19,7 +19,8 @@ let debs: BuiltDebs;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fleetwave-deb-'));
-  debs = await buildDebs(scratchDebInputs(dir, '0.1.0'));
+  // The real bundles (about 3 s with esbuild), unless the environment names other artifacts.
+  debs = await buildDebs(await scratchDebInputs(dir));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -66,7 +67,7 @@ describe('fleetwave-agent.deb', () => {
   });
 
   it('ships a bundle with a node and a wrapper that runs it with the flags given', async () => {
-    const inputs = scratchDebInputs(join(dir, 'bundle'), '0.2.0');
+    const inputs = await scratchDebInputs(join(dir, 'bundle'), { version: '0.2.0', artifacts: 'stand-ins' });
     inputs.agentArtifact = join(dir, 'bundle/in/fleetwave-agent.cjs');
     writeFileSync(inputs.agentArtifact, 'console.log(JSON.stringify(process.argv.slice(2)));\n');
     const built = await buildDebs(inputs);
@@ -95,8 +96,8 @@ describe('fleetwave-controller.deb', () => {
     const files = contents(debs.controller);
     expect(files.get('/usr/bin/fleetwave')).toBe('-rwxr-xr-x root/root');
     expect(files.get('/usr/lib/fleetwave/node')).toBe('-rwxr-xr-x root/root');
-    expect(files.get('/usr/lib/fleetwave/fleetwave.cjs')).toMatch(/^-rw-r--r-- root\/root/);
-    expect(files.has('/usr/lib/fleetwave/assets/fleetwave.lua')).toBe(true);
+    expect(files.get('/usr/lib/fleetwave/fleetwave.cjs')).toMatch(/^-rw[-x]r-[-x]r-[-x] root\/root$/);
+    expect(files.has('/usr/lib/fleetwave/fleetwave.lua')).toBe(true);
     expect(files.has('/usr/lib/fleetwave/node_modules/better-sqlite3/build/Release/better_sqlite3.node')).toBe(true);
     expect(files.has('/usr/lib/fleetwave/node_modules/better-sqlite3/lib/index.js')).toBe(true);
     expect(files.has('/usr/lib/fleetwave/node_modules/bindings/bindings.js')).toBe(true);
@@ -196,8 +197,8 @@ describe.skipIf(!HAS_SYSTEMD_ANALYZE)('units', () => {
 });
 
 describe.skipIf(!HAS_NATS_SERVER)('the packages, unpacked into scratch roots', () => {
-  const artifacts = `agent: ${process.env[AGENT_ARTIFACT_ENV] || 'tsc build'}; cli: ${process.env[CLI_DIR_ENV] || 'tsc build'}`;
-  it(`the packaged agent registers with the packaged controller (${artifacts})`, async () => {
+  const artifacts = `agent: ${process.env[AGENT_ARTIFACT_ENV] || 'bundle'}; cli: ${process.env[CLI_DIR_ENV] || 'bundle'}`;
+  it(`the packaged agent registers with the packaged controller and its gate host serves (${artifacts})`, async () => {
     const agentRoot = unpack(debs.agent, 'agent-root');
     const controllerRoot = unpack(debs.controller, 'controller-root-run');
     const dataDir = join(dir, 'agent-data');
@@ -212,14 +213,17 @@ describe.skipIf(!HAS_NATS_SERVER)('the packages, unpacked into scratch roots', (
         natsUrl: nats.url,
         logFile: join(dir, 'controller.log'),
       });
+      const servicePort = await freePort();
       agent = spawnProc('packaged agent', join(agentRoot, 'usr/bin/fleetwave-agent'), [
-        '--insecure', '--id', 'deb-1', '--group', 'packaged',
+        '--insecure', '--id', 'deb-1', '--group', 'packaged', '--instance', `shop:127.0.0.1:${servicePort}`,
         '--controller', controller.grpcAddress, '--nats', nats.url, '--data-dir', dataDir,
       ]);
       const admin = new Admin(controller.grpcAddress);
       try {
         await admin.waitForAgents(['deb-1'], 30_000);
         expect((await admin.agents()).find((a) => a.id === 'deb-1')?.group).toBe('packaged');
+        // The gate host (the packaged artifact re-run in its gate mode) owns the service port.
+        await waitFor(`the gate on port ${servicePort}`, () => canConnect(servicePort));
       } finally {
         admin.close();
       }

@@ -20,7 +20,7 @@ let shimPath: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fleetwave-install-'));
-  debs = await buildDebs(scratchDebInputs(dir, '0.1.0'));
+  debs = await buildDebs(await scratchDebInputs(dir, { artifacts: 'stand-ins' }));
   const bin = join(dir, 'bin');
   writeScript(join(bin, 'apt-get'), [
     'echo "apt-get $*" >> "$INSTALL_LOG"',
