@@ -44,7 +44,7 @@ bench: build
 bench-scale: build
 	node dist/test/bench/scale-bench.js $(ARGS)
 
-# The agent bundle, its single executable and the CLI bundle in dist/pkg/, with their sizes and the agent's start times.
+# The agent bundle, its single executable, the CLI bundle and the two .deb files in dist/pkg/, with their sizes and the agent's start times.
 dist: build
 	node dist/deploy/dist/build.js
 

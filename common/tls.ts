@@ -3,7 +3,7 @@
 // Keys are RSA 2048 made by Node's own crypto (fast, native); node-forge only builds and signs the X.509 certificates,
 // so no openssl binary is needed.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -84,18 +84,66 @@ export function defaultSans(extra: string[] = []): string[] {
 /**
  * `fleetwave ca init`: writes ca.crt/ca.key and controller.crt/controller.key into `dir`.
  * An existing CA key is kept unless `force`, so a second run cannot silently cut off every agent.
+ *
+ * With `gid` (the daemons' group, `fleetwave` on a packaged host) the controller running as that group's user
+ * can read what it needs and nothing more:
+ *
+ *   dir/              <owner>:<gid> 0750
+ *     ca.crt          0644          controller.crt  0644
+ *     controller.key  <owner>:<gid> 0640
+ *     ca.key          <owner> 0600  (signs certificates: the daemons never need it)
+ *
+ * Without `gid` the directory is private to its owner (0700, keys 0600), for a controller run as that user.
  */
-export function initCaDir(dir: string, o: { sans?: string[]; force?: boolean } = {}): Record<keyof typeof CA_FILES, string> {
+export function initCaDir(dir: string, o: { sans?: string[]; force?: boolean; gid?: number } = {}): Record<keyof typeof CA_FILES, string> {
   const paths = Object.fromEntries(Object.entries(CA_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<keyof typeof CA_FILES, string>;
   if (existsSync(paths.caKey) && !o.force) throw new ConflictError(`${paths.caKey} already exists (pass --force to replace the CA)`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // An existing directory (the package's postinst makes one) gets the same owner and mode as a new one.
+  shareWithGroup(dir, o.gid, 0o750, 0o700);
   const ca = createCa();
   const server = issueServerCert(ca, defaultSans(o.sans));
   writePem(paths.caCert, ca.certPem, 0o644);
   writePem(paths.caKey, ca.keyPem, 0o600);
   writePem(paths.serverCert, server.certPem, 0o644);
   writePem(paths.serverKey, server.keyPem, 0o600);
+  shareWithGroup(paths.serverKey, o.gid, 0o640, 0o600);
   return paths;
+}
+
+/**
+ * `fleetwave ca issue`: a server certificate for another host (a NATS node, a second controller address) signed by
+ * the CA in `dir`, written as `<outDir>/<name>.crt` and `.key` (key 0600, or 0640 to `gid`).
+ */
+export function issueFromCaDir(dir: string, o: { name: string; sans?: string[]; outDir?: string; gid?: number; force?: boolean }): { cert: string; key: string } {
+  const caCert = join(dir, CA_FILES.caCert);
+  const caKey = join(dir, CA_FILES.caKey);
+  if (!existsSync(caKey)) throw new BadInputError(`--dir: no ${caKey} (run fleetwave ca init --dir ${dir} first, on the host that keeps the CA)`);
+  if (!/^[A-Za-z0-9.:_-]+$/.test(o.name)) throw new BadInputError(`--name: expected a host name or address, got "${o.name}"`);
+  const outDir = o.outDir ?? dir;
+  const paths = { cert: join(outDir, `${o.name}.crt`), key: join(outDir, `${o.name}.key`) };
+  if (existsSync(paths.key) && !o.force) throw new ConflictError(`${paths.key} already exists (pass --force to replace it)`);
+  const ca = { certPem: readFileSync(caCert, 'utf8'), keyPem: readFileSync(caKey, 'utf8') };
+  const server = issueServerCert(ca, [...new Set([o.name, ...(o.sans ?? [])])]);
+  mkdirSync(outDir, { recursive: true, mode: 0o700 });
+  writePem(paths.cert, server.certPem, 0o644);
+  writePem(paths.key, server.keyPem, 0o600);
+  shareWithGroup(paths.key, o.gid, 0o640, 0o600);
+  return paths;
+}
+
+/** chown to (owner, gid) and chmod `groupMode`; without a gid, chmod `privateMode` only. */
+function shareWithGroup(path: string, gid: number | undefined, groupMode: number, privateMode: number): void {
+  if (gid === undefined) {
+    chmodSync(path, privateMode);
+    return;
+  }
+  try {
+    chownSync(path, statSync(path).uid, gid);
+  } catch (err) {
+    throw new BadInputError(`--group: cannot give ${path} to group ${gid} (${(err as NodeJS.ErrnoException).code ?? String(err)}): run as root or as a member of that group`);
+  }
+  chmodSync(path, groupMode);
 }
 
 function writePem(path: string, pem: string, mode: number): void {

@@ -1,12 +1,14 @@
-// `make dist`: builds the artifacts into dist/pkg/ (deploy/dist/bundle.ts) and prints each one's size and the agent's
-// start times, the median of 5 runs: `--version`, and a real start until its Hello reaches a controller.
+// `make dist`: builds the artifacts into dist/pkg/ (deploy/dist/bundle.ts; the .deb files, deploy/dist/deb.ts) and
+// prints each one's size and the agent's start times, the median of 5 runs: `--version`, and a real start until its
+// Hello reaches a controller.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { stopDataPath } from '../../agent/data-path.js';
 import { FakeController } from '../../agent/test-support.js';
 import { buildAgentBundle, buildCliBundle, buildSea, packageVersion, REPO_ROOT } from './bundle.js';
+import { buildDebs } from './deb.js';
 
 const OUT_DIR = join(REPO_ROOT, 'dist', 'pkg');
 const RUNS = 5;
@@ -36,6 +38,11 @@ async function main(): Promise<void> {
   if (seaResult.ok) console.log(`  ${'fleetwave-agent'.padEnd(22)} ${size(sea)}  agent single executable (node ${process.versions.node} inside)`);
   else console.log(`  ${'fleetwave-agent'.padEnd(22)} ${'-'.padStart(9)}  no single executable: ${seaResult.reason}`);
   console.log(`  ${'fleetwave/'.padEnd(22)} ${size(cliDir)}  CLI bundle: fleetwave.cjs ${size(join(cliDir, 'fleetwave.cjs')).trim()}, fleetwave.lua, node_modules/better-sqlite3`);
+  // The Debian packages: the single executable when there is one, else the bundle with this node beside it.
+  const debsStarted = performance.now();
+  const debs = await buildDebs({ version, agentArtifact: seaResult.ok ? sea : bundle, cliDir, configDir: join(REPO_ROOT, 'deploy', 'config'), outDir: OUT_DIR });
+  for (const deb of [debs.agent, debs.controller]) console.log(`  ${basename(deb).padEnd(38)} ${size(deb)}  Debian package (dpkg-deb --info/--contents ${relative(process.cwd(), deb)})`);
+  console.log(`  (.deb files built in ${((performance.now() - debsStarted) / 1000).toFixed(0)} s, mostly xz)`);
 
   const cliMain = join(REPO_ROOT, 'dist', 'cli', 'main.js');
   const timed: Timed[] = [

@@ -54,6 +54,8 @@ export async function startController(o: {
   insecure?: boolean;
   /** What runs the controller, before its flags (default: node dist/cli/main.js controller), e.g. [node, a bundle, 'controller']. */
   program?: string[];
+  /** Added to the controller's environment (e.g. FLEETWAVE_NATS_PASS, NODE_EXTRA_CA_CERTS). */
+  env?: NodeJS.ProcessEnv;
 }): Promise<ControllerProc> {
   mkdirSync(o.dataDir, { recursive: true });
   const readyFile = join(o.dataDir, `ready-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
@@ -68,7 +70,7 @@ export async function startController(o: {
     ...(o.logFile ? ['--log-format', 'pretty'] : []),
     ...(o.args ?? []),
   ];
-  const proc = spawnProc('controller', command!, args, o.logFile);
+  const proc = spawnProc('controller', command!, args, o.logFile, o.env);
   const ready = await waitFor('the controller to be ready', () => {
     if (!proc.running) throw new Error(`controller exited early: ${proc.tail() || `see ${o.logFile}`}`);
     return existsSync(readyFile) ? (JSON.parse(readFileSync(readyFile, 'utf8')) as { grpc: number; http: number }) : undefined;
