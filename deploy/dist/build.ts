@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { stopDataPath } from '../../agent/data-path.js';
 import { FakeController } from '../../agent/test-support.js';
-import { buildAgentBundle, buildCliBundle, buildSea, packageVersion, REPO_ROOT } from './bundle.js';
+import { buildAgentBundle, buildAgentUpgradePackage, buildCliBundle, buildSea, packageVersion, REPO_ROOT } from './bundle.js';
 import { buildDebs } from './deb.js';
 
 const OUT_DIR = join(REPO_ROOT, 'dist', 'pkg');
@@ -37,6 +37,10 @@ async function main(): Promise<void> {
   console.log(`  ${'fleetwave-agent.cjs'.padEnd(22)} ${size(bundle)}  agent bundle: node fleetwave-agent.cjs [agent flags]`);
   if (seaResult.ok) console.log(`  ${'fleetwave-agent'.padEnd(22)} ${size(sea)}  agent single executable (node ${process.versions.node} inside)`);
   else console.log(`  ${'fleetwave-agent'.padEnd(22)} ${'-'.padStart(9)}  no single executable: ${seaResult.reason}`);
+  // What `fleetwave agent publish` takes to upgrade agents through fleetwave (docs/agent-upgrade.md).
+  const upgradePackage = join(OUT_DIR, `fleetwave-agent-${version}.tar.gz`);
+  await buildAgentUpgradePackage({ artifact: seaResult.ok ? sea : bundle, outFile: upgradePackage });
+  console.log(`  ${basename(upgradePackage).padEnd(22)} ${size(upgradePackage)}  agent package for fleetwave agent publish ${relative(process.cwd(), upgradePackage)} --version ${version}`);
   console.log(`  ${'fleetwave/'.padEnd(22)} ${size(cliDir)}  CLI bundle: fleetwave.cjs ${size(join(cliDir, 'fleetwave.cjs')).trim()}, fleetwave.lua, node_modules/better-sqlite3`);
   // The Debian packages: the single executable when there is one, else the bundle with this node beside it.
   const debsStarted = performance.now();

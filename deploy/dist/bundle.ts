@@ -8,6 +8,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build, type BuildOptions } from 'esbuild';
+import * as tar from 'tar';
 
 const run = promisify(execFile);
 
@@ -119,5 +120,22 @@ function findRepoRoot(from: string): string {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'fleetwave') return dir;
     if (dirname(dir) === dir) throw new Error(`no fleetwave package.json above ${from}`);
+  }
+}
+
+/**
+ * The package `fleetwave agent publish FILE --version V` takes (docs/agent-upgrade.md): a tar.gz holding the agent
+ * program at its top level — the single executable `fleetwave-agent` (what the Debian package's agent runs; it has no
+ * node for a script), or else the bundle `fleetwave-agent.cjs`.
+ */
+export async function buildAgentUpgradePackage(o: { artifact: string; outFile: string }): Promise<void> {
+  const name = o.artifact.endsWith('.cjs') ? 'fleetwave-agent.cjs' : 'fleetwave-agent';
+  const staging = mkdtempSync(join(tmpdir(), 'fleetwave-agent-pkg-'));
+  try {
+    copyFileSync(o.artifact, join(staging, name));
+    chmodSync(join(staging, name), 0o755);
+    await tar.create({ gzip: true, file: o.outFile, cwd: staging, portable: true }, [name]);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
   }
 }
