@@ -40,7 +40,9 @@ note() { echo "install.sh: $*"; }
 systemd_running() { [ -z "$root" ] && [ -d /run/systemd/system ]; }
 
 # Sets $pkg to the package file for `fleetwave-$1`: --deb, else this checkout's newest (built when missing).
-newest_deb() { ls -1 "$here"/dist/pkg/"fleetwave-$1"_*.deb 2>/dev/null | sort -V | tail -n 1 || true; }
+# FLEETWAVE_PKG_DIR: where built packages are looked for (tests point it at an empty directory).
+pkg_dir="${FLEETWAVE_PKG_DIR:-$here/dist/pkg}"
+newest_deb() { ls -1 "$pkg_dir"/"fleetwave-$1"_*.deb 2>/dev/null | sort -V | tail -n 1 || true; }
 find_package() {
   if [ -n "$deb" ]; then
     [ -f "$deb" ] || { echo "install.sh: --deb $deb: no such file" >&2; exit 2; }
@@ -53,7 +55,7 @@ find_package() {
   pkg="$(newest_deb "$1")"
   if [ -z "$pkg" ]; then
     [ "$dry_run" = 1 ] || { echo "install.sh: make dist made no fleetwave-$1 .deb" >&2; exit 1; }
-    pkg="$here/dist/pkg/fleetwave-$1_VERSION.deb"
+    pkg="$pkg_dir/fleetwave-$1_VERSION.deb"
   fi
 }
 

@@ -66,7 +66,8 @@ describe('deploy/install.sh', () => {
   });
 
   it('without --deb and no package built, --dry-run would build one with make dist', () => {
-    const result = install(['agent', '--dry-run']);
+    // Packages are looked for in an empty directory, whatever `make dist` left in this checkout.
+    const result = install(['agent', '--dry-run'], { FLEETWAVE_PKG_DIR: join(dir, 'no-packages') });
     expect(result.out).toMatch(/would: make -C \S+ dist/);
   });
 
