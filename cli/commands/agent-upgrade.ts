@@ -73,7 +73,7 @@ export function registerAgentUpgradeCommands(program: Command, io: Io): void {
   withListing(agent.command('upgrade-status'))
     .description('an agent upgrade (default: the newest) and where each agent is')
     .argument('[id]', 'upgrade id (u-…)')
-    .option('--watch', 'follow it until it ends; exit 0 only if every agent upgraded')
+    .option('--watch', 'follow it until it ends; exit 0 only if every agent upgraded (1 if it failed or was cancelled)')
     .action(async (id: string | undefined, flags: { watch?: boolean }, cmd: Command) => {
       await withClient(cmd, io, async (client) => {
         const upgrade = await client.getAgentUpgrade(id ?? '');
