@@ -7,6 +7,7 @@ import { Server, ServerCredentials, status, type Metadata, type sendUnaryData, t
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   AdminServiceService,
+  AgentUpgrade,
   App,
   Edition,
   HistoryResponse,
@@ -89,6 +90,7 @@ const RESPONSES: Record<string, { fromPartial(o: never): unknown }> = {
   addRoute: Route,
   listRoutes: ListRoutesResponse,
   removeRoute: Route,
+  cancelAgentUpgrade: AgentUpgrade,
 };
 
 function fill(method: string, reply: unknown): unknown {
@@ -191,6 +193,34 @@ describe('fleetwave admin verbs', () => {
     const code = await runProgram(['--controller', '127.0.0.1:1', 'app', 'list'], io);
     expect(code).toBe(3);
     expect(io.stderr).toEqual(['fleetwave: cannot reach the controller at 127.0.0.1:1 (is it running?)']);
+  });
+
+  it('agent upgrade-cancel sends the id and comment, prints the upgrade and the agents still in flight; refusals are one line', async () => {
+    fake.replies.cancelAgentUpgrade = {
+      id: 'u-1a2b3c4d',
+      version: '0.3.0',
+      status: 'cancelled',
+      message: 'cancelled by ops: wrong build',
+      batches: 2,
+      currentBatch: 1,
+      targets: [
+        { agentId: 'e1', status: 'restarting', batch: 1 },
+        { agentId: 'w1', status: 'skipped', batch: 2 },
+      ],
+    };
+    const r = await cli('agent', 'upgrade-cancel', 'u-1a2b3c4d', '--comment', 'wrong build');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout.split('\n')).toEqual([
+      'u-1a2b3c4d to 0.3.0: cancelled (cancelled by ops: wrong build), batch 1/2; 1 restarting, 1 skipped',
+      '1 agent(s) already sent the package finish on their own; see them with: fleetwave agent upgrade-status u-1a2b3c4d',
+    ]);
+    expect(fake.calls[0]).toMatchObject({ method: 'cancelAgentUpgrade', request: { id: 'u-1a2b3c4d', comment: 'wrong build' }, actor: expect.stringMatching(/^ops/) });
+
+    fake.replies.cancelAgentUpgrade = { code: status.FAILED_PRECONDITION, details: 'agent upgrade u-1a2b3c4d already ended upgraded; nothing to cancel' };
+    expect(await cli('agent', 'upgrade-cancel')).toEqual({ code: 1, stdout: '', stderr: 'fleetwave: agent upgrade u-1a2b3c4d already ended upgraded; nothing to cancel' });
+    expect(fake.calls[1]!.request).toMatchObject({ id: '', comment: '' });
+    fake.replies.cancelAgentUpgrade = { code: status.NOT_FOUND, details: "agent upgrade 'u-nope' does not exist" };
+    expect(await cli('agent', 'upgrade-cancel', 'u-nope')).toEqual({ code: 2, stdout: '', stderr: "fleetwave: agent upgrade 'u-nope' does not exist" });
   });
 
   it('action verbs send the action and comment', async () => {

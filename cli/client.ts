@@ -36,6 +36,7 @@ import {
   type Validation,
   type AgentUpgrade,
   type StartAgentUpgradeRequest,
+  type CancelAgentUpgradeRequest,
 } from '../proto/gen/fleetwave/v1/admin.js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, UnavailableError } from '../common/errors.js';
 import { detectTlsMismatch, type TlsMismatch } from '../common/tls-mismatch.js';
@@ -139,6 +140,10 @@ export class AdminClient {
   /** An empty id: the newest upgrade. */
   getAgentUpgrade(id: string): Promise<AgentUpgrade> {
     return this.unary('GetAgentUpgrade', (md, o, cb) => this.raw.getAgentUpgrade({ id }, md, o, cb));
+  }
+  /** An empty id: the newest upgrade. */
+  cancelAgentUpgrade(request: CancelAgentUpgradeRequest): Promise<AgentUpgrade> {
+    return this.unary('CancelAgentUpgrade', (md, o, cb) => this.raw.cancelAgentUpgrade(request, md, o, cb));
   }
   cancelValidation(request: CancelValidationRequest): Promise<Validation> {
     return this.unary('CancelValidation', (md, o, cb) => this.raw.cancelValidation(request, md, o, cb));

@@ -190,6 +190,11 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
       const { upgrade, targets } = o.agentUpgrades.get(req.id.trim());
       return agentUpgradeToProto(upgrade, targets);
     }),
+    cancelAgentUpgrade: unary(log, 'CancelAgentUpgrade', (req, call) => {
+      if (!o.agentUpgrades) throw new NotFoundError('agent upgrade: none was started yet');
+      const upgrade = o.agentUpgrades.cancel(req.id.trim(), actorOf(call.metadata), req.comment.trim());
+      return agentUpgradeToProto(upgrade, o.agentUpgrades.get(upgrade.id).targets);
+    }),
   };
 }
 

@@ -136,6 +136,60 @@ describe('agent upgrade coordinator', () => {
     second.stop();
   });
 
+  it('a cancel mid-batch skips the agents not yet sent; those in flight finish on their own, upgraded or at their deadline', async () => {
+    const u = coordinator();
+    // e1 and e2 in batch 1, w1 in batch 2.
+    u.create({ version: '0.3.0', batches: 2, batchSize: 0, groups: [], timeoutMs: 50 }, 'ops');
+    u.onResult('e1', ok(sent[0]!.commandId));
+    expect(statuses(u)).toEqual({ e1: 'restarting', e2: 'sent', w1: 'pending' });
+
+    const cancelled = u.cancel('u-test', 'alice', 'wrong build');
+    expect(cancelled).toMatchObject({ status: 'cancelled', message: 'cancelled by alice: wrong build' });
+    expect(statuses(u)).toEqual({ e1: 'restarting', e2: 'sent', w1: 'skipped' });
+    expect(store.history(AGENT_APP).at(-1)).toMatchObject({ actor: 'alice', action: 'agent-upgrade-cancel', releaseId: 'u-test', comment: 'wrong build', result: 'ok' });
+
+    // e1 comes back upgraded: its target moves, the upgrade stays cancelled and no batch follows.
+    connect(u, hello('e1', '0.3.0'));
+    expect(statuses(u)).toEqual({ e1: 'upgraded', e2: 'sent', w1: 'skipped' });
+    expect(u.get('').upgrade.status).toBe('cancelled');
+    expect(sent.map((c) => c.agentId)).toEqual(['e1', 'e2']);
+    // e2 never answers: its deadline fails it, the upgrade keeps its status and message.
+    clock += 51;
+    await expect.poll(() => statuses(u).e2, { timeout: 2_000 }).toBe('failed');
+    expect(u.get('').upgrade).toMatchObject({ status: 'cancelled', message: 'cancelled by alice: wrong build' });
+    expect(store.pendingCommandsForAgent('e2')).toEqual([]);
+    expect(store.pendingCommandsForAgent('w1')).toEqual([]);
+    u.stop();
+  });
+
+  it('a cancelled upgrade stays cancelled across a controller restart; a result after it moves only the target', () => {
+    const first = coordinator();
+    first.create({ version: '0.3.0', batches: 2, batchSize: 0, groups: [], timeoutMs: 0 }, 'ops');
+    first.cancel('', 'ops', '');
+    first.stop();
+    const second = coordinator();
+    expect(second.get('').upgrade).toMatchObject({ status: 'cancelled', message: 'cancelled by ops' });
+    second.onResult('e1', ok(sent[0]!.commandId));
+    connect(second, hello('e2', '0.3.0'));
+    expect(statuses(second)).toEqual({ e1: 'restarting', e2: 'upgraded', w1: 'skipped' });
+    expect(second.get('').upgrade.status).toBe('cancelled');
+    expect(sent).toHaveLength(2);
+    second.stop();
+  });
+
+  it('refuses to cancel an upgrade that ended, and an unknown one', () => {
+    const u = coordinator();
+    expect(() => u.cancel('', 'ops', '')).toThrow(NotFoundError);
+    u.create({ version: '0.3.0', batches: 1, batchSize: 0, groups: ['west'], timeoutMs: 0 }, 'ops');
+    connect(u, hello('w1', '0.3.0'));
+    expect(() => u.cancel('u-test', 'ops', '')).toThrow(new ConflictError('agent upgrade u-test already ended upgraded; nothing to cancel'));
+    expect(() => u.cancel('u-nope', 'ops', '')).toThrow(NotFoundError);
+    u.create({ version: '0.3.0', batches: 1, batchSize: 0, groups: ['east'], timeoutMs: 0 }, 'ops');
+    u.cancel('', 'ops', '');
+    expect(() => u.cancel('', 'ops', '')).toThrow(/already ended cancelled; nothing to cancel$/);
+    expect(store.history(AGENT_APP).filter((c) => c.action === 'agent-upgrade-cancel')).toHaveLength(1);
+  });
+
   it('refuses a second upgrade, an unknown package or group, and skips agents already there', () => {
     const u = coordinator();
     expect(() => u.create({ version: '9.9', batches: 1, batchSize: 0, groups: [], timeoutMs: 0 }, 'ops')).toThrow(NotFoundError);

@@ -6,7 +6,7 @@ import { formatDuration } from '../common/durations.js';
 import type { Logger } from '../common/logger.js';
 import type { StartAgentUpgradeRequest } from '../proto/gen/fleetwave/v1/admin.js';
 import { Command, type CommandResult, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
-import { AGENT_APP, batchCount, planUpgrade } from './domain/agent-upgrade.js';
+import { AGENT_APP, batchCount, IN_FLIGHT, planUpgrade } from './domain/agent-upgrade.js';
 import type { PendingCommand } from './domain/ports.js';
 import type { CommandSink } from './engine/engine.js';
 import type { AgentUpgradeRecord, UpgradeTargetRecord } from './store/agent-upgrades.js';
@@ -88,6 +88,28 @@ export class AgentUpgrades {
     });
     this.log.info({ upgrade: id, version, agents: plan.length, batches: upgrade.batches }, 'agent upgrade started');
     this.afterCommit(sent);
+    return upgrade;
+  }
+
+  /**
+   * Stops the upgrade (an empty id: the newest): targets not yet sent are skipped and no further batch is sent.
+   * Targets already sent are left to finish on their own — the agent may be mid-restart, so their Hello, result or
+   * deadline still moves them — and only they, not the upgrade, change from then on.
+   */
+  cancel(id: string, actor: string, comment: string): AgentUpgradeRecord {
+    const now = this.now();
+    const upgrade = this.store.transaction(() => {
+      const q = this.store.agentUpgrades;
+      const upgrade = id ? q.get(id) : q.latest();
+      if (!upgrade) throw new NotFoundError('agent upgrade: none was started yet');
+      if (upgrade.status !== 'upgrading') throw new ConflictError(`agent upgrade ${upgrade.id} already ended ${upgrade.status}; nothing to cancel`);
+      for (const t of q.targets(upgrade.id)) if (t.status === 'pending') q.moveTarget(t, 'skipped', now);
+      q.finish(upgrade, 'cancelled', `cancelled by ${actor}${comment ? `: ${comment}` : ''}`, now);
+      this.store.recordChange({ atUnixMs: now, actor, action: 'agent-upgrade-cancel', app: AGENT_APP, releaseId: upgrade.id, comment, result: 'ok' });
+      return upgrade;
+    });
+    const inFlight = this.store.agentUpgrades.targets(upgrade.id).filter((t) => IN_FLIGHT.includes(t.status)).length;
+    this.log.info({ upgrade: upgrade.id, actor, inFlight }, 'agent upgrade cancelled');
     return upgrade;
   }
 

@@ -35,6 +35,7 @@ export const RPC_ROLES: Record<string, Requirement> = {
   cancelValidation: 'operator',
   // The new agent program runs as root on every host: an admin's call, like revoking an agent.
   startAgentUpgrade: 'admin',
+  cancelAgentUpgrade: 'admin',
   getAgentUpgrade: 'viewer',
   // A viewer may not: an ack of a version the router never applied would let an atomic release switch too early.
   watchRouting: 'router',

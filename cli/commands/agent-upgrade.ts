@@ -1,4 +1,4 @@
-// `fleetwave agent publish|upgrade|upgrade-status`: the agent program released through fleetwave (docs/agent-upgrade.md).
+// `fleetwave agent publish|upgrade|upgrade-status|upgrade-cancel`: the agent program released through fleetwave (docs/agent-upgrade.md).
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { BadInputError, FleetwaveError } from '../../common/errors.js';
@@ -52,7 +52,8 @@ export function registerAgentUpgradeCommands(program: Command, io: Io): void {
     .option('--batch-size <n>', 'agents per batch, instead of --batches')
     .option('--group <name>', 'only the agents of this group (repeatable; default every agent)', collect)
     .option('--timeout <duration>', 'how long one agent has to come back with the new version (default 5m)')
-    .option('--watch', 'follow it until it ends; exit 0 only if every agent upgraded')
+    .option('--watch', 'follow it until it ends; exit 0 only if every agent upgraded (1 if it failed or was cancelled)')
+    .addHelpText('after', '\nStop it with: fleetwave agent upgrade-cancel [u-ID] [--comment TEXT]')
     .action(async (flags: UpgradeFlags, cmd: Command) => {
       const request = {
         version: flags.to ?? '',
@@ -72,12 +73,27 @@ export function registerAgentUpgradeCommands(program: Command, io: Io): void {
   withListing(agent.command('upgrade-status'))
     .description('an agent upgrade (default: the newest) and where each agent is')
     .argument('[id]', 'upgrade id (u-…)')
-    .option('--watch', 'follow it until it ends; exit 0 only if every agent upgraded')
+    .option('--watch', 'follow it until it ends; exit 0 only if every agent upgraded (1 if it failed or was cancelled)')
     .action(async (id: string | undefined, flags: { watch?: boolean }, cmd: Command) => {
       await withClient(cmd, io, async (client) => {
         const upgrade = await client.getAgentUpgrade(id ?? '');
         if (flags.watch) return watchUpgrade(client, upgrade, io);
         io.out(outputOf(cmd) === 'json' ? toJson(upgrade) : `${summaryLine(upgrade)}\n${targetTable(upgrade)}`);
+      });
+    });
+
+  // A verb beside upgrade-status rather than `upgrade --cancel`: `upgrade` requires --to, and the id is an argument here.
+  withListing(agent.command('upgrade-cancel'))
+    .description('stop an agent upgrade (default: the newest): agents not yet sent the package are skipped, no further batch is sent; agents already sent it finish on their own')
+    .argument('[id]', 'upgrade id (u-…)')
+    .option('--comment <text>', 'why (kept in the change records)')
+    .action(async (id: string | undefined, flags: { comment?: string }, cmd: Command) => {
+      await withClient(cmd, io, async (client) => {
+        const upgrade = await client.cancelAgentUpgrade({ id: id ?? '', comment: flags.comment ?? '' });
+        if (outputOf(cmd) === 'json') return io.out(toJson(upgrade));
+        const inFlight = upgrade.targets.filter((t) => t.status === 'sent' || t.status === 'restarting').length;
+        const after = inFlight ? `\n${inFlight} agent(s) already sent the package finish on their own; see them with: fleetwave agent upgrade-status ${upgrade.id}` : '';
+        io.out(`${summaryLine(upgrade)}${after}`);
       });
     });
 }

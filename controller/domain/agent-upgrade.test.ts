@@ -47,8 +47,18 @@ describe('transition table', () => {
     ['skipped', 'sent'],
   ] as const)('target %s → %s throws', (from, to) => expect(() => checkTargetMove('a', from, to)).toThrow(IllegalTransitionError));
 
-  it('an upgrade ends once', () => {
-    expect(() => checkUpgradeMove('u', 'upgrading', 'failed')).not.toThrow();
-    expect(() => checkUpgradeMove('u', 'failed', 'upgraded')).toThrow(IllegalTransitionError);
-  });
+  it.each([
+    ['upgrading', 'upgraded'],
+    ['upgrading', 'failed'],
+    ['upgrading', 'cancelled'],
+  ] as const)('upgrade %s → %s is allowed', (from, to) => expect(() => checkUpgradeMove('u', from, to)).not.toThrow());
+
+  it.each([
+    ['failed', 'upgraded'],
+    ['upgraded', 'cancelled'],
+    ['failed', 'cancelled'],
+    ['cancelled', 'upgrading'],
+    ['cancelled', 'upgraded'],
+    ['cancelled', 'failed'],
+  ] as const)('an upgrade ends once: %s → %s throws', (from, to) => expect(() => checkUpgradeMove('u', from, to)).toThrow(IllegalTransitionError));
 });

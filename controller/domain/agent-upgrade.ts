@@ -1,12 +1,14 @@
 // Agent self-upgrade, the pure part: statuses, the one transition table, the batch split and the reserved app name.
 //
 //   upgrade:  upgrading ──every target upgraded──▶ upgraded
-//                 └──────any target failed────────▶ failed (targets not yet sent: skipped)
+//                 ├──────any target failed────────▶ failed    (targets not yet sent: skipped)
+//                 └──────operator's cancel────────▶ cancelled (targets not yet sent: skipped; those in flight
+//                                                               still finish on their Hello, result or deadline)
 //
 //   target:   pending ──batch starts──▶ sent ──result ok──▶ restarting ──Hello with the version──▶ upgraded
 //             sent ──Hello with the version (result lost)──▶ upgraded
 //             sent | restarting ──result failed, rollback reported, deadline──▶ failed
-//             pending ──upgrade failed──▶ skipped
+//             pending ──upgrade failed or cancelled──▶ skipped
 import { BadInputError, ConflictError, IllegalTransitionError } from '../../common/errors.js';
 
 /** The reserved app whose editions are agent packages (a tar.gz holding fleetwave-agent.cjs or fleetwave-agent). */
@@ -18,7 +20,9 @@ export type AgentUpgradeStatus =
   /** Every target came back with the version. */
   | 'upgraded'
   /** A target failed: no further batch is sent. */
-  | 'failed';
+  | 'failed'
+  /** An operator stopped it: no further batch is sent; targets already sent finish on their own. */
+  | 'cancelled';
 
 export type UpgradeTargetStatus =
   /** Its batch has not started. */
@@ -31,7 +35,7 @@ export type UpgradeTargetStatus =
   | 'upgraded'
   /** The command failed, the keeper rolled the agent back, or the deadline passed. */
   | 'failed'
-  /** The upgrade failed before its batch started. */
+  /** The upgrade failed or was cancelled before its batch started. */
   | 'skipped';
 
 const TARGET_MOVES: Record<UpgradeTargetStatus, readonly UpgradeTargetStatus[]> = {
@@ -44,9 +48,10 @@ const TARGET_MOVES: Record<UpgradeTargetStatus, readonly UpgradeTargetStatus[]> 
 };
 
 const UPGRADE_MOVES: Record<AgentUpgradeStatus, readonly AgentUpgradeStatus[]> = {
-  upgrading: ['upgraded', 'failed'],
+  upgrading: ['upgraded', 'failed', 'cancelled'],
   upgraded: [],
   failed: [],
+  cancelled: [],
 };
 
 export function checkTargetMove(agentId: string, from: UpgradeTargetStatus, to: UpgradeTargetStatus): void {

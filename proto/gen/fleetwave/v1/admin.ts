@@ -43,12 +43,19 @@ export interface GetAgentUpgradeRequest {
   id: string;
 }
 
+export interface CancelAgentUpgradeRequest {
+  /** An empty id: the newest upgrade. */
+  id: string;
+  /** Why, for the change record. */
+  comment: string;
+}
+
 export interface AgentUpgrade {
   id: string;
   version: string;
-  /** "upgrading", "upgraded", "failed". */
+  /** "upgrading", "upgraded", "failed", "cancelled". */
   status: string;
-  /** Why it failed (one line), else empty. */
+  /** Why it failed, or who cancelled it and why (one line), else empty. */
   message: string;
   batches: number;
   /** The batch under way (1-based; 0 before the first). */
@@ -839,6 +846,91 @@ export const GetAgentUpgradeRequest: MessageFns<GetAgentUpgradeRequest> = {
   fromPartial<I extends Exact<DeepPartial<GetAgentUpgradeRequest>, I>>(object: I): GetAgentUpgradeRequest {
     const message = createBaseGetAgentUpgradeRequest();
     message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelAgentUpgradeRequest(): CancelAgentUpgradeRequest {
+  return { id: "", comment: "" };
+}
+
+export const CancelAgentUpgradeRequest: MessageFns<CancelAgentUpgradeRequest> = {
+  encode(message: CancelAgentUpgradeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.comment !== "") {
+      writer.uint32(18).string(message.comment);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelAgentUpgradeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelAgentUpgradeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.comment = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelAgentUpgradeRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+    };
+  },
+
+  toJSON(message: CancelAgentUpgradeRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelAgentUpgradeRequest>, I>>(base?: I): CancelAgentUpgradeRequest {
+    return CancelAgentUpgradeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelAgentUpgradeRequest>, I>>(object: I): CancelAgentUpgradeRequest {
+    const message = createBaseCancelAgentUpgradeRequest();
+    message.id = object.id ?? "";
+    message.comment = object.comment ?? "";
     return message;
   },
 };
@@ -8944,6 +9036,20 @@ export const AdminServiceService = {
     responseSerialize: (value: AgentUpgrade): Buffer => Buffer.from(AgentUpgrade.encode(value).finish()),
     responseDeserialize: (value: Buffer): AgentUpgrade => AgentUpgrade.decode(value),
   },
+  /**
+   * Stops an upgrade in progress: agents not yet sent the package are skipped, no further batch is sent; agents
+   * already sent it finish on their own (their Hello, result or deadline still moves them). An ended one is refused.
+   */
+  cancelAgentUpgrade: {
+    path: "/fleetwave.v1.AdminService/CancelAgentUpgrade" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelAgentUpgradeRequest): Buffer =>
+      Buffer.from(CancelAgentUpgradeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelAgentUpgradeRequest => CancelAgentUpgradeRequest.decode(value),
+    responseSerialize: (value: AgentUpgrade): Buffer => Buffer.from(AgentUpgrade.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AgentUpgrade => AgentUpgrade.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -8987,6 +9093,11 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   startAgentUpgrade: handleUnaryCall<StartAgentUpgradeRequest, AgentUpgrade>;
   /** An empty id: the newest upgrade. */
   getAgentUpgrade: handleUnaryCall<GetAgentUpgradeRequest, AgentUpgrade>;
+  /**
+   * Stops an upgrade in progress: agents not yet sent the package are skipped, no further batch is sent; agents
+   * already sent it finish on their own (their Hello, result or deadline still moves them). An ended one is refused.
+   */
+  cancelAgentUpgrade: handleUnaryCall<CancelAgentUpgradeRequest, AgentUpgrade>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -9310,6 +9421,25 @@ export interface AdminServiceClient extends Client {
   ): ClientUnaryCall;
   getAgentUpgrade(
     request: GetAgentUpgradeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AgentUpgrade) => void,
+  ): ClientUnaryCall;
+  /**
+   * Stops an upgrade in progress: agents not yet sent the package are skipped, no further batch is sent; agents
+   * already sent it finish on their own (their Hello, result or deadline still moves them). An ended one is refused.
+   */
+  cancelAgentUpgrade(
+    request: CancelAgentUpgradeRequest,
+    callback: (error: ServiceError | null, response: AgentUpgrade) => void,
+  ): ClientUnaryCall;
+  cancelAgentUpgrade(
+    request: CancelAgentUpgradeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AgentUpgrade) => void,
+  ): ClientUnaryCall;
+  cancelAgentUpgrade(
+    request: CancelAgentUpgradeRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AgentUpgrade) => void,
