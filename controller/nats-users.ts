@@ -1,7 +1,9 @@
 // The NATS side of agent credentials (--nats-agent-users): at enrolment the controller makes the agent a NATS user
 // nkey and writes its public key, allowed to publish only on the agent's ingest subjects, into a nats-server users
-// file; revoke and rekey take it out. After each rewrite nats-server is sent SIGHUP: on reload it closes the
-// connections of users no longer in its config, and refuses them from then on.
+// file; revoke and rekey take it out. After each rewrite nats-server is sent SIGHUP (--nats-reload-pid-file): on
+// reload it closes the connections of users no longer in its config, and refuses them from then on. Without a pid
+// file the controller only writes: under the packaged units, fleetwave-nats-users.path installs the file for
+// nats-server and reloads it as root, so the controller needs no right over nats-server.
 //
 // nats-server 2.9 cannot `include` inside an array, so the file is a whole `authorization { users = [...] }` block
 // (the operator's main config includes it at top level), starting with the entries of --nats-users-template.
@@ -67,7 +69,8 @@ export class NatsUsersFile {
 
   private reload(): void {
     if (!this.o.reloadPidFile) {
-      this.log.warn({ file: this.o.file }, 'NATS agent users changed: reload nats-server (nats-server --signal reload) to apply (or give --nats-reload-pid-file)');
+      // Not a warning: with fleetwave-nats-users.path this is the normal case, and the controller cannot tell.
+      this.log.info({ file: this.o.file }, 'NATS agent users written; nats-server applies them once reloaded (fleetwave-nats-users.path does both where enabled; else --nats-reload-pid-file or nats-server --signal reload)');
       return;
     }
     try {

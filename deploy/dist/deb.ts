@@ -5,8 +5,9 @@
 //                                        bundle with the node shipped in /usr/lib/fleetwave-agent/),
 //                                        /etc/fleetwave/agent.yaml, fleetwave-agent.service
 //   fleetwave-controller_<v>_<arch>.deb  /usr/bin/fleetwave (sh wrapper) → /usr/lib/fleetwave/{node, fleetwave.cjs,
-//                                        fleetwave.lua, node_modules/better-sqlite3}, /etc/fleetwave/{controller,router}.yaml,
-//                                        fleetwave-controller.service, fleetwave-router.service
+//                                        fleetwave.lua, node_modules/better-sqlite3, install-nats-users},
+//                                        /etc/fleetwave/{controller,router}.yaml, fleetwave-controller.service,
+//                                        fleetwave-router.service, fleetwave-nats-users.{path,service}
 //
 // The maintainer scripts live in deploy/debian/, the units in deploy/systemd/ (the same ones install.sh uses).
 import { execFileSync } from 'node:child_process';
@@ -117,6 +118,10 @@ function stageController(root: string, i: DebInputs): void {
   for (const file of CONFFILES.controller) install(join(i.configDir, file), join(root, 'etc/fleetwave', file), 0o640);
   installUnit(root, 'fleetwave-controller.service');
   installUnit(root, 'fleetwave-router.service');
+  // Root installs the NATS users file the unprivileged controller writes (enabled by hand where NATS is local).
+  installUnit(root, 'fleetwave-nats-users.path');
+  installUnit(root, 'fleetwave-nats-users.service');
+  install(join(REPO_ROOT, 'deploy/nats/install-nats-users.sh'), join(lib, 'install-nats-users'), 0o755);
 }
 
 /**

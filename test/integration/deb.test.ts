@@ -1,7 +1,7 @@
 // The Debian packages (deploy/dist/deb.ts): what dpkg-deb says is in them, that systemd accepts their units, and
 // that the packaged agent, unpacked into a scratch root, registers with a real controller.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,6 +107,10 @@ describe('fleetwave-controller.deb', () => {
     expect(files.get('/etc/fleetwave/router.yaml')).toBe('-rw-r----- root/root');
     expect(files.get('/lib/systemd/system/fleetwave-controller.service')).toBe('-rw-r--r-- root/root');
     expect(files.get('/lib/systemd/system/fleetwave-router.service')).toBe('-rw-r--r-- root/root');
+    // The root units that install the controller's NATS agent users for a nats-server on the same host.
+    expect(files.get('/lib/systemd/system/fleetwave-nats-users.path')).toBe('-rw-r--r-- root/root');
+    expect(files.get('/lib/systemd/system/fleetwave-nats-users.service')).toBe('-rw-r--r-- root/root');
+    expect(files.get('/usr/lib/fleetwave/install-nats-users')).toBe('-rwxr-xr-x root/root');
   });
 
   it('runs the packaged fleetwave command from the unpacked tree', () => {
@@ -173,26 +177,33 @@ describe('postinst', () => {
 
 describe.skipIf(!HAS_SYSTEMD_ANALYZE)('units', () => {
   // systemd-analyze checks that ExecStart's binary exists, so each unit is verified as a copy whose paths point
-  // into the unpacked scratch root.
+  // into the unpacked scratch root, beside copies of the package's other units (a .path names its .service).
   it.each([
     ['agent', 'fleetwave-agent.service'],
     ['controller', 'fleetwave-controller.service'],
     ['controller', 'fleetwave-router.service'],
+    ['controller', 'fleetwave-nats-users.path'],
+    ['controller', 'fleetwave-nats-users.service'],
   ] as const)('%s: systemd-analyze verify %s', (pkg, unit) => {
     const root = unpack(pkg === 'agent' ? debs.agent : debs.controller, `verify-${unit}`);
-    const text = readFileSync(join(root, 'lib/systemd/system', unit), 'utf8');
-    const copy = join(dir, `verify-${unit}`, unit);
-    writeFileSync(copy, text.replaceAll('/usr/bin/', `${root}/usr/bin/`).replaceAll('/etc/fleetwave/', `${root}/etc/fleetwave/`));
-    const result = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
+    const units = join(dir, `verify-${unit}`, 'units');
+    mkdirSync(units);
+    for (const name of readdirSync(join(root, 'lib/systemd/system'))) {
+      const text = readFileSync(join(root, 'lib/systemd/system', name), 'utf8');
+      writeFileSync(join(units, name), text.replaceAll('/usr/bin/', `${root}/usr/bin/`).replaceAll('/usr/lib/fleetwave/', `${root}/usr/lib/fleetwave/`).replaceAll('/etc/fleetwave/', `${root}/etc/fleetwave/`));
+    }
+    const result = spawnSync('systemd-analyze', ['verify', join(units, unit)], { encoding: 'utf8' });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
   });
 
   it('the from-checkout units are the packaged ones', () => {
     const root = unpack(debs.controller, 'same-units');
-    for (const unit of ['fleetwave-controller.service', 'fleetwave-router.service']) {
+    for (const unit of ['fleetwave-controller.service', 'fleetwave-router.service', 'fleetwave-nats-users.path', 'fleetwave-nats-users.service']) {
       expect(readFileSync(join(root, 'lib/systemd/system', unit), 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'deploy/systemd', unit), 'utf8'));
     }
+    // What test/integration/install-nats-users.test.ts runs from the checkout.
+    expect(readFileSync(join(root, 'usr/lib/fleetwave/install-nats-users'), 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'deploy/nats/install-nats-users.sh'), 'utf8'));
   });
 });
 
