@@ -107,7 +107,7 @@ nats_env() {
 FLEETWAVE_NATS_CONTROLLER_PASS=$(random_secret)
 FLEETWAVE_NATS_DASHBOARD_PASS=$(random_secret)
 FLEETWAVE_NATS_ROUTER_PASS=$(random_secret)
-# The shared agents user (commented out in fleetwave-users.conf): NATS elsewhere than the controller, or a cluster.
+# The shared agents user (nats-user: agents in every agent.yaml, this password in its agent.env as FLEETWAVE_NATS_PASS).
 FLEETWAVE_NATS_AGENTS_PASS=$(random_secret)
 "
   if [ "$cluster" = 1 ]; then

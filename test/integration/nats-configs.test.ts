@@ -17,6 +17,7 @@ const PASSWORDS = {
   FLEETWAVE_NATS_CONTROLLER_PASS: 'controller-secret',
   FLEETWAVE_NATS_DASHBOARD_PASS: 'dashboard-secret',
   FLEETWAVE_NATS_ROUTER_PASS: 'router-secret',
+  FLEETWAVE_NATS_AGENTS_PASS: 'agents-secret',
   FLEETWAVE_NATS_ROUTE_PASS: 'route-secret',
 };
 
@@ -98,6 +99,10 @@ describe.skipIf(!HAS_NATS_SERVER)('deploy/nats/single.conf', () => {
     expect(info.limits.max_storage).not.toBe(0);
     await expect(connect({ servers: `nats://127.0.0.1:${port}`, tls: { caFile }, timeout: 5_000, reconnect: false })).rejects.toThrow(/[Aa]uthorization/);
     await expect(connect({ servers: `nats://127.0.0.1:${port}`, user: 'controller', pass: 'controller-secret', timeout: 5_000, reconnect: false })).rejects.toThrow();
+    // The shared agents user gets in (agents' events are signed and checked by the controller).
+    const agents = await client(port, 'agents', PASSWORDS.FLEETWAVE_NATS_AGENTS_PASS);
+    await agents.flush();
+    await agents.close();
   });
 
   it('takes a secure controller (NATS user controller) that creates its event stream', async () => {
