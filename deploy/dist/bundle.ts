@@ -5,15 +5,15 @@ import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build, type BuildOptions } from 'esbuild';
 import * as tar from 'tar';
+import { repoRootAbove } from '../../common/repo-root.js';
 
 const run = promisify(execFile);
 
 /** The repository root, from source (vitest) or from dist/deploy/dist/. */
-export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
+export const REPO_ROOT = repoRootAbove(import.meta.url);
 
 /**
  * The native module the controller needs at run time and the packages it loads its addon with: what each needs
@@ -115,13 +115,6 @@ function bundleOptions(kind: 'agent' | 'cli', entry: string, outFile: string, ve
   };
 }
 
-function findRepoRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'fleetwave') return dir;
-    if (dirname(dir) === dir) throw new Error(`no fleetwave package.json above ${from}`);
-  }
-}
 
 /**
  * The package `fleetwave agent publish FILE --version V` takes (docs/agent-upgrade.md): a tar.gz holding the agent

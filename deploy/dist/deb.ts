@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRootAbove } from '../../common/repo-root.js';
 
 export interface DebInputs {
   /** Debian version of both packages (e.g. package.json's 0.1.0). */
@@ -46,7 +46,7 @@ export interface BuiltDebs {
 }
 
 /** The repository root, from source or from dist/ (dist has no package.json of its own). */
-export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
+export const REPO_ROOT = repoRootAbove(import.meta.url);
 
 const MAINTAINER = 'fleetwave maintainers <fleetwave@localhost>';
 /** What the shipped node (and a SEA, which is node) links against. */
@@ -208,12 +208,3 @@ function isFile(path: string): boolean {
   return existsSync(path) && statSync(path).isFile();
 }
 
-function findRepoRoot(from: string): string {
-  let dir = from;
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${from}`);
-    dir = parent;
-  }
-  return dir;
-}

@@ -2,8 +2,7 @@
 // for the integration tests, the demo and the benchmarks.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { stopDataPath } from '../../agent/data-path.js';
 import { freePort } from '../../agent/ports.js';
@@ -11,24 +10,15 @@ import { AdminServiceClient, ListQuery, type AgentInfo, type Instance, type Rele
 import { canConnect, startNats, type Nats, type NatsPermissions, type NatsUsers } from './nats.js';
 import { Proc, spawnProc } from './proc.js';
 import { waitFor } from './wait.js';
+import { repoRootAbove } from '../../common/repo-root.js';
 
 // Suites import these from here too; each has one home (wait.ts, nats.ts, proc.ts).
 export { canConnect, Proc, startNats, waitFor, type Nats, type NatsPermissions, type NatsUsers };
 
 /** The repository root, whether this file runs from source (vitest) or from dist/. */
-export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
+export const REPO_ROOT = repoRootAbove(import.meta.url);
 export const CLI_MAIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 
-function findRepoRoot(from: string): string {
-  let dir = from;
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${from}`);
-    dir = parent;
-  }
-  // dist/ has no package.json of its own, so this is the repo root in both cases.
-  return dir;
-}
 
 /** A free TCP port on 127.0.0.1 (the agent's own finder). */
 export { freePort };
