@@ -153,6 +153,8 @@ describe('agent upgrade coordinator', () => {
     expect(statuses(u)).toEqual({ e1: 'upgraded', e2: 'sent', w1: 'skipped' });
     expect(u.get('').upgrade.status).toBe('cancelled');
     expect(sent.map((c) => c.agentId)).toEqual(['e1', 'e2']);
+    // No new upgrade while e2 may still act on the cancelled one's command.
+    expect(() => u.create({ version: '0.3.0', batches: 1, batchSize: 0, groups: [], timeoutMs: 50 }, 'ops')).toThrow(/agent e2 is still sent for agent upgrade u-test; start a new upgrade once it comes back/);
     // e2 never answers: its deadline fails it, the upgrade keeps its status and message.
     clock += 51;
     await expect.poll(() => statuses(u).e2, { timeout: 2_000 }).toBe('failed');

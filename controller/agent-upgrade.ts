@@ -77,6 +77,10 @@ export class AgentUpgrades {
       const q = this.store.agentUpgrades;
       const active = q.active();
       if (active) throw new ConflictError(`agent upgrade ${active.id} to ${active.version} is still upgrading; one runs at a time`);
+      // A cancelled or failed upgrade may leave agents that were sent its package: a second command to such an agent
+      // would race the first through its keeper. Wait until each comes back or its deadline passes.
+      const straggler = q.anyInFlight();
+      if (straggler) throw new ConflictError(`agent ${straggler.agentId} is still ${straggler.status} for agent upgrade ${straggler.upgradeId}; start a new upgrade once it comes back or its deadline passes (fleetwave agent upgrade-status ${straggler.upgradeId})`);
       q.create(
         { id, version, url: edition.url, sha256: edition.sha256, size: edition.size, batches: batchCount(plan), timeoutMs: req.timeoutMs || DEFAULT_UPGRADE_TIMEOUT_MS, createdBy: actor, createdUnixMs: now },
         plan,

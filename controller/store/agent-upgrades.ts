@@ -110,6 +110,12 @@ export class AgentUpgradeQueries {
     return row ? toUpgrade(row) : undefined;
   }
 
+  /** A target of any upgrade whose agent may still act on its command (sent, restarting), if there is one. */
+  anyInFlight(): UpgradeTargetRecord | undefined {
+    const row = prepared(this.db, `SELECT * FROM agent_upgrade_targets WHERE status IN (${IN_FLIGHT_SQL}) LIMIT 1`).get() as Row | undefined;
+    return row ? toTarget(row) : undefined;
+  }
+
   targets(id: string): UpgradeTargetRecord[] {
     return (prepared(this.db, 'SELECT * FROM agent_upgrade_targets WHERE upgrade_id = ? ORDER BY batch, grp, agent_id').all(id) as Row[]).map(toTarget);
   }
