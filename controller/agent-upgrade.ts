@@ -6,7 +6,7 @@ import { formatDuration } from '../common/durations.js';
 import type { Logger } from '../common/logger.js';
 import type { StartAgentUpgradeRequest } from '../proto/gen/fleetwave/v1/admin.js';
 import { Command, type CommandResult, type Hello } from '../proto/gen/fleetwave/v1/agent.js';
-import { AGENT_APP, batchCount, IN_FLIGHT, planUpgrade } from './domain/agent-upgrade.js';
+import { AGENT_APP, batchCount, planUpgrade } from './domain/agent-upgrade.js';
 import type { PendingCommand } from './domain/ports.js';
 import type { CommandSink } from './engine/engine.js';
 import type { AgentUpgradeRecord, UpgradeTargetRecord } from './store/agent-upgrades.js';
@@ -107,12 +107,12 @@ export class AgentUpgrades {
       const upgrade = id ? q.get(id) : q.latest();
       if (!upgrade) throw new NotFoundError('agent upgrade: none was started yet');
       if (upgrade.status !== 'upgrading') throw new ConflictError(`agent upgrade ${upgrade.id} already ended ${upgrade.status}; nothing to cancel`);
-      for (const t of q.targets(upgrade.id)) if (t.status === 'pending') q.moveTarget(t, 'skipped', now);
+      q.skipPending(upgrade.id, now);
       q.finish(upgrade, 'cancelled', `cancelled by ${actor}${comment ? `: ${comment}` : ''}`, now);
       this.store.recordChange({ atUnixMs: now, actor, action: 'agent-upgrade-cancel', app: AGENT_APP, releaseId: upgrade.id, comment, result: 'ok' });
       return upgrade;
     });
-    const inFlight = this.store.agentUpgrades.targets(upgrade.id).filter((t) => IN_FLIGHT.includes(t.status)).length;
+    const inFlight = this.store.agentUpgrades.inFlightCount(upgrade.id);
     this.log.info({ upgrade: upgrade.id, actor, inFlight }, 'agent upgrade cancelled');
     return upgrade;
   }
@@ -188,16 +188,16 @@ export class AgentUpgrades {
   private advance(upgrade: AgentUpgradeRecord, now: number, sent: PendingCommand[]): void {
     if (upgrade.status !== 'upgrading') return;
     const q = this.store.agentUpgrades;
-    const targets = q.targets(upgrade.id);
-    const failed = targets.find((t) => t.status === 'failed');
+    // Indexed queries, not the whole target list: each Hello costs the same at 10 agents as at 10,000.
+    const failed = q.firstFailed(upgrade.id);
     if (failed) {
-      for (const t of targets) if (t.status === 'pending') q.moveTarget(t, 'skipped', now);
+      q.skipPending(upgrade.id, now);
       q.finish(upgrade, 'failed', `agent ${failed.agentId}: ${failed.error}`, now);
       this.store.recordChange({ atUnixMs: now, actor: 'controller', action: 'agent-upgrade-failed', app: AGENT_APP, releaseId: upgrade.id, comment: upgrade.message, result: 'failed' });
       return;
     }
     let batch = upgrade.currentBatch;
-    while (batch === 0 || targets.filter((t) => t.batch === batch).every((t) => t.status === 'upgraded')) {
+    while (batch === 0 || q.batchDone(upgrade.id, batch)) {
       if (batch >= upgrade.batches) {
         q.finish(upgrade, 'upgraded', '', now);
         this.store.recordChange({ atUnixMs: now, actor: 'controller', action: 'agent-upgraded', app: AGENT_APP, releaseId: upgrade.id, comment: `every agent runs ${upgrade.version}`, result: 'ok' });
@@ -205,7 +205,7 @@ export class AgentUpgrades {
       }
       batch++;
       q.setCurrentBatch(upgrade.id, batch);
-      for (const t of targets.filter((x) => x.batch === batch)) this.startTarget(upgrade, t, now, sent);
+      for (const t of q.batchTargets(upgrade.id, batch)) this.startTarget(upgrade, t, now, sent);
       this.log.info({ upgrade: upgrade.id, batch, of: upgrade.batches }, 'agent upgrade batch started');
     }
   }

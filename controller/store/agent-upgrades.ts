@@ -120,6 +120,33 @@ export class AgentUpgradeQueries {
     return (prepared(this.db, 'SELECT * FROM agent_upgrade_targets WHERE upgrade_id = ? ORDER BY batch, grp, agent_id').all(id) as Row[]).map(toTarget);
   }
 
+  /** The targets of one batch (the next batch to start). */
+  batchTargets(id: string, batch: number): UpgradeTargetRecord[] {
+    return (prepared(this.db, 'SELECT * FROM agent_upgrade_targets WHERE upgrade_id = ? AND batch = ? ORDER BY grp, agent_id').all(id, batch) as Row[]).map(toTarget);
+  }
+
+  /** True when every target of the batch came back upgraded (indexed: no walk over the whole upgrade per Hello). */
+  batchDone(id: string, batch: number): boolean {
+    return !prepared(this.db, `SELECT 1 FROM agent_upgrade_targets WHERE upgrade_id = ? AND batch = ? AND status != 'upgraded' LIMIT 1`).get(id, batch);
+  }
+
+  /** A failed target of the upgrade, if any. */
+  firstFailed(id: string): UpgradeTargetRecord | undefined {
+    const row = prepared(this.db, `SELECT * FROM agent_upgrade_targets WHERE upgrade_id = ? AND status = 'failed' ORDER BY updated_unix_ms LIMIT 1`).get(id) as Row | undefined;
+    return row ? toTarget(row) : undefined;
+  }
+
+  /** How many targets of the upgrade the agents may still act on (sent, restarting). */
+  inFlightCount(id: string): number {
+    return prepared(this.db, `SELECT count(*) FROM agent_upgrade_targets WHERE upgrade_id = ? AND status IN (${IN_FLIGHT_SQL})`).pluck().get(id) as number;
+  }
+
+  /** Every target not yet sent is skipped (the upgrade failed or was cancelled), in one statement. */
+  skipPending(id: string, now: number): void {
+    checkTargetMove('*', 'pending', 'skipped');
+    prepared(this.db, `UPDATE agent_upgrade_targets SET status = 'skipped', updated_unix_ms = ? WHERE upgrade_id = ? AND status = 'pending'`).run(now, id);
+  }
+
   target(id: string, agentId: string): UpgradeTargetRecord | undefined {
     const row = prepared(this.db, 'SELECT * FROM agent_upgrade_targets WHERE upgrade_id = ? AND agent_id = ?').get(id, agentId) as Row | undefined;
     return row ? toTarget(row) : undefined;

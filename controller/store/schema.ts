@@ -312,6 +312,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
         PRIMARY KEY (upgrade_id, agent_id)
       );
       CREATE INDEX agent_upgrade_targets_agent ON agent_upgrade_targets(agent_id, status);
+      CREATE INDEX agent_upgrade_targets_batch ON agent_upgrade_targets(upgrade_id, batch, status);
+      CREATE INDEX agent_upgrade_targets_status ON agent_upgrade_targets(upgrade_id, status);
+      CREATE INDEX agent_upgrade_targets_command ON agent_upgrade_targets(command_id);
       CREATE INDEX agent_upgrade_targets_deadline ON agent_upgrade_targets(status, deadline_unix_ms);
     `,
   },
