@@ -2,13 +2,15 @@
 // prints each one's size and the agent's start times, the median of 5 runs: `--version`, and a real start until its
 // Hello reaches a controller.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { stopDataPath } from '../../agent/data-path.js';
 import { FakeController } from '../../agent/test-support.js';
 import { buildAgentBundle, buildAgentUpgradePackage, buildCliBundle, buildSea, packageVersion, REPO_ROOT } from './bundle.js';
-import { buildDebs } from './deb.js';
+import { buildDebs, treeBytes } from './deb.js';
+import { formatBytes } from '../../cli/format.js';
+import { median } from '../../test/bench/stats.js';
 
 const OUT_DIR = join(REPO_ROOT, 'dist', 'pkg');
 const RUNS = 5;
@@ -60,11 +62,11 @@ async function main(): Promise<void> {
   await controller.start();
   try {
     for (const t of timed) {
-      const versionMs = await median(() => timeRun(t.version));
-      const helloMs = await median(() => timeHello(t.agent, controller));
+      const versionMs = await medianOf(() => timeRun(t.version));
+      const helloMs = await medianOf(() => timeHello(t.agent, controller));
       console.log(`  ${t.label.padEnd(42)} --version ${ms(versionMs)}   start ${ms(helloMs)}`);
     }
-    console.log(`  ${'node -e 0 (node alone)'.padEnd(42)}           ${ms(await median(() => timeRun([process.execPath, '-e', '0'])))}`);
+    console.log(`  ${'node -e 0 (node alone)'.padEnd(42)}           ${ms(await medianOf(() => timeRun([process.execPath, '-e', '0'])))}`);
   } finally {
     controller.stop();
   }
@@ -108,21 +110,15 @@ async function timeHello(command: string[], controller: FakeController): Promise
   }
 }
 
-async function median(run: () => Promise<number>): Promise<number> {
+/** The median of RUNS sequential runs (one at a time: they would slow each other). */
+async function medianOf(run: () => Promise<number>): Promise<number> {
   const samples: number[] = [];
   for (let i = 0; i < RUNS; i++) samples.push(await run());
-  return samples.sort((a, b) => a - b)[Math.floor(RUNS / 2)]!;
+  return median(samples)!;
 }
 
 function size(path: string): string {
-  const bytes = totalBytes(path);
-  return (bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(0)} KiB`).padStart(9);
-}
-
-function totalBytes(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.size;
-  return readdirSync(path).reduce((sum, name) => sum + totalBytes(join(path, name)), 0);
+  return formatBytes(treeBytes(path)).padStart(9);
 }
 
 function ms(value: number): string {

@@ -194,14 +194,11 @@ function install(from: string, to: string, mode: number): void {
   chmodSync(to, mode);
 }
 
-function treeBytes(dir: string): number {
-  let total = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) total += treeBytes(path);
-    else total += statSync(path).size;
-  }
-  return total;
+/** Bytes of a file, or of every file under a directory (Installed-Size, and `make dist`'s size column). */
+export function treeBytes(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(path).reduce((sum, name) => sum + treeBytes(join(path, name)), 0);
 }
 
 function isFile(path: string): boolean {
