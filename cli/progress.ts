@@ -52,9 +52,14 @@ function releaseLines(prev: ReleaseDetail | undefined, next: ReleaseDetail): str
     lines.push(`release ${p.status} → ${r.status}${r.message ? `: ${r.message}` : ''}`);
   }
   if (r.waitingFor && r.waitingFor !== (p?.waitingFor ?? '')) {
-    lines.push(`waiting for ${r.waitingFor}${waitingHint(r.waitingFor, r.id)}`);
+    lines.push(waitingLine(r.waitingFor, r.id));
   }
   return lines;
+}
+
+/** "waiting for …", with the command that unblocks a release waiting for an operator. */
+export function waitingLine(waitingFor: string, id: string): string {
+  return `waiting for ${waitingFor}${waitingHint(waitingFor, id)}`;
 }
 
 /** The command that unblocks a release waiting for an operator. */
