@@ -7,15 +7,20 @@ export interface Io {
   err(text: string): void;
   /** Standard output is a terminal (live redraws and colours are allowed). */
   isTTY: boolean;
+  /** The terminal to redraw on (with its columns and rows) when isTTY; absent otherwise. */
+  terminal?: NodeJS.WriteStream;
   /** Environment the CLI reads defaults from (FLEETWAVE_CONTROLLER, USER). */
   env: NodeJS.ProcessEnv;
 }
 
 export function processIo(): Io {
+  // A dumb terminal cannot move its cursor: it gets the plain lines a pipe gets.
+  const isTTY = Boolean(process.stdout.isTTY) && process.env.TERM !== 'dumb';
   return {
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
-    isTTY: Boolean(process.stdout.isTTY),
+    isTTY,
+    ...(isTTY ? { terminal: process.stdout } : {}),
     env: process.env,
   };
 }

@@ -12,6 +12,7 @@ import { formatTime } from './format.js';
 import type { Io } from './io.js';
 import { isFinal, renderChanges, renderSummary } from './progress.js';
 import { rollbackStart } from './progress-steps.js';
+import { liveView, type ProgressView } from './watch-tty.js';
 
 /** The end a watch counts as success; `auto`: Rolled back when the release is in a rollback as the watch begins, else Released. */
 export type WatchAim = 'Released' | 'Rolled back' | 'Release failed' | 'auto';
@@ -33,6 +34,8 @@ export interface WatchOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Called with every snapshot, in order. */
   onSnapshot?: (detail: ReleaseDetail) => void;
+  /** How progress is shown; default: redrawn in place on a terminal (watch-tty.ts), else plain lines. */
+  view?: ProgressView;
 }
 
 const sleepReal = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -40,37 +43,62 @@ const sleepReal = (ms: number) => new Promise<void>((resolve) => setTimeout(reso
 /** Prints progress until the release ends; resolves to its last snapshot. */
 export async function watchRelease(client: ReleaseSource, id: string, io: Io, options: WatchOptions = {}): Promise<ReleaseDetail> {
   const now = options.now ?? Date.now;
+  const view = options.view ?? (io.isTTY && io.terminal ? liveView(io.terminal, { now }) : plainView(io, now));
+  let last: ReleaseDetail;
+  try {
+    last = await follow(client, id, view, options);
+  } finally {
+    view.close();
+  }
+  for (const line of renderSummary(last)) io.out(line);
+  return last;
+}
+
+/** Plain lines, one per change, each with the time: what a pipe, a log file or a dumb terminal gets. */
+export function plainView(io: Io, now: () => number): ProgressView {
+  const print = (line: string) => io.out(`${formatTime(now())} ${line}`);
+  return {
+    snapshot: (previous, detail) => renderChanges(previous, detail).forEach(print),
+    note: print,
+    close: () => {},
+  };
+}
+
+/** Shows every snapshot until the release ends, reconnecting while the controller is away. */
+async function follow(client: ReleaseSource, id: string, view: ProgressView, options: WatchOptions): Promise<ReleaseDetail> {
+  const now = options.now ?? Date.now;
   const sleep = options.sleep ?? sleepReal;
   const reconnectForMs = options.reconnectForMs ?? 60_000;
   let previous: ReleaseDetail | undefined;
   let lostSince: number | undefined;
-  const print = (line: string) => io.out(`${formatTime(now())} ${line}`);
+  const show = (detail: ReleaseDetail) => {
+    view.snapshot(previous, detail);
+    options.onSnapshot?.(detail);
+    previous = detail;
+  };
 
   for (let attempt = 0; ; attempt++) {
     try {
       for await (const detail of client.watchRelease(id)) {
-        if (lostSince !== undefined) print('controller is back');
+        if (lostSince !== undefined) view.note('controller is back');
         lostSince = undefined;
         attempt = 0;
-        for (const line of renderChanges(previous, detail)) print(line);
-        options.onSnapshot?.(detail);
-        previous = detail;
+        show(detail);
         if (isFinal(detail)) break;
       }
       // The server ends the stream when the release ends; if it ended early, ask once more.
       if (isFinal(previous)) break;
-      previous = await catchUp(client, id, previous, print);
+      show(await client.getRelease(id));
       if (isFinal(previous)) break;
       await sleep(500);
     } catch (err) {
       if (!(err instanceof UnavailableError) || previous === undefined) throw err;
       lostSince ??= now();
       if (now() - lostSince > reconnectForMs) throw err;
-      if (attempt === 0) print(`lost the controller (${err.message}); reconnecting`);
+      if (attempt === 0) view.note(`lost the controller (${err.message}); reconnecting`);
       await sleep(Math.min(200 * 2 ** attempt, 5_000));
     }
   }
-  for (const line of renderSummary(previous!)) io.out(line);
   return previous!;
 }
 
@@ -84,15 +112,4 @@ export async function watchUntil(client: ReleaseSource, id: string, io: Io, aim:
     throw new WatchOutcomeError(`release ${id} ended ${r?.status ?? 'unknown'}${r?.message ? ` (${r.message})` : ''}, not ${wanted}`);
   }
   return last;
-}
-
-async function catchUp(
-  client: ReleaseSource,
-  id: string,
-  previous: ReleaseDetail | undefined,
-  print: (line: string) => void,
-): Promise<ReleaseDetail> {
-  const detail = await client.getRelease(id);
-  for (const line of renderChanges(previous, detail)) print(line);
-  return detail;
 }
