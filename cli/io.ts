@@ -7,11 +7,14 @@ export interface Io {
   err(text: string): void;
   /** Standard output is a terminal (live redraws and colours are allowed). */
   isTTY: boolean;
-  /** The terminal to redraw on (with its columns and rows) when isTTY; absent otherwise. */
-  terminal?: NodeJS.WriteStream;
+  /** The terminal to redraw on when isTTY; absent otherwise. */
+  terminal?: Terminal;
   /** Environment the CLI reads defaults from (FLEETWAVE_CONTROLLER, USER). */
   env: NodeJS.ProcessEnv;
 }
+
+/** What a live view needs of a terminal: a stream, its size when known, and 'resize' events. */
+export type Terminal = NodeJS.WritableStream & { columns?: number; rows?: number; isTTY?: boolean };
 
 export function processIo(): Io {
   // A dumb terminal cannot move its cursor: it gets the plain lines a pipe gets.

@@ -6,10 +6,10 @@
 import { createLogUpdate } from 'log-update';
 import type { ReleaseDetail } from '../proto/gen/fleetwave/v1/admin.js';
 import { formatTime } from './format.js';
+import type { Terminal } from './io.js';
 import { DEFAULT_MAX_BATCHES, DEFAULT_MAX_INSTANCES, frame, type FrameLimits } from './progress-frame.js';
 
-/** What the live view needs of the terminal: a stream, and its size when it knows it. */
-export type Terminal = NodeJS.WritableStream & { columns?: number; rows?: number; isTTY?: boolean };
+export type { Terminal };
 
 /** How a watch shows progress: plain lines (watch.ts) or this live view. */
 export interface ProgressView {
