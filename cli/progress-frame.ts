@@ -21,8 +21,6 @@ export interface FrameLimits {
   maxInstances?: number;
   /** Most batch bars shown, around the running batch; the rest are counted. */
   maxBatches?: number;
-  /** A line under the frame, e.g. "lost the controller; reconnecting". */
-  note?: string;
 }
 
 export const DEFAULT_MAX_INSTANCES = 10;
@@ -60,7 +58,6 @@ export function frame(detail: ReleaseDetail, now: number, columns: number, limit
     ...batchLines(batches, columns, limits.maxBatches ?? DEFAULT_MAX_BATCHES),
     ...instanceLines(instances, limits.maxInstances ?? DEFAULT_MAX_INSTANCES),
     ...footerLines(detail),
-    ...(limits.note ? [limits.note] : []),
   ];
   return lines.map((line) => fit(line, columns)).join('\n');
 }

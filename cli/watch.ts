@@ -1,5 +1,6 @@
 // `release watch`: follows the WatchRelease stream and prints what changed,
-// reconnecting while the controller restarts (it resumes releases where they were).
+// reconnecting while the controller restarts (it resumes releases where they were). On a terminal the progress
+// is one frame redrawn in place (watch-tty.ts); elsewhere (a pipe, a log, TERM=dumb) a line per change.
 //
 // Exit rule of every watch (README "Exit codes"): 0 when the release ends where the watched action aimed,
 // 1 otherwise, with one line on stderr saying where it ended. `release create --watch`, `release watch` and

@@ -36,13 +36,15 @@ export function completionScript(shell: Shell, name: string): string {
 
 /**
  * tab's bash script reads the words with bash-completion's `_get_comp_words_by_ref`, absent where that package
- * is not installed (macOS's bash, slim images): fall back to bash's own COMP_WORDS there. Its directive
+ * is not installed (macOS's bash, slim images): fall back to bash's own COMP_WORDS there. Where fleetwave has
+ * nothing to suggest, complete file names as bash would. Its directive
  * constants are global and readonly, so sourcing the script twice (or beside another tab-made script) errors:
  * prefix them with the program's name instead.
  */
 function amendBash(text: string, name: string): string {
   const call = '_get_comp_words_by_ref -n "=:" cur prev words cword';
-  if (!text.includes(call)) throw new FleetwaveError('completion: the bash script of @bomb.sh/tab changed; update cli/commands/completion.ts');
+  const reply = 'COMPREPLY=( $(compgen -W "${completions[*]}" -- "$cur") )';
+  if (!text.includes(call) || !text.includes(reply)) throw new FleetwaveError('completion: the bash script of @bomb.sh/tab changed; update cli/commands/completion.ts');
   const words = `__${name}_words`;
   const fallback = [
     `# bash-completion's word split when it is loaded, else bash's own (no bash-completion installed).`,
@@ -58,8 +60,17 @@ function amendBash(text: string, name: string): string {
     `}`,
     '',
   ].join('\n');
+  // tab always answers "no file names"; a flag's value it has nothing for (--file, --ca) is a path more often than not.
+  const files = [
+    reply,
+    `    if [[ \${#COMPREPLY[@]} -eq 0 ]]; then`,
+    `        compopt -o filenames 2>/dev/null`,
+    `        COMPREPLY=( $(compgen -f -- "$cur") )`,
+    `    fi`,
+  ].join('\n');
   const body = text
     .replace(call, words)
+    .replace(reply, files)
     .replace(/^readonly (ShellCompDirective\w+=)/gm, `__${name}_$1`)
     .replace(/\$ShellCompDirective/g, `$__${name}_ShellCompDirective`);
   const newline = body.indexOf('\n');

@@ -38,11 +38,12 @@ describe('fleetwave completion', () => {
     expect(cli('complete', '--', 'release', 'create', '--wa').stdout).toMatch(/^--watch\t/m);
   });
 
-  it.skipIf(!hasScript())('completes `fleetwave rel<TAB>` and `fleetwave release <TAB><TAB>` in an interactive bash', async () => {
+  it.skipIf(!hasScript())('completes `fleetwave rel<TAB>`, `fleetwave release <TAB><TAB>` and a --file value in an interactive bash', async () => {
     // Sourced twice, as a re-read ~/.bashrc does: no readonly errors.
     const rc = join(dir, 'bashrc');
     writeFileSync(rc, `PS1='$ '\nsource <(fleetwave completion bash)\nsource <(fleetwave completion bash)\necho rc-loaded\n`);
-    const bash = spawnPty(`exec bash --noprofile --rcfile ${rc} -i`, { env });
+    writeFileSync(join(dir, 'shop-2.0.tgz'), '');
+    const bash = spawnPty(`exec bash --noprofile --rcfile ${rc} -i`, { env, cwd: dir });
     try {
       await bash.waitFor('rc-loaded', 'bash to read the completion script');
       expect(bash.output()).not.toMatch(/readonly|command not found|error/i);
@@ -52,6 +53,9 @@ describe('fleetwave completion', () => {
       // Readline lists the candidates in columns once the second TAB finds several.
       const listed = await bash.waitFor(new RegExp(RELEASE_VERBS.map((verb) => `(?=[\\s\\S]*\\b${verb}\\b)`).join('')), 'bash to list the release verbs', 60_000);
       expect(listed.slice(listed.indexOf('$ fleetwave release '))).toContain('rollback');
+      // A flag's value fleetwave has no suggestion for completes as a file name.
+      bash.type('\x15fleetwave edition install shop 1.0 --file shop-\t');
+      await bash.waitFor('--file shop-2.0.tgz', 'bash to complete the file name', 60_000);
       bash.type('\x15exit\r');
       expect(await bash.exited).toBe(0);
     } finally {
