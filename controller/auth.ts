@@ -81,7 +81,9 @@ export class Authenticator {
     }
     if (!roleAllows(token.role, needed)) {
       this.log.warn({ rpc, peer, token: token.name, role: token.role, needed }, 'admin call refused: role too low');
-      throw new PermissionDeniedError(`${rpc} needs the ${needed} role; token '${token.name}' is ${token.role}`);
+      // /metrics takes a metrics token or any reader's: name the reader's role too.
+      const roles = needed === 'metrics' ? 'viewer or metrics' : needed;
+      throw new PermissionDeniedError(`${rpc} needs the ${roles} role; token '${token.name}' is ${token.role}`);
     }
     return { name: token.name, role: token.role };
   }

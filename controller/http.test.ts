@@ -58,7 +58,7 @@ describe('the HTTP endpoint', () => {
     writeFileSync(join(dir, 'console.css'), 'body{}');
     // login.js is missing on purpose: a missing file is a 404.
     const common = { dataDir: dir, hub: new EventHub(), metrics, logger: log, admin, consoleDir: dir, tls: null };
-    secure = createHttpServer({ ...common, auth: new Authenticator(tokens, log) });
+    secure = createHttpServer({ ...common, auth: new Authenticator(tokens, log), keepAliveMs: 50 });
     open = createHttpServer({ ...common, auth: null });
     base = await listen(secure);
     openBase = await listen(open);
@@ -191,6 +191,19 @@ describe('the HTTP endpoint', () => {
     expect((await fetch(`${base}/api/v1/whoami`, { headers: { cookie } })).status).toBe(200);
     tokens.revokeToken('short');
     expect((await fetch(`${base}/api/v1/whoami`, { headers: { cookie } })).status).toBe(401);
+  });
+
+  it('ends an open event stream once its token is revoked (checked at each keep-alive)', async () => {
+    const secret = tokens.createToken({ name: 'watcher', role: 'viewer', createdBy: 't' }).secret;
+    const res = await fetch(`${base}/events`, { headers: { cookie: `fleetwave_session=${secret}` } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const read = async () => new TextDecoder().decode((await reader.read()).value);
+    expect(await read()).toContain(': fleetwave events');
+    expect(await read()).toContain(': keep-alive');
+    tokens.revokeToken('watcher');
+    // Whatever keep-alive was already on its way, the stream then ends.
+    for (;;) if ((await reader.read()).done) break;
   });
 
   it('is open in insecure mode, as the made-up admin "insecure"', async () => {

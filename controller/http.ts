@@ -87,7 +87,7 @@ function routeTable(o: HttpOptions, consoleDir: string, secure: boolean): { exac
   const exact = new Map<string, Route>([
     ['/healthz', { methods: GET, access: 'public', handle: ({ res }) => sendText(res, 200, 'ok\n') }],
     ['/metrics', { methods: GET, access: 'metrics', handle: ({ res }) => serveMetrics(o, res) }],
-    ['/events', { methods: ['GET'], access: 'viewer', handle: ({ req, res }) => serveEvents(o, req, res) }],
+    ['/events', { methods: ['GET'], access: 'viewer', handle: (x) => serveEvents(o, x, secure) }],
     ['/api/v1/whoami', { methods: ['GET'], access: 'viewer', handle: ({ res, identity }) => sendJson(res, 200, identity) }],
     ['/api/v1/session', { methods: ['POST', 'DELETE'], access: 'public', handle: (x) => session(o, secure, x) }],
   ]);
@@ -220,19 +220,37 @@ function serveArtifact(o: HttpOptions, req: IncomingMessage, res: ServerResponse
   stream.pipe(res);
 }
 
-/** Server-sent events: one `event:` per CloudEvent, its type as the event name and the JSON as data. */
-function serveEvents(o: HttpOptions, req: IncomingMessage, res: ServerResponse): void {
+/**
+ * Server-sent events: one `event:` per CloudEvent, its type as the event name and the JSON as data. The stream is one
+ * long request, so its token is checked again at every keep-alive: a revoked token's stream ends within one interval.
+ */
+function serveEvents(o: HttpOptions, x: Exchange, secure: boolean): void {
+  const { req, res } = x;
   res.writeHead(200, { ...COMMON_HEADERS, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   res.write(': fleetwave events\n\n');
   const unsubscribe = o.hub.subscribe((subject, event) => {
     res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event, natssubject: subject })}\n\n`);
   });
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), o.keepAliveMs ?? 15_000);
+  const keepAlive = setInterval(() => {
+    if (!stillValid(o, x, secure)) return void res.end();
+    res.write(': keep-alive\n\n');
+  }, o.keepAliveMs ?? 15_000);
   keepAlive.unref();
   const close = () => {
     clearInterval(keepAlive);
     unsubscribe();
   };
   req.on('close', close);
+  res.on('close', close);
   res.on('error', close);
+}
+
+/** Whether the exchange's credential still opens `/events` (always, when --insecure). */
+function stillValid(o: HttpOptions, x: Exchange, secure: boolean): boolean {
+  try {
+    authenticate(o, 'viewer', x.credential, `${x.req.method} ${x.path}`, x.peer, secure, false);
+    return true;
+  } catch {
+    return false;
+  }
 }
