@@ -173,7 +173,8 @@ type UnaryHandler = (call: unknown, callback: grpc.sendUnaryData<unknown>) => vo
  * Resolves with the response as proto3 JSON; rejects with an HttpError carrying the mapped status.
  */
 export function callAdminRpc(admin: AdminServiceServer, method: string, body: Record<string, unknown>, o: { actor: string; peer: string; signal?: AbortSignal }): Promise<unknown> {
-  const rpc = HTTP_RPCS[method];
+  // hasOwn: '__proto__' or 'constructor' must not reach the table's prototype.
+  const rpc = isHttpRpc(method) ? HTTP_RPCS[method] : undefined;
   if (!rpc) return Promise.reject(new HttpError(404, `no RPC '${method}' over HTTP; open ones: ${Object.keys(HTTP_RPCS).join(', ')}`));
   let request: unknown;
   try {

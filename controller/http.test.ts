@@ -151,6 +151,9 @@ describe('the HTTP endpoint', () => {
     const closed = await post(`${base}/api/v1/rpc/createToken`, { name: 'x', role: 'admin' }, { authorization: `Bearer ${admin}` });
     expect(closed.status).toBe(404);
     expect((await closed.json()).error).toMatch(/^no RPC 'createToken' over HTTP; open ones: listApps, /);
+    for (const odd of ['__proto__', 'constructor', 'toString', 'ListApps']) {
+      expect((await post(`${base}/api/v1/rpc/${odd}`, {}, { authorization: `Bearer ${admin}` })).status, odd).toBe(404);
+    }
   });
 
   it('checks content type, Origin with the cookie, body size and JSON', async () => {
