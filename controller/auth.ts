@@ -67,9 +67,14 @@ export class Authenticator {
     return this.checkBearer(metadata.get('authorization')[0], needed, rpc, peer);
   }
 
-  /** The same check on an `Authorization` header value (the HTTP endpoint uses it too). */
+  /** The same check on an `Authorization` header value. */
   checkBearer(header: unknown, needed: Role, rpc: string, peer: string): Identity {
-    const token = this.tokens.verifyToken(bearerOf(header));
+    return this.checkToken(bearerOf(header), needed, rpc, peer);
+  }
+
+  /** The same check on the token itself (the HTTP endpoint takes it from the header or the session cookie). */
+  checkToken(secret: string, needed: Role, rpc: string, peer: string): Identity {
+    const token = this.tokens.verifyToken(secret);
     if (!token) {
       this.log.warn({ rpc, peer }, 'admin call refused: missing, unknown, revoked or expired token');
       throw new UnauthenticatedError('a valid bearer token is required (--token or FLEETWAVE_TOKEN)');

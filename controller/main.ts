@@ -145,7 +145,10 @@ export async function runController(input: RawControllerOptions | ControllerOpti
   const agentUpgrades = new AgentUpgrades({ store, sink: sessions, logger: log });
   sessions.attachUpgrades(agentUpgrades);
 
-  const httpServer = createHttpServer({ dataDir: options.dataDir, hub, metrics, logger: log, tls: options.tls, auth });
+  const packageChecks = { limits: options.archiveLimits, maxPackageBytes: options.maxPackageBytes, fetchTimeoutMs: PACKAGE_FETCH_TIMEOUT_MS };
+  const admin = createAdminService({ store, engine, sessions, agentUpgrades, routing, validations, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
+  // The HTTP API calls the unguarded handlers in-process and checks roles itself (the same table as gRPC).
+  const httpServer = createHttpServer({ dataDir: options.dataDir, hub, metrics, logger: log, tls: options.tls, auth, admin, consoleDir: options.consoleDir ?? undefined });
   let grpcServer: grpc.Server | undefined;
   try {
     const httpPort = await listenHttp(httpServer, options.http.host, options.http.port);
@@ -153,8 +156,6 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     advertiseHttp = options.advertiseHttp ?? `${options.tls ? 'https' : 'http'}://${advertisedHost(options.http.host)}:${httpPort}`;
     grpcServer = new grpc.Server(grpcServerOptions(options.maxMessageBytes));
     grpcServer.addService(AgentServiceService, sessions.handlers());
-    const packageChecks = { limits: options.archiveLimits, maxPackageBytes: options.maxPackageBytes, fetchTimeoutMs: PACKAGE_FETCH_TIMEOUT_MS };
-    const admin = createAdminService({ store, engine, sessions, agentUpgrades, routing, validations, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
     grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
     // A revoked agent's event key goes with its credential: its events are refused from that moment.
     const revoked = (id: string, reason: string) => (store.clearAgentEventKey(id), sessions.disconnect(id, reason));

@@ -29,6 +29,8 @@ export interface RawControllerOptions extends RawNatsAuth {
   tlsDir?: string;
   /** Written with a new admin token at start-up when the database has no live admin token. */
   bootstrapTokenFile?: string;
+  /** The web console's built files (index.html, console.js, ...); default dist/console/ beside the controller. */
+  consoleDir?: string;
   /** Largest gRPC message accepted or sent (bytes, or "64MiB"); bounds package uploads too. */
   maxMessageSize?: string | number;
   /** `edition install` refuses bigger packages at a URL (uploads are bounded by maxMessageSize). */
@@ -71,6 +73,8 @@ export interface ControllerOptions {
   /** Null exactly when insecure. */
   tls: { certFile: string; keyFile: string } | null;
   bootstrapTokenFile: string | null;
+  /** Absolute; null: the console built beside the controller. */
+  consoleDir: string | null;
   natsAuth: NatsAuth;
   maxMessageBytes: number;
   /** Checks of `edition install` (the same defaults as the agents' flags). */
@@ -121,6 +125,7 @@ export function compileControllerOptions(raw: RawControllerOptions | ControllerO
     natsInsecure: r.natsInsecure === true,
     tls: compileTls(r),
     bootstrapTokenFile: r.bootstrapTokenFile ? resolve(r.bootstrapTokenFile) : null,
+    consoleDir: r.consoleDir ? resolve(r.consoleDir) : null,
     natsAuth: compileNatsAuth(r),
     maxMessageBytes: parseByteSize(r.maxMessageSize ?? CONTROLLER_DEFAULTS.maxMessageSize, '--max-message-size', 1024),
     maxPackageBytes: parseByteSize(r.maxPackageSize ?? CONTROLLER_DEFAULTS.maxPackageSize, '--max-package-size'),
@@ -213,6 +218,7 @@ export const controllerConfigSchema = daemonSchema({
   'tls-key': text('a file path'),
   'tls-dir': text('a directory'),
   'bootstrap-token-file': text('a file path'),
+  'console-dir': text('a directory'),
   'max-message-size': size(),
   'max-package-size': size(),
   'max-unpacked-size': size(),
