@@ -87,9 +87,19 @@ describe.skipIf(!HAS_CHROMIUM)('the web console against a secure fleet', () => {
     // The fleet: group web with its 3 instances counted, tiles only once the group is opened.
     await operator.getByRole('button', { name: /web · 3/ }).waitFor({ timeout: UI_MS });
     expect(await operator.locator('.tile').count()).toBe(0);
-    await operator.getByRole('button', { name: /web · 3/ }).click();
+    // Keyboard only: the group opens with Enter.
+    await operator.getByRole('button', { name: /web · 3/ }).focus();
+    await operator.keyboard.press('Enter');
     await operator.locator('.tile').nth(2).waitFor({ timeout: UI_MS });
     expect(await operator.locator('.tile').allInnerTexts()).toEqual(AGENTS.map((id) => expect.stringContaining(id)));
+    // The filter box goes to the server's query: an edition nothing runs leaves no group.
+    await operator.getByLabel('Edition', { exact: true }).fill('9.9');
+    await operator.getByRole('button', { name: 'Filter' }).click();
+    await operator.getByText('— 0 instances').waitFor({ timeout: UI_MS });
+    expect(await operator.getByRole('button', { name: /web · / }).count()).toBe(0);
+    await operator.getByLabel('Edition', { exact: true }).fill('');
+    await operator.getByRole('button', { name: 'Filter' }).click();
+    await operator.getByRole('button', { name: /web · 3/ }).waitFor({ timeout: UI_MS });
   });
 
   it('(1) shows a release progressing live, without a reload', async () => {
@@ -151,5 +161,18 @@ describe.skipIf(!HAS_CHROMIUM)('the web console against a secure fleet', () => {
       copyFileSync(shot, repoPath('docs', 'console.png'));
     }
     expect(readFileSync(shot).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('lists the editions of the app with where each is active', async () => {
+    await operator.getByRole('link', { name: 'Editions' }).click();
+    await operator.getByRole('heading', { name: 'Editions of shop' }).waitFor({ timeout: UI_MS });
+    await operator.getByRole('row', { name: /1\.0 first edition .* web: 3/ }).waitFor({ timeout: UI_MS });
+  });
+
+  it('signs out: the session cookie is gone and the console sends back to the sign-in page', async () => {
+    await viewer.getByRole('button', { name: 'Sign out' }).click();
+    await viewer.waitForURL(`${base()}/login`, { timeout: UI_MS });
+    await viewer.goto(`${base()}/`);
+    expect(new URL(viewer.url()).pathname).toBe('/login');
   });
 });
