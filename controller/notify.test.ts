@@ -13,6 +13,11 @@ import { waitFor } from '../test/harness/wait.js';
 import { EventHub } from './event-hub.js';
 import { Notifications, retryDelay, signatureOf } from './notify.js';
 import { Store } from './store/store.js';
+import { requirementOf } from './auth.js';
+
+it('needs the admin role for every notify RPC (a webhook gets everything its kinds carry)', () => {
+  for (const rpc of ['addNotifier', 'listNotifiers', 'removeNotifier']) expect(requirementOf(rpc)).toBe('admin');
+});
 
 describe('event kinds', () => {
   it.each([
@@ -106,6 +111,9 @@ describe('deliveries', () => {
     q.markFailed(first!.id, 'HTTP 503', null, 120);
     q.markDelivered(second!.id, 121);
     expect(q.counts().get('n')).toEqual({ pending: 0, delivered: 1, dead: 1, lastError: 'HTTP 503' });
+    // Old delivered rows are pruned; dead ones stay
+    expect(q.pruneDelivered(122)).toBe(1);
+    expect(q.counts().get('n')).toMatchObject({ delivered: 0, dead: 1 });
     expect(q.nextDue()).toBeNull();
     // Removing the notifier removes its deliveries
     q.removeNotifier('n', { ...change, action: 'notify-remove' });

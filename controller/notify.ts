@@ -17,6 +17,9 @@ export const SIGNATURE_HEADER = 'fleetwave-signature-256';
 export const DELIVERY_HEADER = 'fleetwave-delivery';
 export const NOTIFIER_HEADER = 'fleetwave-notifier';
 const CONTENT_TYPE = 'application/cloudevents+json';
+/** Delivered rows are kept this long (notify list counts them), then pruned so the table does not grow forever. */
+const KEEP_DELIVERED_MS = 7 * 24 * 3600_000;
+const PRUNE_EVERY_MS = 3600_000;
 
 export interface NotifyTuning {
   /** Delay after the first failed attempt; doubles per attempt. */
@@ -78,6 +81,7 @@ export class Notifications {
   private readonly aborts = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  private pruneTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
 
@@ -91,6 +95,18 @@ export class Notifications {
     this.unsubscribe = this.o.hub.subscribe((_subject, event) => this.onEvent(event));
     // Deliveries left pending by the last run go out again (a restart mid-retry keeps their attempt count).
     this.pump();
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
+  }
+
+  private prune(): void {
+    try {
+      const pruned = this.o.store.pruneDelivered(this.now() - KEEP_DELIVERED_MS);
+      if (pruned > 0) this.log.info({ pruned }, 'old delivered notifications pruned');
+    } catch (err) {
+      this.log.warn({ err }, 'pruning delivered notifications failed');
+    }
   }
 
   /** Stops sending; attempts under way are aborted (they stay pending and go out after the next start). */
@@ -98,6 +114,7 @@ export class Notifications {
     this.stopped = true;
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.aborts.abort(new Error('controller stopping'));
     await Promise.allSettled([...this.inFlight]);
   }

@@ -154,6 +154,11 @@ export class NotificationQueries {
     ).run(error, nextAttemptUnixMs, now, id);
   }
 
+  /** Forgets delivered rows acknowledged before `before` (dead ones stay until their notifier is removed); returns how many. */
+  pruneDelivered(before: number): number {
+    return prepared(this.db, `DELETE FROM notification_deliveries WHERE status = 'delivered' AND updated_unix_ms < ?`).run(before).changes;
+  }
+
   countPending(): number {
     return prepared(this.db, `SELECT COUNT(*) FROM notification_deliveries WHERE status = 'pending'`).pluck().get() as number;
   }

@@ -657,7 +657,7 @@ export interface Notifier {
   createdUnixMs: number;
   /** Deliveries waiting for their first or next attempt. */
   pending: number;
-  /** Deliveries a receiver acknowledged with a 2xx. */
+  /** Deliveries a receiver acknowledged with a 2xx (kept 7 days, then pruned). */
   delivered: number;
   /** Deliveries given up after the last attempt. */
   dead: number;
