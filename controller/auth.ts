@@ -40,6 +40,10 @@ export const RPC_ROLES: Record<string, Requirement> = {
   // A viewer may not: an ack of a version the router never applied would let an atomic release switch too early.
   watchRouting: 'router',
   ackRouting: 'router',
+  // A webhook receives every event it names (instance names, errors): who gets them is an admin's decision.
+  addNotifier: 'admin',
+  listNotifiers: 'admin',
+  removeNotifier: 'admin',
   createToken: 'admin',
   listTokens: 'admin',
   revokeToken: 'admin',

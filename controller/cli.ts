@@ -31,7 +31,10 @@ export function registerControllerCommand(program: Command): void {
     .option('--max-package-entries <n>', 'edition install: most entries a tar.gz package may hold', CONTROLLER_DEFAULTS.maxPackageEntries)
     .option('--nats-agent-users <file>', 'nats-server users file to write: one nkey user per enrolled agent, issued at enrolment, removed on revoke')
     .option('--nats-users-template <file>', 'nats-server user entries the users file starts with (the controller\'s own user)')
-    .option('--nats-reload-pid-file <file>', "nats-server's pid file: SIGHUP it after each rewrite of the users file");
+    .option('--nats-reload-pid-file <file>', "nats-server's pid file: SIGHUP it after each rewrite of the users file")
+    .option('--notify-retry-min <duration>', 'webhook notifications: delay after the first failed attempt, doubling per attempt', CONTROLLER_DEFAULTS.notifyRetryMin)
+    .option('--notify-retry-max <duration>', 'webhook notifications: the retry delay grows no further', CONTROLLER_DEFAULTS.notifyRetryMax)
+    .option('--notify-attempts <n>', 'webhook notifications: attempts in all before a delivery is dead', CONTROLLER_DEFAULTS.notifyAttempts);
   natsAuthFlags(cmd)
     .option('--log-format <format>', 'json or pretty', CONTROLLER_DEFAULTS.logFormat)
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').default(CONTROLLER_DEFAULTS.logLevel).env('FLEETWAVE_LOG_LEVEL'));
