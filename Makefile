@@ -4,13 +4,16 @@ NODE_BIN := node_modules/.bin
 
 .PHONY: setup build proto proto-check test faults demo lint bench bench-scale dist clean
 
-# npm dependencies (kept between runs while package-lock.json is unchanged), and nats-server and haproxy (the
-# router's load balancer) from Debian's packages when they are not there.
+# npm dependencies (kept between runs while package-lock.json is unchanged), and nats-server, haproxy (the
+# router's load balancer) and chromium (the console's browser tests, driven by playwright-core) from Debian's
+# packages when they are not there.
 setup: node_modules/.stamp
 	@command -v nats-server >/dev/null || { echo "installing nats-server (Debian package)"; \
 	  (apt-get install -y -qq nats-server >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nats-server >/dev/null)); }
 	@test -x /usr/sbin/haproxy || command -v haproxy >/dev/null || { echo "installing haproxy (Debian package)"; \
 	  (apt-get install -y -qq haproxy >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq haproxy >/dev/null)); }
+	@test -x /usr/bin/chromium || { echo "installing chromium (Debian package, for the console's browser tests)"; \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)); }
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
