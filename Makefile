@@ -20,12 +20,16 @@ proto: node_modules/.stamp
 	$(NODE_BIN)/buf generate
 	@echo "generated proto/gen"
 
+# tsc, then the web console (controller/console/, its own tsconfig with the DOM lib) bundled into dist/console/ with its sizes.
 build: setup
 	$(NODE_BIN)/tsc -p tsconfig.json
+	$(NODE_BIN)/tsc -p controller/console/tsconfig.json
+	node dist/deploy/console/build.js
 
 lint: setup
 	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
 	$(NODE_BIN)/tsc -p tsconfig.test.json --noEmit
+	$(NODE_BIN)/tsc -p controller/console/tsconfig.json
 
 test: build
 	@node test/run-tests.mjs
@@ -34,8 +38,11 @@ test: build
 faults: build
 	@node test/faults/run.mjs
 
+# `make demo --keep` (or KEEP=1): after the release the fleet stays up, with the console's URL, until Ctrl-C. GNU make
+# reads --keep as --keep-going, which puts `k` in MAKEFLAGS's first word.
+DEMO_KEEP := $(if $(or $(KEEP),$(findstring k,$(firstword -$(MAKEFLAGS)))),--keep)
 demo: build
-	node dist/examples/demo/run.js
+	node dist/examples/demo/run.js $(DEMO_KEEP)
 
 bench: build
 	node dist/test/bench/rollout.js

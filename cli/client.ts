@@ -38,6 +38,9 @@ import {
   type AgentUpgrade,
   type StartAgentUpgradeRequest,
   type CancelAgentUpgradeRequest,
+  type AddNotifierRequest,
+  type ListNotifiersResponse,
+  type Notifier,
 } from '../proto/gen/fleetwave/v1/admin.js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, UnavailableError } from '../common/errors.js';
 import { detectTlsMismatch, type TlsMismatch } from '../common/tls-mismatch.js';
@@ -149,6 +152,15 @@ export class AdminClient {
   /** An empty id: the newest upgrade. */
   cancelAgentUpgrade(request: CancelAgentUpgradeRequest): Promise<AgentUpgrade> {
     return this.unary('CancelAgentUpgrade', (md, o, cb) => this.raw.cancelAgentUpgrade(request, md, o, cb));
+  }
+  addNotifier(request: AddNotifierRequest): Promise<Notifier> {
+    return this.unary('AddNotifier', (md, o, cb) => this.raw.addNotifier(request, md, o, cb));
+  }
+  listNotifiers(): Promise<ListNotifiersResponse> {
+    return this.unary('ListNotifiers', (md, o, cb) => this.raw.listNotifiers({}, md, o, cb));
+  }
+  removeNotifier(name: string): Promise<Notifier> {
+    return this.unary('RemoveNotifier', (md, o, cb) => this.raw.removeNotifier({ name }, md, o, cb));
   }
   cancelValidation(request: CancelValidationRequest): Promise<Validation> {
     return this.unary('CancelValidation', (md, o, cb) => this.raw.cancelValidation(request, md, o, cb));

@@ -22,6 +22,7 @@ import type { AgentUpgrade } from '../proto/gen/fleetwave/v1/admin.js';
 import { isFinalRelease } from './domain/transitions.js';
 import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './domain/update-order.js';
 import type { PageQuery } from './store/lists.js';
+import type { NotifyHandlers } from './notify-service.js';
 import { AlreadyExistsError, type Store } from './store/store.js';
 import type { AppRecord, EditionRecord, ReleaseDetailRecord } from './domain/records.js';
 
@@ -41,6 +42,8 @@ export interface AdminServiceOptions {
   routing: RoutingHub;
   /** Validation mode and the clone operation. */
   validations: ValidationManager;
+  /** The notify RPCs (controller/notify-service.ts). */
+  notify: NotifyHandlers;
   now?: () => number;
 }
 
@@ -114,6 +117,7 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
   const { store, engine, logger: log } = o;
   const now = o.now ?? (() => Date.now());
   return {
+    ...o.notify,
     createApp: unary(log, 'CreateApp', (req) => {
       if (req.app?.name.trim() === AGENT_APP) throw new BadInputError(`app: the name ${AGENT_APP} is reserved for agent packages (fleetwave agent publish FILE --version V)`);
       return appToProto(store.createApp(validateApp(req.app, now())));

@@ -7,6 +7,7 @@ import { ListQueries } from './lists.js';
 import { RoutingQueries } from './routing.js';
 import { ValidationQueries } from './validations.js';
 import { AgentUpgradeQueries } from './agent-upgrades.js';
+import { NotificationQueries } from './notifications.js';
 import { migrate } from './schema.js';
 import { isFinalRelease } from '../domain/transitions.js';
 import { LiveReleases } from './live.js';
@@ -91,6 +92,13 @@ export class Store implements ReleaseStore {
   get agentUpgrades(): AgentUpgradeQueries {
     this.agentUpgradeQueries ??= new AgentUpgradeQueries(this.db);
     return this.agentUpgradeQueries;
+  }
+
+  private notificationQueries?: NotificationQueries;
+  /** Webhook notifiers and their deliveries (controller/store/notifications.ts). */
+  get notifications(): NotificationQueries {
+    this.notificationQueries ??= new NotificationQueries(this.db);
+    return this.notificationQueries;
   }
 
   /** Calls `listener(app, agentId)` after every committed removal of an instance; returns the unsubscribe function. */
@@ -370,6 +378,19 @@ export class Store implements ReleaseStore {
 
   countReleasesByStatus(): Array<{ status: string; count: number }> {
     return prepared(this.db, 'SELECT status, count(*) AS count FROM releases GROUP BY status').all() as Array<{ status: string; count: number }>;
+  }
+
+  /** A batch's start and end (0 while not started / not ended), for the batch duration histogram. */
+  batchTimes(releaseId: string, batch: number): { startedUnixMs: number; finishedUnixMs: number } | undefined {
+    const row = prepared(this.db, 'SELECT started_unix_ms, finished_unix_ms FROM batches WHERE release_id = ? AND number = ?').get(releaseId, batch) as
+      | { started_unix_ms: number; finished_unix_ms: number }
+      | undefined;
+    return row && { startedUnixMs: row.started_unix_ms, finishedUnixMs: row.finished_unix_ms };
+  }
+
+  /** Agents by status (connected, unreachable, ...), for the scrape-time gauge. */
+  countAgentsByStatus(): Array<{ status: string; count: number }> {
+    return prepared(this.db, 'SELECT status, count(*) AS count FROM agents GROUP BY status').all() as Array<{ status: string; count: number }>;
   }
 
   getReleaseDetail(id: string): ReleaseDetailRecord {
