@@ -20,6 +20,7 @@ import {
   type InstallEditionRequest,
   type ListAgentsResponse,
   type ListAppsResponse,
+  type UpdateAppResponse,
   type ListEditionsResponse,
   type ListInstancesResponse,
   type ListReleasesResponse,
@@ -89,6 +90,9 @@ export class AdminClient {
   createApp(app: App): Promise<App> {
     return this.unary('CreateApp', (md, o, cb) => this.raw.createApp({ app }, md, o, cb));
   }
+  updateApp(app: App): Promise<UpdateAppResponse> {
+    return this.unary('UpdateApp', (md, o, cb) => this.raw.updateApp({ app }, md, o, cb));
+  }
   listApps(): Promise<ListAppsResponse> {
     return this.unary('ListApps', (md, o, cb) => this.raw.listApps({}, md, o, cb));
   }
@@ -98,8 +102,9 @@ export class AdminClient {
   listEditions(app: string): Promise<ListEditionsResponse> {
     return this.unary('ListEditions', (md, o, cb) => this.raw.listEditions({ app }, md, o, cb));
   }
-  createRelease(spec: ReleaseSpec): Promise<ReleaseDetail> {
-    return this.unary('CreateRelease', (md, o, cb) => this.raw.createRelease({ spec }, md, o, cb));
+  /** dryRun: the release as it would be created, with an empty id; nothing is created. */
+  createRelease(spec: ReleaseSpec, dryRun = false): Promise<ReleaseDetail> {
+    return this.unary('CreateRelease', (md, o, cb) => this.raw.createRelease({ spec, dryRun }, md, o, cb));
   }
   /** The release and one page of its instances (the first, unless `query` says otherwise). */
   getRelease(id: string, query?: Partial<ListQuery>): Promise<ReleaseDetail> {

@@ -20,6 +20,7 @@ import { registerRouteCommands } from './commands/route.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerNotifyCommands } from './commands/notify.js';
+import { registerSchemaCommand } from './commands/schema.js';
 import type { Io } from './io.js';
 
 export const EXIT_OK = 0;
@@ -59,6 +60,7 @@ export function createProgram(io: Io, daemons: Registration[] = []): Command {
   registerCaCommands(program, io);
   registerTokenCommands(program, io);
   registerNotifyCommands(program, io);
+  registerSchemaCommand(program, io);
   return program;
 }
 

@@ -24,6 +24,7 @@ export const RPC_ROLES: Record<string, Requirement> = {
   listInstances: 'viewer',
   history: 'viewer',
   createApp: 'operator',
+  updateApp: 'operator',
   installEdition: 'operator',
   createRelease: 'operator',
   releaseAction: 'operator',

@@ -211,7 +211,14 @@ export interface HealthSpec {
 }
 
 export interface CreateReleaseRequest {
-  spec: ReleaseSpec | undefined;
+  spec:
+    | ReleaseSpec
+    | undefined;
+  /**
+   * Plan only: the answer is the release as it would be created (batches from the real planner and instances, every
+   * check of a create), with an empty id; nothing is stored, sent or published.
+   */
+  dryRun: boolean;
 }
 
 /**
@@ -682,6 +689,18 @@ export interface ListNotifiersResponse {
 
 export interface RemoveNotifierRequest {
   name: string;
+}
+
+export interface UpdateAppRequest {
+  app: App | undefined;
+}
+
+export interface UpdateAppResponse {
+  app:
+    | App
+    | undefined;
+  /** false: the app was already defined so (nothing written). */
+  changed: boolean;
 }
 
 function createBaseStartAgentUpgradeRequest(): StartAgentUpgradeRequest {
@@ -3463,13 +3482,16 @@ export const HealthSpec: MessageFns<HealthSpec> = {
 };
 
 function createBaseCreateReleaseRequest(): CreateReleaseRequest {
-  return { spec: undefined };
+  return { spec: undefined, dryRun: false };
 }
 
 export const CreateReleaseRequest: MessageFns<CreateReleaseRequest> = {
   encode(message: CreateReleaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.spec !== undefined) {
       ReleaseSpec.encode(message.spec, writer.uint32(10).fork()).join();
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
     }
     return writer;
   },
@@ -3495,6 +3517,14 @@ export const CreateReleaseRequest: MessageFns<CreateReleaseRequest> = {
             message.spec = ReleaseSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3508,13 +3538,23 @@ export const CreateReleaseRequest: MessageFns<CreateReleaseRequest> = {
   },
 
   fromJSON(object: any): CreateReleaseRequest {
-    return { spec: isSet(object.spec) ? ReleaseSpec.fromJSON(object.spec) : undefined };
+    return {
+      spec: isSet(object.spec) ? ReleaseSpec.fromJSON(object.spec) : undefined,
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
   },
 
   toJSON(message: CreateReleaseRequest): unknown {
     const obj: any = {};
     if (message.spec !== undefined) {
       obj.spec = ReleaseSpec.toJSON(message.spec);
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
     }
     return obj;
   },
@@ -3527,6 +3567,7 @@ export const CreateReleaseRequest: MessageFns<CreateReleaseRequest> = {
     message.spec = (object.spec !== undefined && object.spec !== null)
       ? ReleaseSpec.fromPartial(object.spec)
       : undefined;
+    message.dryRun = object.dryRun ?? false;
     return message;
   },
 };
@@ -9395,6 +9436,158 @@ export const RemoveNotifierRequest: MessageFns<RemoveNotifierRequest> = {
   },
 };
 
+function createBaseUpdateAppRequest(): UpdateAppRequest {
+  return { app: undefined };
+}
+
+export const UpdateAppRequest: MessageFns<UpdateAppRequest> = {
+  encode(message: UpdateAppRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== undefined) {
+      App.encode(message.app, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateAppRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateAppRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = App.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateAppRequest {
+    return { app: isSet(object.app) ? App.fromJSON(object.app) : undefined };
+  },
+
+  toJSON(message: UpdateAppRequest): unknown {
+    const obj: any = {};
+    if (message.app !== undefined) {
+      obj.app = App.toJSON(message.app);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateAppRequest>, I>>(base?: I): UpdateAppRequest {
+    return UpdateAppRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateAppRequest>, I>>(object: I): UpdateAppRequest {
+    const message = createBaseUpdateAppRequest();
+    message.app = (object.app !== undefined && object.app !== null) ? App.fromPartial(object.app) : undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateAppResponse(): UpdateAppResponse {
+  return { app: undefined, changed: false };
+}
+
+export const UpdateAppResponse: MessageFns<UpdateAppResponse> = {
+  encode(message: UpdateAppResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== undefined) {
+      App.encode(message.app, writer.uint32(10).fork()).join();
+    }
+    if (message.changed !== false) {
+      writer.uint32(16).bool(message.changed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateAppResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateAppResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = App.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateAppResponse {
+    return {
+      app: isSet(object.app) ? App.fromJSON(object.app) : undefined,
+      changed: isSet(object.changed) ? globalThis.Boolean(object.changed) : false,
+    };
+  },
+
+  toJSON(message: UpdateAppResponse): unknown {
+    const obj: any = {};
+    if (message.app !== undefined) {
+      obj.app = App.toJSON(message.app);
+    }
+    if (message.changed !== false) {
+      obj.changed = message.changed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateAppResponse>, I>>(base?: I): UpdateAppResponse {
+    return UpdateAppResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateAppResponse>, I>>(object: I): UpdateAppResponse {
+    const message = createBaseUpdateAppResponse();
+    message.app = (object.app !== undefined && object.app !== null) ? App.fromPartial(object.app) : undefined;
+    message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
   createApp: {
@@ -9665,6 +9858,19 @@ export const AdminServiceService = {
     responseSerialize: (value: Notifier): Buffer => Buffer.from(Notifier.encode(value).finish()),
     responseDeserialize: (value: Buffer): Notifier => Notifier.decode(value),
   },
+  /**
+   * Replaces an app's definition (fleetwave app apply): answers changed=false when it is already so; refused while a
+   * release of the app is active (its batches must all get one definition). Running instances take it at their next release.
+   */
+  updateApp: {
+    path: "/fleetwave.v1.AdminService/UpdateApp" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateAppRequest): Buffer => Buffer.from(UpdateAppRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateAppRequest => UpdateAppRequest.decode(value),
+    responseSerialize: (value: UpdateAppResponse): Buffer => Buffer.from(UpdateAppResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateAppResponse => UpdateAppResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -9717,6 +9923,11 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   addNotifier: handleUnaryCall<AddNotifierRequest, Notifier>;
   listNotifiers: handleUnaryCall<ListNotifiersRequest, ListNotifiersResponse>;
   removeNotifier: handleUnaryCall<RemoveNotifierRequest, Notifier>;
+  /**
+   * Replaces an app's definition (fleetwave app apply): answers changed=false when it is already so; refused while a
+   * release of the app is active (its batches must all get one definition). Running instances take it at their next release.
+   */
+  updateApp: handleUnaryCall<UpdateAppRequest, UpdateAppResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -10108,6 +10319,25 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Notifier) => void,
+  ): ClientUnaryCall;
+  /**
+   * Replaces an app's definition (fleetwave app apply): answers changed=false when it is already so; refused while a
+   * release of the app is active (its batches must all get one definition). Running instances take it at their next release.
+   */
+  updateApp(
+    request: UpdateAppRequest,
+    callback: (error: ServiceError | null, response: UpdateAppResponse) => void,
+  ): ClientUnaryCall;
+  updateApp(
+    request: UpdateAppRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateAppResponse) => void,
+  ): ClientUnaryCall;
+  updateApp(
+    request: UpdateAppRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateAppResponse) => void,
   ): ClientUnaryCall;
 }
 
