@@ -4,13 +4,16 @@ NODE_BIN := node_modules/.bin
 
 .PHONY: setup build proto proto-check test faults demo lint bench bench-scale dist clean
 
-# npm dependencies (kept between runs while package-lock.json is unchanged), and nats-server and haproxy (the
-# router's load balancer) from Debian's packages when they are not there.
+# npm dependencies (kept between runs while package-lock.json is unchanged), and nats-server, haproxy (the
+# router's load balancer) and chromium (the console's browser tests, driven by playwright-core) from Debian's
+# packages when they are not there.
 setup: node_modules/.stamp
 	@command -v nats-server >/dev/null || { echo "installing nats-server (Debian package)"; \
 	  (apt-get install -y -qq nats-server >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nats-server >/dev/null)); }
 	@test -x /usr/sbin/haproxy || command -v haproxy >/dev/null || { echo "installing haproxy (Debian package)"; \
 	  (apt-get install -y -qq haproxy >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq haproxy >/dev/null)); }
+	@test -x /usr/bin/chromium || { echo "installing chromium (Debian package, for the console's browser tests)"; \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)); }
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -20,12 +23,16 @@ proto: node_modules/.stamp
 	$(NODE_BIN)/buf generate
 	@echo "generated proto/gen"
 
+# tsc, then the web console (controller/console/, its own tsconfig with the DOM lib) bundled into dist/console/ with its sizes.
 build: setup
 	$(NODE_BIN)/tsc -p tsconfig.json
+	$(NODE_BIN)/tsc -p controller/console/tsconfig.json
+	node dist/deploy/console/build.js
 
 lint: setup
 	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
 	$(NODE_BIN)/tsc -p tsconfig.test.json --noEmit
+	$(NODE_BIN)/tsc -p controller/console/tsconfig.json
 
 test: build
 	@node test/run-tests.mjs
@@ -34,8 +41,11 @@ test: build
 faults: build
 	@node test/faults/run.mjs
 
+# `make demo --keep` (or KEEP=1): after the release the fleet stays up, with the console's URL, until Ctrl-C. GNU make
+# reads --keep as --keep-going, which puts `k` in MAKEFLAGS's first word.
+DEMO_KEEP := $(if $(or $(KEEP),$(findstring k,$(firstword -$(MAKEFLAGS)))),--keep)
 demo: build
-	node dist/examples/demo/run.js
+	node dist/examples/demo/run.js $(DEMO_KEEP)
 
 bench: build
 	node dist/test/bench/rollout.js

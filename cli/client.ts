@@ -20,6 +20,7 @@ import {
   type InstallEditionRequest,
   type ListAgentsResponse,
   type ListAppsResponse,
+  type UpdateAppResponse,
   type ListEditionsResponse,
   type ListInstancesResponse,
   type ListReleasesResponse,
@@ -37,6 +38,9 @@ import {
   type AgentUpgrade,
   type StartAgentUpgradeRequest,
   type CancelAgentUpgradeRequest,
+  type AddNotifierRequest,
+  type ListNotifiersResponse,
+  type Notifier,
 } from '../proto/gen/fleetwave/v1/admin.js';
 import { BadInputError, ConflictError, FleetwaveError, NotFoundError, UnavailableError } from '../common/errors.js';
 import { detectTlsMismatch, type TlsMismatch } from '../common/tls-mismatch.js';
@@ -86,6 +90,9 @@ export class AdminClient {
   createApp(app: App): Promise<App> {
     return this.unary('CreateApp', (md, o, cb) => this.raw.createApp({ app }, md, o, cb));
   }
+  updateApp(app: App): Promise<UpdateAppResponse> {
+    return this.unary('UpdateApp', (md, o, cb) => this.raw.updateApp({ app }, md, o, cb));
+  }
   listApps(): Promise<ListAppsResponse> {
     return this.unary('ListApps', (md, o, cb) => this.raw.listApps({}, md, o, cb));
   }
@@ -95,8 +102,9 @@ export class AdminClient {
   listEditions(app: string): Promise<ListEditionsResponse> {
     return this.unary('ListEditions', (md, o, cb) => this.raw.listEditions({ app }, md, o, cb));
   }
-  createRelease(spec: ReleaseSpec): Promise<ReleaseDetail> {
-    return this.unary('CreateRelease', (md, o, cb) => this.raw.createRelease({ spec }, md, o, cb));
+  /** dryRun: the release as it would be created, with an empty id; nothing is created. */
+  createRelease(spec: ReleaseSpec, dryRun = false): Promise<ReleaseDetail> {
+    return this.unary('CreateRelease', (md, o, cb) => this.raw.createRelease({ spec, dryRun }, md, o, cb));
   }
   /** The release and one page of its instances (the first, unless `query` says otherwise). */
   getRelease(id: string, query?: Partial<ListQuery>): Promise<ReleaseDetail> {
@@ -144,6 +152,15 @@ export class AdminClient {
   /** An empty id: the newest upgrade. */
   cancelAgentUpgrade(request: CancelAgentUpgradeRequest): Promise<AgentUpgrade> {
     return this.unary('CancelAgentUpgrade', (md, o, cb) => this.raw.cancelAgentUpgrade(request, md, o, cb));
+  }
+  addNotifier(request: AddNotifierRequest): Promise<Notifier> {
+    return this.unary('AddNotifier', (md, o, cb) => this.raw.addNotifier(request, md, o, cb));
+  }
+  listNotifiers(): Promise<ListNotifiersResponse> {
+    return this.unary('ListNotifiers', (md, o, cb) => this.raw.listNotifiers({}, md, o, cb));
+  }
+  removeNotifier(name: string): Promise<Notifier> {
+    return this.unary('RemoveNotifier', (md, o, cb) => this.raw.removeNotifier({ name }, md, o, cb));
   }
   cancelValidation(request: CancelValidationRequest): Promise<Validation> {
     return this.unary('CancelValidation', (md, o, cb) => this.raw.cancelValidation(request, md, o, cb));

@@ -19,6 +19,8 @@ import { registerReleaseCommands } from './commands/release.js';
 import { registerRouteCommands } from './commands/route.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerTokenCommands } from './commands/token.js';
+import { registerNotifyCommands } from './commands/notify.js';
+import { registerSchemaCommand } from './commands/schema.js';
 import { registerCompletionCommands } from './commands/completion.js';
 import type { Io } from './io.js';
 
@@ -58,6 +60,9 @@ export function createProgram(io: Io, daemons: Registration[] = []): Command {
   registerAgentUpgradeCommands(program, io);
   registerCaCommands(program, io);
   registerTokenCommands(program, io);
+  registerNotifyCommands(program, io);
+  registerSchemaCommand(program, io);
+  // Last: the completion model is read from the commands registered so far.
   registerCompletionCommands(program, io);
   return program;
 }

@@ -4,7 +4,7 @@ import { BadInputError, ConflictError, FleetwaveError, NotFoundError, PackageErr
 import type { Logger } from '../common/logger.js';
 import { isSafeName } from '../common/names.js';
 import { randomUUID } from 'node:crypto';
-import type { AddRouteRequest, AdminServiceServer, InstallEditionRequest, ListQuery, ReleaseDetail, RemoveRouteRequest, Route, Validation } from '../proto/gen/fleetwave/v1/admin.js';
+import type { AddRouteRequest, AdminServiceServer, InstallEditionRequest, ListQuery, ReleaseDetail, ReleaseSpec, RemoveRouteRequest, Route, UpdateAppResponse, Validation } from '../proto/gen/fleetwave/v1/admin.js';
 import { agentToProto, appToProto, detailPageToProto, detailToProto, editionToProto, changeToProto, instanceToProto, releaseToProto, summaryToProto } from './admin-mapping.js';
 import type { AgentSessions } from './agent-service.js';
 import { validateRoute, type RouteRecord } from './domain/routing.js';
@@ -22,8 +22,9 @@ import type { AgentUpgrade } from '../proto/gen/fleetwave/v1/admin.js';
 import { isFinalRelease } from './domain/transitions.js';
 import { DEFAULT_UPDATE_ORDER, parseUpdateOrder } from './domain/update-order.js';
 import type { PageQuery } from './store/lists.js';
+import type { NotifyHandlers } from './notify-service.js';
 import { AlreadyExistsError, type Store } from './store/store.js';
-import type { AppRecord, EditionRecord } from './domain/records.js';
+import type { AppRecord, EditionRecord, ReleaseDetailRecord } from './domain/records.js';
 
 export interface AdminServiceOptions {
   store: Store;
@@ -41,6 +42,8 @@ export interface AdminServiceOptions {
   routing: RoutingHub;
   /** Validation mode and the clone operation. */
   validations: ValidationManager;
+  /** The notify RPCs (controller/notify-service.ts). */
+  notify: NotifyHandlers;
   now?: () => number;
 }
 
@@ -114,9 +117,14 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
   const { store, engine, logger: log } = o;
   const now = o.now ?? (() => Date.now());
   return {
+    ...o.notify,
     createApp: unary(log, 'CreateApp', (req) => {
       if (req.app?.name.trim() === AGENT_APP) throw new BadInputError(`app: the name ${AGENT_APP} is reserved for agent packages (fleetwave agent publish FILE --version V)`);
       return appToProto(store.createApp(validateApp(req.app, now())));
+    }),
+    updateApp: unary(log, 'UpdateApp', (req, call) => {
+      if (req.app?.name.trim() === AGENT_APP) throw new BadInputError(`app: the name ${AGENT_APP} is reserved for agent packages`);
+      return updateApp(store, validateApp(req.app, now()), actorOf(call.metadata), now());
     }),
     listApps: unary(log, 'ListApps', () => ({ apps: store.listApps().map(appToProto) })),
     installEdition: unaryAsync(log, 'InstallEdition', async (req, signal) => {
@@ -137,6 +145,7 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
     createRelease: unary(log, 'CreateRelease', (req, call) => {
       const actor = actorOf(call.metadata);
       if (req.spec?.app.trim() === AGENT_APP) throw new BadInputError(`release: ${AGENT_APP} holds agent packages; roll one out with fleetwave agent upgrade --to VERSION`);
+      if (req.dryRun) return detailToProto(planRelease(engine, req.spec ?? {}, actor));
       const release = o.validations.createRelease(req.spec ?? {}, actor) ?? engine.createRelease(req.spec ?? {}, actor);
       return detailPageToProto(store.lists.releaseDetail(release.id, FIRST_PAGE));
     }),
@@ -197,6 +206,35 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
     }),
   };
 }
+
+/** A dry run plans an edition release; the validation roll-out and the clone operation create more than a release. */
+function planRelease(engine: ReleaseEngine, spec: Partial<ReleaseSpec>, actor: string): ReleaseDetailRecord {
+  if (spec.fromValidation || (spec.operation ?? '').trim()) throw new BadInputError('release: --dry-run plans an edition release; --from-validation and --operation are not planned');
+  return engine.planRelease(spec, actor);
+}
+
+/** `app apply` on an app that exists: unchanged (nothing written) or replaced with a change record naming the keys. */
+function updateApp(store: Store, wanted: AppRecord, actor: string, at: number): UpdateAppResponse {
+  const current = store.getApp(wanted.name);
+  const changed = changedAppFields(current, wanted);
+  if (changed.length === 0) return { app: appToProto(current), changed: false };
+  const updated = store.updateApp(wanted, { atUnixMs: at, actor, result: `updated: ${changed.join(', ')}` });
+  return { app: appToProto(updated), changed: true };
+}
+
+/** The definition's fields that differ (the creation time is not part of it). */
+export function changedAppFields(a: AppRecord, b: AppRecord): string[] {
+  const fields: Array<keyof AppRecord> = ['startCommand', 'env', 'portEnv', 'healthPath', 'stopTimeoutMs', 'drainMode', 'quiesceHook', 'inflightPath', 'updateOrder', 'startGraceMs', 'healthInitialIntervalMs', 'holdMs'];
+  const norm = (app: AppRecord, key: keyof AppRecord) => {
+    const value = app[key] ?? APP_FIELD_DEFAULTS[key];
+    // Env order is not meaning: {A, B} and {B, A} are one env.
+    return key === 'env' ? JSON.stringify(Object.entries(value as Record<string, string>).sort()) : JSON.stringify(value);
+  };
+  return fields.filter((key) => norm(a, key) !== norm(b, key));
+}
+
+/** What the store writes for a field an older record leaves out. */
+const APP_FIELD_DEFAULTS: Partial<Record<keyof AppRecord, unknown>> = { drainMode: 'gate', quiesceHook: '', inflightPath: '', updateOrder: 'stop-first', startGraceMs: 0, healthInitialIntervalMs: 0, holdMs: 0 };
 
 function validationToProto(v: ValidationRecord): Validation {
   return {

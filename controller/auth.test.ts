@@ -69,6 +69,8 @@ describe('guardService', () => {
 
   it('closes RPCs missing from the table to all but admins, except reads', () => {
     expect(requirementOf('releaseAction')).toBe('operator');
+    // app apply changes what a release runs, like creating one.
+    expect(requirementOf('updateApp')).toBe('operator');
     expect(requirementOf('listGroups')).toBe('viewer');
     expect(requirementOf('deleteGroup')).toBe('admin');
     expect(requirementOf('enroll')).toBe('public');

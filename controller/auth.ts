@@ -24,6 +24,7 @@ export const RPC_ROLES: Record<string, Requirement> = {
   listInstances: 'viewer',
   history: 'viewer',
   createApp: 'operator',
+  updateApp: 'operator',
   installEdition: 'operator',
   createRelease: 'operator',
   releaseAction: 'operator',
@@ -40,6 +41,10 @@ export const RPC_ROLES: Record<string, Requirement> = {
   // A viewer may not: an ack of a version the router never applied would let an atomic release switch too early.
   watchRouting: 'router',
   ackRouting: 'router',
+  // A webhook receives every event it names (instance names, errors): who gets them is an admin's decision.
+  addNotifier: 'admin',
+  listNotifiers: 'admin',
+  removeNotifier: 'admin',
   createToken: 'admin',
   listTokens: 'admin',
   revokeToken: 'admin',
@@ -67,16 +72,23 @@ export class Authenticator {
     return this.checkBearer(metadata.get('authorization')[0], needed, rpc, peer);
   }
 
-  /** The same check on an `Authorization` header value (the HTTP endpoint uses it too). */
+  /** The same check on an `Authorization` header value. */
   checkBearer(header: unknown, needed: Role, rpc: string, peer: string): Identity {
-    const token = this.tokens.verifyToken(bearerOf(header));
+    return this.checkToken(bearerOf(header), needed, rpc, peer);
+  }
+
+  /** The same check on the token itself (the HTTP endpoint takes it from the header or the session cookie). */
+  checkToken(secret: string, needed: Role, rpc: string, peer: string): Identity {
+    const token = this.tokens.verifyToken(secret);
     if (!token) {
       this.log.warn({ rpc, peer }, 'admin call refused: missing, unknown, revoked or expired token');
       throw new UnauthenticatedError('a valid bearer token is required (--token or FLEETWAVE_TOKEN)');
     }
     if (!roleAllows(token.role, needed)) {
       this.log.warn({ rpc, peer, token: token.name, role: token.role, needed }, 'admin call refused: role too low');
-      throw new PermissionDeniedError(`${rpc} needs the ${needed} role; token '${token.name}' is ${token.role}`);
+      // /metrics takes a metrics token or any reader's: name the reader's role too.
+      const roles = needed === 'metrics' ? 'viewer or metrics' : needed;
+      throw new PermissionDeniedError(`${rpc} needs the ${roles} role; token '${token.name}' is ${token.role}`);
     }
     return { name: token.name, role: token.role };
   }

@@ -12,7 +12,7 @@ export function registerControllerCommand(program: Command): void {
     .command('controller')
     .description('run the controller: admin and agent gRPC, release engine, HTTP (artifacts, events, metrics)')
     .option('--listen <host:port>', 'gRPC address, agent and admin services (port 0: any free port)', CONTROLLER_DEFAULTS.listen)
-    .option('--http <host:port>', 'HTTP address: /artifacts/<sha256>, /events, /metrics, /healthz', CONTROLLER_DEFAULTS.http)
+    .option('--http <host:port>', 'HTTP address: web console, /api/v1, /artifacts/<sha256>, /events, /metrics, /healthz', CONTROLLER_DEFAULTS.http)
     .option('--advertise-http <url>', 'base URL agents download artifacts from (default: http://<http address>)')
     .option('--data-dir <dir>', 'holds fleetwave.db and artifacts/', CONTROLLER_DEFAULTS.dataDir)
     .option('--nats <url>', 'NATS server (JetStream stream FLEETWAVE_EVENTS is created if missing)', CONTROLLER_DEFAULTS.nats)
@@ -24,13 +24,17 @@ export function registerControllerCommand(program: Command): void {
     .option('--tls-key <file>', 'TLS private key (PEM) of the gRPC listener')
     .option('--tls-dir <dir>', 'a `fleetwave ca init` directory: uses its controller.crt and controller.key')
     .option('--bootstrap-token-file <path>', 'when no admin token exists yet, create one and write it here (mode 0600)')
+    .option('--console-dir <dir>', 'the web console\'s built files (default: console/ beside the controller\'s code)')
     .option('--max-message-size <size>', 'largest gRPC message (bounds package uploads)', CONTROLLER_DEFAULTS.maxMessageSize)
     .option('--max-package-size <size>', 'edition install: largest package accepted at a --url', CONTROLLER_DEFAULTS.maxPackageSize)
     .option('--max-unpacked-size <size>', 'edition install: most bytes a tar.gz package may unpack to', CONTROLLER_DEFAULTS.maxUnpackedSize)
     .option('--max-package-entries <n>', 'edition install: most entries a tar.gz package may hold', CONTROLLER_DEFAULTS.maxPackageEntries)
     .option('--nats-agent-users <file>', 'nats-server users file to write: one nkey user per enrolled agent, issued at enrolment, removed on revoke')
     .option('--nats-users-template <file>', 'nats-server user entries the users file starts with (the controller\'s own user)')
-    .option('--nats-reload-pid-file <file>', "nats-server's pid file: SIGHUP it after each rewrite of the users file");
+    .option('--nats-reload-pid-file <file>', "nats-server's pid file: SIGHUP it after each rewrite of the users file")
+    .option('--notify-retry-min <duration>', 'webhook notifications: delay after the first failed attempt, doubling per attempt', CONTROLLER_DEFAULTS.notifyRetryMin)
+    .option('--notify-retry-max <duration>', 'webhook notifications: the retry delay grows no further', CONTROLLER_DEFAULTS.notifyRetryMax)
+    .option('--notify-attempts <n>', 'webhook notifications: attempts in all before a delivery is dead', CONTROLLER_DEFAULTS.notifyAttempts);
   natsAuthFlags(cmd)
     .option('--log-format <format>', 'json or pretty', CONTROLLER_DEFAULTS.logFormat)
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').default(CONTROLLER_DEFAULTS.logLevel).env('FLEETWAVE_LOG_LEVEL'));

@@ -18,6 +18,8 @@ import { createSecurityService } from './tokens-service.js';
 import { TokenStore } from './tokens.js';
 import { NatsUsersFile } from './nats-users.js';
 import { createAdminService } from './admin-service.js';
+import { Notifications } from './notify.js';
+import { createNotifyHandlers } from './notify-service.js';
 import { AgentSessions } from './agent-service.js';
 import { AgentUpgrades } from './agent-upgrade.js';
 import { artifactsDir } from './artifacts.js';
@@ -123,6 +125,9 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     metrics,
   });
   metrics.observeRouting(() => routing.stats());
+  metrics.observeEvents(hub, store);
+  // Webhooks: matched on the same hub as the SSE stream, so they see exactly what /events shows.
+  const notifications = new Notifications({ store: store.notifications, hub, logger: log, tuning: options.notify, observer: metrics });
   store.onInstanceRemoved((app, instance) => routing.instanceRemoved(app, instance));
   const engine = new ReleaseEngine({
     store,
@@ -145,7 +150,11 @@ export async function runController(input: RawControllerOptions | ControllerOpti
   const agentUpgrades = new AgentUpgrades({ store, sink: sessions, logger: log });
   sessions.attachUpgrades(agentUpgrades);
 
-  const httpServer = createHttpServer({ dataDir: options.dataDir, hub, metrics, logger: log, tls: options.tls, auth });
+  const packageChecks = { limits: options.archiveLimits, maxPackageBytes: options.maxPackageBytes, fetchTimeoutMs: PACKAGE_FETCH_TIMEOUT_MS };
+  const notify = createNotifyHandlers(notifications, log);
+  const admin = createAdminService({ store, engine, sessions, agentUpgrades, routing, validations, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks, notify });
+  // The HTTP API calls the unguarded handlers in-process and checks roles itself (the same table as gRPC).
+  const httpServer = createHttpServer({ dataDir: options.dataDir, hub, metrics, logger: log, tls: options.tls, auth, admin, consoleDir: options.consoleDir ?? undefined });
   let grpcServer: grpc.Server | undefined;
   try {
     const httpPort = await listenHttp(httpServer, options.http.host, options.http.port);
@@ -153,8 +162,6 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     advertiseHttp = options.advertiseHttp ?? `${options.tls ? 'https' : 'http'}://${advertisedHost(options.http.host)}:${httpPort}`;
     grpcServer = new grpc.Server(grpcServerOptions(options.maxMessageBytes));
     grpcServer.addService(AgentServiceService, sessions.handlers());
-    const packageChecks = { limits: options.archiveLimits, maxPackageBytes: options.maxPackageBytes, fetchTimeoutMs: PACKAGE_FETCH_TIMEOUT_MS };
-    const admin = createAdminService({ store, engine, sessions, agentUpgrades, routing, validations, logger: log, dataDir: options.dataDir, advertiseHttp: () => advertiseHttp, packageChecks });
     grpcServer.addService(AdminServiceService, auth ? guardService(admin, auth) : admin);
     // A revoked agent's event key goes with its credential: its events are refused from that moment.
     const revoked = (id: string, reason: string) => (store.clearAgentEventKey(id), sessions.disconnect(id, reason));
@@ -172,6 +179,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     engine.start();
     agentUpgrades.start();
     sessions.startSweep();
+    notifications.start();
     nats.start();
     if (options.readyFile) writeReadyFile(options.readyFile, { grpc: grpcPort, http: httpPort, pid: process.pid });
     log.info({ tls: options.tls !== null, auth: auth !== null, grpc: `${options.listen.host}:${grpcPort}`, http: `${options.http.host}:${httpPort}`, advertiseHttp, dataDir: options.dataDir }, 'controller listening');
@@ -189,6 +197,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
         await shutdownGrpc(grpcServer!);
         await closeHttp(httpServer);
         await nats.stop();
+        await notifications.stop();
         store.close();
         if (options.readyFile) rmSync(options.readyFile, { force: true });
         log.info('controller stopped');
@@ -198,6 +207,7 @@ export async function runController(input: RawControllerOptions | ControllerOpti
     grpcServer?.forceShutdown();
     httpServer.close();
     await nats.stop();
+    await notifications.stop();
     store.close();
     throw err;
   }

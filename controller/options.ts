@@ -9,6 +9,7 @@ import { CA_FILES } from '../common/tls.js';
 import { parseByteSize } from '../common/sizes.js';
 import { count, daemonSchema, duration, flag, LOG_KEYS, NATS_AUTH_KEYS, size, text } from '../common/config-schema.js';
 import type { LogFormat } from '../common/logger.js';
+import { NOTIFY_DEFAULTS, type NotifyTuning } from './notify.js';
 
 export interface RawControllerOptions extends RawNatsAuth {
   listen?: string;
@@ -29,6 +30,8 @@ export interface RawControllerOptions extends RawNatsAuth {
   tlsDir?: string;
   /** Written with a new admin token at start-up when the database has no live admin token. */
   bootstrapTokenFile?: string;
+  /** The web console's built files (index.html, console.js, ...); default dist/console/ beside the controller. */
+  consoleDir?: string;
   /** Largest gRPC message accepted or sent (bytes, or "64MiB"); bounds package uploads too. */
   maxMessageSize?: string | number;
   /** `edition install` refuses bigger packages at a URL (uploads are bounded by maxMessageSize). */
@@ -44,6 +47,10 @@ export interface RawControllerOptions extends RawNatsAuth {
   natsUsersTemplate?: string;
   /** nats-server's pid file: SIGHUP after every rewrite of the users file. */
   natsReloadPidFile?: string;
+  /** Webhook notifications: delay after the first failed attempt (doubling), its cap, and attempts in all. */
+  notifyRetryMin?: string | number;
+  notifyRetryMax?: string | number;
+  notifyAttempts?: string | number;
 }
 
 export interface HostPort {
@@ -71,6 +78,8 @@ export interface ControllerOptions {
   /** Null exactly when insecure. */
   tls: { certFile: string; keyFile: string } | null;
   bootstrapTokenFile: string | null;
+  /** Absolute; null: the console built beside the controller. */
+  consoleDir: string | null;
   natsAuth: NatsAuth;
   maxMessageBytes: number;
   /** Checks of `edition install` (the same defaults as the agents' flags). */
@@ -80,6 +89,8 @@ export interface ControllerOptions {
   logLevel: string;
   /** Null: the controller issues no NATS credentials (the operator manages NATS users). */
   natsAgentUsers: { file: string; templateFile: string | null; reloadPidFile: string | null } | null;
+  /** Retries of webhook deliveries (docs/notifications.md). */
+  notify: NotifyTuning;
 }
 
 export const CONTROLLER_DEFAULTS = {
@@ -94,6 +105,9 @@ export const CONTROLLER_DEFAULTS = {
   maxPackageEntries: String(DEFAULT_MAX_PACKAGE_ENTRIES),
   logFormat: 'json',
   logLevel: 'info',
+  notifyRetryMin: '1s',
+  notifyRetryMax: '5m',
+  notifyAttempts: '10',
 } as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -121,6 +135,7 @@ export function compileControllerOptions(raw: RawControllerOptions | ControllerO
     natsInsecure: r.natsInsecure === true,
     tls: compileTls(r),
     bootstrapTokenFile: r.bootstrapTokenFile ? resolve(r.bootstrapTokenFile) : null,
+    consoleDir: r.consoleDir ? resolve(r.consoleDir) : null,
     natsAuth: compileNatsAuth(r),
     maxMessageBytes: parseByteSize(r.maxMessageSize ?? CONTROLLER_DEFAULTS.maxMessageSize, '--max-message-size', 1024),
     maxPackageBytes: parseByteSize(r.maxPackageSize ?? CONTROLLER_DEFAULTS.maxPackageSize, '--max-package-size'),
@@ -131,7 +146,19 @@ export function compileControllerOptions(raw: RawControllerOptions | ControllerO
     logFormat,
     logLevel,
     natsAgentUsers: compileNatsAgentUsers(r),
+    notify: compileNotify(r),
   };
+}
+
+function compileNotify(r: RawControllerOptions): NotifyTuning {
+  const ms = (value: string | number, flag: string) => (typeof value === 'number' ? value : parseDuration(value, flag));
+  const retryMinMs = ms(r.notifyRetryMin ?? CONTROLLER_DEFAULTS.notifyRetryMin, '--notify-retry-min');
+  const retryMaxMs = ms(r.notifyRetryMax ?? CONTROLLER_DEFAULTS.notifyRetryMax, '--notify-retry-max');
+  if (!(retryMinMs >= 1)) throw new BadInputError('--notify-retry-min must be at least 1ms');
+  if (!(retryMaxMs >= retryMinMs)) throw new BadInputError('--notify-retry-max must be at least --notify-retry-min');
+  const attempts = String(r.notifyAttempts ?? CONTROLLER_DEFAULTS.notifyAttempts);
+  if (!/^\d+$/.test(attempts) || Number(attempts) < 1 || Number(attempts) > 100) throw new BadInputError(`--notify-attempts: '${attempts}' is not a whole number from 1 to 100`);
+  return { ...NOTIFY_DEFAULTS, retryMinMs, retryMaxMs, maxAttempts: Number(attempts) };
 }
 
 function compileNatsAgentUsers(r: RawControllerOptions): ControllerOptions['natsAgentUsers'] {
@@ -213,6 +240,7 @@ export const controllerConfigSchema = daemonSchema({
   'tls-key': text('a file path'),
   'tls-dir': text('a directory'),
   'bootstrap-token-file': text('a file path'),
+  'console-dir': text('a directory'),
   'max-message-size': size(),
   'max-package-size': size(),
   'max-unpacked-size': size(),
@@ -220,6 +248,9 @@ export const controllerConfigSchema = daemonSchema({
   'nats-agent-users': text('a file path'),
   'nats-users-template': text('a file path'),
   'nats-reload-pid-file': text('a file path'),
+  'notify-retry-min': duration(),
+  'notify-retry-max': duration(),
+  'notify-attempts': count(),
   ...NATS_AUTH_KEYS,
   ...LOG_KEYS,
 });

@@ -145,6 +145,12 @@ describe('roles and headers', () => {
     expect(roleAllows('router', 'agent')).toBe(false);
   });
 
+  it('lets a metrics token read /metrics and nothing else; viewers and above may read it too, routers and agents not', () => {
+    const roles = ['viewer', 'operator', 'admin', 'agent', 'router', 'metrics'] as const;
+    expect(roles.filter((r) => roleAllows(r, 'metrics'))).toEqual(['viewer', 'operator', 'admin', 'metrics']);
+    expect(roles.filter((r) => roleAllows('metrics', r))).toEqual(['metrics']);
+  });
+
   it('reads the secret of a Bearer header only', () => {
     expect(bearerOf('Bearer fwt_abc')).toBe('fwt_abc');
     expect(bearerOf('bearer  fwt_abc ')).toBe('fwt_abc');

@@ -9,9 +9,10 @@ import { AlreadyExistsError } from './store/store.js';
 
 /**
  * viewer: read; operator: also create/start/pause/approve and routing rules; admin: also tokens and agent revocation
- * (and everything else); agent: a join token; router: a `fleetwave router`, which may only watch the routing and ack it.
+ * (and everything else); agent: a join token; router: a `fleetwave router`, which may only watch the routing and ack it;
+ * metrics: a Prometheus scraper, which may only read /metrics.
  */
-export const ROLES = ['viewer', 'operator', 'admin', 'agent', 'router'] as const;
+export const ROLES = ['viewer', 'operator', 'admin', 'agent', 'router', 'metrics'] as const;
 export type Role = (typeof ROLES)[number];
 /** The ranked roles; agent and router stand apart (see roleAllows). */
 const RANK: Record<'viewer' | 'operator' | 'admin', number> = { viewer: 1, operator: 2, admin: 3 };
@@ -53,12 +54,14 @@ const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 /**
  * Whether `role` may do what `needed` may. Join tokens (agent) open nothing of the admin API. A router token opens the
- * routing watch and acks alone (a stolen one reveals the routing table, changes nothing); admin opens them too.
+ * routing watch and acks alone (a stolen one reveals the routing table, changes nothing); admin opens them too. A
+ * metrics token opens /metrics alone (a scraper's token sits in a Prometheus config); viewer and above open it too.
  */
 export function roleAllows(role: Role, needed: Role): boolean {
   if (role === 'agent' || needed === 'agent') return role === needed;
   if (needed === 'router') return role === 'router' || role === 'admin';
-  if (role === 'router') return false;
+  if (needed === 'metrics') return role !== 'router';
+  if (role === 'router' || role === 'metrics') return false;
   return RANK[role] >= RANK[needed];
 }
 

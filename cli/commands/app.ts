@@ -1,4 +1,4 @@
-// `fleetwave app create|list` and `fleetwave edition install|list|show`.
+// `fleetwave app create|apply|list` and `fleetwave edition install|list|show`.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { App, Edition, Validation } from '../../proto/gen/fleetwave/v1/admin.js';
@@ -8,31 +8,36 @@ import { formatBytes, formatDateTime, formatDuration, orDash, table, toJson } fr
 import type { Io } from '../io.js';
 import { allInstances } from '../listing.js';
 import { buildApp, buildInstallRequest, buildValidateRequest, collect, type AppFlags, type EditionFlags, type ValidateFlags } from '../options.js';
+import type { AdminClient } from '../client.js';
+import { addSpecOptions, explainSpecError, mergeSpec, readSpecFile } from '../spec-file.js';
 import { outputOf, withClient, withController, withListing } from './shared.js';
 
 export function registerAppCommands(program: Command, io: Io): void {
   const app = program.command('app').description('define applications');
 
-  withController(app.command('create'))
+  addSpecOptions(withController(app.command('create')), 'app')
     .description('define an application: how to start it, its env, port variable and health path')
     .argument('<name>', 'application name')
-    .option('--start <command>', 'start command, split on whitespace, run without a shell in the edition directory')
-    .option('--start-arg <arg>', 'one argument of the start command (repeatable; for arguments with spaces)', collect)
-    .option('--env <K=V>', 'environment variable for the app (repeatable)', collect)
-    .option('--port-env <name>', 'variable that carries the port the app listens on (default PORT)')
-    .option('--health-path <path>', 'HTTP path probed for health (default /healthz)')
-    .option('--stop-timeout <duration>', 'SIGTERM to SIGKILL delay (default 10s)')
-    .option('--drain-mode <mode>', 'gate (the agent\'s traffic gate drains it, default) or self (the app drains itself)')
-    .option('--quiesce-hook <path|signal>', 'drain mode self: a path the agent POSTs (/quiesce) or a signal it sends (SIGUSR2)')
-    .option('--hold <duration>', "longest the gate holds a request while the app restarts, then 503 + Retry-After (default: the agent's --gate-hold, 1.5s)")
-    .option('--inflight-path <path>', 'drain mode self: a path answering the requests in flight ({"inFlight": N})')
-    .option('--update-order <order>', 'soft resets: start-first (new process beside the old, then switch; default) or stop-first (for an app that cannot run twice on one host)')
-    .option('--start-grace <duration>', 'longest a start waits after spawn when the health check does not pass sooner (default 500ms)')
-    .option('--health-initial-interval <duration>', 'first wait between health probes, doubling up to the check\'s interval (default 50ms)')
     .action(async (name: string, flags: AppFlags, cmd: Command) => {
       const spec = buildApp(name, flags);
       const created = await withClient(cmd, io, (client) => client.createApp(spec));
       io.out(`app ${created.name} created: ${created.startCommand.join(' ')}`);
+    });
+
+  addSpecOptions(withController(app.command('apply')), 'app')
+    .description('define an application from a file: created if absent, updated if different (not while a release of it is active), else unchanged')
+    .argument('[name]', 'application name (or name: in the --file)')
+    .option('-f, --file <path>', 'app file, YAML or JSON, keys = the long flag names (docs/release-files.md); flags given beside it win')
+    .action(async (nameArg: string | undefined, flags: { file?: string }, cmd: Command) => {
+      const file = flags.file === undefined ? undefined : readSpecFile(flags.file, 'app');
+      const { subject, flags: values } = mergeSpec(cmd, file, nameArg, 'app');
+      let spec: App;
+      try {
+        spec = buildApp(subject, values as AppFlags);
+      } catch (err) {
+        throw explainSpecError(err, file, cmd);
+      }
+      io.out(await withClient(cmd, io, (client) => applyApp(client, spec)));
     });
 
   withListing(app.command('list'))
@@ -122,6 +127,17 @@ export function registerAppCommands(program: Command, io: Io): void {
       if (output === 'json') io.out(toJson({ edition: found, instances: hosts, ...(validation ? { validation } : {}) }));
       else io.out(editionDetail(found, hosts) + (validation ? `\n\n${validationLine(validation)}` : ''));
     });
+}
+
+/** Creates the app, or updates it when it differs; the line says which of created, updated, unchanged. */
+async function applyApp(client: AdminClient, spec: App): Promise<string> {
+  const { apps } = await client.listApps();
+  if (!apps.some((a) => a.name === spec.name)) {
+    const created = await client.createApp(spec);
+    return `app ${created.name} created: ${created.startCommand.join(' ')}`;
+  }
+  const { changed } = await client.updateApp(spec);
+  return `app ${spec.name} ${changed ? 'updated (running instances take it at their next release)' : 'unchanged'}`;
 }
 
 function editionDetail(e: Edition, hosts: Array<{ instance: string; group: string; active: boolean; kept: boolean }>): string {

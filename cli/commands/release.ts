@@ -1,12 +1,14 @@
 // `fleetwave release create|show|list|watch` and the operator actions.
 import type { Command } from 'commander';
 import { INSTANCE_STATUSES } from '../../controller/domain/transitions.js';
-import type { Release, ReleaseDetail } from '../../proto/gen/fleetwave/v1/admin.js';
+import type { Release, ReleaseDetail, ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
+import { BadInputError } from '../../common/errors.js';
 import type { AdminClient } from '../client.js';
 import { formatDateTime, table, toJson } from '../format.js';
 import type { Io } from '../io.js';
 import { JsonArrayWriter, forEachPage, nextPageLine, parsePageFlags, withPaging, type PageFlags, type PageRequest } from '../listing.js';
 import { buildReleaseSpec, parseCount, type OutputFormat, type ReleaseFlags } from '../options.js';
+import { addSpecOptions, explainSpecError, mergeSpec, readSpecFile } from '../spec-file.js';
 import { renderChangeSection, renderInstanceLines, renderReleaseHead } from '../show.js';
 import { watchUntil, type WatchAim } from '../watch.js';
 import { outputOf, withClient, withController, withListing } from './shared.js';
@@ -31,39 +33,28 @@ const ACTION_AIMS: Record<string, WatchAim> = { rollback: 'Rolled back', cancel:
 export function registerReleaseCommands(program: Command, io: Io): void {
   const release = program.command('release').description('phased releases of an edition');
 
-  withController(release.command('create'))
+  addSpecOptions(withController(release.command('create')), 'release')
     .description('release an edition to an app\'s instances in phases; prints the release id')
-    .argument('<app>', 'application name')
-    .option('--edition <name>', 'edition to release (required, except with --from-validation or --operation clone)')
-    .option('--group <name>', 'instance group, or all (default all)')
-    .option('--from-validation', "roll out the edition of the app's validation to its target, then remove the clone (its rule removed, its app stopped)")
-    .option('--operation <op>', "clone: copy the app's current default edition (and its spec) onto --to GROUP")
-    .option('--to <group>', 'the group --operation clone copies onto')
-    .option('--strategy <name>', 'rolling (N batches per group), grouped (fixed group size) or atomic (two halves; the routers switch the default edition between them)')
-    .option('--batches <n>', 'batches per group (rolling)')
-    .option('--group-size <k>', 'instances per batch (grouped)')
-    .option('--batch-mode <mode>', 'auto (wait between batches) or manual (continue each batch)')
-    .option('--wait <duration>', 'wait between automatic batches')
-    .option('--reset <kind>', 'soft (restart the app) or hard (reset the server)')
-    .option('--update-order <order>', "soft resets of this release: start-first or stop-first (default: the app's)")
-    .option('--drain <duration>', 'drainage interval: longest wait for in-flight requests')
-    .option('--full-drain', 'wait the whole drainage interval, even once no request is in flight')
-    .option('--best-effort <on|off>', 'after the first batch, continue past failed instances (on) or fail (off)')
-    .option('--auto-rollback', 'roll back automatically when the release fails')
-    .option('--max-unavailable <k>', 'instances out of service at once, at most')
-    .option('--approval-before <batches>', 'batch numbers (e.g. 2,3) that need an approval first')
-    .option('--trigger-before <batches>', 'batch numbers that wait for a manual trigger')
-    .option('--download-timeout <duration>', 'deadline of the download step')
-    .option('--start-timeout <duration>', 'deadline of the start/restart step')
-    .option('--health-timeout <duration>', 'deadline of the health step')
-    .option('--stop-timeout <duration>', 'deadline of the stop step')
-    .option('--force', 'go ahead although the release leaves an edition that routing rules name active nowhere (those rules then fall back to the default edition)')
-    .option('--no-start', 'create the release in "To release"; start it with `release start`')
+    .argument('[app]', 'application name (or app: in the --file)')
+    .option('-f, --file <path>', 'release file, YAML or JSON, keys = the long flag names (docs/release-files.md); flags given beside it win')
+    .option('--dry-run', 'plan the batches (the controller\'s planner, the instances now) and print them; nothing is created')
     .option('--watch', 'follow the release until it ends (exit 0 only if Released)')
-    .action(async (app: string, flags: ReleaseFlags & { watch?: boolean }, cmd: Command) => {
-      const spec = buildReleaseSpec(app, flags);
+    .action(async (appArg: string | undefined, flags: { file?: string; dryRun?: boolean; watch?: boolean }, cmd: Command) => {
+      if (flags.dryRun && flags.watch) throw new BadInputError('--dry-run creates nothing to --watch');
+      const file = flags.file === undefined ? undefined : readSpecFile(flags.file, 'release');
+      const { subject, flags: values } = mergeSpec(cmd, file, appArg, 'release');
+      let spec: ReleaseSpec;
+      try {
+        spec = buildReleaseSpec(subject, values as ReleaseFlags);
+      } catch (err) {
+        throw explainSpecError(err, file, cmd);
+      }
       await withClient(cmd, io, async (client) => {
-        const detail = await client.createRelease(spec);
+        const detail = await client.createRelease(spec, flags.dryRun ?? false);
+        if (flags.dryRun) {
+          io.out(renderPlan(detail, spec));
+          return;
+        }
         const id = detail.release?.id ?? '';
         io.out(id);
         if (flags.watch) await watchUntil(client, id, io, 'Released');
@@ -156,6 +147,25 @@ async function showRelease(client: AdminClient, id: string, request: PageRequest
   if (json) json.end();
   else if (first?.changes.length) io.out(`\n${renderChangeSection(first.changes)}`);
   if (next) (json ? io.err : io.out)(nextPageLine(next));
+}
+
+/** Most instance ids a dry run prints per batch; the rest are counted. */
+const PLAN_IDS = 8;
+
+/** A dry run's answer: the batches as they would run, each with its group, instances and checkpoint. */
+export function renderPlan(detail: ReleaseDetail, spec: ReleaseSpec): string {
+  const r = detail.release;
+  const total = detail.batches.reduce((n, b) => n + (b.instanceCount || b.instances.length), 0);
+  const checkpoint = (n: number) =>
+    [spec.approvalBefore.includes(n) ? 'approval' : '', spec.triggerBefore.includes(n) ? 'trigger' : ''].filter(Boolean).join(' + ') || '-';
+  const ids = (b: ReleaseDetail['batches'][number]) => {
+    const count = b.instanceCount || b.instances.length;
+    const shown = b.instances.slice(0, PLAN_IDS).join(' ');
+    return count > PLAN_IDS ? `${shown} … and ${count - PLAN_IDS} more` : shown;
+  };
+  const head = `dry run: ${r?.app ?? spec.app} ${r?.edition ?? spec.edition} to group ${r?.group || 'all'} (${r?.spec?.strategy || spec.strategy || 'rolling'}) in ${detail.batches.length} batch(es), ${total} instance(s); nothing was created`;
+  const rows = detail.batches.map((b) => [String(b.number), b.group, String(b.instanceCount || b.instances.length), checkpoint(b.number), ids(b)]);
+  return `${head}\n${table(['batch', 'group', 'count', 'checkpoint', 'instances'], rows)}`;
 }
 
 function statusLine(detail: ReleaseDetail): string {

@@ -28,7 +28,7 @@ export function registerTokenCommands(program: Command, io: Io): void {
   withController(token.command('create'))
     .description('create a token and print it once (the controller keeps only its hash)')
     .argument('<name>', 'token name; change records show it as the actor')
-    .requiredOption('--role <role>', 'viewer (read), operator (create/start/pause/approve, routing rules), admin (tokens, agents, everything), agent (join token) or router (fleetwave router: routing watch and acks only)')
+    .requiredOption('--role <role>', 'viewer (read), operator (create/start/pause/approve, routing rules), admin (tokens, agents, everything), agent (join token), router (fleetwave router: routing watch and acks only) or metrics (a Prometheus scraper: /metrics only)')
     .option('--ttl <duration>', 'expires after this long (default: never)')
     .option('--uses <n>', 'join tokens: how many agents may enrol with it (default: unlimited; 1: single use)')
     .option('--id-pattern <glob>', "join tokens: agent ids it may enrol, * and ? as wildcards (e.g. 'web-*')")

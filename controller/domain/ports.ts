@@ -53,6 +53,8 @@ export interface ReleaseStore {
 
   /** One reconcile pass: `decide` changes the snapshot; what changed and the output are written in one transaction. */
   reconcileRelease<T extends ReconcileOutput>(id: string, decide: (snapshot: ReleaseSnapshot) => T): { snapshot: ReleaseSnapshot; output: T };
+  /** Runs `fn` in a transaction that is always rolled back (a dry run), and returns what it returned. */
+  rehearse<T>(fn: () => T): T;
   /** Runs `fn` in one transaction, for inputs handled together. */
   batch<T>(fn: () => T): T;
 

@@ -6,8 +6,8 @@ import { RELEASE_EVENTS, type ReleaseEventReason } from '../../common/events.js'
 import type { Logger } from '../../common/logger.js';
 import type { ReleaseSpec } from '../../proto/gen/fleetwave/v1/admin.js';
 import type { CommandResult } from '../../proto/gen/fleetwave/v1/agent.js';
-import type { PendingCommand, ReleaseStore, RouterGate } from '../domain/ports.js';
-import type { ReleaseRecord, RoutePhase } from '../domain/records.js';
+import type { NewReleaseInput, PendingCommand, ReleaseStore, RouterGate } from '../domain/ports.js';
+import type { ReleaseDetailRecord, ReleaseRecord, RoutePhase } from '../domain/records.js';
 import { applyAction } from './actions.js';
 import { BLOCKED_PREFIX } from './availability.js';
 import { previousEdition } from './back-out.js';
@@ -186,19 +186,37 @@ export class ReleaseEngine {
       spec,
       actor,
       now: this.now(),
-      plan: ({ instances }) => {
-        // A validation clone named by instance releases to those alone.
-        const chosen = spec.instances ? instances.filter((i) => spec.instances!.includes(i.agentId)) : instances;
-        const batches = planBatches(spec, chosen.map((i) => ({ id: i.agentId, group: i.group })));
-        if (spec.strategy === 'atomic') this.routers.requireRouters(spec.app);
-        return batches;
-      },
+      plan: this.planFor(spec),
     });
     this.log.info({ release: release.id, app: release.app, edition: release.edition, group: release.group, actor }, 'release created');
     this.publishCreated(release);
     this.changes.emit('changed', release.id);
     if (spec.start) this.act(release.id, 'start', actor, '');
     return this.store.getRelease(release.id);
+  }
+
+  /** The planner's part of a create: the batches of the spec's target, checked as the release will run. */
+  private planFor(spec: CompiledSpec): NewReleaseInput['plan'] {
+    return ({ instances }) => {
+      // A validation clone named by instance releases to those alone.
+      const chosen = spec.instances ? instances.filter((i) => spec.instances!.includes(i.agentId)) : instances;
+      const batches = planBatches(spec, chosen.map((i) => ({ id: i.agentId, group: i.group })));
+      if (spec.strategy === 'atomic') this.routers.requireRouters(spec.app);
+      return batches;
+    };
+  }
+
+  /**
+   * Dry run of createRelease: the release it would create (the real planner over the real instances, every check of a
+   * create), rolled back before anything is sent, published or logged as created. Its id is empty.
+   */
+  planRelease(raw: Partial<ReleaseSpec>, actor: string): ReleaseDetailRecord {
+    const spec = compileReleaseSpec(raw);
+    const detail = this.store.rehearse(() => {
+      const release = this.store.createRelease({ id: 'dry-run', spec, actor, now: this.now(), plan: this.planFor(spec) });
+      return this.store.getReleaseDetail(release.id);
+    });
+    return { ...detail, release: { ...detail.release, id: '' }, changes: [] };
   }
 
   /** The plan, before any status change, so a dashboard can draw every batch from the events alone. */

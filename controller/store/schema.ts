@@ -318,6 +318,38 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX agent_upgrade_targets_deadline ON agent_upgrade_targets(status, deadline_unix_ms);
     `,
   },
+  {
+    version: 14,
+    // Issue 13: webhook notifications (docs/notifications.md). One row per notifier, one per event it is to be sent;
+    // a delivery is pending until a 2xx (delivered) or its last attempt (dead), so a restart resumes the pending ones.
+    name: 'notifications',
+    sql: `
+      CREATE TABLE notifiers (
+        name TEXT PRIMARY KEY,
+        kinds TEXT NOT NULL,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_unix_ms INTEGER NOT NULL
+      );
+      CREATE TABLE notification_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        notifier TEXT NOT NULL REFERENCES notifiers(name) ON DELETE CASCADE,
+        event_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_unix_ms INTEGER NOT NULL,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_unix_ms INTEGER NOT NULL,
+        updated_unix_ms INTEGER NOT NULL,
+        UNIQUE (notifier, event_id)
+      );
+      CREATE INDEX notification_deliveries_due ON notification_deliveries(status, next_attempt_unix_ms);
+      CREATE INDEX notification_deliveries_notifier ON notification_deliveries(notifier, status);
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; safe to run on every open. */

@@ -1,12 +1,13 @@
 // The controller's SQLite store: every read and write as a named atomic operation in domain words.
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { NotFoundError } from '../../common/errors.js';
+import { ConflictError, NotFoundError } from '../../common/errors.js';
 import { AlreadyExistsError } from './errors.js';
 import { ListQueries } from './lists.js';
 import { RoutingQueries } from './routing.js';
 import { ValidationQueries } from './validations.js';
 import { AgentUpgradeQueries } from './agent-upgrades.js';
+import { NotificationQueries } from './notifications.js';
 import { migrate } from './schema.js';
 import { isFinalRelease } from '../domain/transitions.js';
 import { LiveReleases } from './live.js';
@@ -93,6 +94,13 @@ export class Store implements ReleaseStore {
     return this.agentUpgradeQueries;
   }
 
+  private notificationQueries?: NotificationQueries;
+  /** Webhook notifiers and their deliveries (controller/store/notifications.ts). */
+  get notifications(): NotificationQueries {
+    this.notificationQueries ??= new NotificationQueries(this.db);
+    return this.notificationQueries;
+  }
+
   /** Calls `listener(app, agentId)` after every committed removal of an instance; returns the unsubscribe function. */
   onInstanceRemoved(listener: (app: string, agentId: string) => void): () => void {
     this.removalListeners.push(listener);
@@ -123,6 +131,24 @@ export class Store implements ReleaseStore {
     return this.db.transaction(fn)();
   }
 
+  /**
+   * Runs `fn` in a transaction that is always rolled back, and returns what it returned: a dry run goes through every
+   * check and write a real one would, and leaves nothing behind.
+   */
+  rehearse<T>(fn: () => T): T {
+    const rollBack = new Error('rehearsal: rolled back');
+    let result: { value: T } | undefined;
+    try {
+      this.transaction(() => {
+        result = { value: fn() };
+        throw rollBack;
+      });
+    } catch (err) {
+      if (err !== rollBack) throw err;
+    }
+    return result!.value;
+  }
+
   /** Runs `fn` in a transaction, or as part of the one under way (no savepoint: a throw aborts that one too). */
   private atomically<T>(fn: () => T): T {
     return this.db.inTransaction ? fn() : this.transaction(fn);
@@ -138,6 +164,25 @@ export class Store implements ReleaseStore {
         )
         .run(app.name, JSON.stringify(app.startCommand), JSON.stringify(app.env), app.portEnv, app.healthPath, app.stopTimeoutMs, app.createdUnixMs, app.drainMode ?? 'gate', app.quiesceHook ?? '', app.inflightPath ?? '', app.updateOrder ?? 'stop-first', app.startGraceMs ?? 0, app.healthInitialIntervalMs ?? 0, app.holdMs ?? 0);
       return app;
+    });
+  }
+
+  /**
+   * Replaces an app's definition (its creation time kept) with a change record; refused while a release of the app is
+   * active, so all of its batches get one definition.
+   */
+  updateApp(app: AppRecord, change: { atUnixMs: number; actor: string; result: string }): AppRecord {
+    return this.transaction(() => {
+      const before = this.getApp(app.name);
+      const active = prepared(this.db, `SELECT id FROM releases WHERE app = ? AND ${ACTIVE_RELEASE_WHERE} ORDER BY seq LIMIT 1`).pluck().get(app.name) as string | undefined;
+      if (active) throw new ConflictError(`app '${app.name}': release ${active} is still active; finish or cancel it before changing the app`);
+      const updated = { ...app, createdUnixMs: before.createdUnixMs };
+      prepared(this.db,
+          'UPDATE apps SET start_command = ?, env = ?, port_env = ?, health_path = ?, stop_timeout_ms = ?, drain_mode = ?, quiesce_hook = ?, inflight_path = ?, update_order = ?, start_grace_ms = ?, health_initial_interval_ms = ?, hold_ms = ? WHERE name = ?',
+        )
+        .run(JSON.stringify(updated.startCommand), JSON.stringify(updated.env), updated.portEnv, updated.healthPath, updated.stopTimeoutMs, updated.drainMode ?? 'gate', updated.quiesceHook ?? '', updated.inflightPath ?? '', updated.updateOrder ?? 'stop-first', updated.startGraceMs ?? 0, updated.healthInitialIntervalMs ?? 0, updated.holdMs ?? 0, updated.name);
+      insertChange(this.db, { atUnixMs: change.atUnixMs, actor: change.actor, action: 'app-update', app: app.name, releaseId: '', comment: '', result: change.result });
+      return updated;
     });
   }
 
@@ -333,6 +378,19 @@ export class Store implements ReleaseStore {
 
   countReleasesByStatus(): Array<{ status: string; count: number }> {
     return prepared(this.db, 'SELECT status, count(*) AS count FROM releases GROUP BY status').all() as Array<{ status: string; count: number }>;
+  }
+
+  /** A batch's start and end (0 while not started / not ended), for the batch duration histogram. */
+  batchTimes(releaseId: string, batch: number): { startedUnixMs: number; finishedUnixMs: number } | undefined {
+    const row = prepared(this.db, 'SELECT started_unix_ms, finished_unix_ms FROM batches WHERE release_id = ? AND number = ?').get(releaseId, batch) as
+      | { started_unix_ms: number; finished_unix_ms: number }
+      | undefined;
+    return row && { startedUnixMs: row.started_unix_ms, finishedUnixMs: row.finished_unix_ms };
+  }
+
+  /** Agents by status (connected, unreachable, ...), for the scrape-time gauge. */
+  countAgentsByStatus(): Array<{ status: string; count: number }> {
+    return prepared(this.db, 'SELECT status, count(*) AS count FROM agents GROUP BY status').all() as Array<{ status: string; count: number }>;
   }
 
   getReleaseDetail(id: string): ReleaseDetailRecord {

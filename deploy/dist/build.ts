@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const upgradePackage = join(OUT_DIR, `fleetwave-agent-${version}.tar.gz`);
   await buildAgentUpgradePackage({ artifact: seaResult.ok ? sea : bundle, outFile: upgradePackage });
   console.log(`  ${basename(upgradePackage).padEnd(22)} ${size(upgradePackage)}  agent package for fleetwave agent publish ${relative(process.cwd(), upgradePackage)} --version ${version}`);
-  console.log(`  ${'fleetwave/'.padEnd(22)} ${size(cliDir)}  CLI bundle: fleetwave.cjs ${size(join(cliDir, 'fleetwave.cjs')).trim()}, fleetwave.lua, node_modules/better-sqlite3`);
+  console.log(`  ${'fleetwave/'.padEnd(22)} ${size(cliDir)}  CLI bundle: fleetwave.cjs ${size(join(cliDir, 'fleetwave.cjs')).trim()}, fleetwave.lua, console/, node_modules/better-sqlite3`);
   // The Debian packages: the single executable when there is one, else the bundle with this node beside it.
   const debsStarted = performance.now();
   const debs = await buildDebs({ version, agentArtifact: seaResult.ok ? sea : bundle, cliDir, configDir: join(REPO_ROOT, 'deploy', 'config'), outDir: OUT_DIR });

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { build, type BuildOptions } from 'esbuild';
 import * as tar from 'tar';
 import { repoRootAbove } from '../../common/repo-root.js';
+import { buildConsole } from '../console/build.js';
 
 const run = promisify(execFile);
 
@@ -46,13 +47,15 @@ export async function buildAgentBundle(o: { outFile: string; version?: string })
 
 /**
  * The whole `fleetwave` CLI (controller, router, agent, admin verbs) in OUT_DIR: fleetwave.cjs, the router's
- * fleetwave.lua beside it (read at run time), and node_modules/ with better-sqlite3 (its compiled addon) and the
- * packages it loads that with. `node OUT_DIR/fleetwave.cjs controller ...`.
+ * fleetwave.lua beside it (read at run time), the web console in console/ (the controller serves it from beside
+ * itself), and node_modules/ with better-sqlite3 (its compiled addon) and the packages it loads that with.
+ * `node OUT_DIR/fleetwave.cjs controller ...`.
  */
 export async function buildCliBundle(o: { outDir: string; version?: string }): Promise<void> {
   mkdirSync(o.outDir, { recursive: true });
   await build(bundleOptions('cli', 'cli/main.ts', join(o.outDir, 'fleetwave.cjs'), o.version, ['better-sqlite3']));
   copyFileSync(join(REPO_ROOT, 'router', 'fleetwave.lua'), join(o.outDir, 'fleetwave.lua'));
+  await buildConsole({ outDir: join(o.outDir, 'console') });
   for (const [name, parts] of Object.entries(SQLITE_FILES)) {
     const from = join(REPO_ROOT, 'node_modules', name);
     if (!existsSync(from)) throw new Error(`${relative(REPO_ROOT, from)} is missing: run npm ci`);

@@ -4,6 +4,7 @@
 // programmed live by `fleetwave router`), puts 48 clients on it and releases 2.0 in
 // phases while recording which edition answered each request. Exits 0 only if the
 // release is Released, all 6 instances run 2.0 and no request failed.
+// `--keep` (make demo --keep): after the result, everything stays up (the web console to look around in) until Ctrl-C.
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -30,6 +31,11 @@ class DemoError extends Error {}
 /** Ctrl-C was pressed: the demo is stopping, its steps' errors are no news. */
 let interrupted = false;
 
+/** --keep: keep the fleet up after the result until Ctrl-C. */
+const KEEP = process.argv.includes('--keep');
+/** Set while --keep holds the fleet up: Ctrl-C then ends the wait and main stops everything as usual. */
+let endKeep: (() => void) | undefined;
+
 function say(text: string): void {
   console.log(`\n==> ${text}`);
 }
@@ -45,6 +51,10 @@ async function main(): Promise<number> {
     await fleet.stopAll();
   })());
   process.once('SIGINT', () => {
+    if (endKeep) {
+      console.error('\nCtrl-C: stopping every process the demo started');
+      return endKeep();
+    }
     interrupted = true;
     console.error('\ninterrupted: stopping every process the demo started');
     void settle(fleet, 5_000)
@@ -57,7 +67,9 @@ async function main(): Promise<number> {
     await deployFirstEdition(fleet, ports);
     const front = await startTheRouter(fleet);
     router = front.router;
-    return await releaseUnderLoad(fleet, ports, front.url);
+    const code = await releaseUnderLoad(fleet, ports, front.url);
+    if (KEEP) await keepUp(fleet, front.url, code);
+    return code;
   } catch (err) {
     if (interrupted) return 130;
     console.error(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -67,6 +79,18 @@ async function main(): Promise<number> {
     say('stopping the router and its haproxy, nats-server, the controller and the agents');
     await stopAll();
   }
+}
+
+/** --keep: everything stays up with the console's URL until Ctrl-C (whose handler resolves the wait). */
+async function keepUp(fleet: Fleet, routerUrl: string, code: number): Promise<void> {
+  say(`the fleet stays up (--keep; the demo's result: ${code === 0 ? 'PASS' : 'FAIL'})`);
+  console.log(`web console: ${fleet.controller!.httpUrl}/`);
+  console.log(`the app through the router: ${routerUrl}`);
+  console.log(`the CLI: node ${CLI_MAIN} --controller ${fleet.controller!.grpcAddress} release list`);
+  console.log('press Ctrl-C to stop every process the demo started');
+  await new Promise<void>((resolve) => (endKeep = resolve));
+  // Ctrl-C reached the daemons too: let them stop on their own first (see settle).
+  await settle(fleet, 5_000);
 }
 
 /**
@@ -85,6 +109,7 @@ async function startFleet(fleet: Fleet): Promise<Record<string, number>> {
   const nats = await fleet.startNats();
   const controller = await fleet.startController();
   console.log(`nats-server ${nats.url}, controller gRPC ${controller.grpcAddress}, HTTP ${controller.httpUrl}`);
+  console.log(`web console: ${controller.httpUrl}/ (open it in a browser to follow the release live; the demo's controller runs --insecure: no sign-in)`);
   const ports: Record<string, number> = {};
   for (const group of GROUPS) {
     for (let n = 1; n <= PER_GROUP; n++) {

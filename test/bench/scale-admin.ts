@@ -69,7 +69,7 @@ export class ScaleAdmin {
   /** `release create APP …` with the CLI's own flag compilation; resolves to the release id. */
   async createRelease(app: string, flags: ReleaseFlags, timeoutMs = 60_000): Promise<string> {
     const spec = buildReleaseSpec(app, flags);
-    const created = await this.timed<ReleaseDetail>(timeoutMs, (md, o, cb) => this.client.createRelease({ spec }, md, o, cb));
+    const created = await this.timed<ReleaseDetail>(timeoutMs, (md, o, cb) => this.client.createRelease({ spec, dryRun: false }, md, o, cb));
     if (!created.value?.release) throw new Error(`release create failed: ${created.error ?? 'no release in the answer'}`);
     return created.value.release.id;
   }

@@ -86,7 +86,7 @@ export class FaultFleet {
   async create(spec: Partial<ReleaseSpec>): Promise<string> {
     const client = this.fleet.adminClient.client;
     const detail = await new Promise<ReleaseDetail>((resolve, reject) =>
-      client.createRelease({ spec: ReleaseSpec.fromPartial({ ...QUICK, app: APP, ...spec }) }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) =>
+      client.createRelease({ spec: ReleaseSpec.fromPartial({ ...QUICK, app: APP, ...spec }), dryRun: false }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) =>
         err ? reject(err) : resolve(res),
       ),
     );

@@ -47,6 +47,11 @@ describe('the CLI bundle', () => {
     expect(maps).toContain(join(dir, 'pkg', 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node'));
     expect(cli(['--controller', controller.grpcAddress, 'app', 'create', 'shop', '--start', 'node server.js']).status).toBe(0);
     expect(cli(['--controller', controller.grpcAddress, 'app', 'list']).stdout).toContain('shop');
+    // The web console it serves is the one beside the bundle (console/), not a dist/ that a package would not have.
+    const page = await fetch(`${controller.httpUrl}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toBe(readFileSync(join(dir, 'pkg', 'console', 'index.html'), 'utf8'));
+    expect((await fetch(`${controller.httpUrl}/assets/console.js`)).status).toBe(200);
   }, 60_000);
 
   it('runs the agent, whose gate host is the bundle in its hidden mode', async () => {

@@ -53,7 +53,7 @@ describe('the HTTP side of a secured controller', () => {
       expect((await httpsGet(base() + path, { ca, token: 'fwt_forged' })).status).toBe(401);
       const agentRole = await httpsGet(base() + path, { ca, token: joinToken });
       expect(agentRole.status).toBe(403);
-      expect(agentRole.body).toMatch(/needs the viewer role; token 'join-web' is agent/);
+      expect(agentRole.body).toMatch(/needs the viewer (or metrics )?role; token 'join-web' is agent/);
     }
     const metrics = await httpsGet(`${base()}/metrics`, { ca, token: viewer });
     expect(metrics.status).toBe(200);

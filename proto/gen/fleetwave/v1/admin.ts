@@ -211,7 +211,14 @@ export interface HealthSpec {
 }
 
 export interface CreateReleaseRequest {
-  spec: ReleaseSpec | undefined;
+  spec:
+    | ReleaseSpec
+    | undefined;
+  /**
+   * Plan only: the answer is the release as it would be created (batches from the real planner and instances, every
+   * check of a create), with an empty id; nothing is stored, sent or published.
+   */
+  dryRun: boolean;
 }
 
 /**
@@ -640,6 +647,60 @@ export interface ValidateEditionRequest_EnvEntry {
 export interface CancelValidationRequest {
   app: string;
   comment: string;
+}
+
+/** A webhook notifier and the state of its deliveries. */
+export interface Notifier {
+  name: string;
+  /**
+   * Event kinds it is sent (docs/notifications.md): release event reasons (checkpoint.waiting), release status
+   * shortcuts (release.failed) and instance ones (instance.unhealthy).
+   */
+  kinds: string[];
+  url: string;
+  /** Deliveries are signed (HMAC-SHA256); the secret itself is never sent back. */
+  signed: boolean;
+  createdBy: string;
+  createdUnixMs: number;
+  /** Deliveries waiting for their first or next attempt. */
+  pending: number;
+  /** Deliveries a receiver acknowledged with a 2xx (kept 7 days, then pruned). */
+  delivered: number;
+  /** Deliveries given up after the last attempt. */
+  dead: number;
+  /** The last failed attempt's error, in a line ('' when none). */
+  lastError: string;
+}
+
+export interface AddNotifierRequest {
+  name: string;
+  kinds: string[];
+  url: string;
+  /** '' for unsigned deliveries. */
+  secret: string;
+}
+
+export interface ListNotifiersRequest {
+}
+
+export interface ListNotifiersResponse {
+  notifiers: Notifier[];
+}
+
+export interface RemoveNotifierRequest {
+  name: string;
+}
+
+export interface UpdateAppRequest {
+  app: App | undefined;
+}
+
+export interface UpdateAppResponse {
+  app:
+    | App
+    | undefined;
+  /** false: the app was already defined so (nothing written). */
+  changed: boolean;
 }
 
 function createBaseStartAgentUpgradeRequest(): StartAgentUpgradeRequest {
@@ -3421,13 +3482,16 @@ export const HealthSpec: MessageFns<HealthSpec> = {
 };
 
 function createBaseCreateReleaseRequest(): CreateReleaseRequest {
-  return { spec: undefined };
+  return { spec: undefined, dryRun: false };
 }
 
 export const CreateReleaseRequest: MessageFns<CreateReleaseRequest> = {
   encode(message: CreateReleaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.spec !== undefined) {
       ReleaseSpec.encode(message.spec, writer.uint32(10).fork()).join();
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
     }
     return writer;
   },
@@ -3453,6 +3517,14 @@ export const CreateReleaseRequest: MessageFns<CreateReleaseRequest> = {
             message.spec = ReleaseSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3466,13 +3538,23 @@ export const CreateReleaseRequest: MessageFns<CreateReleaseRequest> = {
   },
 
   fromJSON(object: any): CreateReleaseRequest {
-    return { spec: isSet(object.spec) ? ReleaseSpec.fromJSON(object.spec) : undefined };
+    return {
+      spec: isSet(object.spec) ? ReleaseSpec.fromJSON(object.spec) : undefined,
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
   },
 
   toJSON(message: CreateReleaseRequest): unknown {
     const obj: any = {};
     if (message.spec !== undefined) {
       obj.spec = ReleaseSpec.toJSON(message.spec);
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
     }
     return obj;
   },
@@ -3485,6 +3567,7 @@ export const CreateReleaseRequest: MessageFns<CreateReleaseRequest> = {
     message.spec = (object.spec !== undefined && object.spec !== null)
       ? ReleaseSpec.fromPartial(object.spec)
       : undefined;
+    message.dryRun = object.dryRun ?? false;
     return message;
   },
 };
@@ -8810,6 +8893,701 @@ export const CancelValidationRequest: MessageFns<CancelValidationRequest> = {
   },
 };
 
+function createBaseNotifier(): Notifier {
+  return {
+    name: "",
+    kinds: [],
+    url: "",
+    signed: false,
+    createdBy: "",
+    createdUnixMs: 0,
+    pending: 0,
+    delivered: 0,
+    dead: 0,
+    lastError: "",
+  };
+}
+
+export const Notifier: MessageFns<Notifier> = {
+  encode(message: Notifier, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.kinds) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.url !== "") {
+      writer.uint32(26).string(message.url);
+    }
+    if (message.signed !== false) {
+      writer.uint32(32).bool(message.signed);
+    }
+    if (message.createdBy !== "") {
+      writer.uint32(42).string(message.createdBy);
+    }
+    if (message.createdUnixMs !== 0) {
+      writer.uint32(48).int64(message.createdUnixMs);
+    }
+    if (message.pending !== 0) {
+      writer.uint32(56).uint64(message.pending);
+    }
+    if (message.delivered !== 0) {
+      writer.uint32(64).uint64(message.delivered);
+    }
+    if (message.dead !== 0) {
+      writer.uint32(72).uint64(message.dead);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(82).string(message.lastError);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Notifier {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotifier();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kinds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.signed = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.createdBy = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.createdUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.pending = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.delivered = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.dead = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Notifier {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      kinds: globalThis.Array.isArray(object?.kinds) ? object.kinds.map((e: any) => globalThis.String(e)) : [],
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      signed: isSet(object.signed) ? globalThis.Boolean(object.signed) : false,
+      createdBy: isSet(object.createdBy)
+        ? globalThis.String(object.createdBy)
+        : isSet(object.created_by)
+        ? globalThis.String(object.created_by)
+        : "",
+      createdUnixMs: isSet(object.createdUnixMs)
+        ? globalThis.Number(object.createdUnixMs)
+        : isSet(object.created_unix_ms)
+        ? globalThis.Number(object.created_unix_ms)
+        : 0,
+      pending: isSet(object.pending) ? globalThis.Number(object.pending) : 0,
+      delivered: isSet(object.delivered) ? globalThis.Number(object.delivered) : 0,
+      dead: isSet(object.dead) ? globalThis.Number(object.dead) : 0,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+    };
+  },
+
+  toJSON(message: Notifier): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.kinds?.length) {
+      obj.kinds = message.kinds;
+    }
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.signed !== false) {
+      obj.signed = message.signed;
+    }
+    if (message.createdBy !== "") {
+      obj.createdBy = message.createdBy;
+    }
+    if (message.createdUnixMs !== 0) {
+      obj.createdUnixMs = Math.round(message.createdUnixMs);
+    }
+    if (message.pending !== 0) {
+      obj.pending = Math.round(message.pending);
+    }
+    if (message.delivered !== 0) {
+      obj.delivered = Math.round(message.delivered);
+    }
+    if (message.dead !== 0) {
+      obj.dead = Math.round(message.dead);
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Notifier>, I>>(base?: I): Notifier {
+    return Notifier.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Notifier>, I>>(object: I): Notifier {
+    const message = createBaseNotifier();
+    message.name = object.name ?? "";
+    message.kinds = object.kinds?.map((e) => e) || [];
+    message.url = object.url ?? "";
+    message.signed = object.signed ?? false;
+    message.createdBy = object.createdBy ?? "";
+    message.createdUnixMs = object.createdUnixMs ?? 0;
+    message.pending = object.pending ?? 0;
+    message.delivered = object.delivered ?? 0;
+    message.dead = object.dead ?? 0;
+    message.lastError = object.lastError ?? "";
+    return message;
+  },
+};
+
+function createBaseAddNotifierRequest(): AddNotifierRequest {
+  return { name: "", kinds: [], url: "", secret: "" };
+}
+
+export const AddNotifierRequest: MessageFns<AddNotifierRequest> = {
+  encode(message: AddNotifierRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.kinds) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.url !== "") {
+      writer.uint32(26).string(message.url);
+    }
+    if (message.secret !== "") {
+      writer.uint32(34).string(message.secret);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddNotifierRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddNotifierRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kinds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddNotifierRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      kinds: globalThis.Array.isArray(object?.kinds) ? object.kinds.map((e: any) => globalThis.String(e)) : [],
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+    };
+  },
+
+  toJSON(message: AddNotifierRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.kinds?.length) {
+      obj.kinds = message.kinds;
+    }
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AddNotifierRequest>, I>>(base?: I): AddNotifierRequest {
+    return AddNotifierRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AddNotifierRequest>, I>>(object: I): AddNotifierRequest {
+    const message = createBaseAddNotifierRequest();
+    message.name = object.name ?? "";
+    message.kinds = object.kinds?.map((e) => e) || [];
+    message.url = object.url ?? "";
+    message.secret = object.secret ?? "";
+    return message;
+  },
+};
+
+function createBaseListNotifiersRequest(): ListNotifiersRequest {
+  return {};
+}
+
+export const ListNotifiersRequest: MessageFns<ListNotifiersRequest> = {
+  encode(_: ListNotifiersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNotifiersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNotifiersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListNotifiersRequest {
+    return {};
+  },
+
+  toJSON(_: ListNotifiersRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListNotifiersRequest>, I>>(base?: I): ListNotifiersRequest {
+    return ListNotifiersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListNotifiersRequest>, I>>(_: I): ListNotifiersRequest {
+    const message = createBaseListNotifiersRequest();
+    return message;
+  },
+};
+
+function createBaseListNotifiersResponse(): ListNotifiersResponse {
+  return { notifiers: [] };
+}
+
+export const ListNotifiersResponse: MessageFns<ListNotifiersResponse> = {
+  encode(message: ListNotifiersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.notifiers) {
+      Notifier.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNotifiersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNotifiersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.notifiers.push(Notifier.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListNotifiersResponse {
+    return {
+      notifiers: globalThis.Array.isArray(object?.notifiers)
+        ? object.notifiers.map((e: any) => Notifier.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListNotifiersResponse): unknown {
+    const obj: any = {};
+    if (message.notifiers?.length) {
+      obj.notifiers = message.notifiers.map((e) => Notifier.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListNotifiersResponse>, I>>(base?: I): ListNotifiersResponse {
+    return ListNotifiersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListNotifiersResponse>, I>>(object: I): ListNotifiersResponse {
+    const message = createBaseListNotifiersResponse();
+    message.notifiers = object.notifiers?.map((e) => Notifier.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveNotifierRequest(): RemoveNotifierRequest {
+  return { name: "" };
+}
+
+export const RemoveNotifierRequest: MessageFns<RemoveNotifierRequest> = {
+  encode(message: RemoveNotifierRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveNotifierRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveNotifierRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveNotifierRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: RemoveNotifierRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveNotifierRequest>, I>>(base?: I): RemoveNotifierRequest {
+    return RemoveNotifierRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveNotifierRequest>, I>>(object: I): RemoveNotifierRequest {
+    const message = createBaseRemoveNotifierRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateAppRequest(): UpdateAppRequest {
+  return { app: undefined };
+}
+
+export const UpdateAppRequest: MessageFns<UpdateAppRequest> = {
+  encode(message: UpdateAppRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== undefined) {
+      App.encode(message.app, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateAppRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateAppRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = App.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateAppRequest {
+    return { app: isSet(object.app) ? App.fromJSON(object.app) : undefined };
+  },
+
+  toJSON(message: UpdateAppRequest): unknown {
+    const obj: any = {};
+    if (message.app !== undefined) {
+      obj.app = App.toJSON(message.app);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateAppRequest>, I>>(base?: I): UpdateAppRequest {
+    return UpdateAppRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateAppRequest>, I>>(object: I): UpdateAppRequest {
+    const message = createBaseUpdateAppRequest();
+    message.app = (object.app !== undefined && object.app !== null) ? App.fromPartial(object.app) : undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateAppResponse(): UpdateAppResponse {
+  return { app: undefined, changed: false };
+}
+
+export const UpdateAppResponse: MessageFns<UpdateAppResponse> = {
+  encode(message: UpdateAppResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== undefined) {
+      App.encode(message.app, writer.uint32(10).fork()).join();
+    }
+    if (message.changed !== false) {
+      writer.uint32(16).bool(message.changed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateAppResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateAppResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = App.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateAppResponse {
+    return {
+      app: isSet(object.app) ? App.fromJSON(object.app) : undefined,
+      changed: isSet(object.changed) ? globalThis.Boolean(object.changed) : false,
+    };
+  },
+
+  toJSON(message: UpdateAppResponse): unknown {
+    const obj: any = {};
+    if (message.app !== undefined) {
+      obj.app = App.toJSON(message.app);
+    }
+    if (message.changed !== false) {
+      obj.changed = message.changed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateAppResponse>, I>>(base?: I): UpdateAppResponse {
+    return UpdateAppResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateAppResponse>, I>>(object: I): UpdateAppResponse {
+    const message = createBaseUpdateAppResponse();
+    message.app = (object.app !== undefined && object.app !== null) ? App.fromPartial(object.app) : undefined;
+    message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
   createApp: {
@@ -9050,6 +9828,49 @@ export const AdminServiceService = {
     responseSerialize: (value: AgentUpgrade): Buffer => Buffer.from(AgentUpgrade.encode(value).finish()),
     responseDeserialize: (value: Buffer): AgentUpgrade => AgentUpgrade.decode(value),
   },
+  /** Webhook notifications (docs/notifications.md): a notifier POSTs the CloudEvents of the kinds it names to a URL. */
+  addNotifier: {
+    path: "/fleetwave.v1.AdminService/AddNotifier" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddNotifierRequest): Buffer => Buffer.from(AddNotifierRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddNotifierRequest => AddNotifierRequest.decode(value),
+    responseSerialize: (value: Notifier): Buffer => Buffer.from(Notifier.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Notifier => Notifier.decode(value),
+  },
+  listNotifiers: {
+    path: "/fleetwave.v1.AdminService/ListNotifiers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListNotifiersRequest): Buffer => Buffer.from(ListNotifiersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListNotifiersRequest => ListNotifiersRequest.decode(value),
+    responseSerialize: (value: ListNotifiersResponse): Buffer =>
+      Buffer.from(ListNotifiersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListNotifiersResponse => ListNotifiersResponse.decode(value),
+  },
+  removeNotifier: {
+    path: "/fleetwave.v1.AdminService/RemoveNotifier" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveNotifierRequest): Buffer =>
+      Buffer.from(RemoveNotifierRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveNotifierRequest => RemoveNotifierRequest.decode(value),
+    responseSerialize: (value: Notifier): Buffer => Buffer.from(Notifier.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Notifier => Notifier.decode(value),
+  },
+  /**
+   * Replaces an app's definition (fleetwave app apply): answers changed=false when it is already so; refused while a
+   * release of the app is active (its batches must all get one definition). Running instances take it at their next release.
+   */
+  updateApp: {
+    path: "/fleetwave.v1.AdminService/UpdateApp" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateAppRequest): Buffer => Buffer.from(UpdateAppRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateAppRequest => UpdateAppRequest.decode(value),
+    responseSerialize: (value: UpdateAppResponse): Buffer => Buffer.from(UpdateAppResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateAppResponse => UpdateAppResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -9098,6 +9919,15 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * already sent it finish on their own (their Hello, result or deadline still moves them). An ended one is refused.
    */
   cancelAgentUpgrade: handleUnaryCall<CancelAgentUpgradeRequest, AgentUpgrade>;
+  /** Webhook notifications (docs/notifications.md): a notifier POSTs the CloudEvents of the kinds it names to a URL. */
+  addNotifier: handleUnaryCall<AddNotifierRequest, Notifier>;
+  listNotifiers: handleUnaryCall<ListNotifiersRequest, ListNotifiersResponse>;
+  removeNotifier: handleUnaryCall<RemoveNotifierRequest, Notifier>;
+  /**
+   * Replaces an app's definition (fleetwave app apply): answers changed=false when it is already so; refused while a
+   * release of the app is active (its batches must all get one definition). Running instances take it at their next release.
+   */
+  updateApp: handleUnaryCall<UpdateAppRequest, UpdateAppResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -9443,6 +10273,71 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AgentUpgrade) => void,
+  ): ClientUnaryCall;
+  /** Webhook notifications (docs/notifications.md): a notifier POSTs the CloudEvents of the kinds it names to a URL. */
+  addNotifier(
+    request: AddNotifierRequest,
+    callback: (error: ServiceError | null, response: Notifier) => void,
+  ): ClientUnaryCall;
+  addNotifier(
+    request: AddNotifierRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Notifier) => void,
+  ): ClientUnaryCall;
+  addNotifier(
+    request: AddNotifierRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Notifier) => void,
+  ): ClientUnaryCall;
+  listNotifiers(
+    request: ListNotifiersRequest,
+    callback: (error: ServiceError | null, response: ListNotifiersResponse) => void,
+  ): ClientUnaryCall;
+  listNotifiers(
+    request: ListNotifiersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListNotifiersResponse) => void,
+  ): ClientUnaryCall;
+  listNotifiers(
+    request: ListNotifiersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListNotifiersResponse) => void,
+  ): ClientUnaryCall;
+  removeNotifier(
+    request: RemoveNotifierRequest,
+    callback: (error: ServiceError | null, response: Notifier) => void,
+  ): ClientUnaryCall;
+  removeNotifier(
+    request: RemoveNotifierRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Notifier) => void,
+  ): ClientUnaryCall;
+  removeNotifier(
+    request: RemoveNotifierRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Notifier) => void,
+  ): ClientUnaryCall;
+  /**
+   * Replaces an app's definition (fleetwave app apply): answers changed=false when it is already so; refused while a
+   * release of the app is active (its batches must all get one definition). Running instances take it at their next release.
+   */
+  updateApp(
+    request: UpdateAppRequest,
+    callback: (error: ServiceError | null, response: UpdateAppResponse) => void,
+  ): ClientUnaryCall;
+  updateApp(
+    request: UpdateAppRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateAppResponse) => void,
+  ): ClientUnaryCall;
+  updateApp(
+    request: UpdateAppRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateAppResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,62 @@
+// Releases: every release, newest first, with status (colour and text) and progress.
+import { rpc } from '../api.js';
+import { Loading, Status, useLive } from '../components.js';
+import { formatTime } from '../format.js';
+import type { Release } from '../types.js';
+
+export function ReleasesView() {
+  const { data, error } = useLive<Release[]>(
+    async () => {
+      const res = await rpc<{ releases?: Release[] }>('listReleases', { app: '' });
+      return (res.releases ?? []).sort((a, b) => (b.createdUnixMs ?? 0) - (a.createdUnixMs ?? 0));
+    },
+    (e) => e.type.startsWith('io.fleetwave.release.') && e.type !== 'io.fleetwave.release.instance.step',
+    [],
+  );
+  return (
+    <section aria-labelledby="releases-h">
+      <h1 id="releases-h" tabIndex={-1}>Releases</h1>
+      {!data ? (
+        <Loading error={error} what="the releases" />
+      ) : data.length === 0 ? (
+        <p>No release yet.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Release</th>
+              <th scope="col">App</th>
+              <th scope="col">Edition</th>
+              <th scope="col">Group</th>
+              <th scope="col">Status</th>
+              <th scope="col">Batch</th>
+              <th scope="col">Created</th>
+              <th scope="col">By</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.map((r) => (
+              <tr key={r.id}>
+                <th scope="row">
+                  <a href={`#/releases/${encodeURIComponent(r.id ?? '')}`}>{r.id}</a>
+                </th>
+                <td>{r.app}</td>
+                <td>{r.edition}</td>
+                <td>{r.group}</td>
+                <td>
+                  <Status status={r.status} />
+                  {r.waitingFor && <span class="muted"> waiting for {r.waitingFor}</span>}
+                </td>
+                <td>
+                  {r.currentBatch ?? 0}/{r.batchCount ?? 0}
+                </td>
+                <td>{formatTime(r.createdUnixMs)}</td>
+                <td>{r.createdBy}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
