@@ -2,10 +2,12 @@
 // Nothing else in the code invents subject strings; docs/events.md documents each
 // entry of EVENT_TYPES, and a test checks the two agree.
 import { randomUUID } from 'node:crypto';
+import { INSTANCE_EVENTS, RELEASE_EVENTS, TYPE_PREFIX, type InstanceEventReason, type ReleaseEventReason } from './event-types.js';
+
+export * from './event-types.js';
 
 export const SUBJECT_ROOT = 'fleetwave.events';
 export const STREAM_NAME = 'FLEETWAVE_EVENTS';
-export const TYPE_PREFIX = 'io.fleetwave';
 /** CloudEvents `source` of everything the controller publishes. */
 export const CONTROLLER_SOURCE = 'fleetwave/controller';
 /** Agents publish instance events only here; the controller validates them and republishes under SUBJECT_ROOT (docs/events.md). */
@@ -14,58 +16,6 @@ export const INGEST_ROOT = 'fleetwave.ingest';
 export const INGEST_STREAM_NAME = 'FLEETWAVE_INGEST';
 /** NATS header with the agent's Ed25519 signature (base64) over signedBytes(subject, payload). */
 export const SIGNATURE_HEADER = 'Fleetwave-Signature';
-
-/** Events about one application instance, published by the agent that serves it (the controller: unreachable, reachable). */
-export const INSTANCE_EVENTS = {
-  /** The instance stopped taking new work; drain begins. */
-  quiesceStarted: 'quiesce.started',
-  /** In-flight requests while draining (every 250 ms or on change). */
-  drainProgress: 'drain.progress',
-  /** No request in flight any more, or the drainage interval ended. */
-  drained: 'drained',
-  /** The app process stopped. */
-  stopped: 'stopped',
-  /** The app process started on an edition. */
-  started: 'started',
-  /** The health check passed; the instance takes traffic again. */
-  healthy: 'healthy',
-  /** The health check failed after its retries. */
-  unhealthy: 'unhealthy',
-  /** The controller lost the instance's agent (heartbeat timeout or stream closed); published by the controller. */
-  unreachable: 'unreachable',
-  /** The instance's agent is connected again after being unreachable; published by the controller. */
-  reachable: 'reachable',
-} as const;
-
-/** Instance events only the controller publishes (on the instance's subject, source `fleetwave/controller`). */
-export const CONTROLLER_INSTANCE_EVENTS: readonly InstanceEventReason[] = [INSTANCE_EVENTS.unreachable, INSTANCE_EVENTS.reachable];
-
-/** Events about a release, published by the controller. */
-export const RELEASE_EVENTS = {
-  /** The release moved from one status to another. */
-  statusChanged: 'status.changed',
-  /** A batch began (its instances start their steps). */
-  batchStarted: 'batch.started',
-  /** Every instance of a batch finished (ok or failed). */
-  batchFinished: 'batch.finished',
-  /** The release waits for an operator (approval, trigger, continue). */
-  checkpointWaiting: 'checkpoint.waiting',
-  /** One instance moved to a new step or status within the release. */
-  instanceStep: 'instance.step',
-  /** The release was created, with its planned batches. */
-  created: 'created',
-  /** Atomic: every router fronting the app sends default traffic to the new edition now. */
-  switched: 'switched',
-} as const;
-
-export type InstanceEventReason = (typeof INSTANCE_EVENTS)[keyof typeof INSTANCE_EVENTS];
-export type ReleaseEventReason = (typeof RELEASE_EVENTS)[keyof typeof RELEASE_EVENTS];
-
-/** All CloudEvents `type` values fleetwave emits. */
-export const EVENT_TYPES: readonly string[] = [
-  ...Object.values(INSTANCE_EVENTS).map((r) => `${TYPE_PREFIX}.instance.${r}`),
-  ...Object.values(RELEASE_EVENTS).map((r) => `${TYPE_PREFIX}.release.${r}`),
-];
 
 export interface CloudEvent<T = Record<string, unknown>> {
   specversion: '1.0';

@@ -63,6 +63,8 @@ interface Route {
 }
 
 const GET = ['GET', 'HEAD'] as const;
+/** Bytes an SSE reader may fall behind before its stream is closed. */
+const SSE_BUFFER_CAP_BYTES = 8 * 1024 * 1024;
 
 export function createHttpServer(o: HttpOptions): Server {
   const consoleDir = o.consoleDir ?? defaultConsoleDir();
@@ -229,6 +231,13 @@ function serveEvents(o: HttpOptions, x: Exchange, secure: boolean): void {
   res.writeHead(200, { ...COMMON_HEADERS, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   res.write(': fleetwave events\n\n');
   const unsubscribe = o.hub.subscribe((subject, event) => {
+    // A reader that stops reading (a frozen tab, a stalled proxy) would make the controller buffer a fleet's events
+    // without bound: past the cap the stream ends, and EventSource reconnects and refetches.
+    if (res.writableLength > SSE_BUFFER_CAP_BYTES) {
+      o.logger.warn({ peer: x.peer, buffered: res.writableLength }, 'event stream closed: the reader is not keeping up');
+      unsubscribe();
+      return void res.destroy();
+    }
     res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event, natssubject: subject })}\n\n`);
   });
   const keepAlive = setInterval(() => {

@@ -2,25 +2,10 @@
 // a refetch scheduler. A 10,000-instance release sends thousands of events a minute: the visible view refetches at
 // most once per window (~300 ms) and never twice at once, whatever the event rate.
 
-/** Every event type of docs/events.md: the stream names each event by its type, so EventSource needs a listener per type. */
-export const EVENT_TYPES = [
-  'io.fleetwave.instance.quiesce.started',
-  'io.fleetwave.instance.drain.progress',
-  'io.fleetwave.instance.drained',
-  'io.fleetwave.instance.stopped',
-  'io.fleetwave.instance.started',
-  'io.fleetwave.instance.healthy',
-  'io.fleetwave.instance.unhealthy',
-  'io.fleetwave.instance.unreachable',
-  'io.fleetwave.instance.reachable',
-  'io.fleetwave.release.created',
-  'io.fleetwave.release.status.changed',
-  'io.fleetwave.release.batch.started',
-  'io.fleetwave.release.batch.finished',
-  'io.fleetwave.release.checkpoint.waiting',
-  'io.fleetwave.release.switched',
-  'io.fleetwave.release.instance.step',
-] as const;
+/** Every event type (common/event-types.ts, the daemons' own list): the stream names each event by its type, so EventSource needs a listener per type. */
+import { EVENT_TYPES } from '../../common/event-types.js';
+
+export { EVENT_TYPES };
 
 /** What a view needs of an event to decide whether it is relevant. */
 export interface LiveEvent {
