@@ -1,31 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Batch, InstanceProgress, ReleaseDetail, StepRecord } from '../proto/gen/fleetwave/v1/admin.js';
-import { ReleaseDetail as ReleaseDetailFns } from '../proto/gen/fleetwave/v1/admin.js';
+import { ReleaseDetail as ReleaseDetailFns, type Batch, type InstanceProgress } from '../proto/gen/fleetwave/v1/admin.js';
+import { T0, batch, detail as releaseDetail, instance, step } from '../test/harness/release-fixtures.js';
 import { frame } from './progress-frame.js';
 
-// Fixture factories: shop 2.0 released to blue and green, clock at T0 + offsets.
-const T0 = 1_700_000_000_000;
-
-function step(name: string, status: string, startOffset: number, endOffset = 0, fields: Partial<StepRecord> = {}): StepRecord {
-  return { step: name, phase: '', status, startedUnixMs: T0 + startOffset, finishedUnixMs: endOffset ? T0 + endOffset : 0, error: '', ...fields };
-}
-
-function instance(id: string, batch: number, fields: Partial<InstanceProgress> = {}): InstanceProgress {
-  return { instance: id, group: 'blue', batch, status: 'pending', step: '', edition: '1.0', error: '', steps: [], rollbackBatch: 0, moved: 'none', updateOrder: '', ...fields };
-}
-
-function batch(number: number, status: string, instances: string[], fields: Partial<Batch> = {}): Batch {
-  return { number, group: 'blue', status, instances, startedUnixMs: 0, finishedUnixMs: 0, checkpoint: '', checkpointBy: '', checkpointComment: '', instanceCount: instances.length, ...fields };
-}
-
-function detail(status: string, batches: Batch[], instances: InstanceProgress[], fields: Record<string, unknown> = {}): ReleaseDetail {
-  return ReleaseDetailFns.fromPartial({
-    release: { id: 'r-7', app: 'shop', edition: '2.0', group: 'all', status, batchCount: batches.length, createdUnixMs: T0, ...fields },
-    batches,
-    instances,
-  });
-}
+// Fixture factories: shop 2.0 released to blue and green (release r-7), clock at T0 + offsets.
+const detail = (status: string, batches: Batch[], instances: InstanceProgress[], fields: Record<string, unknown> = {}) =>
+  releaseDetail(status, batches, instances, { id: 'r-7', ...fields });
 
 const released = (id: string, b: number) =>
   instance(id, b, { status: 'released', edition: '2.0', steps: [step('download', 'ok', 0, 100), step('quiesce', 'ok', 1000, 1100), step('health', 'ok', 1100, 5100)] });

@@ -1,30 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { Batch, InstanceProgress, ReleaseDetail, StepRecord } from '../proto/gen/fleetwave/v1/admin.js';
-import { ReleaseDetail as ReleaseDetailFns } from '../proto/gen/fleetwave/v1/admin.js';
+import type { Batch, InstanceProgress } from '../proto/gen/fleetwave/v1/admin.js';
+import { T0, batch, detail as releaseDetail, instance, step } from '../test/harness/release-fixtures.js';
 import { isFinal, renderChanges, renderSummary } from './progress.js';
 
 // Fixture factories: a release of shop 2.0 to two agents in two batches.
-const T0 = 1_700_000_000_000;
-
-function step(name: string, status: string, startOffset: number, endOffset = 0, error = ''): StepRecord {
-  return { step: name, phase: '', status, startedUnixMs: T0 + startOffset, finishedUnixMs: endOffset ? T0 + endOffset : 0, error };
-}
-
-function instance(id: string, batch: number, fields: Partial<InstanceProgress> = {}): InstanceProgress {
-  return { instance: id, group: 'blue', batch, status: 'pending', step: '', edition: '1.0', error: '', steps: [], rollbackBatch: 0, moved: 'none', updateOrder: '', ...fields };
-}
-
-function batch(number: number, status: string, instances: string[], fields: Partial<Batch> = {}): Batch {
-  return { number, group: 'blue', status, instances, startedUnixMs: 0, finishedUnixMs: 0, checkpoint: '', checkpointBy: '', checkpointComment: '', instanceCount: instances.length, ...fields };
-}
-
-function detail(status: string, batches: Batch[], instances: InstanceProgress[], fields: Record<string, unknown> = {}): ReleaseDetail {
-  return ReleaseDetailFns.fromPartial({
-    release: { id: 'r-1', app: 'shop', edition: '2.0', group: 'all', status, batchCount: 2, createdUnixMs: T0, ...fields },
-    batches,
-    instances,
-  });
-}
+const detail = (status: string, batches: Batch[], instances: InstanceProgress[], fields: Record<string, unknown> = {}) =>
+  releaseDetail(status, batches, instances, { batchCount: 2, ...fields });
 
 describe('renderChanges', () => {
   it('introduces the release on the first snapshot and skips the pending plan', () => {
@@ -78,7 +59,7 @@ describe('renderChanges', () => {
     const failed = detail(
       'Release failed',
       [batch(1, 'failed', ['agent-1'])],
-      [instance('agent-1', 1, { status: 'failed', step: 'health', steps: [step('restart', 'ok', 0, 10), step('health', 'failed', 10, 5000, 'GET /healthz: 500')] })],
+      [instance('agent-1', 1, { status: 'failed', step: 'health', steps: [step('restart', 'ok', 0, 10), step('health', 'failed', 10, 5000, { error: 'GET /healthz: 500' })] })],
       { message: 'first batch failed' },
     );
     expect(renderChanges(running, failed)).toEqual([
@@ -126,7 +107,7 @@ describe('renderChanges', () => {
   it('names a failed step once, whatever prefixes its error collected on the way up', () => {
     const running = detail('Releasing', [], [instance('a', 2, { status: 'in progress', steps: [step('restart', 'running', 0)] })]);
     const failed = detail('Releasing', [], [
-      instance('a', 2, { status: 'failed', step: 'restart', error: 'restart: restart: exited with code 1', steps: [step('restart', 'failed', 0, 90, 'restart: restart: exited with code 1')] }),
+      instance('a', 2, { status: 'failed', step: 'restart', error: 'restart: restart: exited with code 1', steps: [step('restart', 'failed', 0, 90, { error: 'restart: restart: exited with code 1' })] }),
     ]);
     expect(renderChanges(running, failed)).toEqual(['  a  restart ✗ exited with code 1']);
   });

@@ -76,7 +76,8 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   return { code, details: message };
 }
 
-function unary<Req, Res>(log: Logger, name: string, fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res): grpc.handleUnaryCall<Req, Res> {
+/** A synchronous handler whose errors become one-line gRPC statuses (toServiceError); internal ones are logged. */
+export function unary<Req, Res>(log: Logger, name: string, fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     try {
       callback(null, fn(call.request, call));

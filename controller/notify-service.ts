@@ -1,8 +1,7 @@
 // The notify RPCs of the admin service (AddNotifier, ListNotifiers, RemoveNotifier); the admin role guards them (auth.ts).
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.js';
 import type { AdminServiceServer, Notifier } from '../proto/gen/fleetwave/v1/admin.js';
-import { actorOf, toServiceError } from './admin-service.js';
+import { actorOf, unary } from './admin-service.js';
 import type { Notifications } from './notify.js';
 import type { NotifierCounts, NotifierRecord } from './store/notifications.js';
 
@@ -20,18 +19,6 @@ function notifierToProto(n: NotifierRecord & Partial<NotifierCounts>): Notifier 
     delivered: n.delivered ?? 0,
     dead: n.dead ?? 0,
     lastError: n.lastError ?? '',
-  };
-}
-
-function unary<Req, Res>(log: Logger, name: string, fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    try {
-      callback(null, fn(call.request, call));
-    } catch (err) {
-      const status = toServiceError(err);
-      if (status.code === grpc.status.INTERNAL) log.error({ err, rpc: name }, 'admin call failed');
-      callback(status as grpc.ServiceError);
-    }
   };
 }
 
