@@ -3,14 +3,17 @@
 //
 // playwright-core: drives the system's Chromium (/usr/bin/chromium) without a browser download of its own, as
 // test/browser/console.test.ts does; the heap and the event-stream messages come from the DevTools protocol (CDP).
+import { readdirSync, readFileSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { parseCpuSeconds } from './scale-figures.js';
 import { median, round1 } from './stats.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const RPC_PATH = '/api/v1/rpc/';
 
+/** --enable-precise-memory-info: performance.memory exact instead of bucketed (it changes nothing else). */
 export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking'] });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--enable-precise-memory-info'] });
 }
 
 /** A fresh context: no cache, no cookie, its own event stream (the insecure controller needs no sign-in). */
@@ -69,14 +72,15 @@ export function loadMedians(loads: LoadFigures[]) {
 }
 
 export interface LiveFigures {
+  /** The window, on the page's clock. */
   seconds: number;
-  /** POSTs to /api/v1/rpc/ per second, all methods. */
+  /** Calls to /api/v1/rpc/ per second, all methods. */
   rpcPerSec: number | null;
-  /** Refetches of the view per second: requests of its main method (one per refetch). */
+  /** Refetches of the view per second: calls of its main method (one per refetch). */
   refetchPerSec: number | null;
-  /** Median time of those API requests (request sent to response end). */
+  /** Median time of those API calls (fetch called to answer read, in the page). */
   rpcMedianMs: number | null;
-  /** Server-sent events the page received per second. */
+  /** Server-sent events the page's listeners got per second. */
   eventsPerSec: number | null;
   heapStartMb: number | null;
   heapMaxMb: number | null;
@@ -87,110 +91,152 @@ export interface LiveFigures {
   longTasks: number;
   longTaskPct: number | null;
   longestTaskMs: number | null;
-  /** How late the page answers a trivial evaluate (main thread busy): worst sample. */
-  answerMaxMs: number | null;
+  /** A 100 ms interval timer in the page: how late it fired at worst (what a click would wait for). */
+  timerLagMaxMs: number | null;
 }
 
-const mb = (bytes: number) => round1(bytes / (1024 * 1024));
+/** What the init script keeps in the page (window.__bench): counted there, so the figures need no CDP traffic. */
+interface Probe {
+  began: number;
+  rpc: number;
+  main: number;
+  rpcMs: number[];
+  events: number;
+  heap: number[];
+  long: { n: number; total: number; max: number };
+  lagMax: number;
+}
 
-/** A page left open on one view while the release runs; sample() once a second, figures() at the end. */
+const mb = (bytes: number | undefined) => (bytes === undefined ? null : round1(bytes / (1024 * 1024)));
+
+/**
+ * Installed before the console's own script: wraps fetch (API calls, their times), EventSource listeners (events),
+ * observes long tasks, and samples the heap (performance.memory, precise with --enable-precise-memory-info) and a
+ * timer's lateness. Everything stays in the page until read once, so a busy DevTools pipe cannot skew the window.
+ */
+function installProbe(mainPath: string): void {
+  const probe: Probe = { began: performance.now(), rpc: 0, main: 0, rpcMs: [], events: 0, heap: [], long: { n: 0, total: 0, max: 0 }, lagMax: 0 };
+  (window as unknown as { __bench: Probe }).__bench = probe;
+  const memory = () => (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
+  const fetch0 = window.fetch.bind(window);
+  window.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const path = new URL(String(input instanceof Request ? input.url : input), location.href).pathname;
+    if (!path.startsWith('/api/v1/rpc/')) return fetch0(input, init);
+    probe.rpc++;
+    if (path === mainPath) probe.main++;
+    const t0 = performance.now();
+    const res = await fetch0(input, init);
+    // The body is read by the caller; clone() lets the probe wait for it without taking it.
+    void res.clone().arrayBuffer().then(() => probe.rpcMs.push(performance.now() - t0), () => {});
+    return res;
+  };
+  const add = EventSource.prototype.addEventListener;
+  EventSource.prototype.addEventListener = function (this: EventSource, type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions) {
+    const inner = listener;
+    const counted = typeof inner === 'function' ? (e: Event) => (probe.events++, inner.call(this, e)) : inner;
+    return add.call(this, type, counted as EventListenerOrEventListenerObject, options);
+  } as typeof EventSource.prototype.addEventListener;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      probe.long.n++;
+      probe.long.total += e.duration;
+      probe.long.max = Math.max(probe.long.max, e.duration);
+    }
+  }).observe({ type: 'longtask', buffered: true });
+  let last = performance.now();
+  let ticks = 0;
+  setInterval(() => {
+    const now = performance.now();
+    probe.lagMax = Math.max(probe.lagMax, now - last - 100);
+    last = now;
+    if (++ticks % 10 === 0) probe.heap.push(memory());
+  }, 100);
+}
+
+/** A page left open on one view while the release runs: start() zeroes its probe, figures() reads it. */
 export class LiveView {
-  private rpc = 0;
-  private refetches = 0;
-  private events = 0;
-  private rpcMs: number[] = [];
-  private heap: number[] = [];
-  private answers: number[] = [];
-  private began = 0;
-  private longAtStart = { n: 0, total: 0, max: 0 };
+  private constructor(private readonly context: BrowserContext, private readonly page: Page, private readonly cdp: CDPSession) {}
 
-  private constructor(private readonly context: BrowserContext, private readonly page: Page, private readonly cdp: CDPSession, private readonly mainMethod: string) {}
-
-  /** Opens `url` in a fresh context, waits for `selector`; counting starts with start(). */
+  /** Opens `url` in a fresh context with the probe, waits for `selector`; `mainMethod` is the view's refetch call. */
   static async open(browser: Browser, url: string, selector: string, mainMethod: string, timeoutMs: number): Promise<LiveView> {
     const context = await freshContext(browser);
-    await context.addInitScript(() => {
-      const w = window as unknown as { __long: { n: number; total: number; max: number } };
-      w.__long = { n: 0, total: 0, max: 0 };
-      new PerformanceObserver((list) => {
-        for (const e of list.getEntries()) {
-          w.__long.n++;
-          w.__long.total += e.duration;
-          w.__long.max = Math.max(w.__long.max, e.duration);
-        }
-      }).observe({ type: 'longtask', buffered: true });
-    });
+    await context.addInitScript(installProbe, RPC_PATH + mainMethod);
     const page = await context.newPage();
     const cdp = await context.newCDPSession(page);
-    await cdp.send('Network.enable');
-    const view = new LiveView(context, page, cdp, mainMethod);
-    cdp.on('Network.eventSourceMessageReceived', () => void view.events++);
-    page.on('request', (r) => {
-      const path = new URL(r.url()).pathname;
-      if (!path.startsWith(RPC_PATH)) return;
-      view.rpc++;
-      if (path === RPC_PATH + mainMethod) view.refetches++;
-    });
-    page.on('requestfinished', (r) => {
-      if (!new URL(r.url()).pathname.startsWith(RPC_PATH)) return;
-      const t = r.timing();
-      if (t.responseEnd > 0) view.rpcMs.push(t.responseEnd);
-    });
     await page.goto(url, { waitUntil: 'commit', timeout: timeoutMs });
     await page.waitForSelector(selector, { timeout: timeoutMs });
-    return view;
+    return new LiveView(context, page, cdp);
   }
 
   async start(): Promise<void> {
-    this.rpc = this.refetches = this.events = 0;
-    this.rpcMs = [];
-    // The longest task counts from here (the first render of the view is the page load's figure, not the live one's).
-    this.longAtStart = await this.page.evaluate(() => {
-      const long = (window as unknown as { __long: { n: number; total: number; max: number } }).__long;
-      long.max = 0;
-      return { ...long };
+    await this.page.evaluate(() => {
+      const p = (window as unknown as { __bench: Probe }).__bench;
+      Object.assign(p, { began: performance.now(), rpc: 0, main: 0, rpcMs: [], events: 0, long: { n: 0, total: 0, max: 0 }, lagMax: 0 });
+      p.heap = [(performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0];
     });
-    this.began = performance.now();
-    await this.sample();
   }
 
-  async sample(): Promise<void> {
-    const asked = performance.now();
-    await this.page.evaluate(() => 0);
-    this.answers.push(performance.now() - asked);
-    const { usedSize } = (await this.cdp.send('Runtime.getHeapUsage')) as { usedSize: number };
-    this.heap.push(usedSize);
-  }
-
-  async figures(): Promise<LiveFigures> {
-    const seconds = (performance.now() - this.began) / 1000;
-    await this.sample();
-    const long = await this.long();
+  async figures(timeoutMs: number): Promise<LiveFigures> {
+    const p = await withTimeout(
+      this.page.evaluate(() => {
+        const probe = (window as unknown as { __bench: Probe }).__bench;
+        return { ...probe, ended: performance.now() };
+      }),
+      timeoutMs,
+      'reading the page probe',
+    );
     await this.cdp.send('HeapProfiler.collectGarbage');
     const { usedSize } = (await this.cdp.send('Runtime.getHeapUsage')) as { usedSize: number };
+    const seconds = (p.ended - p.began) / 1000;
     const per = (n: number) => (seconds > 0 ? round1(n / seconds) : null);
     return {
       seconds: round1(seconds)!,
-      rpcPerSec: per(this.rpc),
-      refetchPerSec: per(this.refetches),
-      rpcMedianMs: round1(median(this.rpcMs)),
-      eventsPerSec: per(this.events),
-      heapStartMb: mb(this.heap[0] ?? 0),
-      heapMaxMb: mb(Math.max(...this.heap)),
-      heapEndMb: mb(this.heap.at(-1) ?? 0),
+      rpcPerSec: per(p.rpc),
+      refetchPerSec: per(p.main),
+      rpcMedianMs: round1(median(p.rpcMs)),
+      eventsPerSec: per(p.events),
+      heapStartMb: mb(p.heap[0]),
+      heapMaxMb: mb(p.heap.length ? Math.max(...p.heap) : undefined),
+      heapEndMb: mb(p.heap.at(-1)),
       heapAfterGcMb: mb(usedSize),
-      longTasks: long.n - this.longAtStart.n,
-      longTaskPct: seconds > 0 ? round1(((long.total - this.longAtStart.total) / (seconds * 1000)) * 100) : null,
-      longestTaskMs: round1(long.max),
-      answerMaxMs: round1(Math.max(...this.answers)),
+      longTasks: p.long.n,
+      longTaskPct: seconds > 0 ? round1((p.long.total / (seconds * 1000)) * 100) : null,
+      longestTaskMs: round1(p.long.max),
+      timerLagMaxMs: round1(p.lagMax),
     };
   }
 
   async close(): Promise<void> {
     await this.context.close().catch(() => {});
   }
+}
 
-  private long(): Promise<{ n: number; total: number; max: number }> {
-    return this.page.evaluate(() => (window as unknown as { __long: { n: number; total: number; max: number } }).__long);
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** CPU seconds so far of every Chromium process under this one (browser, renderers, GPU and network services). */
+export function browserCpuSeconds(): number {
+  const parents = new Map<number, { ppid: number; comm: string; cpu: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      // After the parenthesised name: state, ppid, …
+      const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+      parents.set(Number(entry), { ppid, comm: stat.slice(stat.indexOf('(') + 1, close), cpu: parseCpuSeconds(stat) });
+    } catch {
+      // Gone meanwhile.
+    }
   }
+  const under = (pid: number): boolean => {
+    for (let p = parents.get(pid)?.ppid; p; p = parents.get(p)?.ppid) if (p === process.pid) return true;
+    return false;
+  };
+  let sum = 0;
+  for (const [pid, info] of parents) if (info.comm.includes('chrom') && under(pid)) sum += info.cpu;
+  return sum;
 }
