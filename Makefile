@@ -54,6 +54,10 @@ bench: build
 bench-scale: build
 	node dist/test/bench/scale-bench.js $(ARGS)
 
+# The web console in headless Chromium against N simulated agents (default 10,000): paint, views ready, bytes, refetches and heap during a release; flags: ARGS="--agents 1000".
+bench-console: build
+	node dist/test/bench/console-bench.js $(ARGS)
+
 # The agent bundle, its single executable, the CLI bundle and the two .deb files in dist/pkg/, with their sizes and the agent's start times.
 dist: build
 	node dist/deploy/dist/build.js

@@ -49,6 +49,8 @@ export async function startStackNats(dir: string): Promise<Nats> {
 export interface ScaleController {
   pid: number;
   grpcAddress: string;
+  /** The HTTP endpoint (console, JSON API, /events), e.g. http://127.0.0.1:PORT. */
+  httpUrl: string;
   logFile: string;
   stop(): Promise<void>;
 }
@@ -68,9 +70,9 @@ export async function startScaleController(dir: string, natsUrl: string, cpuProf
   const proc = new Proc('controller', child);
   const ready = await waitFor('the controller to be ready', () => {
     if (!proc.running) throw new Error(`controller exited early: see ${logFile}`);
-    return existsSync(readyFile) ? (JSON.parse(readFileSync(readyFile, 'utf8')) as { grpc: number }) : undefined;
+    return existsSync(readyFile) ? (JSON.parse(readFileSync(readyFile, 'utf8')) as { grpc: number; http: number }) : undefined;
   }, 30_000);
-  return { pid: proc.pid, grpcAddress: `127.0.0.1:${ready.grpc}`, logFile, stop: () => proc.stop(30_000) };
+  return { pid: proc.pid, grpcAddress: `127.0.0.1:${ready.grpc}`, httpUrl: `http://127.0.0.1:${ready.http}`, logFile, stop: () => proc.stop(30_000) };
 }
 
 /** Creates `app` and installs edition `edition` from the sample app (agents report `from` running already). */
