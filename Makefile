@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: setup build proto proto-check test faults demo lint bench bench-scale dist clean
+.PHONY: setup build proto proto-check test faults demo lint bench bench-scale bench-console dist clean
 
 # npm dependencies (kept between runs while package-lock.json is unchanged), and nats-server, haproxy (the
 # router's load balancer) and chromium (the console's browser tests, driven by playwright-core) from Debian's
