@@ -55,3 +55,31 @@ export const EVENT_TYPES: readonly string[] = [
   ...Object.values(INSTANCE_EVENTS).map((r) => `${TYPE_PREFIX}.instance.${r}`),
   ...Object.values(RELEASE_EVENTS).map((r) => `${TYPE_PREFIX}.release.${r}`),
 ];
+
+export const instanceType = (reason: InstanceEventReason): string => `${TYPE_PREFIX}.instance.${reason}`;
+export const releaseType = (reason: ReleaseEventReason): string => `${TYPE_PREFIX}.release.${reason}`;
+
+/**
+ * What a reader of the event stream (GET /events) asks for: `types` exact types or prefixes ending in '.'
+ * (empty: all), and `app` / `release` the events' data must name (empty: any). Every part must hold.
+ */
+export interface EventFilter {
+  types: readonly string[];
+  app: string;
+  release: string;
+}
+
+/** The one-line reason `types` is not a list of known types and prefixes, or null when it is. */
+export function badEventTypes(types: readonly string[]): string | null {
+  for (const t of types) {
+    const known = t.endsWith('.') ? EVENT_TYPES.some((e) => e.startsWith(t)) : EVENT_TYPES.includes(t);
+    if (!known) return `types: '${t}' is neither an event type nor a prefix of one ending in '.' (docs/events.md)`;
+  }
+  return null;
+}
+
+export function matchesEventFilter(f: EventFilter, type: string, data: { app?: unknown; release?: unknown } | undefined): boolean {
+  if (f.app && data?.app !== f.app) return false;
+  if (f.release && data?.release !== f.release) return false;
+  return f.types.length === 0 || f.types.some((t) => (t.endsWith('.') ? type.startsWith(t) : type === t));
+}

@@ -2,7 +2,7 @@
 // Nothing else in the code invents subject strings; docs/events.md documents each
 // entry of EVENT_TYPES, and a test checks the two agree.
 import { randomUUID } from 'node:crypto';
-import { INSTANCE_EVENTS, RELEASE_EVENTS, TYPE_PREFIX, type InstanceEventReason, type ReleaseEventReason } from './event-types.js';
+import { instanceType, releaseType, type InstanceEventReason, type ReleaseEventReason } from './event-types.js';
 
 export * from './event-types.js';
 
@@ -79,7 +79,7 @@ export function instanceEvent(
   reason: InstanceEventReason,
   data: Record<string, unknown>,
 ): { subject: string; event: CloudEvent } {
-  return cloudEvent(source, instanceSubject(app, instance), `${TYPE_PREFIX}.instance.${reason}`, `${app}/${instance}`, { app, instance, ...data });
+  return cloudEvent(source, instanceSubject(app, instance), instanceType(reason), `${app}/${instance}`, { app, instance, ...data });
 }
 
 export function releaseEvent(
@@ -89,5 +89,5 @@ export function releaseEvent(
   reason: ReleaseEventReason,
   data: Record<string, unknown>,
 ): { subject: string; event: CloudEvent } {
-  return cloudEvent(source, releaseSubject(app, releaseId), `${TYPE_PREFIX}.release.${reason}`, `${app}/${releaseId}`, { app, release: releaseId, ...data });
+  return cloudEvent(source, releaseSubject(app, releaseId), releaseType(reason), `${app}/${releaseId}`, { app, release: releaseId, ...data });
 }

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { instanceEvent, releaseEvent } from '../common/events.js';
 import { createLogger } from '../common/logger.js';
 import type { AdminServiceServer } from '../proto/gen/fleetwave/v1/admin.js';
 import { ACTOR_KEY, Authenticator } from './auth.js';
@@ -29,6 +30,7 @@ async function listen(server: Server): Promise<string> {
 describe('the HTTP endpoint', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fleetwave-http-'));
   const tokens = new TokenStore(new Database(':memory:'));
+  const hub = new EventHub();
   const token = (role: Role) => tokens.createToken({ name: `${role}-1`, role, createdBy: 't' }).secret;
   const actions: Array<{ actor: string; request: unknown }> = [];
   const admin = {
@@ -57,7 +59,7 @@ describe('the HTTP endpoint', () => {
     writeFileSync(join(dir, 'login.html'), '<!doctype html><title>login</title>');
     writeFileSync(join(dir, 'console.css'), 'body{}');
     // login.js is missing on purpose: a missing file is a 404.
-    const common = { dataDir: dir, hub: new EventHub(), metrics, logger: log, admin, consoleDir: dir, tls: null };
+    const common = { dataDir: dir, hub, metrics, logger: log, admin, consoleDir: dir, tls: null };
     secure = createHttpServer({ ...common, auth: new Authenticator(tokens, log), keepAliveMs: 50 });
     open = createHttpServer({ ...common, auth: null });
     base = await listen(secure);
@@ -207,6 +209,25 @@ describe('the HTTP endpoint', () => {
     tokens.revokeToken('watcher');
     // Whatever keep-alive was already on its way, the stream then ends.
     for (;;) if ((await reader.read()).done) break;
+  });
+
+  it('sends a stream only the events its filter names, and refuses an unknown type', async () => {
+    expect((await fetch(`${openBase}/events?types=io.fleetwave.bogus`)).status).toBe(400);
+    const res = await fetch(`${openBase}/events?types=io.fleetwave.release.&release=r-1`);
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes(': fleetwave events')) text += new TextDecoder().decode((await reader.read()).value);
+    const others = [
+      instanceEvent('fleetwave/agent/a1', 'shop', 'a1', 'drain.progress', { inFlight: 3 }),
+      releaseEvent('fleetwave/controller', 'shop', 'r-2', 'status.changed', { status: 'Releasing' }),
+    ];
+    const wanted = releaseEvent('fleetwave/controller', 'shop', 'r-1', 'status.changed', { status: 'Released' });
+    for (const e of [...others, wanted]) hub.publish(e.subject, e.event);
+    // Events go out in order, so once r-1's is there, the two before it were left out or would be there too.
+    while (!text.includes(wanted.event.id)) text += new TextDecoder().decode((await reader.read()).value);
+    for (const e of others) expect(text).not.toContain(e.event.id);
+    await reader.cancel();
   });
 
   it('is open in insecure mode, as the made-up admin "insecure"', async () => {

@@ -9,6 +9,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { badEventTypes, matchesEventFilter, type EventFilter } from '../common/event-types.js';
 import type { Logger } from '../common/logger.js';
 import { readFlagFile } from '../common/flag-file.js';
 import type { AdminServiceServer } from '../proto/gen/fleetwave/v1/admin.js';
@@ -228,9 +229,11 @@ function serveArtifact(o: HttpOptions, req: IncomingMessage, res: ServerResponse
  */
 function serveEvents(o: HttpOptions, x: Exchange, secure: boolean): void {
   const { req, res } = x;
+  const filter = eventFilterOf(req);
   res.writeHead(200, { ...COMMON_HEADERS, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   res.write(': fleetwave events\n\n');
   const unsubscribe = o.hub.subscribe((subject, event) => {
+    if (!matchesEventFilter(filter, event.type, event.data)) return;
     // A reader that stops reading (a frozen tab, a stalled proxy) would make the controller buffer a fleet's events
     // without bound: past the cap the stream ends, and EventSource reconnects and refetches.
     if (res.writableLength > SSE_BUFFER_CAP_BYTES) {
@@ -252,6 +255,18 @@ function serveEvents(o: HttpOptions, x: Exchange, secure: boolean): void {
   req.on('close', close);
   res.on('close', close);
   res.on('error', close);
+}
+
+/**
+ * `/events?types=T1,T2&app=A&release=R`: the events a reader wants (docs/events.md), so a view that shows one release
+ * is not sent every drain progress of a 10,000-instance fleet. Types are exact or prefixes ending in '.'.
+ */
+function eventFilterOf(req: IncomingMessage): EventFilter {
+  const query = new URL(req.url ?? '/', 'http://controller').searchParams;
+  const types = (query.get('types') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  const bad = badEventTypes(types);
+  if (bad) throw new HttpError(400, bad);
+  return { types, app: query.get('app')?.trim() ?? '', release: query.get('release')?.trim() ?? '' };
 }
 
 /** Whether the exchange's credential still opens `/events` (always, when --insecure). */

@@ -8,7 +8,8 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { signOut, whoami } from './api.js';
 import { publish } from './components.js';
-import { openEvents, type LiveState } from './live.js';
+import { eventsUrl, openEvents, type LiveState } from './live.js';
+import { streamFor } from './streams.js';
 import type { Whoami } from './types.js';
 import { EditionsView } from './views/editions.js';
 import { FleetView } from './views/fleet.js';
@@ -32,14 +33,18 @@ function App() {
   const hash = useHash();
   useEffect(() => {
     whoami().then(setMe, (err: Error) => setError(err.message));
-    return openEvents(publish, setLive);
   }, []);
+  const parts = hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  // One stream for the view on screen, reopened when the route changes: the server filters, so a view never
+  // receives (and parses) the events it ignores.
+  const stream = streamFor(parts);
+  const streamKey = eventsUrl(stream);
+  useEffect(() => openEvents(stream, publish, setLive), [streamKey]);
   useEffect(() => {
     // Focus the new view's heading so keyboard and screen-reader users land on it after a route change.
     document.querySelector<HTMLElement>('main h1')?.focus();
   }, [hash]);
 
-  const parts = hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   let view;
   if (parts[0] === 'releases' && parts[1]) view = <ReleaseView id={parts[1]} me={me} />;
   else if (parts[0] === 'releases') view = <ReleasesView />;

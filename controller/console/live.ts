@@ -3,7 +3,7 @@
 // most once per window (~300 ms) and never twice at once, whatever the event rate.
 
 /** Every event type (common/event-types.ts, the daemons' own list): the stream names each event by its type, so EventSource needs a listener per type. */
-import { EVENT_TYPES } from '../../common/event-types.js';
+import { EVENT_TYPES, type EventFilter } from '../../common/event-types.js';
 
 export { EVENT_TYPES };
 
@@ -67,9 +67,22 @@ export class RefreshScheduler {
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
 
-/** Opens /events; `onEvent` gets each parsed event, `onState` the connection state (EventSource reconnects by itself). */
-export function openEvents(onEvent: (e: LiveEvent) => void, onState: (s: LiveState) => void): () => void {
-  const source = new EventSource('/events', { withCredentials: true });
+/** The query of /events for `filter` (the server sends only those events). */
+export function eventsUrl(filter: EventFilter): string {
+  const query = new URLSearchParams();
+  if (filter.types.length > 0) query.set('types', filter.types.join(','));
+  if (filter.app) query.set('app', filter.app);
+  if (filter.release) query.set('release', filter.release);
+  const text = query.toString();
+  return text ? `/events?${text}` : '/events';
+}
+
+/**
+ * Opens /events for the events `filter` names; `onEvent` gets each parsed event, `onState` the connection state
+ * (EventSource reconnects by itself).
+ */
+export function openEvents(filter: EventFilter, onEvent: (e: LiveEvent) => void, onState: (s: LiveState) => void): () => void {
+  const source = new EventSource(eventsUrl(filter), { withCredentials: true });
   onState('connecting');
   source.onopen = () => onState('live');
   source.onerror = () => onState(source.readyState === EventSource.CLOSED ? 'reconnecting' : 'connecting');

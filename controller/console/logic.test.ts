@@ -3,7 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { actionsFor } from './actions.js';
 import { countsByGroup, formatDuration, toneOf } from './format.js';
-import { RefreshScheduler, type Clock } from './live.js';
+import { badEventTypes } from '../../common/event-types.js';
+import { RefreshScheduler, eventsUrl, type Clock } from './live.js';
+import { isEditionChange, isFleetChange, isReleaseChange, streamFor } from './streams.js';
 
 describe('actionsFor', () => {
   const waiting = (checkpoint: string) => [{ number: 1, status: 'done' }, { number: 2, status: 'waiting', checkpoint }];
@@ -85,5 +87,28 @@ describe('RefreshScheduler', () => {
     s.stop();
     s.poke();
     expect(pending.size).toBe(0);
+  });
+});
+
+describe('the stream of each view', () => {
+  it('asks the server for its own events only, never drain progress, and instance steps only on a release page', () => {
+    const fleet = streamFor(['fleet']);
+    expect(fleet.types).toContain('io.fleetwave.instance.started');
+    expect(fleet.types).not.toContain('io.fleetwave.instance.drain.progress');
+    expect(fleet.types).not.toContain('io.fleetwave.release.instance.step');
+    expect(streamFor(['releases']).types).not.toContain('io.fleetwave.release.instance.step');
+    expect(streamFor(['releases', 'r-1'])).toEqual({ types: [], app: '', release: 'r-1' });
+    expect(streamFor(['editions', 'shop'])).toMatchObject({ app: 'shop' });
+    expect(eventsUrl(streamFor(['releases', 'r-1']))).toBe('/events?release=r-1');
+    for (const parts of [['fleet'], ['releases'], ['editions', 'shop']]) expect(badEventTypes(streamFor(parts).types)).toBeNull();
+  });
+
+  it('refetches a view only for what its stream is for', () => {
+    expect(isFleetChange({ type: 'io.fleetwave.instance.healthy', app: 'shop' })).toBe(true);
+    expect(isFleetChange({ type: 'io.fleetwave.instance.drain.progress', app: 'shop' })).toBe(false);
+    expect(isReleaseChange({ type: 'io.fleetwave.release.batch.finished' })).toBe(true);
+    expect(isReleaseChange({ type: 'io.fleetwave.release.instance.step' })).toBe(false);
+    expect(isEditionChange({ type: 'io.fleetwave.release.switched', app: 'shop' }, 'shop')).toBe(true);
+    expect(isEditionChange({ type: 'io.fleetwave.release.switched', app: 'cart' }, 'shop')).toBe(false);
   });
 });

@@ -4,6 +4,7 @@ import { rpc } from '../api.js';
 import { Loading, useLive } from '../components.js';
 import { countsByGroup, formatTime } from '../format.js';
 import type { App, Edition, ListSummary } from '../types.js';
+import { isEditionChange } from '../streams.js';
 
 interface EditionRow {
   edition: Edition;
@@ -25,7 +26,7 @@ export function EditionsView({ app }: { app: string }) {
         })),
       );
     },
-    (e) => e.app === chosen && (e.type === 'io.fleetwave.release.status.changed' || e.type === 'io.fleetwave.release.switched' || e.type === 'io.fleetwave.instance.started'),
+    (e) => isEditionChange(e, chosen),
     [chosen],
   );
   return (

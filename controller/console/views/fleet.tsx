@@ -4,8 +4,8 @@ import { useState } from 'preact/hooks';
 import { rpc } from '../api.js';
 import { Loading, useLive } from '../components.js';
 import { countsByGroup, toneOf } from '../format.js';
-import type { LiveEvent } from '../live.js';
 import type { App, Instance, ListQuery, ListSummary } from '../types.js';
+import { isFleetChange } from '../streams.js';
 
 const PAGE = 100;
 
@@ -20,8 +20,6 @@ interface FleetData {
   apps: Array<{ name: string; summary: ListSummary }>;
 }
 
-const fleetEvent = (e: LiveEvent) =>
-  e.type.startsWith('io.fleetwave.instance.') || e.type === 'io.fleetwave.release.status.changed' || e.type === 'io.fleetwave.release.instance.step';
 
 function query(f: Filters, extra: ListQuery): ListQuery {
   return { group: f.group.trim(), status: f.status.trim(), edition: f.edition.trim(), ...extra };
@@ -45,7 +43,7 @@ export function FleetView() {
       );
       return { agents: agents.summary ?? {}, apps: summaries };
     },
-    fleetEvent,
+    isFleetChange,
     [filters.group, filters.status, filters.edition],
   );
 
@@ -172,7 +170,7 @@ function Tiles({ app, group, filters }: { app: string; group: string; filters: F
       } while (after && left > 0);
       return { rows, nextAfter: after };
     },
-    (e) => fleetEvent(e) && (!e.app || e.app === app),
+    (e) => isFleetChange(e) && (!e.app || e.app === app),
     [app, group, filters.status, filters.edition, pages],
   );
   if (!data) return <Loading error={error} what={`the instances of ${group}`} />;

@@ -1,26 +1,24 @@
 // One release: head, operator actions (role and status permitting), the batches as a timeline, each instance's steps
 // with durations (a page at a time), and the change records.
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { rpc } from '../api.js';
 import { ACTION_LABELS, actionsFor, type ActionName } from '../actions.js';
 import { Loading, Status, useLive } from '../components.js';
 import { elapsed, formatTime } from '../format.js';
 import type { Batch, ReleaseDetail, Whoami } from '../types.js';
 
+
 const PAGE = 200;
 
 export function ReleaseView({ id, me }: { id: string; me: Whoami | undefined }) {
   const [pages, setPages] = useState(1);
-  // The release's app, for the instance events worth a refresh (known once loaded).
-  const app = useRef('');
   const { data, error, reload } = useLive<ReleaseDetail>(
     () => rpc<ReleaseDetail>('getRelease', { id, query: { limit: Math.min(pages * PAGE, 1000) } }),
-    (e) => e.release === id || (e.type.startsWith('io.fleetwave.instance.') && e.app === app.current),
+    (e) => e.release === id,
     [id, pages],
   );
   if (!data?.release) return <Loading error={error} what={`release ${id}`} />;
   const r = data.release;
-  app.current = r.app ?? '';
   const now = Date.now();
   return (
     <section aria-labelledby="release-h">

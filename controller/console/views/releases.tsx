@@ -3,6 +3,7 @@ import { rpc } from '../api.js';
 import { Loading, Status, useLive } from '../components.js';
 import { formatTime } from '../format.js';
 import type { Release } from '../types.js';
+import { isReleaseChange } from '../streams.js';
 
 export function ReleasesView() {
   const { data, error } = useLive<Release[]>(
@@ -10,7 +11,7 @@ export function ReleasesView() {
       const res = await rpc<{ releases?: Release[] }>('listReleases', { app: '' });
       return (res.releases ?? []).sort((a, b) => (b.createdUnixMs ?? 0) - (a.createdUnixMs ?? 0));
     },
-    (e) => e.type.startsWith('io.fleetwave.release.') && e.type !== 'io.fleetwave.release.instance.step',
+    isReleaseChange,
     [],
   );
   return (
