@@ -142,6 +142,14 @@ describe.skipIf(!HAS_CHROMIUM)('the web console against a secure fleet', () => {
   it('(3) lets an operator approve the checkpoint with a comment; the change record shows it, live in the viewer\'s page too', async () => {
     await operator.getByRole('button', { name: 'Approve' }).waitFor({ timeout: UI_MS });
     await operator.getByLabel('Comment').fill('canary looks good');
+    // The README's picture: the operator's page at the checkpoint, the actions its role and the status allow.
+    const shot = join(dir, 'console.png');
+    await operator.screenshot({ path: shot, fullPage: true });
+    if (process.env.FLEETWAVE_UPDATE_SCREENSHOT === '1') {
+      mkdirSync(repoPath('docs'), { recursive: true });
+      copyFileSync(shot, repoPath('docs', 'console.png'));
+    }
+    expect(readFileSync(shot).subarray(1, 4).toString()).toBe('PNG');
     await operator.getByRole('button', { name: 'Approve' }).click();
     await operator.getByRole('status').filter({ hasText: 'approve: done' }).waitFor({ timeout: UI_MS });
     for (const page of [operator, viewer]) {
@@ -154,13 +162,6 @@ describe.skipIf(!HAS_CHROMIUM)('the web console against a secure fleet', () => {
     const show = await fleet.cli(fleet.admin, ['release', 'show', releaseId]);
     expect(show.stdout).toMatch(/olivia.*approve.*canary looks good/);
 
-    const shot = join(dir, 'console.png');
-    await viewer.screenshot({ path: shot, fullPage: true });
-    if (process.env.FLEETWAVE_UPDATE_SCREENSHOT === '1') {
-      mkdirSync(repoPath('docs'), { recursive: true });
-      copyFileSync(shot, repoPath('docs', 'console.png'));
-    }
-    expect(readFileSync(shot).subarray(1, 4).toString()).toBe('PNG');
   });
 
   it('lists the editions of the app with where each is active', async () => {
