@@ -6,7 +6,7 @@
 // authenticated gRPC session. Anything else is refused with one of the reasons below (docs/events.md).
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { agentSource, CONTROLLER_INSTANCE_EVENTS, EVENT_TYPES, INGEST_ROOT, signedBytes, subjectToken, TYPE_PREFIX, type CloudEvent } from '../common/events.js';
+import { agentSource, CONTROLLER_INSTANCE_EVENTS, EVENT_TYPES, INGEST_ROOT, signedBytes, subjectToken, TYPE_PREFIX, instanceType, type CloudEvent } from '../common/events.js';
 
 /** Larger than any event an agent sends (a few hundred bytes), small enough that a flood costs little. */
 export const MAX_EVENT_BYTES = 16 * 1024;
@@ -44,7 +44,7 @@ export type Validation =
   | { ok: false; reason: RejectReason; detail: string };
 
 // Instance events an agent may publish: the controller's own (unreachable, reachable) are never taken from an agent.
-const CONTROLLER_ONLY = new Set(CONTROLLER_INSTANCE_EVENTS.map((r) => `${TYPE_PREFIX}.instance.${r}`));
+const CONTROLLER_ONLY = new Set(CONTROLLER_INSTANCE_EVENTS.map(instanceType));
 const INSTANCE_TYPES = new Set(EVENT_TYPES.filter((t) => t.startsWith(`${TYPE_PREFIX}.instance.`) && !CONTROLLER_ONLY.has(t)));
 const SUBJECT = new RegExp(`^${INGEST_ROOT.replace(/\./g, '\\.')}\\.([^.]+)\\.instance\\.([^.]+)$`);
 const NAME = z.string().min(1).max(256);

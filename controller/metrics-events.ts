@@ -1,22 +1,21 @@
 // Metrics read off the event stream (the EventHub): batch durations, drain durations, and what draining instances
 // report of their gates (requests in flight, requests held), so the engine and the agents need no hooks of their own.
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import { INSTANCE_EVENTS, RELEASE_EVENTS, TYPE_PREFIX, type CloudEvent } from '../common/events.js';
+import { INSTANCE_EVENTS, RELEASE_EVENTS, TYPE_PREFIX, instanceType, releaseType, type CloudEvent } from '../common/events.js';
 
 /** A draining instance silent this long (its agent gone, its drained lost) leaves the gauges. */
 const DRAIN_STALE_MS = 30_000;
 
 const type = {
-  batchFinished: `${TYPE_PREFIX}.release.${RELEASE_EVENTS.batchFinished}`,
-  quiesceStarted: `${TYPE_PREFIX}.instance.${INSTANCE_EVENTS.quiesceStarted}`,
-  drainProgress: `${TYPE_PREFIX}.instance.${INSTANCE_EVENTS.drainProgress}`,
-  drained: `${TYPE_PREFIX}.instance.${INSTANCE_EVENTS.drained}`,
+  batchFinished: releaseType(RELEASE_EVENTS.batchFinished),
+  quiesceStarted: instanceType(INSTANCE_EVENTS.quiesceStarted),
+  drainProgress: instanceType(INSTANCE_EVENTS.drainProgress),
+  drained: instanceType(INSTANCE_EVENTS.drained),
 };
+const INSTANCE_PREFIX = `${TYPE_PREFIX}.instance.`;
 /** Instance events that end a drain as far as the gauges go. */
 const DRAIN_ENDS = new Set(
-  [INSTANCE_EVENTS.drained, INSTANCE_EVENTS.stopped, INSTANCE_EVENTS.started, INSTANCE_EVENTS.healthy, INSTANCE_EVENTS.unhealthy, INSTANCE_EVENTS.unreachable].map(
-    (r) => `${TYPE_PREFIX}.instance.${r}`,
-  ),
+  [INSTANCE_EVENTS.drained, INSTANCE_EVENTS.stopped, INSTANCE_EVENTS.started, INSTANCE_EVENTS.healthy, INSTANCE_EVENTS.unhealthy, INSTANCE_EVENTS.unreachable].map(instanceType),
 );
 
 interface Draining {
@@ -82,7 +81,7 @@ export class EventMetrics {
   observe(event: CloudEvent): void {
     const data = event.data ?? {};
     if (event.type === type.batchFinished) return this.batchFinished(event, data);
-    if (!event.type.startsWith(`${TYPE_PREFIX}.instance.`)) return;
+    if (!event.type.startsWith(INSTANCE_PREFIX)) return;
     const key = String(event.subject);
     if (event.type === type.quiesceStarted || event.type === type.drainProgress) {
       this.draining.set(key, { app: String(data.app ?? ''), inFlight: num(data.inFlight), held: num(data.held), seenUnixMs: this.now() });

@@ -4,7 +4,7 @@
 // The controller must work without NATS: connecting is retried forever in the background, publishing never
 // blocks, and a lost `drained` event only makes a drain last its full interval.
 import { connect, nanos, StorageType, type NatsConnection } from 'nats';
-import { instanceSubject, INSTANCE_EVENTS, STREAM_NAME, SUBJECT_ROOT, TYPE_PREFIX, type CloudEvent } from '../common/events.js';
+import { instanceSubject, INSTANCE_EVENTS, STREAM_NAME, SUBJECT_ROOT, instanceType, type CloudEvent } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
 import type { NatsAuth } from '../common/nats-auth.js';
 import { NatsOutbox } from '../common/nats-outbox.js';
@@ -36,7 +36,7 @@ export interface NatsBridgeOptions {
   onEvent?: (source: 'published' | 'received') => void;
 }
 
-const DRAINED_TYPE = `${TYPE_PREFIX}.instance.${INSTANCE_EVENTS.drained}`;
+const DRAINED_TYPE = instanceType(INSTANCE_EVENTS.drained);
 /** The one line logged (and thrown at start-up) when a secure controller meets a NATS without auth. */
 export const NATS_OPEN_MESSAGE = 'the NATS server does not require authentication, so anyone could forge agent events; secure it (docs/design.md) or pass --nats-insecure';
 const RETRY_MIN_MS = 500;
