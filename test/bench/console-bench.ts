@@ -8,14 +8,14 @@
 //     ─▶ release ended ─▶ its page loaded fresh `loads` times (batches shown) ─▶ stop everything
 //
 // Every child is stopped at the end; Ctrl-C, SIGTERM or an error stops them too (scale-stack.ts's killAllNow).
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { waitFor } from '../harness/fleet.js';
 import { browserCpuSeconds, CHROMIUM, launchBrowser, LiveView, loadMedians, timedLoad, type LiveFigures } from './console-page.js';
 import { ScaleAdmin } from './scale-admin.js';
 import { round1 } from './stats.js';
-import { installApp, killAllNow, runDir, SimFleet, startScaleController, startStackNats, type ScaleController } from './scale-stack.js';
+import { installApp, killAllNow, runDir, SimFleet, startScaleController, startStackNats, stopStack, type ScaleController } from './scale-stack.js';
 import { ReleaseWatch } from './scale-watch.js';
 
 const APP = 'shop';
@@ -120,14 +120,7 @@ async function run(o: ConsoleBenchOptions, line: Record<string, unknown>): Promi
     line.status = `error: ${(err as Error).message.split('\n')[0]}`;
   } finally {
     await browser?.close().catch(() => {});
-    admin?.close();
-    await watch?.close();
-    await sims?.stop();
-    await controller?.stop();
-    await nats?.stop();
-    if (o.keep) line.dir = dir;
-    else rmSync(dir, { recursive: true, force: true });
-    forget();
+    await stopStack({ admin, watch, sims, controller, nats }, { dir, forget }, o.keep, line);
   }
 }
 

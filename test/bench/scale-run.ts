@@ -4,14 +4,13 @@
 //     ─▶ agent list ─▶ release to all N in `batches` batches (auto, no wait, 1 s drain), sampled while it runs
 //     ─▶ figures ─▶ stop everything
 // A phase that fails or times out ends the run with `status` saying so; the line still has what was measured.
-import { rmSync } from 'node:fs';
 import { waitFor } from '../harness/fleet.js';
 import { ScaleAdmin, type Timed } from './scale-admin.js';
 import { batchGaps, batchSpreads, processUsage, type AgentTiming } from './scale-figures.js';
 import { median, percentile, round1 } from './stats.js';
 import type { ScaleOptions } from './scale-options.js';
 import type { SimCounters } from './scale-protocol.js';
-import { installApp, runDir, SimFleet, startScaleController, startStackNats, type ScaleController } from './scale-stack.js';
+import { installApp, runDir, SimFleet, startScaleController, startStackNats, stopStack, type ScaleController } from './scale-stack.js';
 import { ReleaseWatch } from './scale-watch.js';
 
 export const APP = 'shop';
@@ -60,14 +59,7 @@ export async function runScale(o: ScaleOptions, agents: number, delayMs: number,
     return line;
   } finally {
     const stopping = performance.now();
-    admin?.close();
-    await watch?.close();
-    await sims?.stop();
-    await controller?.stop();
-    await nats?.stop();
-    if (o.keep) line.dir = dir;
-    else rmSync(dir, { recursive: true, force: true });
-    forget();
+    await stopStack({ admin, watch, sims, controller, nats }, { dir, forget }, o.keep, line);
     if (o.cpuProfDir) line.cpuProfDir = o.cpuProfDir;
     log(`${agents} agents: stopped everything in ${elapsed(stopping)} ms`);
   }

@@ -212,3 +212,24 @@ export class SimFleet {
     );
   }
 }
+
+/** What one run started, in the order it started them; `stopStack` stops them the other way round. */
+export interface StackParts {
+  admin?: { close(): void };
+  watch?: { close(): Promise<void> | void };
+  sims?: SimFleet;
+  controller?: ScaleController;
+  nats?: Nats;
+}
+
+/** Stops whatever of the run's stack is up, then removes its directory (or names it in `line` with --keep). */
+export async function stopStack(parts: StackParts, run: { dir: string; forget: () => void }, keep: boolean, line: Record<string, unknown>): Promise<void> {
+  parts.admin?.close();
+  await parts.watch?.close();
+  await parts.sims?.stop();
+  await parts.controller?.stop();
+  await parts.nats?.stop();
+  if (keep) line.dir = run.dir;
+  else rmSync(run.dir, { recursive: true, force: true });
+  run.forget();
+}
