@@ -52,3 +52,18 @@ export function useLive<T>(load: () => Promise<T>, relevant: (e: LiveEvent) => b
 export function Loading({ error, what }: { error: string; what: string }) {
   return error ? <p class="error" role="alert">Could not load {what}: {error}</p> : <p aria-busy="true">Loading {what}…</p>;
 }
+
+/** A table's column headers (scoped, so a screen reader names each cell's column). */
+export function TableHead({ columns }: { columns: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) => (
+          <th scope="col" key={c}>
+            {c}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}

@@ -1,7 +1,7 @@
 // Editions of an app: each with its description, age, whether it is the default, and where it is active (groups from
 // the Edition message, instance counts per group from ListInstances' summary filtered by that edition).
 import { rpc } from '../api.js';
-import { Loading, useLive } from '../components.js';
+import { Loading, TableHead, useLive } from '../components.js';
 import { countsByGroup, formatTime } from '../format.js';
 import type { App, Edition, ListSummary } from '../types.js';
 import { isEditionChange } from '../streams.js';
@@ -49,15 +49,7 @@ export function EditionsView({ app }: { app: string }) {
         <p>{chosen ? `No edition of ${chosen} is installed.` : 'No app is defined yet.'}</p>
       ) : (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Edition</th>
-              <th scope="col">Description</th>
-              <th scope="col">Installed</th>
-              <th scope="col">Default</th>
-              <th scope="col">Active on</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Edition', 'Description', 'Installed', 'Default', 'Active on']} />
           <tbody>
             {data.map(({ edition, active }) => (
               <tr key={edition.name}>

@@ -2,7 +2,7 @@
 // agents per group. Tiles of one group's instances only when it is opened, a page at a time.
 import { useState } from 'preact/hooks';
 import { rpc } from '../api.js';
-import { Loading, useLive } from '../components.js';
+import { Loading, TableHead, useLive } from '../components.js';
 import { countsByGroup, toneOf } from '../format.js';
 import type { App, Instance, ListQuery, ListSummary } from '../types.js';
 import { isFleetChange } from '../streams.js';
@@ -90,12 +90,7 @@ export function FleetView() {
               Agents <span class="muted">— {data.agents.total ?? 0}</span>
             </h2>
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Group</th>
-                  <th scope="col">Agents by status</th>
-                </tr>
-              </thead>
+              <TableHead columns={['Group', 'Agents by status']} />
               <tbody>
                 {countsByGroup(data.agents.counts).map((g) => (
                   <tr key={g.group}>

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { rpc } from '../api.js';
 import { ACTION_LABELS, actionsFor, type ActionName } from '../actions.js';
-import { Loading, Status, useLive } from '../components.js';
+import { Loading, Status, TableHead, useLive } from '../components.js';
 import { elapsed, formatTime } from '../format.js';
 import type { Batch, ReleaseDetail, Whoami } from '../types.js';
 
@@ -68,15 +68,7 @@ export function ReleaseView({ id, me }: { id: string; me: Whoami | undefined }) 
 
       <h2>Instances</h2>
       <table class="instances">
-        <thead>
-          <tr>
-            <th scope="col">Instance</th>
-            <th scope="col">Batch</th>
-            <th scope="col">Status</th>
-            <th scope="col">Edition</th>
-            <th scope="col">Steps (duration)</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Instance', 'Batch', 'Status', 'Edition', 'Steps (duration)']} />
         <tbody>
           {(data.instances ?? []).map((i) => (
             <tr key={i.instance}>
@@ -110,15 +102,7 @@ export function ReleaseView({ id, me }: { id: string; me: Whoami | undefined }) 
 
       <h2>Change records</h2>
       <table class="changes">
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Who</th>
-            <th scope="col">Action</th>
-            <th scope="col">Comment</th>
-            <th scope="col">Result</th>
-          </tr>
-        </thead>
+        <TableHead columns={['When', 'Who', 'Action', 'Comment', 'Result']} />
         <tbody>
           {(data.changes ?? []).map((c, n) => (
             <tr key={n}>

@@ -1,6 +1,6 @@
 // Releases: every release, newest first, with status (colour and text) and progress.
 import { rpc } from '../api.js';
-import { Loading, Status, useLive } from '../components.js';
+import { Loading, Status, TableHead, useLive } from '../components.js';
 import { formatTime } from '../format.js';
 import type { Release } from '../types.js';
 import { isReleaseChange } from '../streams.js';
@@ -23,18 +23,7 @@ export function ReleasesView() {
         <p>No release yet.</p>
       ) : (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Release</th>
-              <th scope="col">App</th>
-              <th scope="col">Edition</th>
-              <th scope="col">Group</th>
-              <th scope="col">Status</th>
-              <th scope="col">Batch</th>
-              <th scope="col">Created</th>
-              <th scope="col">By</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Release', 'App', 'Edition', 'Group', 'Status', 'Batch', 'Created', 'By']} />
           <tbody>
             {data.map((r) => (
               <tr key={r.id}>
