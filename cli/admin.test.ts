@@ -439,15 +439,15 @@ describe('fleetwave admin verbs', () => {
   it('edition list shows the groups each edition is active on and the default edition', async () => {
     fake.replies.listEditions = {
       editions: [
-        { app: 'shop', name: '1.0', format: 'tar.gz', size: 1, sha256: 'ab'.repeat(32), activeGroups: ['blue', 'green'], isDefault: true },
+        { app: 'shop', name: '1.0', format: 'tar.gz', size: 1, sha256: 'ab'.repeat(32), activeGroups: ['blue', 'green'], isDefault: true, keptInstances: 4 },
         { app: 'shop', name: '2.0', format: 'tar.gz', size: 1, sha256: 'cd'.repeat(32), activeGroups: ['pilot'] },
         { app: 'shop', name: '3.0', format: 'tar.gz', size: 1, sha256: 'ef'.repeat(32) },
       ],
     };
     const r = await cli('edition', 'list', 'shop');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^EDITION\s+ACTIVE ON\s+DEFAULT\s+/);
-    expect(r.stdout).toMatch(/\n1\.0\s+blue green\s+yes\s+/);
+    expect(r.stdout).toMatch(/^EDITION\s+ACTIVE ON\s+DEFAULT\s+ON DISK\s+/);
+    expect(r.stdout).toMatch(/\n1\.0\s+blue green\s+yes\s+4 instances\s+/);
     expect(r.stdout).toMatch(/\n2\.0\s+pilot\s+-\s+/);
     expect(r.stdout).toMatch(/\n3\.0\s+-\s+-\s+/);
   });

@@ -28,7 +28,10 @@ export function appToProto(a: AppRecord): App {
 }
 
 /** An edition; `activity` (ListEditions) says where it runs and whether it is a default edition. */
-export function editionToProto(e: EditionRecord, activity: { activeGroups: string[]; isDefault: boolean } = { activeGroups: [], isDefault: false }): Edition {
+export function editionToProto(
+  e: EditionRecord,
+  activity: { activeGroups: string[]; isDefault: boolean; keptInstances: number } = { activeGroups: [], isDefault: false, keptInstances: 0 },
+): Edition {
   return { ...e, ...activity };
 }
 

@@ -139,7 +139,7 @@ export function createAdminService(o: AdminServiceOptions): AdminServiceServer {
       const activity = store.routing.editionActivity(req.app);
       const validation = store.validations.inProgress(req.app.trim());
       return {
-        editions: editions.map((e) => editionToProto(e, { activeGroups: activity.groups.get(e.name) ?? [], isDefault: activity.defaults.includes(e.name) })),
+        editions: editions.map((e) => editionToProto(e, { activeGroups: activity.groups.get(e.name) ?? [], isDefault: activity.defaults.includes(e.name), keptInstances: activity.kept.get(e.name) ?? 0 })),
         validation: validation ? validationToProto(validation) : undefined,
       };
     }),

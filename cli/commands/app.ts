@@ -181,11 +181,12 @@ function appTable(apps: App[]): string {
 
 function editionTable(editions: Edition[]): string {
   return table(
-    ['edition', 'active on', 'default', 'description', 'format', 'size', 'sha256', 'created'],
+    ['edition', 'active on', 'default', 'on disk', 'description', 'format', 'size', 'sha256', 'created'],
     editions.map((e) => [
       e.name,
       e.activeGroups.join(' ') || '-',
       e.isDefault ? 'yes' : '-',
+      e.keptInstances ? `${e.keptInstances} instance${e.keptInstances === 1 ? '' : 's'}` : '-',
       orDash(e.description),
       e.format,
       formatBytes(e.size),

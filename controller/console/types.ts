@@ -58,6 +58,7 @@ export interface Edition {
   createdUnixMs?: number;
   activeGroups?: string[];
   isDefault?: boolean;
+  keptInstances?: number;
   size?: number;
 }
 

@@ -122,6 +122,8 @@ describe('what a release decides at create', () => {
     const activity = store.routing.editionActivity('shop');
     expect(Object.fromEntries(activity.groups)).toEqual({ '1.0': ['east', 'west'], '2.0': ['pilot'] });
     expect(activity.defaults).toEqual(['1.0', '2.0']);
+    // Each agent keeps its running edition on disk (hello); the counts come from every instance's report.
+    expect(Object.fromEntries(activity.kept)).toEqual({ '1.0': 3, '2.0': 1 });
     const east = create('3.0', 'all');
     expect(store.routing.editionActivity('shop').defaults).toEqual(['1.0', '2.0']);
     store.db.prepare(`UPDATE releases SET status = 'Releasing' WHERE id = ?`).run(east.id);

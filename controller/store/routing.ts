@@ -36,6 +36,8 @@ export interface AppRoutingHead {
 export interface EditionActivity {
   groups: Map<string, string[]>;
   defaults: string[];
+  /** Edition → how many instances keep it on disk (their agents' last report). */
+  kept: Map<string, number>;
 }
 
 const ROUTE_COLUMNS = 'id, app, edition, kind, name, value, percent, priority, created_unix_ms, created_by';
@@ -191,7 +193,9 @@ export class RoutingQueries {
       const instances = rows.map((r) => ({ group: r.grp as string, activeEdition: r.active_edition as string }));
       const groups = new Map<string, string[]>();
       for (const edition of new Set(instances.map((i) => i.activeEdition))) if (edition) groups.set(edition, activeGroups(instances, edition));
-      return { groups, defaults: currentDefaults(this.db, app, () => groups.keys()) };
+      const keptRows = prepared(this.db, 'SELECT k.value AS edition, COUNT(*) AS n FROM instances i, json_each(i.kept_editions) k WHERE i.app = ? GROUP BY k.value').all(app) as Row[];
+      const kept = new Map(keptRows.map((r) => [String(r.edition), Number(r.n)]));
+      return { groups, defaults: currentDefaults(this.db, app, () => groups.keys()), kept };
     })();
   }
 }

@@ -164,10 +164,10 @@ describe.skipIf(!HAS_CHROMIUM)('the web console against a secure fleet', () => {
 
   });
 
-  it('lists the editions of the app with where each is active', async () => {
+  it('lists the editions of the app with where each is active and how many instances keep it on disk', async () => {
     await operator.getByRole('link', { name: 'Editions' }).click();
     await operator.getByRole('heading', { name: 'Editions of shop' }).waitFor({ timeout: UI_MS });
-    await operator.getByRole('row', { name: /1\.0 first edition .* web: 3/ }).waitFor({ timeout: UI_MS });
+    await operator.getByRole('row', { name: /1\.0 first edition .* web: 3 3 instances/ }).waitFor({ timeout: UI_MS });
   });
 
   it('signs out: the session cookie is gone and the console sends back to the sign-in page', async () => {

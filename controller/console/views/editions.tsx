@@ -49,7 +49,7 @@ export function EditionsView({ app }: { app: string }) {
         <p>{chosen ? `No edition of ${chosen} is installed.` : 'No app is defined yet.'}</p>
       ) : (
         <table>
-          <TableHead columns={['Edition', 'Description', 'Installed', 'Default', 'Active on']} />
+          <TableHead columns={['Edition', 'Description', 'Installed', 'Default', 'Active on', 'Kept on disk']} />
           <tbody>
             {data.map(({ edition, active }) => (
               <tr key={edition.name}>
@@ -59,11 +59,12 @@ export function EditionsView({ app }: { app: string }) {
                 <td>{edition.isDefault ? 'yes (default route)' : ''}</td>
                 <td>
                   {(active.total ?? 0) === 0
-                    ? 'nowhere (kept for roll-out and back-out)'
+                    ? 'nowhere'
                     : countsByGroup(active.counts)
                         .map((g) => `${g.group}: ${g.total}`)
                         .join(', ')}
                 </td>
+                <td>{edition.keptInstances ? `${edition.keptInstances} instance${edition.keptInstances === 1 ? '' : 's'}` : 'nowhere'}</td>
               </tr>
             ))}
           </tbody>

@@ -128,6 +128,8 @@ export interface Edition {
   activeGroups: string[];
   /** Requests no routing rule matches go to this edition (one of the app's default editions; see AppRouting). */
   isDefault: boolean;
+  /** Instances that keep this edition on disk (staged, running or kept for back-out), from the agents' reports; ListEditions fills it. */
+  keptInstances: number;
 }
 
 export interface InstallEditionRequest {
@@ -2069,6 +2071,7 @@ function createBaseEdition(): Edition {
     createdUnixMs: 0,
     activeGroups: [],
     isDefault: false,
+    keptInstances: 0,
   };
 }
 
@@ -2106,6 +2109,9 @@ export const Edition: MessageFns<Edition> = {
     }
     if (message.isDefault !== false) {
       writer.uint32(88).bool(message.isDefault);
+    }
+    if (message.keptInstances !== 0) {
+      writer.uint32(96).uint32(message.keptInstances);
     }
     return writer;
   },
@@ -2211,6 +2217,14 @@ export const Edition: MessageFns<Edition> = {
             message.isDefault = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.keptInstances = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2252,6 +2266,11 @@ export const Edition: MessageFns<Edition> = {
         : isSet(object.is_default)
         ? globalThis.Boolean(object.is_default)
         : false,
+      keptInstances: isSet(object.keptInstances)
+        ? globalThis.Number(object.keptInstances)
+        : isSet(object.kept_instances)
+        ? globalThis.Number(object.kept_instances)
+        : 0,
     };
   },
 
@@ -2290,6 +2309,9 @@ export const Edition: MessageFns<Edition> = {
     if (message.isDefault !== false) {
       obj.isDefault = message.isDefault;
     }
+    if (message.keptInstances !== 0) {
+      obj.keptInstances = Math.round(message.keptInstances);
+    }
     return obj;
   },
 
@@ -2309,6 +2331,7 @@ export const Edition: MessageFns<Edition> = {
     message.createdUnixMs = object.createdUnixMs ?? 0;
     message.activeGroups = object.activeGroups?.map((e) => e) || [];
     message.isDefault = object.isDefault ?? false;
+    message.keptInstances = object.keptInstances ?? 0;
     return message;
   },
 };
